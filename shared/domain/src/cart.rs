@@ -1,0 +1,873 @@
+//! Carts: the aggregate, its rules, and the service that loads, changes and saves it.
+//!
+//! A cart belongs to whoever holds its id (an unguessable capability). Each line keeps the
+//! unit price seen when it was added; reads tell the client when the current price differs.
+//! Quantities are bounded per line by policy and by stock available when adding; the hard
+//! stock guarantee comes at checkout.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{CatalogReader, Offer};
+use crate::ids::{CartId, IdSource, LineId, ProductId, Sku};
+use crate::money::{Currency, Money};
+use crate::pricing::{price_lines, Amounts, TaxRate, Totals};
+use crate::time::{Duration, Timestamp};
+use crate::StoreError;
+
+/// The largest quantity any line can ever hold, whatever the policy says.
+pub const ABSOLUTE_MAX_QUANTITY: u32 = 10_000;
+
+/// A positive quantity of one SKU, at most [`ABSOLUTE_MAX_QUANTITY`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "u32", into = "u32")]
+pub struct Quantity(u32);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidQuantity;
+
+impl fmt::Display for InvalidQuantity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a quantity is a whole number from 1 to {ABSOLUTE_MAX_QUANTITY}")
+    }
+}
+
+impl Quantity {
+    pub fn new(n: i64) -> Result<Self, InvalidQuantity> {
+        match u32::try_from(n) {
+            Ok(n) if (1..=ABSOLUTE_MAX_QUANTITY).contains(&n) => Ok(Quantity(n)),
+            _ => Err(InvalidQuantity),
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl TryFrom<u32> for Quantity {
+    type Error = InvalidQuantity;
+    fn try_from(n: u32) -> Result<Self, Self::Error> {
+        Quantity::new(i64::from(n))
+    }
+}
+
+impl From<Quantity> for u32 {
+    fn from(q: Quantity) -> u32 {
+        q.0
+    }
+}
+
+/// Settings that shape carts, from configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CartPolicy {
+    pub max_line_quantity: u32,
+    pub max_lines: usize,
+    pub idle_ttl: Duration,
+    pub tax_rate: TaxRate,
+}
+
+impl Default for CartPolicy {
+    fn default() -> Self {
+        CartPolicy {
+            max_line_quantity: 99,
+            max_lines: 100,
+            idle_ttl: Duration::from_days(30),
+            tax_rate: TaxRate::ZERO,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CartStatus {
+    Active,
+    CheckedOut,
+}
+
+impl CartStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CartStatus::Active => "active",
+            CartStatus::CheckedOut => "checked_out",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "active" => Some(CartStatus::Active),
+            "checked_out" => Some(CartStatus::CheckedOut),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CartLine {
+    pub id: LineId,
+    pub sku: Sku,
+    pub product_id: ProductId,
+    pub name: String,
+    pub quantity: Quantity,
+    /// The unit price when the line was added (the snapshot).
+    pub unit_price: Money,
+    pub added_at: Timestamp,
+}
+
+/// A cart as stored. `version` grows by one on every saved change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cart {
+    pub id: CartId,
+    pub currency: Currency,
+    pub status: CartStatus,
+    pub version: u64,
+    pub lines: Vec<CartLine>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A SKU's current price (in the cart's currency) and availability.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentOffer {
+    pub unit_price: Option<Money>,
+    pub available: i64,
+}
+
+/// A cart with what the catalog says now about each of its SKUs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedCart {
+    pub cart: Cart,
+    pub current: BTreeMap<Sku, CurrentOffer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveOutcome {
+    Saved,
+    /// Someone else saved a newer version first.
+    Stale,
+}
+
+/// Cart storage (port).
+pub trait CartRepository {
+    async fn load(&self, id: &CartId) -> Result<Option<LoadedCart>, StoreError>;
+    async fn insert(&self, cart: &Cart) -> Result<(), StoreError>;
+    /// Save `cart` (whose `version` is already the new one) only if the stored version is
+    /// `cart.version - 1`.
+    async fn update(&self, cart: &Cart) -> Result<SaveOutcome, StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CartError {
+    NotFound,
+    Expired,
+    NotActive,
+    LineNotFound,
+    PreconditionFailed { current: String },
+    QuantityAboveLimit { max: u32 },
+    InsufficientStock { sku: Sku, requested: u32, available: i64 },
+    UnknownSku { sku: Sku },
+    NotSoldInCurrency { sku: Sku, currency: Currency },
+    TooManyLines { max: usize },
+    /// Concurrent writers kept winning; the client may retry.
+    Contention,
+    Store(StoreError),
+}
+
+impl From<StoreError> for CartError {
+    fn from(e: StoreError) -> Self {
+        CartError::Store(e)
+    }
+}
+
+impl fmt::Display for CartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CartError::NotFound => f.write_str("cart not found"),
+            CartError::Expired => f.write_str("cart expired"),
+            CartError::NotActive => f.write_str("cart is no longer active"),
+            CartError::LineNotFound => f.write_str("cart line not found"),
+            CartError::PreconditionFailed { current } => {
+                write!(f, "cart changed; current ETag is {current}")
+            }
+            CartError::QuantityAboveLimit { max } => {
+                write!(f, "a line holds at most {max} units")
+            }
+            CartError::InsufficientStock {
+                sku,
+                requested,
+                available,
+            } => write!(f, "{sku}: {requested} requested, {available} available"),
+            CartError::UnknownSku { sku } => write!(f, "unknown SKU {sku}"),
+            CartError::NotSoldInCurrency { sku, currency } => {
+                write!(f, "{sku} is not sold in {currency}")
+            }
+            CartError::TooManyLines { max } => write!(f, "a cart holds at most {max} lines"),
+            CartError::Contention => f.write_str("the cart is being changed concurrently"),
+            CartError::Store(e) => write!(f, "storage: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CartError {}
+
+/// The `If-Match` condition of a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// No `If-Match` (or `*`): apply to whatever is current.
+    None,
+    /// Apply only if the cart's current entity tag is this one.
+    Matches(Vec<String>),
+}
+
+impl Cart {
+    pub fn new(id: CartId, currency: Currency, now: Timestamp, policy: &CartPolicy) -> Self {
+        Cart {
+            id,
+            currency,
+            status: CartStatus::Active,
+            version: 1,
+            lines: Vec::new(),
+            created_at: now,
+            updated_at: now,
+            expires_at: now.plus(policy.idle_ttl),
+        }
+    }
+
+    /// The strong entity tag of this version of the cart.
+    pub fn etag(&self) -> String {
+        format!("\"v{}\"", self.version)
+    }
+
+    fn check_usable(&self, now: Timestamp) -> Result<(), CartError> {
+        if now >= self.expires_at {
+            return Err(CartError::Expired);
+        }
+        Ok(())
+    }
+
+    fn check_mutable(&self) -> Result<(), CartError> {
+        match self.status {
+            CartStatus::Active => Ok(()),
+            CartStatus::CheckedOut => Err(CartError::NotActive),
+        }
+    }
+
+    /// Add `quantity` of the offered SKU; an existing line of that SKU grows (keeping its price
+    /// snapshot). Returns the line's id.
+    pub fn add(
+        &mut self,
+        offer: &Offer,
+        quantity: Quantity,
+        new_line_id: LineId,
+        policy: &CartPolicy,
+        now: Timestamp,
+    ) -> Result<LineId, CartError> {
+        self.check_mutable()?;
+        let unit_price = offer.unit_price.ok_or_else(|| CartError::NotSoldInCurrency {
+            sku: offer.sku.clone(),
+            currency: self.currency,
+        })?;
+        if unit_price.currency() != self.currency {
+            return Err(CartError::NotSoldInCurrency {
+                sku: offer.sku.clone(),
+                currency: self.currency,
+            });
+        }
+        let existing = self.lines.iter().position(|l| l.sku == offer.sku);
+        let current = existing
+            .and_then(|i| self.lines.get(i))
+            .map_or(0, |l| l.quantity.get());
+        let wanted = current.saturating_add(quantity.get());
+        check_quantity(&offer.sku, wanted, offer.available, policy)?;
+        let wanted = Quantity::new(i64::from(wanted))
+            .map_err(|_| CartError::QuantityAboveLimit {
+                max: policy.max_line_quantity,
+            })?;
+        let line_id = match existing.and_then(|i| self.lines.get_mut(i)) {
+            Some(line) => {
+                line.quantity = wanted;
+                line.id.clone()
+            }
+            None => {
+                if self.lines.len() >= policy.max_lines {
+                    return Err(CartError::TooManyLines {
+                        max: policy.max_lines,
+                    });
+                }
+                self.lines.push(CartLine {
+                    id: new_line_id.clone(),
+                    sku: offer.sku.clone(),
+                    product_id: offer.product_id.clone(),
+                    name: offer.name.clone(),
+                    quantity: wanted,
+                    unit_price,
+                    added_at: now,
+                });
+                new_line_id
+            }
+        };
+        self.touch(now, policy);
+        Ok(line_id)
+    }
+
+    /// Set a line's quantity; 0 removes it. Growing a line is checked against `available`;
+    /// shrinking always succeeds.
+    pub fn set_quantity(
+        &mut self,
+        line_id: &LineId,
+        quantity: u32,
+        available: i64,
+        policy: &CartPolicy,
+        now: Timestamp,
+    ) -> Result<(), CartError> {
+        self.check_mutable()?;
+        if quantity == 0 {
+            return self.remove(line_id, policy, now);
+        }
+        let line = self
+            .lines
+            .iter_mut()
+            .find(|l| &l.id == line_id)
+            .ok_or(CartError::LineNotFound)?;
+        if quantity > line.quantity.get() {
+            check_quantity(&line.sku, quantity, available, policy)?;
+        } else if quantity > policy.max_line_quantity {
+            return Err(CartError::QuantityAboveLimit {
+                max: policy.max_line_quantity,
+            });
+        }
+        line.quantity = Quantity::new(i64::from(quantity)).map_err(|_| {
+            CartError::QuantityAboveLimit {
+                max: policy.max_line_quantity,
+            }
+        })?;
+        self.touch(now, policy);
+        Ok(())
+    }
+
+    pub fn remove(
+        &mut self,
+        line_id: &LineId,
+        policy: &CartPolicy,
+        now: Timestamp,
+    ) -> Result<(), CartError> {
+        self.check_mutable()?;
+        let before = self.lines.len();
+        self.lines.retain(|l| &l.id != line_id);
+        if self.lines.len() == before {
+            return Err(CartError::LineNotFound);
+        }
+        self.touch(now, policy);
+        Ok(())
+    }
+
+    pub fn clear(&mut self, policy: &CartPolicy, now: Timestamp) -> Result<(), CartError> {
+        self.check_mutable()?;
+        self.lines.clear();
+        self.touch(now, policy);
+        Ok(())
+    }
+
+    fn touch(&mut self, now: Timestamp, policy: &CartPolicy) {
+        self.version = self.version.saturating_add(1);
+        self.updated_at = now;
+        self.expires_at = now.plus(policy.idle_ttl);
+    }
+}
+
+fn check_quantity(
+    sku: &Sku,
+    wanted: u32,
+    available: i64,
+    policy: &CartPolicy,
+) -> Result<(), CartError> {
+    let max = policy.max_line_quantity.min(ABSOLUTE_MAX_QUANTITY);
+    if wanted > max {
+        return Err(CartError::QuantityAboveLimit { max });
+    }
+    if i64::from(wanted) > available {
+        return Err(CartError::InsufficientStock {
+            sku: sku.clone(),
+            requested: wanted,
+            available: available.max(0),
+        });
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineView {
+    pub id: LineId,
+    pub sku: Sku,
+    pub product_id: ProductId,
+    pub name: String,
+    pub quantity: u32,
+    pub unit_price: Money,
+    /// True when the catalog's price now differs from the snapshot (or the SKU is gone).
+    pub price_changed: bool,
+    /// The catalog's price now, when it differs from `unit_price`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_unit_price: Option<Money>,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub total: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CartView {
+    pub id: CartId,
+    pub currency: Currency,
+    pub status: CartStatus,
+    pub lines: Vec<LineView>,
+    pub item_count: u64,
+    pub totals: Totals,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub expires_at: Timestamp,
+    #[serde(skip)]
+    pub etag: String,
+}
+
+impl CartView {
+    pub fn build(
+        cart: &Cart,
+        current: &BTreeMap<Sku, CurrentOffer>,
+        policy: &CartPolicy,
+    ) -> Result<Self, CartError> {
+        let priced: Vec<(Money, u32)> = cart
+            .lines
+            .iter()
+            .map(|l| (l.unit_price, l.quantity.get()))
+            .collect();
+        let (amounts, totals) = price_lines(cart.currency, &priced, policy.tax_rate)
+            .map_err(|_| CartError::Store(StoreError::new("cart totals overflow")))?;
+        let lines = cart
+            .lines
+            .iter()
+            .zip(amounts)
+            .map(|(line, Amounts { subtotal, discount, tax, total })| {
+                let now_price = current.get(&line.sku).and_then(|c| c.unit_price);
+                let price_changed = now_price != Some(line.unit_price);
+                LineView {
+                    id: line.id.clone(),
+                    sku: line.sku.clone(),
+                    product_id: line.product_id.clone(),
+                    name: line.name.clone(),
+                    quantity: line.quantity.get(),
+                    unit_price: line.unit_price,
+                    price_changed,
+                    current_unit_price: if price_changed { now_price } else { None },
+                    subtotal,
+                    discount,
+                    tax,
+                    total,
+                }
+            })
+            .collect();
+        Ok(CartView {
+            id: cart.id.clone(),
+            currency: cart.currency,
+            status: cart.status,
+            lines,
+            item_count: cart.lines.iter().map(|l| u64::from(l.quantity.get())).sum(),
+            totals,
+            created_at: cart.created_at,
+            updated_at: cart.updated_at,
+            expires_at: cart.expires_at,
+            etag: cart.etag(),
+        })
+    }
+}
+
+/// How many times a change is re-applied when a concurrent writer saved first.
+const MAX_ATTEMPTS: usize = 3;
+
+/// The cart use cases, over injected ports, ids and policy.
+pub struct Carts<'a, R, C> {
+    pub repo: &'a R,
+    pub catalog: &'a C,
+    pub ids: &'a dyn IdSource,
+    pub policy: &'a CartPolicy,
+}
+
+/// One change to a cart, applied to a freshly loaded copy.
+enum Change<'c> {
+    Add {
+        offer: &'c Offer,
+        quantity: Quantity,
+        new_line: LineId,
+    },
+    SetQuantity {
+        line_id: &'c LineId,
+        quantity: u32,
+    },
+    Remove {
+        line_id: &'c LineId,
+    },
+    Clear,
+}
+
+impl<R: CartRepository, C: CatalogReader> Carts<'_, R, C> {
+    pub async fn create(&self, currency: Currency, now: Timestamp) -> Result<CartView, CartError> {
+        let cart = Cart::new(CartId::mint(self.ids), currency, now, self.policy);
+        self.repo.insert(&cart).await?;
+        CartView::build(&cart, &BTreeMap::new(), self.policy)
+    }
+
+    pub async fn get(&self, id: &CartId, now: Timestamp) -> Result<CartView, CartError> {
+        let loaded = self.load(id, now).await?;
+        CartView::build(&loaded.cart, &loaded.current, self.policy)
+    }
+
+    pub async fn add_item(
+        &self,
+        id: &CartId,
+        precondition: &Precondition,
+        sku: &Sku,
+        quantity: Quantity,
+        now: Timestamp,
+    ) -> Result<CartView, CartError> {
+        let loaded = self.load(id, now).await?;
+        let offer = self
+            .catalog
+            .offer(sku, loaded.cart.currency)
+            .await?
+            .ok_or_else(|| CartError::UnknownSku { sku: sku.clone() })?;
+        let change = Change::Add {
+            offer: &offer,
+            quantity,
+            new_line: LineId::mint(self.ids),
+        };
+        self.apply(id, precondition, now, Some(loaded), &change).await
+    }
+
+    pub async fn set_quantity(
+        &self,
+        id: &CartId,
+        precondition: &Precondition,
+        line_id: &LineId,
+        quantity: u32,
+        now: Timestamp,
+    ) -> Result<CartView, CartError> {
+        let change = Change::SetQuantity { line_id, quantity };
+        self.apply(id, precondition, now, None, &change).await
+    }
+
+    pub async fn remove_line(
+        &self,
+        id: &CartId,
+        precondition: &Precondition,
+        line_id: &LineId,
+        now: Timestamp,
+    ) -> Result<CartView, CartError> {
+        self.apply(id, precondition, now, None, &Change::Remove { line_id })
+            .await
+    }
+
+    pub async fn clear(
+        &self,
+        id: &CartId,
+        precondition: &Precondition,
+        now: Timestamp,
+    ) -> Result<CartView, CartError> {
+        self.apply(id, precondition, now, None, &Change::Clear).await
+    }
+
+    async fn load(&self, id: &CartId, now: Timestamp) -> Result<LoadedCart, CartError> {
+        let loaded = self.repo.load(id).await?.ok_or(CartError::NotFound)?;
+        loaded.cart.check_usable(now)?;
+        Ok(loaded)
+    }
+
+    /// Load, check the precondition, change, save with a version check; when another writer
+    /// won and the client gave no `If-Match`, re-apply to the newer version.
+    async fn apply(
+        &self,
+        id: &CartId,
+        precondition: &Precondition,
+        now: Timestamp,
+        mut preloaded: Option<LoadedCart>,
+        change: &Change<'_>,
+    ) -> Result<CartView, CartError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let LoadedCart { mut cart, mut current } = match preloaded.take() {
+                Some(loaded) => loaded,
+                None => self.load(id, now).await?,
+            };
+            if let Precondition::Matches(tags) = precondition {
+                let etag = cart.etag();
+                if !tags.iter().any(|t| t == &etag) {
+                    return Err(CartError::PreconditionFailed { current: etag });
+                }
+            }
+            match change {
+                Change::Add {
+                    offer,
+                    quantity,
+                    new_line,
+                } => {
+                    cart.add(offer, *quantity, new_line.clone(), self.policy, now)?;
+                    current.insert(
+                        offer.sku.clone(),
+                        CurrentOffer {
+                            unit_price: offer.unit_price,
+                            available: offer.available,
+                        },
+                    );
+                }
+                Change::SetQuantity { line_id, quantity } => {
+                    let available = cart
+                        .lines
+                        .iter()
+                        .find(|l| &l.id == *line_id)
+                        .and_then(|l| current.get(&l.sku))
+                        .map_or(0, |c| c.available);
+                    cart.set_quantity(line_id, *quantity, available, self.policy, now)?;
+                }
+                Change::Remove { line_id } => cart.remove(line_id, self.policy, now)?,
+                Change::Clear => cart.clear(self.policy, now)?,
+            }
+            match self.repo.update(&cart).await? {
+                SaveOutcome::Saved => return CartView::build(&cart, &current, self.policy),
+                SaveOutcome::Stale => {
+                    if let Precondition::Matches(_) = precondition {
+                        let latest = self.load(id, now).await?;
+                        return Err(CartError::PreconditionFailed {
+                            current: latest.cart.etag(),
+                        });
+                    }
+                }
+            }
+        }
+        Err(CartError::Contention)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{InMemoryCarts, InMemoryCatalog, SequentialIds};
+    use futures_executor::block_on;
+    use proptest::prelude::*;
+
+    const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+    fn catalog() -> InMemoryCatalog {
+        let c = InMemoryCatalog::with_sku(
+            "TEE-M",
+            &[("19.99", Currency::Eur), ("2500", Currency::Jpy)],
+            10,
+        );
+        c.add_sku("MUG", &[("8.50", Currency::Eur)], 3);
+        c
+    }
+
+    fn sku(s: &str) -> Sku {
+        Sku::parse(s).unwrap()
+    }
+
+    fn qty(n: i64) -> Quantity {
+        Quantity::new(n).unwrap()
+    }
+
+    struct World {
+        catalog: InMemoryCatalog,
+        ids: SequentialIds,
+        policy: CartPolicy,
+    }
+
+    impl World {
+        fn new() -> Self {
+            World {
+                catalog: catalog(),
+                ids: SequentialIds::default(),
+                policy: CartPolicy::default(),
+            }
+        }
+    }
+
+    fn service<'a>(w: &'a World, repo: &'a InMemoryCarts<'a>) -> Carts<'a, InMemoryCarts<'a>, InMemoryCatalog> {
+        Carts {
+            repo,
+            catalog: &w.catalog,
+            ids: &w.ids,
+            policy: &w.policy,
+        }
+    }
+
+    #[test]
+    fn lifecycle_and_totals() {
+        let w = World::new();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let carts = service(&w, &repo);
+        block_on(async {
+            let cart = carts.create(Currency::Eur, T0).await.unwrap();
+            assert_eq!(cart.totals.grand_total.amount().to_string(), "0.00");
+            let none = Precondition::None;
+            carts.add_item(&cart.id, &none, &sku("TEE-M"), qty(2), T0).await.unwrap();
+            let v = carts.add_item(&cart.id, &none, &sku("TEE-M"), qty(1), T0).await.unwrap();
+            assert_eq!(v.lines.len(), 1, "same SKU grows the line");
+            assert_eq!(v.lines[0].quantity, 3);
+            let v = carts.add_item(&cart.id, &none, &sku("MUG"), qty(1), T0).await.unwrap();
+            assert_eq!(v.totals.subtotal.amount().to_string(), "68.47");
+            assert_eq!(v.item_count, 4);
+            let mug = v.lines[1].id.clone();
+            let v = carts.set_quantity(&cart.id, &none, &mug, 0, T0).await.unwrap();
+            assert_eq!(v.lines.len(), 1);
+            let v = carts.clear(&cart.id, &none, T0).await.unwrap();
+            assert!(v.lines.is_empty());
+            assert_eq!(v.etag, "\"v6\"");
+        });
+    }
+
+    #[test]
+    fn stock_and_limits_are_enforced_when_adding() {
+        let w = World::new();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let carts = service(&w, &repo);
+        block_on(async {
+            let none = Precondition::None;
+            let cart = carts.create(Currency::Eur, T0).await.unwrap();
+            let err = carts.add_item(&cart.id, &none, &sku("MUG"), qty(4), T0).await.unwrap_err();
+            assert_eq!(
+                err,
+                CartError::InsufficientStock { sku: sku("MUG"), requested: 4, available: 3 }
+            );
+            let err = carts.add_item(&cart.id, &none, &sku("TEE-M"), qty(100), T0).await.unwrap_err();
+            assert_eq!(err, CartError::QuantityAboveLimit { max: 99 });
+            let err = carts.add_item(&cart.id, &none, &sku("NOPE"), qty(1), T0).await.unwrap_err();
+            assert_eq!(err, CartError::UnknownSku { sku: sku("NOPE") });
+            let yen = carts.create(Currency::Jpy, T0).await.unwrap();
+            let err = carts.add_item(&yen.id, &none, &sku("MUG"), qty(1), T0).await.unwrap_err();
+            assert_eq!(err, CartError::NotSoldInCurrency { sku: sku("MUG"), currency: Currency::Jpy });
+            // Nothing was written by the failures.
+            assert_eq!(carts.get(&cart.id, T0).await.unwrap().etag, "\"v1\"");
+        });
+    }
+
+    #[test]
+    fn price_change_is_reported_against_the_snapshot() {
+        let w = World::new();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let carts = service(&w, &repo);
+        block_on(async {
+            let cart = carts.create(Currency::Eur, T0).await.unwrap();
+            carts.add_item(&cart.id, &Precondition::None, &sku("TEE-M"), qty(1), T0).await.unwrap();
+            assert!(!carts.get(&cart.id, T0).await.unwrap().lines[0].price_changed);
+            w.catalog.set_price("TEE-M", "17.50", Currency::Eur);
+            let v = carts.get(&cart.id, T0).await.unwrap();
+            assert!(v.lines[0].price_changed);
+            assert_eq!(v.lines[0].unit_price.amount().to_string(), "19.99");
+            assert_eq!(v.lines[0].current_unit_price.unwrap().amount().to_string(), "17.50");
+            assert_eq!(v.totals.subtotal.amount().to_string(), "19.99");
+        });
+    }
+
+    #[test]
+    fn expiry_and_preconditions() {
+        let w = World::new();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let carts = service(&w, &repo);
+        block_on(async {
+            let cart = carts.create(Currency::Eur, T0).await.unwrap();
+            let stale = Precondition::Matches(vec!["\"v0\"".into()]);
+            let err = carts.add_item(&cart.id, &stale, &sku("MUG"), qty(1), T0).await.unwrap_err();
+            assert_eq!(err, CartError::PreconditionFailed { current: "\"v1\"".into() });
+            let fresh = Precondition::Matches(vec![cart.etag.clone()]);
+            carts.add_item(&cart.id, &fresh, &sku("MUG"), qty(1), T0).await.unwrap();
+            let later = T0.plus(Duration::from_days(30));
+            assert_eq!(carts.get(&cart.id, later).await.unwrap_err(), CartError::Expired);
+            let missing = CartId::parse("cart_0000000000000000000000000000ffff").unwrap();
+            assert_eq!(carts.get(&missing, T0).await.unwrap_err(), CartError::NotFound);
+        });
+    }
+
+    #[test]
+    fn concurrent_writer_is_retried_without_if_match_and_412_with_it() {
+        let w = World::new();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let carts = service(&w, &repo);
+        block_on(async {
+            let cart = carts.create(Currency::Eur, T0).await.unwrap();
+            repo.interleave_writers.set(1);
+            let v = carts.add_item(&cart.id, &Precondition::None, &sku("MUG"), qty(1), T0).await.unwrap();
+            assert_eq!(v.lines.len(), 1);
+            repo.interleave_writers.set(1);
+            let tag = Precondition::Matches(vec![v.etag.clone()]);
+            let err = carts.clear(&cart.id, &tag, T0).await.unwrap_err();
+            assert!(matches!(err, CartError::PreconditionFailed { .. }));
+            repo.interleave_writers.set(10);
+            let err = carts.clear(&cart.id, &Precondition::None, T0).await.unwrap_err();
+            assert_eq!(err, CartError::Contention);
+        });
+    }
+
+    #[test]
+    fn storage_failure_surfaces_as_store_error() {
+        let w = World::new();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let carts = service(&w, &repo);
+        repo.fail.set(true);
+        let err = block_on(carts.create(Currency::Eur, T0)).unwrap_err();
+        assert!(matches!(err, CartError::Store(_)));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(usize, i64),
+        Set(usize, u32),
+        Remove(usize),
+        Clear,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0usize..2, 1i64..120).prop_map(|(s, q)| Op::Add(s, q)),
+            (0usize..4, 0u32..120).prop_map(|(l, q)| Op::Set(l, q)),
+            (0usize..4).prop_map(Op::Remove),
+            Just(Op::Clear),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn lines_never_exceed_limits_and_failures_change_nothing(ops in proptest::collection::vec(op(), 1..40)) {
+            let w = World::new();
+            let repo = InMemoryCarts::new(&w.catalog);
+            let carts = service(&w, &repo);
+            block_on(async {
+                let cart = carts.create(Currency::Eur, T0).await.unwrap();
+                let none = Precondition::None;
+                let skus = [sku("TEE-M"), sku("MUG")];
+                for op in ops {
+                    let before = carts.get(&cart.id, T0).await.unwrap();
+                    let line = |i: usize| before.lines.get(i).map(|l| l.id.clone())
+                        .unwrap_or_else(|| LineId::parse("line_000000000000000000000000000000ff").unwrap());
+                    let result = match op {
+                        Op::Add(s, q) => carts.add_item(&cart.id, &none, &skus[s], qty(q), T0).await,
+                        Op::Set(l, q) => carts.set_quantity(&cart.id, &none, &line(l), q, T0).await,
+                        Op::Remove(l) => carts.remove_line(&cart.id, &none, &line(l), T0).await,
+                        Op::Clear => carts.clear(&cart.id, &none, T0).await,
+                    };
+                    let after = carts.get(&cart.id, T0).await.unwrap();
+                    if result.is_err() {
+                        prop_assert_eq!(&after, &before);
+                    }
+                    for l in &after.lines {
+                        let available = if l.sku.as_str() == "MUG" { 3 } else { 10 };
+                        prop_assert!(l.quantity >= 1 && l.quantity <= 99);
+                        prop_assert!(i64::from(l.quantity) <= available);
+                    }
+                    let skus_in_cart: std::collections::BTreeSet<_> = after.lines.iter().map(|l| &l.sku).collect();
+                    prop_assert_eq!(skus_in_cart.len(), after.lines.len(), "one line per SKU");
+                }
+                Ok(())
+            })?;
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The catalog as the storefront sees it: products, variants, prices and stock status.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::ids::{ProductId, Sku};
+use crate::money::{Currency, Money};
+use crate::pagination::{Cursor, Limit, Page};
+use crate::StoreError;
+
+/// What a shopper is told about stock: never the exact count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StockStatus {
+    InStock,
+    Low,
+    OutOfStock,
+}
+
+impl StockStatus {
+    /// `available` at or below `low_threshold` (but above zero) is low.
+    pub fn of(available: i64, low_threshold: i64) -> Self {
+        if available <= 0 {
+            StockStatus::OutOfStock
+        } else if available <= low_threshold {
+            StockStatus::Low
+        } else {
+            StockStatus::InStock
+        }
+    }
+}
+
+/// A category slug: 1–40 of `[a-z0-9-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Category(String);
+
+impl Category {
+    pub fn parse(text: &str) -> Option<Self> {
+        let ok = (1..=40).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        ok.then(|| Category(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Variant {
+    pub sku: Sku,
+    pub options: BTreeMap<String, String>,
+    pub prices: Vec<Money>,
+    pub stock: StockStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Product {
+    pub id: ProductId,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub variants: Vec<Variant>,
+}
+
+/// One row of the product list: enough for a listing page, with the lowest price per currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProductSummary {
+    pub id: ProductId,
+    pub name: String,
+    pub category: String,
+    pub price_from: Vec<Money>,
+    pub stock: StockStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductQuery {
+    pub category: Option<Category>,
+    pub limit: Limit,
+    pub after: Option<Cursor>,
+}
+
+/// What the cart needs to know about a SKU right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    pub sku: Sku,
+    pub product_id: ProductId,
+    pub name: String,
+    /// The price in the asked currency; `None` when the SKU is not sold in it.
+    pub unit_price: Option<Money>,
+    pub available: i64,
+}
+
+/// Read access to the catalog (port).
+pub trait CatalogReader {
+    async fn list_products(&self, query: &ProductQuery) -> Result<Page<ProductSummary>, StoreError>;
+    async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError>;
+    async fn offer(&self, sku: &Sku, currency: Currency) -> Result<Option<Offer>, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stock_status_thresholds() {
+        assert_eq!(StockStatus::of(0, 5), StockStatus::OutOfStock);
+        assert_eq!(StockStatus::of(-1, 5), StockStatus::OutOfStock);
+        assert_eq!(StockStatus::of(5, 5), StockStatus::Low);
+        assert_eq!(StockStatus::of(6, 5), StockStatus::InStock);
+    }
+
+    #[test]
+    fn category_slugs() {
+        assert!(Category::parse("t-shirts").is_some());
+        assert!(Category::parse("T-Shirts").is_none());
+        assert!(Category::parse("").is_none());
+    }
+}

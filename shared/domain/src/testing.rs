@@ -1,0 +1,253 @@
+//! In-memory implementations of the ports, for tests in this crate and others
+//! (feature `test-utils`). They can be told to fail, to exercise fault paths.
+//! Test support: malformed fixtures are programming errors, so it may panic on them.
+#![allow(clippy::expect_used)]
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+use crate::cart::{Cart, CartRepository, CurrentOffer, LoadedCart, SaveOutcome};
+use crate::catalog::{
+    CatalogReader, Offer, Product, ProductQuery, ProductSummary, StockStatus, Variant,
+};
+use crate::ids::{CartId, IdSource, ProductId, Sku};
+use crate::money::{Currency, Money};
+use crate::pagination::Page;
+use crate::StoreError;
+
+/// Ids from a counter: predictable, for tests only.
+#[derive(Default)]
+pub struct SequentialIds(Cell<u128>);
+
+impl IdSource for SequentialIds {
+    fn next_u128(&self) -> u128 {
+        let next = self.0.get() + 1;
+        self.0.set(next);
+        next
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeSku {
+    pub sku: Sku,
+    pub options: BTreeMap<String, String>,
+    pub prices: Vec<Money>,
+    pub on_hand: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeProduct {
+    pub id: ProductId,
+    pub name: String,
+    pub category: String,
+    pub variants: Vec<FakeSku>,
+}
+
+/// A catalog held in memory.
+#[derive(Default)]
+pub struct InMemoryCatalog {
+    pub products: RefCell<Vec<FakeProduct>>,
+    pub low_threshold: i64,
+    pub fail: Cell<bool>,
+}
+
+impl InMemoryCatalog {
+    /// One product with one SKU priced in the given currencies.
+    pub fn with_sku(sku: &str, prices: &[(&str, Currency)], on_hand: i64) -> Self {
+        let catalog = InMemoryCatalog {
+            low_threshold: 5,
+            ..Default::default()
+        };
+        catalog.add_sku(sku, prices, on_hand);
+        catalog
+    }
+
+    pub fn add_sku(&self, sku: &str, prices: &[(&str, Currency)], on_hand: i64) {
+        let slug = sku.to_ascii_lowercase();
+        self.products.borrow_mut().push(FakeProduct {
+            id: ProductId::parse(&format!("prod_{slug}")).expect("fixture product id"),
+            name: format!("Product {sku}"),
+            category: "test".into(),
+            variants: vec![FakeSku {
+                sku: Sku::parse(sku).expect("fixture SKU"),
+                options: BTreeMap::new(),
+                prices: prices
+                    .iter()
+                    .filter_map(|(amount, c)| Money::parse(amount, *c).ok())
+                    .collect(),
+                on_hand,
+            }],
+        });
+    }
+
+    pub fn set_price(&self, sku: &str, amount: &str, currency: Currency) {
+        for product in self.products.borrow_mut().iter_mut() {
+            for variant in product.variants.iter_mut().filter(|v| v.sku.as_str() == sku) {
+                variant.prices.retain(|p| p.currency() != currency);
+                if let Ok(price) = Money::parse(amount, currency) {
+                    variant.prices.push(price);
+                }
+            }
+        }
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.fail.get() {
+            Err(StoreError::new("in-memory catalog told to fail"))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn current(&self, sku: &Sku, currency: Currency) -> Option<CurrentOffer> {
+        self.products.borrow().iter().find_map(|p| {
+            p.variants.iter().find(|v| &v.sku == sku).map(|v| CurrentOffer {
+                unit_price: v.prices.iter().find(|m| m.currency() == currency).copied(),
+                available: v.on_hand,
+            })
+        })
+    }
+}
+
+impl CatalogReader for InMemoryCatalog {
+    async fn list_products(&self, query: &ProductQuery) -> Result<Page<ProductSummary>, StoreError> {
+        self.check()?;
+        let mut rows: Vec<ProductSummary> = self
+            .products
+            .borrow()
+            .iter()
+            .filter(|p| query.category.as_ref().is_none_or(|c| c.as_str() == p.category))
+            .filter(|p| query.after.as_ref().is_none_or(|a| p.id.as_str() > a.key()))
+            .map(|p| ProductSummary {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                category: p.category.clone(),
+                price_from: Currency::ALL
+                    .iter()
+                    .filter_map(|c| {
+                        p.variants
+                            .iter()
+                            .flat_map(|v| v.prices.iter())
+                            .filter(|m| m.currency() == *c)
+                            .min_by_key(|m| m.minor_units())
+                            .copied()
+                    })
+                    .collect(),
+                stock: StockStatus::of(
+                    p.variants.iter().map(|v| v.on_hand).sum(),
+                    self.low_threshold,
+                ),
+            })
+            .collect();
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
+        rows.truncate(query.limit.get() as usize + 1);
+        Ok(Page::from_overfetch(rows, query.limit, |p| p.id.to_string()))
+    }
+
+    async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
+        self.check()?;
+        Ok(self.products.borrow().iter().find(|p| &p.id == id).map(|p| Product {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            description: String::new(),
+            category: p.category.clone(),
+            variants: p
+                .variants
+                .iter()
+                .map(|v| Variant {
+                    sku: v.sku.clone(),
+                    options: v.options.clone(),
+                    prices: v.prices.clone(),
+                    stock: StockStatus::of(v.on_hand, self.low_threshold),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn offer(&self, sku: &Sku, currency: Currency) -> Result<Option<Offer>, StoreError> {
+        self.check()?;
+        Ok(self.products.borrow().iter().find_map(|p| {
+            p.variants.iter().find(|v| &v.sku == sku).map(|v| Offer {
+                sku: v.sku.clone(),
+                product_id: p.id.clone(),
+                name: p.name.clone(),
+                unit_price: v.prices.iter().find(|m| m.currency() == currency).copied(),
+                available: v.on_hand,
+            })
+        }))
+    }
+}
+
+/// Carts held in memory, with the same version check as the D1 adapter.
+pub struct InMemoryCarts<'c> {
+    pub carts: RefCell<BTreeMap<CartId, Cart>>,
+    pub catalog: &'c InMemoryCatalog,
+    /// Fail every call.
+    pub fail: Cell<bool>,
+    /// Before each of the next N updates, pretend a concurrent writer saved first.
+    pub interleave_writers: Cell<u32>,
+}
+
+impl<'c> InMemoryCarts<'c> {
+    pub fn new(catalog: &'c InMemoryCatalog) -> Self {
+        InMemoryCarts {
+            carts: RefCell::new(BTreeMap::new()),
+            catalog,
+            fail: Cell::new(false),
+            interleave_writers: Cell::new(0),
+        }
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.fail.get() {
+            Err(StoreError::new("in-memory carts told to fail"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl CartRepository for InMemoryCarts<'_> {
+    async fn load(&self, id: &CartId) -> Result<Option<LoadedCart>, StoreError> {
+        self.check()?;
+        Ok(self.carts.borrow().get(id).map(|cart| LoadedCart {
+            current: cart
+                .lines
+                .iter()
+                .filter_map(|l| {
+                    self.catalog
+                        .current(&l.sku, cart.currency)
+                        .map(|c| (l.sku.clone(), c))
+                })
+                .collect(),
+            cart: cart.clone(),
+        }))
+    }
+
+    async fn insert(&self, cart: &Cart) -> Result<(), StoreError> {
+        self.check()?;
+        let mut carts = self.carts.borrow_mut();
+        if carts.contains_key(&cart.id) {
+            return Err(StoreError::new("duplicate cart id"));
+        }
+        carts.insert(cart.id.clone(), cart.clone());
+        Ok(())
+    }
+
+    async fn update(&self, cart: &Cart) -> Result<SaveOutcome, StoreError> {
+        self.check()?;
+        let mut carts = self.carts.borrow_mut();
+        let stored = carts
+            .get_mut(&cart.id)
+            .ok_or_else(|| StoreError::new("update of a missing cart"))?;
+        if self.interleave_writers.get() > 0 {
+            self.interleave_writers.set(self.interleave_writers.get() - 1);
+            stored.version += 1;
+        }
+        if stored.version.checked_add(1) != Some(cart.version) {
+            return Ok(SaveOutcome::Stale);
+        }
+        *stored = cart.clone();
+        Ok(SaveOutcome::Saved)
+    }
+}
