@@ -1,1 +1,204 @@
-pub fn placeholder() {}
+//! The cart worker: guest carts under `/v1/carts`. Thin glue over `shop_domain::cart`.
+
+use serde::Deserialize;
+use shop_domain::cart::{CartError, CartView, Carts, Precondition, Quantity, ABSOLUTE_MAX_QUANTITY};
+use shop_domain::ids::{CartId, LineId, Sku};
+use shop_domain::money::Currency;
+use shop_edge::d1::{D1Carts, D1Catalog};
+use shop_edge::runtime::CryptoIds;
+use shop_edge::{serve, Call, Problem, Reply, Route};
+use worker::{event, Context, Env, Request, Response};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Create,
+    Get,
+    AddItem,
+    SetQuantity,
+    RemoveLine,
+    Clear,
+}
+
+/// Every route of this worker: dispatch, 405 answers and the OpenAPI test all read this table.
+pub const ROUTES: &[Route<Endpoint>] = &[
+    Route { method: "POST", path: "/v1/carts", endpoint: Endpoint::Create },
+    Route { method: "GET", path: "/v1/carts/{cart_id}", endpoint: Endpoint::Get },
+    Route { method: "POST", path: "/v1/carts/{cart_id}/items", endpoint: Endpoint::AddItem },
+    Route { method: "DELETE", path: "/v1/carts/{cart_id}/items", endpoint: Endpoint::Clear },
+    Route { method: "PATCH", path: "/v1/carts/{cart_id}/items/{line_id}", endpoint: Endpoint::SetQuantity },
+    Route { method: "DELETE", path: "/v1/carts/{cart_id}/items/{line_id}", endpoint: Endpoint::RemoveLine },
+];
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    serve(req, env, ROUTES, handle).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateCart {
+    currency: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddItem {
+    sku: String,
+    quantity: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetQuantity {
+    quantity: i64,
+}
+
+async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
+    let db = call.db()?;
+    let repo = D1Carts { db: &db };
+    let catalog = D1Catalog { db: &db };
+    let carts = Carts {
+        repo: &repo,
+        catalog: &catalog,
+        ids: &CryptoIds,
+        policy: &call.config.cart,
+    };
+    let now = call.now;
+    let result = match call.route.endpoint {
+        Endpoint::Create => {
+            let body: CreateCart = call.json()?;
+            let currency = parse_currency(&body.currency)?;
+            let view = carts.create(currency, now).await.map_err(|e| map_error(&call, e))?;
+            let location = format!("/v1/carts/{}", view.id);
+            return cart_reply(&call, 201, &view).map(|r| r.header("Location", location));
+        }
+        Endpoint::Get => carts.get(&cart_id(&call)?, now).await,
+        Endpoint::AddItem => {
+            let id = cart_id(&call)?;
+            let body: AddItem = call.json()?;
+            let sku = Sku::parse(&body.sku)
+                .map_err(|_| Problem::invalid_field("/sku", "invalid_sku", "A SKU is 1-64 of A-Z, 0-9 and -"))?;
+            let quantity = Quantity::new(body.quantity).map_err(|e| quantity_problem(e.to_string()))?;
+            carts.add_item(&id, &precondition(&call), &sku, quantity, now).await
+        }
+        Endpoint::SetQuantity => {
+            let (id, line) = (cart_id(&call)?, line_id(&call)?);
+            let body: SetQuantity = call.json()?;
+            let quantity = u32::try_from(body.quantity)
+                .ok()
+                .filter(|q| *q <= ABSOLUTE_MAX_QUANTITY)
+                .ok_or_else(|| {
+                    quantity_problem(format!(
+                        "quantity is a whole number from 0 (remove) to {ABSOLUTE_MAX_QUANTITY}"
+                    ))
+                })?;
+            carts.set_quantity(&id, &precondition(&call), &line, quantity, now).await
+        }
+        Endpoint::RemoveLine => {
+            let (id, line) = (cart_id(&call)?, line_id(&call)?);
+            carts.remove_line(&id, &precondition(&call), &line, now).await
+        }
+        Endpoint::Clear => carts.clear(&cart_id(&call)?, &precondition(&call), now).await,
+    };
+    let view = result.map_err(|e| map_error(&call, e))?;
+    cart_reply(&call, 200, &view)
+}
+
+fn cart_reply(call: &Call<Endpoint>, status: u16, view: &CartView) -> Result<Reply, Problem> {
+    Reply::json(status, view)
+        .map(|r| r.header("ETag", view.etag.clone()))
+        .map_err(|e| call.internal("serialising cart", &e))
+}
+
+/// An id in the path that does not parse cannot name an existing cart.
+fn cart_id(call: &Call<Endpoint>) -> Result<CartId, Problem> {
+    CartId::parse(call.route.param(0)).map_err(|_| not_found_cart())
+}
+
+fn line_id(call: &Call<Endpoint>) -> Result<LineId, Problem> {
+    LineId::parse(call.route.param(1)).map_err(|_| Problem::not_found("line_not_found", "No such line in this cart"))
+}
+
+fn parse_currency(code: &str) -> Result<Currency, Problem> {
+    code.parse::<Currency>().map_err(|_| {
+        let supported: Vec<&str> = Currency::ALL.iter().map(|c| c.code()).collect();
+        Problem::invalid_field(
+            "/currency",
+            "unsupported_currency",
+            format!("{code:?} is not a supported currency; use one of {}", supported.join(", ")),
+        )
+    })
+}
+
+fn quantity_problem(detail: String) -> Problem {
+    Problem::invalid_field("/quantity", "invalid_quantity", detail)
+}
+
+/// `If-Match`: absent or `*` means no condition; otherwise a list of entity tags.
+fn precondition(call: &Call<Endpoint>) -> Precondition {
+    match call.header("If-Match") {
+        None => Precondition::None,
+        Some(value) if value.trim() == "*" => Precondition::None,
+        Some(value) => Precondition::Matches(value.split(',').map(|t| t.trim().to_owned()).collect()),
+    }
+}
+
+fn not_found_cart() -> Problem {
+    Problem::not_found("cart_not_found", "No cart with this id")
+}
+
+/// The one mapping of cart errors to HTTP.
+fn map_error(call: &Call<Endpoint>, error: CartError) -> Problem {
+    match error {
+        CartError::NotFound => not_found_cart(),
+        CartError::Expired => Problem::not_found(
+            "cart_expired",
+            "This cart expired after a period without changes; create a new one",
+        ),
+        CartError::NotActive => {
+            Problem::new(409, "cart_not_active", "Cart is closed", "This cart was checked out and can no longer change")
+        }
+        CartError::LineNotFound => Problem::not_found("line_not_found", "No such line in this cart"),
+        CartError::PreconditionFailed { current } => Problem::new(
+            412,
+            "precondition_failed",
+            "Precondition failed",
+            "The cart changed since the ETag you sent; read it again and retry",
+        )
+        .with_header("ETag", current),
+        CartError::QuantityAboveLimit { max } => {
+            quantity_problem(format!("A line holds at most {max} units")).with_extra("max", max.into())
+        }
+        CartError::InsufficientStock { sku, requested, available } => Problem::new(
+            409,
+            "insufficient_stock",
+            "Not enough stock",
+            format!("{sku}: {requested} requested, {available} available"),
+        )
+        .with_extra("sku", sku.as_str().into())
+        .with_extra("requested", requested.into())
+        .with_extra("available", available.into()),
+        CartError::UnknownSku { sku } => {
+            Problem::invalid_field("/sku", "unknown_sku", format!("No product has SKU {sku}"))
+        }
+        CartError::NotSoldInCurrency { sku, currency } => Problem::invalid_field(
+            "/sku",
+            "sku_not_sold_in_currency",
+            format!("{sku} is not sold in {currency}, the cart's currency"),
+        ),
+        CartError::TooManyLines { max } => Problem::new(
+            409,
+            "too_many_lines",
+            "Cart is full",
+            format!("A cart holds at most {max} different SKUs"),
+        ),
+        CartError::Contention => Problem::new(
+            409,
+            "cart_busy",
+            "Cart is being changed",
+            "The cart is being changed concurrently; retry",
+        )
+        .with_header("Retry-After", "1"),
+        CartError::Store(e) => call.internal("cart storage", &e),
+    }
+}

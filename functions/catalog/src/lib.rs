@@ -1,1 +1,155 @@
-pub fn placeholder() {}
+//! The catalog worker: product listing and pages, the OpenAPI document, and the admin price
+//! route. Also the origin's fallback: paths no worker owns get a problem+json 404 here.
+
+use serde::{Deserialize, Serialize};
+use shop_domain::catalog::{Category, CatalogReader, PriceBook, ProductQuery};
+use shop_domain::ids::{ProductId, Sku};
+use shop_domain::money::{Currency, Money};
+use shop_domain::pagination::{Cursor, Limit};
+use shop_edge::d1::D1Catalog;
+use shop_edge::reply::JSON;
+use shop_edge::{memo, serve, Call, Problem, Reply, Route};
+use worker::{event, Context, Env, Request, Response};
+
+/// The checked-in OpenAPI 3.1 document, served as is.
+pub const OPENAPI: &str = include_str!("../../../schema/openapi.json");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    ListProducts,
+    GetProduct,
+    OpenApi,
+    SetPrice,
+}
+
+pub const ROUTES: &[Route<Endpoint>] = &[
+    Route { method: "GET", path: "/v1/products", endpoint: Endpoint::ListProducts },
+    Route { method: "GET", path: "/v1/products/{product_id}", endpoint: Endpoint::GetProduct },
+    Route { method: "GET", path: "/v1/openapi.json", endpoint: Endpoint::OpenApi },
+    Route {
+        method: "PUT",
+        path: "/v1/admin/variants/{sku}/prices/{currency}",
+        endpoint: Endpoint::SetPrice,
+    },
+];
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    serve(req, env, ROUTES, handle).await
+}
+
+async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
+    match call.route.endpoint {
+        Endpoint::OpenApi => Ok(Reply::raw(200, JSON, OPENAPI.to_owned())
+            .header("Cache-Control", "public, max-age=300")),
+        Endpoint::ListProducts => cached(&call, list_products).await,
+        Endpoint::GetProduct => cached(&call, get_product).await,
+        Endpoint::SetPrice => set_price(&call).await,
+    }
+}
+
+/// Serve catalog reads from the isolate's memory for `CATALOG_CACHE_TTL_SECONDS`; browsers and
+/// CDNs may keep them as long. That is the whole staleness bound of a catalog read.
+async fn cached<'a, F, Fut>(call: &'a Call<Endpoint>, load: F) -> Result<Reply, Problem>
+where
+    F: FnOnce(&'a Call<Endpoint>) -> Fut,
+    Fut: std::future::Future<Output = Result<Reply, Problem>>,
+{
+    let key = format!(
+        "{}?{}",
+        call.route.template,
+        call.route.params.join("/") + "|" + &query_key(call)
+    );
+    if let Some(hit) = memo::get(&key, call.now) {
+        return Ok(hit);
+    }
+    let ttl = call.config.catalog_cache_ttl;
+    let reply = load(call)
+        .await?
+        .header("Cache-Control", format!("public, max-age={}", ttl.millis() / 1000));
+    memo::put(&key, &reply, call.now, ttl);
+    Ok(reply)
+}
+
+fn query_key(call: &Call<Endpoint>) -> String {
+    ["limit", "cursor", "category"]
+        .iter()
+        .map(|k| call.query(k).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn list_products(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.only_query_params(&["limit", "cursor", "category"])?;
+    let limit = Limit::parse(call.query("limit")).map_err(|_| {
+        Problem::invalid_field("/query/limit", "invalid_limit", "limit is a whole number from 1 to 100")
+    })?;
+    let after = call
+        .query("cursor")
+        .map(Cursor::decode)
+        .transpose()
+        .map_err(|_| Problem::invalid_field("/query/cursor", "invalid_cursor", "cursor is not one this API issued"))?;
+    let category = call
+        .query("category")
+        .map(|c| {
+            Category::parse(c).ok_or_else(|| {
+                Problem::invalid_field("/query/category", "invalid_category", "category is a slug of a-z, 0-9 and -")
+            })
+        })
+        .transpose()?;
+    let db = call.db()?;
+    let page = D1Catalog { db: &db }
+        .list_products(&ProductQuery { category, limit, after })
+        .await
+        .map_err(|e| call.internal("list products", &e))?;
+    Reply::json(200, &page).map_err(|e| call.internal("serialising products", &e))
+}
+
+async fn get_product(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let not_found = || Problem::not_found("product_not_found", "No product with this id");
+    let id = ProductId::parse(call.route.param(0)).map_err(|_| not_found())?;
+    let db = call.db()?;
+    let product = D1Catalog { db: &db }
+        .product(&id)
+        .await
+        .map_err(|e| call.internal("get product", &e))?
+        .ok_or_else(not_found)?;
+    Reply::json(200, &product).map_err(|e| call.internal("serialising product", &e))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetPriceBody {
+    amount: String,
+}
+
+#[derive(Serialize)]
+struct PriceSet {
+    sku: Sku,
+    price: Money,
+}
+
+async fn set_price(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.require_scope("catalog:write")?;
+    let not_found = || Problem::not_found("variant_not_found", "No variant with this SKU");
+    let sku = Sku::parse(call.route.param(0)).map_err(|_| not_found())?;
+    let currency: Currency = call.route.param(1).parse().map_err(|_| {
+        Problem::not_found("unsupported_currency", "Prices exist only in supported currencies")
+    })?;
+    let body: SetPriceBody = call.json()?;
+    let price = Money::parse(&body.amount, currency)
+        .map_err(|e| Problem::invalid_field("/amount", "invalid_amount", e.to_string()))?;
+    if price.amount().is_sign_negative() {
+        return Err(Problem::invalid_field("/amount", "invalid_amount", "a price cannot be negative"));
+    }
+    let db = call.db()?;
+    let found = D1Catalog { db: &db }
+        .set_price(&sku, price)
+        .await
+        .map_err(|e| call.internal("set price", &e))?;
+    if !found {
+        return Err(not_found());
+    }
+    memo::clear();
+    Reply::json(200, &PriceSet { sku, price }).map_err(|e| call.internal("serialising price", &e))
+}

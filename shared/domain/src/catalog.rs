@@ -101,6 +101,12 @@ pub trait CatalogReader {
     async fn offer(&self, sku: &Sku, currency: Currency) -> Result<Option<Offer>, StoreError>;
 }
 
+/// Price changes by the merchant (port).
+pub trait PriceBook {
+    /// Set `sku`'s price in `price`'s currency. `Ok(false)` when there is no such SKU.
+    async fn set_price(&self, sku: &Sku, price: Money) -> Result<bool, StoreError>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,1 +1,22 @@
+//! Glue shared by every worker: the D1 adapters of the domain's ports, the request pipeline
+//! (request ids, CORS, body limits, `Idempotency-Key`, problem+json, logging) and JWT auth.
+//!
+//! Workers stay thin: they declare routes, parse into domain types, call the domain and map
+//! its errors; everything runtime-shaped that two workers would repeat lives here.
 
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod cors;
+pub mod d1;
+pub mod idempotency;
+pub mod memo;
+pub mod problem;
+pub mod reply;
+pub mod routing;
+pub mod runtime;
+
+pub use problem::{FieldError, Problem};
+pub use reply::Reply;
+pub use routing::Route;
+pub use runtime::{serve, Call};

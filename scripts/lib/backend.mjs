@@ -1,0 +1,114 @@
+// Serves every worker of the project on one origin with Miniflare's API (workerd), the way
+// production routes them by path. Used by scripts/dev, the end-to-end tests and scripts/bench.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Miniflare, Log, LogLevel } from "miniflare";
+import { parse as parseToml } from "smol-toml";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+// Order matters: the first worker also receives requests no route matches (as "/*" does in
+// production), and answers them with a problem+json 404.
+export const WORKERS = ["catalog", "cart"];
+
+export function workerConfig(name) {
+  return parseToml(readFileSync(path.join(ROOT, "functions", name, "wrangler.toml"), "utf8"));
+}
+
+export function rootConfig() {
+  return parseToml(readFileSync(path.join(ROOT, "wrangler.toml"), "utf8"));
+}
+
+/** Secrets for local runs, from .dev.vars (KEY=VALUE lines). */
+export function devVars() {
+  const file = path.join(ROOT, ".dev.vars");
+  if (!existsSync(file)) return {};
+  const vars = {};
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    const m = line.match(/^\s*([A-Z0-9_]+)\s*=\s*(.*?)\s*$/);
+    if (m) vars[m[1]] = m[2].replace(/^"(.*)"$/, "$1");
+  }
+  return vars;
+}
+
+/** "api.example.com/v1/carts*" -> "*\/v1/carts*": any host, same path, on the local origin. */
+function localRoute(pattern) {
+  const slash = pattern.indexOf("/");
+  return "*" + (slash === -1 ? "/*" : pattern.slice(slash));
+}
+
+function run(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], ...opts });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(" ")} failed (${code}):\n${out}`)),
+    );
+  });
+}
+
+/** Apply schema/ migrations to the local D1 state under `persistDir`, with wrangler. */
+export async function migrate(persistDir) {
+  const wrangler = path.join(ROOT, "node_modules", ".bin", "wrangler");
+  await run(wrangler, ["d1", "migrations", "apply", "shop", "--local", "--persist-to", persistDir], {
+    env: { ...process.env, CI: "1", WRANGLER_SEND_METRICS: "false" },
+  });
+}
+
+/** Load the demo catalog once: only when the products table is empty. */
+export async function seedDemoCatalog(mf) {
+  const db = await mf.getD1Database("DB", "catalog");
+  const { n } = await db.prepare("SELECT count(*) AS n FROM products").first();
+  if (n > 0) return false;
+  const sql = readFileSync(path.join(ROOT, "schema", "seed", "demo_catalog.sql"), "utf8");
+  const statements = sql
+    .split(/;\s*\n/)
+    .map((s) => s.replace(/^(--[^\n]*\n)+/g, "").trim())
+    .filter((s) => s.length > 0);
+  await db.batch(statements.map((s) => db.prepare(s)));
+  return true;
+}
+
+/**
+ * Start all workers on one origin. Options:
+ *  persistDir  local state (D1/KV) root, shared with wrangler's --persist-to
+ *  port, host  where to listen (port 0 picks a free one)
+ *  vars        extra or overriding vars for every worker
+ *  extraWorkers  more Miniflare worker options (e.g. the benchmark's no-op worker)
+ */
+export async function startBackend({ persistDir, port = 8787, host = "127.0.0.1", vars = {}, extraWorkers = [], verbose = false }) {
+  const secrets = devVars();
+  const workers = WORKERS.map((name) => {
+    const cfg = workerConfig(name);
+    const build = path.join(ROOT, "functions", name, "build");
+    if (!existsSync(path.join(build, "index.js"))) {
+      throw new Error(`functions/${name} is not built: run scripts/dev or scripts/test`);
+    }
+    return {
+      name,
+      modules: true,
+      modulesRoot: build,
+      scriptPath: path.join(build, "index.js"),
+      modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+      compatibilityDate: cfg.compatibility_date,
+      routes: (cfg.routes ?? []).map((r) => localRoute(typeof r === "string" ? r : r.pattern)),
+      d1Databases: Object.fromEntries((cfg.d1_databases ?? []).map((d) => [d.binding, d.database_id])),
+      kvNamespaces: Object.fromEntries((cfg.kv_namespaces ?? []).map((k) => [k.binding, k.id])),
+      bindings: { ...(cfg.vars ?? {}), ...secrets, ...vars },
+    };
+  });
+  const mf = new Miniflare({
+    host,
+    port,
+    workers: [...workers, ...extraWorkers],
+    d1Persist: path.join(persistDir, "v3", "d1"),
+    kvPersist: path.join(persistDir, "v3", "kv"),
+    log: new Log(verbose ? LogLevel.INFO : LogLevel.WARN),
+  });
+  const url = await mf.ready;
+  return { mf, url: url.toString().replace(/\/$/, "") };
+}

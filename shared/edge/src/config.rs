@@ -1,0 +1,104 @@
+//! Settings from `wrangler.toml` `[vars]` and secrets, parsed once per request into types.
+//! A bad setting is a deployment fault: it is logged and answered 500, never guessed around.
+
+use shop_domain::cart::CartPolicy;
+use shop_domain::pricing::TaxRate;
+use shop_domain::time::Duration;
+
+use crate::body::DEFAULT_BODY_LIMIT;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub cors_origins: Vec<String>,
+    pub body_limit: usize,
+    pub cart: CartPolicy,
+    /// How long a catalog read may be served from the isolate's memory.
+    pub catalog_cache_ttl: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "configuration: {}", self.0)
+    }
+}
+
+fn number<T: std::str::FromStr>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match lookup(name) {
+        None => Ok(default),
+        Some(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError(format!("{name} is not a number: {text:?}"))),
+    }
+}
+
+impl Config {
+    /// Build from a variable lookup (the worker passes `Env::var`).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let cors_origins = lookup("CORS_ALLOWED_ORIGINS")
+            .unwrap_or_default()
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        let tax_rate = match lookup("TAX_RATE") {
+            None => TaxRate::ZERO,
+            Some(text) => TaxRate::parse(&text).map_err(|e| ConfigError(format!("TAX_RATE: {e}")))?,
+        };
+        let max_line_quantity: u32 = number(&lookup, "CART_MAX_LINE_QUANTITY", 99)?;
+        if max_line_quantity == 0 || max_line_quantity > shop_domain::cart::ABSOLUTE_MAX_QUANTITY {
+            return Err(ConfigError("CART_MAX_LINE_QUANTITY out of range".into()));
+        }
+        let idle_seconds: i64 = number(&lookup, "CART_IDLE_TTL_SECONDS", 30 * 86_400)?;
+        if idle_seconds <= 0 {
+            return Err(ConfigError("CART_IDLE_TTL_SECONDS must be positive".into()));
+        }
+        Ok(Config {
+            cors_origins,
+            body_limit: number(&lookup, "BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT)?,
+            cart: CartPolicy {
+                max_line_quantity,
+                max_lines: number(&lookup, "CART_MAX_LINES", 100)?,
+                idle_ttl: Duration::from_secs(idle_seconds),
+                tax_rate,
+            },
+            catalog_cache_ttl: Duration::from_secs(number(&lookup, "CATALOG_CACHE_TTL_SECONDS", 10)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(c.cart.max_line_quantity, 99);
+        assert_eq!(c.cart.idle_ttl, Duration::from_days(30));
+        assert!(c.cors_origins.is_empty());
+        let c = Config::from_lookup(|n| match n {
+            "CORS_ALLOWED_ORIGINS" => Some("http://localhost:3000, https://shop.example/".into()),
+            "TAX_RATE" => Some("0.2".into()),
+            "CART_MAX_LINE_QUANTITY" => Some("5".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.cors_origins, vec!["http://localhost:3000", "https://shop.example"]);
+        assert_eq!(c.cart.max_line_quantity, 5);
+    }
+
+    #[test]
+    fn rejects_bad_settings() {
+        assert!(Config::from_lookup(|n| (n == "TAX_RATE").then(|| "2".into())).is_err());
+        assert!(Config::from_lookup(|n| (n == "CART_MAX_LINE_QUANTITY").then(|| "0".into())).is_err());
+        assert!(Config::from_lookup(|n| (n == "BODY_LIMIT_BYTES").then(|| "x".into())).is_err());
+    }
+}

@@ -1,0 +1,412 @@
+//! D1 implementations of the domain's storage ports.
+//!
+//! Reads are one statement each and come back as one JSON document built by SQLite
+//! (`json_object` / `json_group_array`), so a read crosses the JS/WASM boundary once, as a
+//! string, and is parsed by serde_json in Rust.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use shop_domain::cart::{Cart, CartLine, CartRepository, CartStatus, CurrentOffer, LoadedCart, SaveOutcome};
+use shop_domain::catalog::{
+    CatalogReader, Offer, PriceBook, Product, ProductQuery, ProductSummary, StockStatus, Variant,
+};
+use shop_domain::ids::{CartId, ProductId, Sku};
+use shop_domain::money::{Currency, Money};
+use shop_domain::pagination::Page;
+use shop_domain::time::Timestamp;
+use shop_domain::StoreError;
+use worker::wasm_bindgen::JsValue;
+use worker::D1Database;
+
+fn store_err(context: &str) -> impl Fn(worker::Error) -> StoreError + '_ {
+    move |e| StoreError::new(format!("{context}: {e}"))
+}
+
+fn json_err(context: &str) -> impl Fn(serde_json::Error) -> StoreError + '_ {
+    move |e| StoreError::new(format!("{context}: stored JSON does not parse: {e}"))
+}
+
+fn int(n: i64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+fn opt_str(s: Option<&str>) -> JsValue {
+    s.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+/// A price as stored: `[currency, minor units]`.
+#[derive(Deserialize)]
+struct StoredPrice(String, i64);
+
+fn prices(stored: Vec<StoredPrice>) -> Vec<Money> {
+    let mut prices: Vec<Money> = stored
+        .into_iter()
+        .filter_map(|StoredPrice(code, minor)| {
+            let currency: Currency = code.parse().ok()?;
+            Money::from_minor(minor, currency).ok()
+        })
+        .collect();
+    prices.sort_by_key(|m| m.currency());
+    prices
+}
+
+#[derive(Deserialize)]
+struct Doc {
+    doc: Option<String>,
+}
+
+async fn one_doc(db: &D1Database, sql: &str, binds: &[JsValue], context: &str) -> Result<Option<String>, StoreError> {
+    let row: Option<Doc> = db
+        .prepare(sql)
+        .bind(binds)
+        .map_err(store_err(context))?
+        .first(None)
+        .await
+        .map_err(store_err(context))?;
+    Ok(row.and_then(|r| r.doc))
+}
+
+pub struct D1Catalog<'a> {
+    pub db: &'a D1Database,
+}
+
+#[derive(Deserialize)]
+struct SummaryRow {
+    id: ProductId,
+    name: String,
+    category: String,
+    prices: Vec<StoredPrice>,
+    /// `[available, low_threshold]` per variant.
+    stock: Vec<(i64, i64)>,
+}
+
+#[derive(Deserialize)]
+struct ProductRow {
+    id: ProductId,
+    name: String,
+    description: String,
+    category: String,
+    variants: Vec<VariantRow>,
+}
+
+#[derive(Deserialize)]
+struct VariantRow {
+    sku: Sku,
+    options: BTreeMap<String, String>,
+    available: Option<i64>,
+    low_threshold: Option<i64>,
+    prices: Vec<StoredPrice>,
+}
+
+#[derive(Deserialize)]
+struct OfferRow {
+    sku: Sku,
+    product_id: ProductId,
+    name: String,
+    options: String,
+    amount_minor: Option<i64>,
+    available: Option<i64>,
+}
+
+/// Best status over the variants: a product is in stock when any variant is.
+fn product_stock(stock: &[(i64, i64)]) -> StockStatus {
+    let statuses: Vec<StockStatus> = stock.iter().map(|(a, low)| StockStatus::of(*a, *low)).collect();
+    if statuses.contains(&StockStatus::InStock) {
+        StockStatus::InStock
+    } else if statuses.contains(&StockStatus::Low) {
+        StockStatus::Low
+    } else {
+        StockStatus::OutOfStock
+    }
+}
+
+/// "Classic Tee (M, black)": the product's name with the variant's option values.
+pub fn display_name(product: &str, options: &BTreeMap<String, String>) -> String {
+    if options.is_empty() {
+        product.to_owned()
+    } else {
+        let values: Vec<&str> = options.values().map(String::as_str).collect();
+        format!("{product} ({})", values.join(", "))
+    }
+}
+
+const LIST_SQL: &str = "\
+SELECT json_group_array(json_object(
+  'id', p.id, 'name', p.name, 'category', p.category,
+  'prices', json((SELECT json_group_array(json_array(currency, m)) FROM (
+      SELECT pr.currency AS currency, MIN(pr.amount_minor) AS m
+      FROM variants v JOIN prices pr ON pr.sku = v.sku
+      WHERE v.product_id = p.id GROUP BY pr.currency))),
+  'stock', json((SELECT json_group_array(json_array(COALESCE(i.available, 0), COALESCE(i.low_threshold, 0)))
+      FROM variants v LEFT JOIN inventory i ON i.sku = v.sku WHERE v.product_id = p.id))
+)) AS doc
+FROM (SELECT * FROM products
+      WHERE (?1 IS NULL OR category = ?1) AND (?2 IS NULL OR id > ?2)
+      ORDER BY id LIMIT ?3) p";
+
+const PRODUCT_SQL: &str = "\
+SELECT json_object(
+  'id', p.id, 'name', p.name, 'description', p.description, 'category', p.category,
+  'variants', json((SELECT json_group_array(json_object(
+      'sku', v.sku, 'options', json(v.options),
+      'available', i.available, 'low_threshold', i.low_threshold,
+      'prices', json((SELECT json_group_array(json_array(pr.currency, pr.amount_minor))
+                      FROM prices pr WHERE pr.sku = v.sku))))
+    FROM (SELECT * FROM variants WHERE product_id = p.id ORDER BY position, sku) v
+    LEFT JOIN inventory i ON i.sku = v.sku))
+) AS doc
+FROM products p WHERE p.id = ?1";
+
+const OFFER_SQL: &str = "\
+SELECT v.sku, v.product_id, p.name, v.options, pr.amount_minor, i.available
+FROM variants v
+JOIN products p ON p.id = v.product_id
+LEFT JOIN prices pr ON pr.sku = v.sku AND pr.currency = ?2
+LEFT JOIN inventory i ON i.sku = v.sku
+WHERE v.sku = ?1";
+
+impl CatalogReader for D1Catalog<'_> {
+    async fn list_products(&self, query: &ProductQuery) -> Result<Page<ProductSummary>, StoreError> {
+        let context = "list products";
+        let binds = [
+            opt_str(query.category.as_ref().map(|c| c.as_str())),
+            opt_str(query.after.as_ref().map(|c| c.key())),
+            int(i64::from(query.limit.get()) + 1),
+        ];
+        let doc = one_doc(self.db, LIST_SQL, &binds, context).await?.unwrap_or_else(|| "[]".into());
+        let rows: Vec<SummaryRow> = serde_json::from_str(&doc).map_err(json_err(context))?;
+        let summaries = rows
+            .into_iter()
+            .map(|r| ProductSummary {
+                stock: product_stock(&r.stock),
+                id: r.id,
+                name: r.name,
+                category: r.category,
+                price_from: prices(r.prices),
+            })
+            .collect();
+        Ok(Page::from_overfetch(summaries, query.limit, |p| p.id.to_string()))
+    }
+
+    async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
+        let context = "get product";
+        let Some(doc) = one_doc(self.db, PRODUCT_SQL, &[id.as_str().into()], context).await? else {
+            return Ok(None);
+        };
+        let row: ProductRow = serde_json::from_str(&doc).map_err(json_err(context))?;
+        Ok(Some(Product {
+            id: row.id,
+            name: row.name,
+            description: row.description,
+            category: row.category,
+            variants: row
+                .variants
+                .into_iter()
+                .map(|v| Variant {
+                    stock: StockStatus::of(v.available.unwrap_or(0), v.low_threshold.unwrap_or(0)),
+                    sku: v.sku,
+                    options: v.options,
+                    prices: prices(v.prices),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn offer(&self, sku: &Sku, currency: Currency) -> Result<Option<Offer>, StoreError> {
+        let context = "get offer";
+        let row: Option<OfferRow> = self
+            .db
+            .prepare(OFFER_SQL)
+            .bind(&[sku.as_str().into(), currency.code().into()])
+            .map_err(store_err(context))?
+            .first(None)
+            .await
+            .map_err(store_err(context))?;
+        let Some(row) = row else { return Ok(None) };
+        let options: BTreeMap<String, String> =
+            serde_json::from_str(&row.options).map_err(json_err(context))?;
+        let unit_price = match row.amount_minor {
+            Some(minor) => Some(
+                Money::from_minor(minor, currency)
+                    .map_err(|e| StoreError::new(format!("{context}: stored price: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok(Some(Offer {
+            name: display_name(&row.name, &options),
+            sku: row.sku,
+            product_id: row.product_id,
+            unit_price,
+            available: row.available.unwrap_or(0),
+        }))
+    }
+}
+
+impl PriceBook for D1Catalog<'_> {
+    async fn set_price(&self, sku: &Sku, price: Money) -> Result<bool, StoreError> {
+        let context = "set price";
+        let result = self
+            .db
+            .prepare(
+                "INSERT INTO prices (sku, currency, amount_minor) \
+                 SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM variants WHERE sku = ?1) \
+                 ON CONFLICT (sku, currency) DO UPDATE SET amount_minor = excluded.amount_minor",
+            )
+            .bind(&[sku.as_str().into(), price.currency().code().into(), int(price.minor_units())])
+            .map_err(store_err(context))?
+            .run()
+            .await
+            .map_err(store_err(context))?;
+        Ok(result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) == 1)
+    }
+}
+
+pub struct D1Carts<'a> {
+    pub db: &'a D1Database,
+}
+
+#[derive(Deserialize)]
+struct CartRow {
+    id: String,
+    currency: String,
+    status: String,
+    version: i64,
+    lines: String,
+    created_at: i64,
+    updated_at: i64,
+    expires_at: i64,
+    /// `[sku, price in the cart's currency or null, available]` per SKU in the cart.
+    current: String,
+}
+
+const LOAD_CART_SQL: &str = "\
+SELECT c.id, c.currency, c.status, c.version, c.lines, c.created_at, c.updated_at, c.expires_at,
+  (SELECT json_group_array(json_array(v.sku, pr.amount_minor, COALESCE(i.available, 0)))
+   FROM (SELECT DISTINCT json_extract(l.value, '$.sku') AS sku FROM json_each(c.lines) l) s
+   JOIN variants v ON v.sku = s.sku
+   LEFT JOIN prices pr ON pr.sku = v.sku AND pr.currency = c.currency
+   LEFT JOIN inventory i ON i.sku = v.sku) AS current
+FROM carts c WHERE c.id = ?1";
+
+fn cart_from_row(row: CartRow) -> Result<LoadedCart, StoreError> {
+    let context = "load cart";
+    let bad = |what: &str| StoreError::new(format!("{context}: stored {what} is invalid"));
+    let currency: Currency = row.currency.parse().map_err(|_| bad("currency"))?;
+    let lines: Vec<CartLine> = serde_json::from_str(&row.lines).map_err(json_err(context))?;
+    let current_rows: Vec<(Sku, Option<i64>, i64)> =
+        serde_json::from_str(&row.current).map_err(json_err(context))?;
+    let mut current = BTreeMap::new();
+    for (sku, minor, available) in current_rows {
+        let unit_price = minor.and_then(|m| Money::from_minor(m, currency).ok());
+        current.insert(sku, CurrentOffer { unit_price, available });
+    }
+    Ok(LoadedCart {
+        cart: Cart {
+            id: CartId::parse(&row.id).map_err(|_| bad("id"))?,
+            currency,
+            status: CartStatus::parse(&row.status).ok_or_else(|| bad("status"))?,
+            version: u64::try_from(row.version).map_err(|_| bad("version"))?,
+            lines,
+            created_at: Timestamp::from_millis(row.created_at),
+            updated_at: Timestamp::from_millis(row.updated_at),
+            expires_at: Timestamp::from_millis(row.expires_at),
+        },
+        current,
+    })
+}
+
+fn version(cart: &Cart) -> JsValue {
+    JsValue::from_f64(cart.version as f64)
+}
+
+impl CartRepository for D1Carts<'_> {
+    async fn load(&self, id: &CartId) -> Result<Option<LoadedCart>, StoreError> {
+        let context = "load cart";
+        let row: Option<CartRow> = self
+            .db
+            .prepare(LOAD_CART_SQL)
+            .bind(&[id.as_str().into()])
+            .map_err(store_err(context))?
+            .first(None)
+            .await
+            .map_err(store_err(context))?;
+        row.map(cart_from_row).transpose()
+    }
+
+    async fn insert(&self, cart: &Cart) -> Result<(), StoreError> {
+        let context = "insert cart";
+        let lines = serde_json::to_string(&cart.lines).map_err(json_err(context))?;
+        self.db
+            .prepare(
+                "INSERT INTO carts (id, currency, status, version, lines, created_at, updated_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .bind(&[
+                cart.id.as_str().into(),
+                cart.currency.code().into(),
+                cart.status.as_str().into(),
+                version(cart),
+                lines.into(),
+                int(cart.created_at.millis()),
+                int(cart.updated_at.millis()),
+                int(cart.expires_at.millis()),
+            ])
+            .map_err(store_err(context))?
+            .run()
+            .await
+            .map_err(store_err(context))?;
+        Ok(())
+    }
+
+    async fn update(&self, cart: &Cart) -> Result<SaveOutcome, StoreError> {
+        let context = "update cart";
+        let lines = serde_json::to_string(&cart.lines).map_err(json_err(context))?;
+        let previous = cart.version.saturating_sub(1);
+        // A single statement: when another writer saved first, the WHERE matches nothing and
+        // `changes` says so. (The version trigger guards the same rule inside batches.)
+        let result = self
+            .db
+            .prepare(
+                "UPDATE carts SET status = ?2, version = ?3, lines = ?4, updated_at = ?5, expires_at = ?6 \
+                 WHERE id = ?1 AND version = ?7",
+            )
+            .bind(&[
+                cart.id.as_str().into(),
+                cart.status.as_str().into(),
+                version(cart),
+                lines.into(),
+                int(cart.updated_at.millis()),
+                int(cart.expires_at.millis()),
+                JsValue::from_f64(previous as f64),
+            ])
+            .map_err(store_err(context))?
+            .run()
+            .await
+            .map_err(store_err(context))?;
+        let changed = result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0);
+        Ok(if changed == 1 { SaveOutcome::Saved } else { SaveOutcome::Stale })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_variants_by_their_options() {
+        let mut options = BTreeMap::new();
+        assert_eq!(display_name("Mug", &options), "Mug");
+        options.insert("color".into(), "black".into());
+        options.insert("size".into(), "M".into());
+        assert_eq!(display_name("Tee", &options), "Tee (black, M)");
+    }
+
+    #[test]
+    fn product_stock_is_the_best_variant() {
+        assert_eq!(product_stock(&[(0, 5), (3, 5)]), StockStatus::Low);
+        assert_eq!(product_stock(&[(0, 5), (30, 5)]), StockStatus::InStock);
+        assert_eq!(product_stock(&[(0, 5)]), StockStatus::OutOfStock);
+        assert_eq!(product_stock(&[]), StockStatus::OutOfStock);
+    }
+}

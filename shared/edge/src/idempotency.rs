@@ -1,0 +1,181 @@
+//! `Idempotency-Key` records in D1 (table `idempotency_keys`, kept 24 h). The decisions
+//! themselves live in `shop_domain::idempotency`; this is the storage around them.
+//!
+//! claim:   INSERT the key as in flight; on conflict read it and decide (replay / 422 / 409),
+//!          taking over dead or expired records with a compare-and-swap on `created_at`.
+//! finish:  store a 2xx response for replay, or delete the record so a retry can run again.
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use shop_domain::idempotency::{decide, Decision, IdempotencyKey, PriorAttempt, KEY_TTL};
+use shop_domain::time::Timestamp;
+use worker::wasm_bindgen::JsValue;
+use worker::D1Database;
+
+use crate::problem::Problem;
+use crate::reply::Reply;
+
+/// Proof that this request holds the key.
+pub struct Token {
+    key: String,
+    created_at: Timestamp,
+}
+
+pub enum Claim {
+    Proceed(Token),
+    Replay(Reply),
+    Refused(Problem),
+}
+
+/// What identifies "the same request": method, path and the exact body bytes.
+pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_bytes());
+    hasher.update(b" ");
+    hasher.update(path.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(body);
+    hex::encode(hasher.finalize())
+}
+
+#[derive(Deserialize)]
+struct Row {
+    fingerprint: String,
+    created_at: i64,
+    completed: i64,
+    response: Option<String>,
+}
+
+fn ms(t: Timestamp) -> JsValue {
+    JsValue::from_f64(t.millis() as f64)
+}
+
+fn changes(result: &worker::D1Result) -> usize {
+    result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0)
+}
+
+pub async fn claim(
+    db: &D1Database,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+    now: Timestamp,
+) -> worker::Result<Claim> {
+    let inserted = db
+        .prepare(
+            "INSERT INTO idempotency_keys (key, fingerprint, created_at, expires_at, completed) \
+             VALUES (?1, ?2, ?3, ?4, 0) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(&[key.as_str().into(), fingerprint.into(), ms(now), ms(now.plus(KEY_TTL))])?
+        .run()
+        .await?;
+    if changes(&inserted) == 1 {
+        return Ok(Claim::Proceed(Token {
+            key: key.as_str().to_owned(),
+            created_at: now,
+        }));
+    }
+    let row: Option<Row> = db
+        .prepare(
+            "SELECT fingerprint, created_at, completed, response_body AS response \
+             FROM idempotency_keys WHERE key = ?1",
+        )
+        .bind(&[key.as_str().into()])?
+        .first(None)
+        .await?;
+    let Some(row) = row else {
+        // Deleted between our insert and read (its first attempt failed): ask for a retry.
+        return Ok(Claim::Refused(in_flight()));
+    };
+    let prior = PriorAttempt {
+        fingerprint: row.fingerprint,
+        created_at: Timestamp::from_millis(row.created_at),
+        completed: row.completed == 1,
+    };
+    Ok(match decide(&prior, fingerprint, now) {
+        Decision::Replay => match row.response.as_deref().map(serde_json::from_str::<Reply>) {
+            Some(Ok(reply)) => Claim::Replay(reply),
+            _ => Claim::Refused(in_flight()),
+        },
+        Decision::Mismatch => Claim::Refused(Problem::new(
+            422,
+            "idempotency_key_reused",
+            "Idempotency-Key reused",
+            "This Idempotency-Key was used with a different request",
+        )),
+        Decision::InFlight => Claim::Refused(in_flight()),
+        Decision::Reclaim => {
+            let taken = db
+                .prepare(
+                    "UPDATE idempotency_keys SET fingerprint = ?2, created_at = ?3, expires_at = ?4, \
+                     completed = 0, response_status = NULL, response_headers = NULL, response_body = NULL \
+                     WHERE key = ?1 AND created_at = ?5",
+                )
+                .bind(&[
+                    key.as_str().into(),
+                    fingerprint.into(),
+                    ms(now),
+                    ms(now.plus(KEY_TTL)),
+                    ms(prior.created_at),
+                ])?
+                .run()
+                .await?;
+            if changes(&taken) == 1 {
+                Claim::Proceed(Token {
+                    key: key.as_str().to_owned(),
+                    created_at: now,
+                })
+            } else {
+                Claim::Refused(in_flight())
+            }
+        }
+    })
+}
+
+fn in_flight() -> Problem {
+    Problem::new(
+        409,
+        "idempotency_key_in_use",
+        "Request in progress",
+        "A request with this Idempotency-Key is still being processed; retry later",
+    )
+    .with_header("Retry-After", "1")
+}
+
+pub async fn complete(db: &D1Database, token: &Token, reply: &Reply) -> worker::Result<()> {
+    let stored = serde_json::to_string(reply).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    db.prepare(
+        "UPDATE idempotency_keys SET completed = 1, response_status = ?3, response_body = ?4 \
+         WHERE key = ?1 AND created_at = ?2",
+    )
+    .bind(&[
+        token.key.as_str().into(),
+        ms(token.created_at),
+        JsValue::from_f64(f64::from(reply.status)),
+        stored.into(),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+pub async fn release(db: &D1Database, token: &Token) -> worker::Result<()> {
+    db.prepare("DELETE FROM idempotency_keys WHERE key = ?1 AND created_at = ?2 AND completed = 0")
+        .bind(&[token.key.as_str().into(), ms(token.created_at)])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_covers_method_path_and_body() {
+        let a = fingerprint("POST", "/v1/carts", b"{}");
+        assert_eq!(a, fingerprint("POST", "/v1/carts", b"{}"));
+        assert_ne!(a, fingerprint("POST", "/v1/carts", b"{ }"));
+        assert_ne!(a, fingerprint("PATCH", "/v1/carts", b"{}"));
+        assert_ne!(a, fingerprint("POST", "/v1/cart", b"{}"));
+    }
+}

@@ -1,0 +1,162 @@
+//! RFC 9457 problem details (`application/problem+json`): the one shape of every error answer.
+
+use serde::Serialize;
+
+use crate::reply::Reply;
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+const TYPE_BASE: &str = "https://edge-commerce.dev/problems/";
+
+/// One invalid part of a request body or query, located by a JSON Pointer (RFC 6901).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub pointer: String,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl FieldError {
+    pub fn new(pointer: impl Into<String>, code: &'static str, detail: impl Into<String>) -> Self {
+        FieldError {
+            pointer: pointer.into(),
+            code: code.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// An error answer. `code` is stable and machine-readable; `detail` is for humans.
+/// 5xx problems are opaque: their detail never carries internal causes (those go to the log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub status: u16,
+    pub code: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    /// Extra members of the problem object (e.g. `available` for stock).
+    pub extra: Vec<(&'static str, serde_json::Value)>,
+    /// Extra response headers (e.g. `Allow` on 405).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Problem {
+    pub fn new(status: u16, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Problem {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+            errors: Vec::new(),
+            extra: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    pub fn with_extra(mut self, name: &'static str, value: serde_json::Value) -> Self {
+        self.extra.push((name, value));
+        self
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// 422 for one invalid field.
+    pub fn invalid_field(pointer: &str, code: &'static str, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        Problem::new(422, "validation_failed", "Request is not valid", detail.clone())
+            .with_errors(vec![FieldError::new(pointer, code, detail)])
+    }
+
+    pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
+        Problem::new(404, code, "Not found", detail)
+    }
+
+    pub fn route_not_found() -> Self {
+        Problem::not_found("route_not_found", "No route matches this path")
+    }
+
+    pub fn method_not_allowed(allowed: &[&str]) -> Self {
+        let allow = allowed.join(", ");
+        Problem::new(
+            405,
+            "method_not_allowed",
+            "Method not allowed",
+            format!("This route accepts {allow}"),
+        )
+        .with_header("Allow", allow)
+    }
+
+    /// The opaque 500: the cause is logged by the caller, never sent.
+    pub fn internal() -> Self {
+        Problem::new(
+            500,
+            "internal_error",
+            "Internal error",
+            "Something went wrong on our side; quote the request id when reporting it",
+        )
+    }
+
+    pub fn into_reply(self, request_id: &str) -> Reply {
+        let mut body = serde_json::Map::new();
+        body.insert("type".into(), format!("{TYPE_BASE}{}", self.code).into());
+        body.insert("title".into(), self.title.into());
+        body.insert("status".into(), self.status.into());
+        body.insert("detail".into(), self.detail.into());
+        body.insert("code".into(), self.code.into());
+        body.insert("request_id".into(), request_id.into());
+        if !self.errors.is_empty() {
+            body.insert(
+                "errors".into(),
+                serde_json::to_value(&self.errors).unwrap_or_default(),
+            );
+        }
+        for (name, value) in self.extra {
+            body.insert(name.into(), value);
+        }
+        let mut reply = Reply::raw(
+            self.status,
+            PROBLEM_CONTENT_TYPE,
+            serde_json::Value::Object(body).to_string(),
+        );
+        for (name, value) in self.headers {
+            reply = reply.header(name, value);
+        }
+        reply
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_rfc9457_members() {
+        let reply = Problem::invalid_field("/quantity", "out_of_range", "too many")
+            .with_extra("max", 99.into())
+            .into_reply("req_1");
+        assert_eq!(reply.status, 422);
+        assert_eq!(reply.content_type, PROBLEM_CONTENT_TYPE);
+        let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(body["type"], "https://edge-commerce.dev/problems/validation_failed");
+        assert_eq!(body["status"], 422);
+        assert_eq!(body["code"], "validation_failed");
+        assert_eq!(body["request_id"], "req_1");
+        assert_eq!(body["errors"][0]["pointer"], "/quantity");
+        assert_eq!(body["max"], 99);
+    }
+
+    #[test]
+    fn method_not_allowed_lists_allow_header() {
+        let reply = Problem::method_not_allowed(&["GET", "POST"]).into_reply("r");
+        assert_eq!(reply.status, 405);
+        assert!(reply.headers.contains(&("Allow".to_string(), "GET, POST".to_string())));
+    }
+}

@@ -1,0 +1,99 @@
+//! Table-driven routing. Each worker declares its routes once (method, path template,
+//! endpoint); the same table drives dispatch, the 405 `Allow` header, and the test that the
+//! OpenAPI document lists every route.
+
+use crate::problem::Problem;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route<E> {
+    pub method: &'static str,
+    /// e.g. `/v1/carts/{cart_id}/items/{line_id}`
+    pub path: &'static str,
+    pub endpoint: E,
+}
+
+/// A matched route with its path parameters, in template order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Matched<E> {
+    pub endpoint: E,
+    pub template: &'static str,
+    pub params: Vec<String>,
+}
+
+impl<E> Matched<E> {
+    pub fn param(&self, index: usize) -> &str {
+        self.params.get(index).map_or("", String::as_str)
+    }
+}
+
+fn match_template(template: &str, path: &str) -> Option<Vec<String>> {
+    let mut params = Vec::new();
+    let mut wanted = template.split('/');
+    let mut given = path.split('/');
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => {
+                if g.is_empty() {
+                    return None;
+                }
+                params.push(g.to_owned());
+            }
+            (Some(w), Some(g)) if w == g => {}
+            _ => return None,
+        }
+    }
+}
+
+/// Find the route for `method` and `path`: 404 when no template matches the path, 405 (with
+/// `Allow`) when templates match but none for this method.
+pub fn resolve<E: Copy>(routes: &[Route<E>], method: &str, path: &str) -> Result<Matched<E>, Problem> {
+    let mut allowed: Vec<&str> = Vec::new();
+    for route in routes {
+        if let Some(params) = match_template(route.path, path) {
+            if route.method == method {
+                return Ok(Matched {
+                    endpoint: route.endpoint,
+                    template: route.path,
+                    params,
+                });
+            }
+            if !allowed.contains(&route.method) {
+                allowed.push(route.method);
+            }
+        }
+    }
+    if allowed.is_empty() {
+        Err(Problem::route_not_found())
+    } else {
+        allowed.push("OPTIONS");
+        Err(Problem::method_not_allowed(&allowed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUTES: &[Route<u8>] = &[
+        Route { method: "GET", path: "/v1/carts/{id}", endpoint: 1 },
+        Route { method: "PATCH", path: "/v1/carts/{id}/items/{line}", endpoint: 2 },
+        Route { method: "DELETE", path: "/v1/carts/{id}/items/{line}", endpoint: 3 },
+    ];
+
+    #[test]
+    fn matches_and_extracts_params() {
+        let m = resolve(ROUTES, "PATCH", "/v1/carts/c1/items/l1").unwrap();
+        assert_eq!((m.endpoint, m.param(0), m.param(1)), (2, "c1", "l1"));
+    }
+
+    #[test]
+    fn not_found_and_method_not_allowed() {
+        assert_eq!(resolve(ROUTES, "GET", "/v1/cart").unwrap_err().status, 404);
+        assert_eq!(resolve(ROUTES, "GET", "/v1/carts/").unwrap_err().status, 404);
+        assert_eq!(resolve(ROUTES, "GET", "/v1/carts/c1/").unwrap_err().status, 404);
+        let p = resolve(ROUTES, "POST", "/v1/carts/c1/items/l1").unwrap_err();
+        assert_eq!(p.status, 405);
+        assert_eq!(p.headers[0].1, "PATCH, DELETE, OPTIONS");
+    }
+}

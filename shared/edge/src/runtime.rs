@@ -1,0 +1,307 @@
+//! The request pipeline every worker shares: request id, configuration, CORS, routing, body
+//! limits, `Idempotency-Key`, the handler, problem+json mapping, headers and one log line.
+
+use std::future::Future;
+
+use serde::de::DeserializeOwned;
+use shop_domain::ids::IdSource;
+use shop_domain::time::Timestamp;
+use worker::{console_error, console_log, D1Database, Env, Headers, Request, Response};
+
+use crate::auth::{self, Principal};
+use crate::body;
+use crate::config::Config;
+use crate::cors;
+use crate::idempotency::{self, Claim};
+use crate::problem::Problem;
+use crate::reply::Reply;
+use crate::routing::{resolve, Matched, Route};
+
+/// Ids drawn from the runtime's CSPRNG (`crypto.getRandomValues`, through `uuid`).
+pub struct CryptoIds;
+
+impl IdSource for CryptoIds {
+    fn next_u128(&self) -> u128 {
+        uuid::Uuid::new_v4().as_u128()
+    }
+}
+
+pub fn now() -> Timestamp {
+    Timestamp::from_millis(i64::try_from(worker::Date::now().as_millis()).unwrap_or(i64::MAX))
+}
+
+/// One request, parsed as far as the pipeline can without knowing the endpoint.
+pub struct Call<E> {
+    pub request_id: String,
+    pub now: Timestamp,
+    pub config: Config,
+    pub route: Matched<E>,
+    pub env: Env,
+    headers: Headers,
+    query: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl<E> Call<E> {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).ok().flatten()
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Reject query parameters the endpoint does not know (a typo must not silently widen a
+    /// listing).
+    pub fn only_query_params(&self, known: &[&str]) -> Result<(), Problem> {
+        match self.query.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+            Some((k, _)) => Err(Problem::invalid_field(
+                &format!("/query/{k}"),
+                "unknown_parameter",
+                format!("Unknown query parameter {k:?}; known: {}", known.join(", ")),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The body as `T`, strictly (see [`body::parse_json`]).
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Problem> {
+        body::parse_json(
+            self.header("Content-Type").as_deref(),
+            &self.body,
+            self.config.body_limit,
+        )
+    }
+
+    pub fn db(&self) -> Result<D1Database, Problem> {
+        self.env.d1("DB").map_err(|e| self.internal("D1 binding DB", &e))
+    }
+
+    /// Require a bearer token with `scope`.
+    pub fn require_scope(&self, scope: &'static str) -> Result<Principal, Problem> {
+        let secret = self.env.secret("JWT_SECRET").map(|s| s.to_string()).unwrap_or_default();
+        auth::verify(self.header("Authorization").as_deref(), secret.as_bytes(), self.now, scope)
+            .map_err(|e| {
+                if e == auth::AuthError::Misconfigured {
+                    log_error(&self.request_id, "JWT_SECRET", "missing or shorter than 32 bytes");
+                }
+                e.into_problem()
+            })
+    }
+
+    /// Log an internal failure with its cause and return the opaque 500.
+    pub fn internal(&self, context: &str, cause: &dyn std::fmt::Display) -> Problem {
+        log_error(&self.request_id, context, cause);
+        Problem::internal()
+    }
+}
+
+fn log_error(request_id: &str, context: &str, cause: impl std::fmt::Display) {
+    let line = serde_json::json!({
+        "level": "error",
+        "request_id": request_id,
+        "context": context,
+        "error": cause.to_string(),
+    });
+    console_error!("{}", line);
+}
+
+fn request_id(incoming: Option<String>) -> String {
+    incoming
+        .filter(|id| {
+            (8..=64).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .unwrap_or_else(|| format!("req_{}", uuid::Uuid::new_v4().simple()))
+}
+
+fn is_mutation(method: &str) -> bool {
+    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
+}
+
+/// Serve one request with `routes` and `handler`. Never returns an error response that is not
+/// problem+json; never panics on request data.
+pub async fn serve<E, F, Fut>(req: Request, env: Env, routes: &[Route<E>], handler: F) -> worker::Result<Response>
+where
+    E: Copy,
+    F: FnOnce(Call<E>) -> Fut,
+    Fut: Future<Output = Result<Reply, Problem>>,
+{
+    let started = worker::Date::now().as_millis();
+    let headers = req.headers().clone();
+    let header = |name: &str| headers.get(name).ok().flatten();
+    let request_id = request_id(header("X-Request-Id"));
+    let method = req.inner().method().to_ascii_uppercase();
+    let path = req.path();
+    let origin = header("Origin");
+
+    let config = Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()));
+    let (reply, template) = match config {
+        Err(e) => {
+            log_error(&request_id, "configuration", &e);
+            (Problem::internal().into_reply(&request_id), None)
+        }
+        Ok(config) => {
+            let cors_headers = cors::response_headers(&config.cors_origins, origin.as_deref());
+            let (reply, template) = if method == "OPTIONS" {
+                let reply = cors::preflight(
+                    &config.cors_origins,
+                    origin.as_deref(),
+                    header("Access-Control-Request-Method").as_deref(),
+                );
+                (reply.unwrap_or_else(|p| p.into_reply(&request_id)), None)
+            } else {
+                let routed_method = if method == "HEAD" { "GET" } else { method.as_str() };
+                match resolve(routes, routed_method, &path) {
+                    Err(problem) => (problem.into_reply(&request_id), None),
+                    Ok(route) => {
+                        let template = route.template;
+                        let reply = run(req, env, config, route, &request_id, &method, &path, handler).await;
+                        (reply, Some(template))
+                    }
+                }
+            };
+            let mut reply = reply;
+            if method != "OPTIONS" {
+                reply.headers.extend(cors_headers);
+            }
+            (reply, template)
+        }
+    };
+
+    let status = reply.status;
+    let response = to_response(reply, &request_id)?;
+    let duration_ms = worker::Date::now().as_millis().saturating_sub(started);
+    let line = serde_json::json!({
+        "level": "info",
+        "request_id": request_id,
+        "method": method,
+        "route": template.unwrap_or(path.as_str()),
+        "status": status,
+        "duration_ms": duration_ms,
+    });
+    console_log!("{}", line);
+    Ok(response)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run<E, F, Fut>(
+    mut req: Request,
+    env: Env,
+    config: Config,
+    route: Matched<E>,
+    request_id: &str,
+    method: &str,
+    path: &str,
+    handler: F,
+) -> Reply
+where
+    F: FnOnce(Call<E>) -> Fut,
+    Fut: Future<Output = Result<Reply, Problem>>,
+{
+    let headers = req.headers().clone();
+    let query = req
+        .url()
+        .map(|u| u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        .unwrap_or_default();
+    let mut body_bytes = Vec::new();
+    if is_mutation(method) {
+        let declared = headers.get("Content-Length").ok().flatten();
+        if let Err(p) = body::check_declared_length(declared.as_deref(), config.body_limit) {
+            return p.into_reply(request_id);
+        }
+        match req.bytes().await {
+            Ok(bytes) if bytes.len() > config.body_limit => {
+                return body::too_large(config.body_limit).into_reply(request_id)
+            }
+            Ok(bytes) => body_bytes = bytes,
+            Err(e) => {
+                log_error(request_id, "reading body", &e);
+                return Problem::new(400, "unreadable_body", "Bad request", "The body could not be read")
+                    .into_reply(request_id);
+            }
+        }
+    }
+    let call = Call {
+        request_id: request_id.to_owned(),
+        now: now(),
+        config,
+        route,
+        env,
+        headers,
+        query,
+        body: body_bytes,
+    };
+
+    let key = match call.header("Idempotency-Key") {
+        Some(raw) if is_mutation(method) => {
+            match shop_domain::idempotency::IdempotencyKey::parse(&raw) {
+                Ok(key) => Some(key),
+                Err(e) => {
+                    return Problem::new(400, "invalid_idempotency_key", "Bad request", e.to_string())
+                        .into_reply(request_id)
+                }
+            }
+        }
+        _ => None,
+    };
+    let Some(key) = key else {
+        return handler(call).await.unwrap_or_else(|p| p.into_reply(request_id));
+    };
+
+    let db = match call.db() {
+        Ok(db) => db,
+        Err(p) => return p.into_reply(request_id),
+    };
+    let fingerprint = idempotency::fingerprint(method, path, &call.body);
+    let now = call.now;
+    let claim = match idempotency::claim(&db, &key, &fingerprint, now).await {
+        Ok(claim) => claim,
+        Err(e) => return call.internal("idempotency claim", &e).into_reply(request_id),
+    };
+    match claim {
+        Claim::Replay(mut stored) => {
+            stored.headers.push(("Idempotent-Replayed".into(), "true".into()));
+            stored
+        }
+        Claim::Refused(problem) => problem.into_reply(request_id),
+        Claim::Proceed(token) => {
+            let reply = handler(call).await.unwrap_or_else(|p| p.into_reply(request_id));
+            let done = if (200..300).contains(&reply.status) {
+                idempotency::complete(&db, &token, &reply).await
+            } else {
+                idempotency::release(&db, &token).await
+            };
+            if let Err(e) = done {
+                log_error(request_id, "idempotency record", &e);
+            }
+            reply
+        }
+    }
+}
+
+fn to_response(reply: Reply, request_id: &str) -> worker::Result<Response> {
+    let headers = Headers::new();
+    if !reply.content_type.is_empty() {
+        headers.set("Content-Type", &reply.content_type)?;
+    }
+    let mut cache_control_set = false;
+    for (name, value) in &reply.headers {
+        cache_control_set |= name.eq_ignore_ascii_case("Cache-Control");
+        headers.append(name, value)?;
+    }
+    if !cache_control_set {
+        headers.set("Cache-Control", "no-store")?;
+    }
+    headers.set("X-Request-Id", request_id)?;
+    headers.set("X-Content-Type-Options", "nosniff")?;
+    let response = if reply.body.is_empty() {
+        Response::empty()?
+    } else {
+        Response::from_bytes(reply.body.into_bytes())?
+    };
+    Ok(response.with_status(reply.status).with_headers(headers))
+}
