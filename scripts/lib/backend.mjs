@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Miniflare, Log, LogLevel } from "miniflare";
 import { parse as parseToml } from "smol-toml";
@@ -80,7 +81,7 @@ export async function seedDemoCatalog(mf) {
  *  vars        extra or overriding vars for every worker
  *  extraWorkers  more Miniflare worker options (e.g. the benchmark's no-op worker)
  */
-export async function startBackend({ persistDir, port = 8787, host = "127.0.0.1", vars = {}, extraWorkers = [], verbose = false }) {
+export async function startBackend({ persistDir, port = 8787, host = "127.0.0.1", vars = {}, extraWorkers = [], verbose = false, onLogLine }) {
   const secrets = devVars();
   const workers = WORKERS.map((name) => {
     const cfg = workerConfig(name);
@@ -108,6 +109,16 @@ export async function startBackend({ persistDir, port = 8787, host = "127.0.0.1"
     d1Persist: path.join(persistDir, "v3", "d1"),
     kvPersist: path.join(persistDir, "v3", "kv"),
     log: new Log(verbose ? LogLevel.INFO : LogLevel.WARN),
+    // A placeholder Request.cf: the real one would be fetched from the network.
+    cf: { country: "DE", colo: "LOCAL" },
+    // The workers' log lines: to the terminal, or to a callback (tests assert on them).
+    handleRuntimeStdio(stdout, stderr) {
+      for (const stream of [stdout, stderr]) {
+        createInterface({ input: stream }).on("line", (line) =>
+          onLogLine ? onLogLine(line) : process.stdout.write(line + "\n"),
+        );
+      }
+    },
   });
   const url = await mf.ready;
   return { mf, url: url.toString().replace(/\/$/, "") };

@@ -1,0 +1,104 @@
+// The end-to-end harness: the real compiled workers in workerd (Miniflare's API) with fresh
+// local D1 state migrated by wrangler, driven over HTTP like a storefront would.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import assert from "node:assert/strict";
+import { migrate, seedDemoCatalog, startBackend } from "../scripts/lib/backend.mjs";
+
+export { adminToken } from "../scripts/lib/token.mjs";
+
+/** Start a fresh backend (own D1 state, demo catalog seeded) for one test file. */
+export async function spawnApp({ vars = {} } = {}) {
+  const persistDir = mkdtempSync(path.join(tmpdir(), "shop-e2e-"));
+  await migrate(persistDir);
+  const logs = [];
+  const { mf, url } = await startBackend({
+    persistDir,
+    port: 0,
+    onLogLine: (line) => logs.push(line),
+    // Catalog reads are not cached in tests unless a test asks for it.
+    vars: { CATALOG_CACHE_TTL_SECONDS: "0", ...vars },
+  });
+  await seedDemoCatalog(mf);
+  const db = await mf.getD1Database("DB", "catalog");
+
+  async function request(method, pathname, { body, json, headers = {} } = {}) {
+    const init = { method, headers: { ...headers } };
+    if (json !== undefined) {
+      init.body = JSON.stringify(json);
+      init.headers["Content-Type"] ??= "application/json";
+    } else if (body !== undefined) {
+      init.body = body;
+    }
+    const res = await fetch(url + pathname, init);
+    const text = await res.text();
+    let parsed;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, headers: res.headers, body: parsed, text };
+  }
+
+  return {
+    url,
+    mf,
+    db,
+    /** Lines the workers logged (JSON where they are ours). */
+    logs,
+    request,
+    get: (p, o) => request("GET", p, o),
+    post: (p, json, o = {}) => request("POST", p, { json, ...o }),
+    patch: (p, json, o = {}) => request("PATCH", p, { json, ...o }),
+    del: (p, o) => request("DELETE", p, o),
+    async count(table) {
+      const row = await db.prepare(`SELECT count(*) AS n FROM ${table}`).first();
+      return row.n;
+    },
+    async close() {
+      await mf.dispose();
+      rmSync(persistDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Assert an RFC 9457 problem answer with this status and code, carrying the request id. */
+export function assertProblem(res, status, code) {
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${res.text}`);
+  assert.equal(res.headers.get("content-type"), "application/problem+json");
+  assert.equal(res.body.status, status);
+  assert.equal(res.body.code, code);
+  assert.ok(res.body.type.endsWith(`/problems/${code}`));
+  assert.ok(res.body.title);
+  assert.ok(res.body.detail);
+  assert.equal(res.body.request_id, res.headers.get("x-request-id"));
+  return res.body;
+}
+
+/** Sum of minor units of money values, by the currency's digits. */
+export function minor(money) {
+  const [whole, frac = ""] = money.amount.replace("-", "").split(".");
+  const sign = money.amount.startsWith("-") ? -1 : 1;
+  return sign * Number(whole + frac);
+}
+
+export async function newCart(app, currency = "EUR") {
+  const res = await app.post("/v1/carts", { currency });
+  assert.equal(res.status, 201, res.text);
+  return res.body;
+}
+
+/** A SKU with at least `min` available and a price in `currency`. */
+export async function skuWithStock(app, currency, min = 5) {
+  const row = await app.db
+    .prepare(
+      `SELECT i.sku, i.available, p.amount_minor FROM inventory i JOIN prices p ON p.sku = i.sku
+       WHERE p.currency = ?1 AND i.available >= ?2 ORDER BY i.sku LIMIT 1`,
+    )
+    .bind(currency, min)
+    .first();
+  assert.ok(row, `no SKU with ${min} in stock in ${currency}`);
+  return row;
+}
