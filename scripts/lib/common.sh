@@ -18,8 +18,12 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 build_workers() {
   local flags=(--release)
   [ "${BUILD_PROFILE:-release}" = dev ] && flags+=(--no-opt)
+  mkdir -p "$ROOT/target"
   for w in "${WORKERS[@]}"; do
     log "building functions/$w (worker-build ${flags[*]})"
-    (cd "$ROOT/functions/$w" && worker-build "${flags[@]}" >/dev/null)
+    if ! (cd "$ROOT/functions/$w" && worker-build "${flags[@]}" >"$ROOT/target/worker-build-$w.log" 2>&1); then
+      cat "$ROOT/target/worker-build-$w.log" >&2
+      return 1
+    fi
   done
 }

@@ -1,7 +1,9 @@
 //! The cart worker: guest carts under `/v1/carts`. Thin glue over `shop_domain::cart`.
 
 use serde::Deserialize;
-use shop_domain::cart::{CartError, CartView, Carts, Precondition, Quantity, ABSOLUTE_MAX_QUANTITY};
+use shop_domain::cart::{
+    CartError, CartView, Carts, Precondition, Quantity, ABSOLUTE_MAX_QUANTITY,
+};
 use shop_domain::ids::{CartId, LineId, Sku};
 use shop_domain::money::Currency;
 use shop_edge::d1::{D1Carts, D1Catalog};
@@ -21,12 +23,36 @@ pub enum Endpoint {
 
 /// Every route of this worker: dispatch, 405 answers and the OpenAPI test all read this table.
 pub const ROUTES: &[Route<Endpoint>] = &[
-    Route { method: "POST", path: "/v1/carts", endpoint: Endpoint::Create },
-    Route { method: "GET", path: "/v1/carts/{cart_id}", endpoint: Endpoint::Get },
-    Route { method: "POST", path: "/v1/carts/{cart_id}/items", endpoint: Endpoint::AddItem },
-    Route { method: "DELETE", path: "/v1/carts/{cart_id}/items", endpoint: Endpoint::Clear },
-    Route { method: "PATCH", path: "/v1/carts/{cart_id}/items/{line_id}", endpoint: Endpoint::SetQuantity },
-    Route { method: "DELETE", path: "/v1/carts/{cart_id}/items/{line_id}", endpoint: Endpoint::RemoveLine },
+    Route {
+        method: "POST",
+        path: "/v1/carts",
+        endpoint: Endpoint::Create,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/carts/{cart_id}",
+        endpoint: Endpoint::Get,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/carts/{cart_id}/items",
+        endpoint: Endpoint::AddItem,
+    },
+    Route {
+        method: "DELETE",
+        path: "/v1/carts/{cart_id}/items",
+        endpoint: Endpoint::Clear,
+    },
+    Route {
+        method: "PATCH",
+        path: "/v1/carts/{cart_id}/items/{line_id}",
+        endpoint: Endpoint::SetQuantity,
+    },
+    Route {
+        method: "DELETE",
+        path: "/v1/carts/{cart_id}/items/{line_id}",
+        endpoint: Endpoint::RemoveLine,
+    },
 ];
 
 #[event(fetch)]
@@ -68,7 +94,10 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::Create => {
             let body: CreateCart = call.json()?;
             let currency = parse_currency(&body.currency)?;
-            let view = carts.create(currency, now).await.map_err(|e| map_error(&call, e))?;
+            let view = carts
+                .create(currency, now)
+                .await
+                .map_err(|e| map_error(&call, e))?;
             let location = format!("/v1/carts/{}", view.id);
             return cart_reply(&call, 201, &view).map(|r| r.header("Location", location));
         }
@@ -76,10 +105,14 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::AddItem => {
             let id = cart_id(&call)?;
             let body: AddItem = call.json()?;
-            let sku = Sku::parse(&body.sku)
-                .map_err(|_| Problem::invalid_field("/sku", "invalid_sku", "A SKU is 1-64 of A-Z, 0-9 and -"))?;
-            let quantity = Quantity::new(body.quantity).map_err(|e| quantity_problem(e.to_string()))?;
-            carts.add_item(&id, &precondition(&call), &sku, quantity, now).await
+            let sku = Sku::parse(&body.sku).map_err(|_| {
+                Problem::invalid_field("/sku", "invalid_sku", "A SKU is 1-64 of A-Z, 0-9 and -")
+            })?;
+            let quantity =
+                Quantity::new(body.quantity).map_err(|e| quantity_problem(e.to_string()))?;
+            carts
+                .add_item(&id, &precondition(&call), &sku, quantity, now)
+                .await
         }
         Endpoint::SetQuantity => {
             let (id, line) = (cart_id(&call)?, line_id(&call)?);
@@ -92,13 +125,21 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
                         "quantity is a whole number from 0 (remove) to {ABSOLUTE_MAX_QUANTITY}"
                     ))
                 })?;
-            carts.set_quantity(&id, &precondition(&call), &line, quantity, now).await
+            carts
+                .set_quantity(&id, &precondition(&call), &line, quantity, now)
+                .await
         }
         Endpoint::RemoveLine => {
             let (id, line) = (cart_id(&call)?, line_id(&call)?);
-            carts.remove_line(&id, &precondition(&call), &line, now).await
+            carts
+                .remove_line(&id, &precondition(&call), &line, now)
+                .await
         }
-        Endpoint::Clear => carts.clear(&cart_id(&call)?, &precondition(&call), now).await,
+        Endpoint::Clear => {
+            carts
+                .clear(&cart_id(&call)?, &precondition(&call), now)
+                .await
+        }
     };
     let view = result.map_err(|e| map_error(&call, e))?;
     cart_reply(&call, 200, &view)
@@ -116,7 +157,8 @@ fn cart_id(call: &Call<Endpoint>) -> Result<CartId, Problem> {
 }
 
 fn line_id(call: &Call<Endpoint>) -> Result<LineId, Problem> {
-    LineId::parse(call.route.param(1)).map_err(|_| Problem::not_found("line_not_found", "No such line in this cart"))
+    LineId::parse(call.route.param(1))
+        .map_err(|_| Problem::not_found("line_not_found", "No such line in this cart"))
 }
 
 fn parse_currency(code: &str) -> Result<Currency, Problem> {
@@ -125,7 +167,10 @@ fn parse_currency(code: &str) -> Result<Currency, Problem> {
         Problem::invalid_field(
             "/currency",
             "unsupported_currency",
-            format!("{code:?} is not a supported currency; use one of {}", supported.join(", ")),
+            format!(
+                "{code:?} is not a supported currency; use one of {}",
+                supported.join(", ")
+            ),
         )
     })
 }
@@ -139,7 +184,9 @@ fn precondition(call: &Call<Endpoint>) -> Precondition {
     match call.header("If-Match") {
         None => Precondition::None,
         Some(value) if value.trim() == "*" => Precondition::None,
-        Some(value) => Precondition::Matches(value.split(',').map(|t| t.trim().to_owned()).collect()),
+        Some(value) => {
+            Precondition::Matches(value.split(',').map(|t| t.trim().to_owned()).collect())
+        }
     }
 }
 
@@ -155,10 +202,15 @@ fn map_error(call: &Call<Endpoint>, error: CartError) -> Problem {
             "cart_expired",
             "This cart expired after a period without changes; create a new one",
         ),
-        CartError::NotActive => {
-            Problem::new(409, "cart_not_active", "Cart is closed", "This cart was checked out and can no longer change")
+        CartError::NotActive => Problem::new(
+            409,
+            "cart_not_active",
+            "Cart is closed",
+            "This cart was checked out and can no longer change",
+        ),
+        CartError::LineNotFound => {
+            Problem::not_found("line_not_found", "No such line in this cart")
         }
-        CartError::LineNotFound => Problem::not_found("line_not_found", "No such line in this cart"),
         CartError::PreconditionFailed { current } => Problem::new(
             412,
             "precondition_failed",
@@ -167,9 +219,14 @@ fn map_error(call: &Call<Endpoint>, error: CartError) -> Problem {
         )
         .with_header("ETag", current),
         CartError::QuantityAboveLimit { max } => {
-            quantity_problem(format!("A line holds at most {max} units")).with_extra("max", max.into())
+            quantity_problem(format!("A line holds at most {max} units"))
+                .with_extra("max", max.into())
         }
-        CartError::InsufficientStock { sku, requested, available } => Problem::new(
+        CartError::InsufficientStock {
+            sku,
+            requested,
+            available,
+        } => Problem::new(
             409,
             "insufficient_stock",
             "Not enough stock",
@@ -200,5 +257,19 @@ fn map_error(call: &Call<Endpoint>, error: CartError) -> Problem {
         )
         .with_header("Retry-After", "1"),
         CartError::Store(e) => call.internal("cart storage", &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const OPENAPI: &str = include_str!("../../../schema/openapi.json");
+
+    #[test]
+    fn every_route_is_in_the_openapi_document() {
+        assert_eq!(
+            shop_edge::routing::undocumented_routes(ROUTES, OPENAPI),
+            Vec::<String>::new()
+        );
     }
 }

@@ -30,7 +30,10 @@ pub struct InvalidQuantity;
 
 impl fmt::Display for InvalidQuantity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a quantity is a whole number from 1 to {ABSOLUTE_MAX_QUANTITY}")
+        write!(
+            f,
+            "a quantity is a whole number from 1 to {ABSOLUTE_MAX_QUANTITY}"
+        )
     }
 }
 
@@ -166,12 +169,27 @@ pub enum CartError {
     Expired,
     NotActive,
     LineNotFound,
-    PreconditionFailed { current: String },
-    QuantityAboveLimit { max: u32 },
-    InsufficientStock { sku: Sku, requested: u32, available: i64 },
-    UnknownSku { sku: Sku },
-    NotSoldInCurrency { sku: Sku, currency: Currency },
-    TooManyLines { max: usize },
+    PreconditionFailed {
+        current: String,
+    },
+    QuantityAboveLimit {
+        max: u32,
+    },
+    InsufficientStock {
+        sku: Sku,
+        requested: u32,
+        available: i64,
+    },
+    UnknownSku {
+        sku: Sku,
+    },
+    NotSoldInCurrency {
+        sku: Sku,
+        currency: Currency,
+    },
+    TooManyLines {
+        max: usize,
+    },
     /// Concurrent writers kept winning; the client may retry.
     Contention,
     Store(StoreError),
@@ -267,10 +285,12 @@ impl Cart {
         now: Timestamp,
     ) -> Result<LineId, CartError> {
         self.check_mutable()?;
-        let unit_price = offer.unit_price.ok_or_else(|| CartError::NotSoldInCurrency {
-            sku: offer.sku.clone(),
-            currency: self.currency,
-        })?;
+        let unit_price = offer
+            .unit_price
+            .ok_or_else(|| CartError::NotSoldInCurrency {
+                sku: offer.sku.clone(),
+                currency: self.currency,
+            })?;
         if unit_price.currency() != self.currency {
             return Err(CartError::NotSoldInCurrency {
                 sku: offer.sku.clone(),
@@ -283,8 +303,8 @@ impl Cart {
             .map_or(0, |l| l.quantity.get());
         let wanted = current.saturating_add(quantity.get());
         check_quantity(&offer.sku, wanted, offer.available, policy)?;
-        let wanted = Quantity::new(i64::from(wanted))
-            .map_err(|_| CartError::QuantityAboveLimit {
+        let wanted =
+            Quantity::new(i64::from(wanted)).map_err(|_| CartError::QuantityAboveLimit {
                 max: policy.max_line_quantity,
             })?;
         let line_id = match existing.and_then(|i| self.lines.get_mut(i)) {
@@ -340,11 +360,10 @@ impl Cart {
                 max: policy.max_line_quantity,
             });
         }
-        line.quantity = Quantity::new(i64::from(quantity)).map_err(|_| {
-            CartError::QuantityAboveLimit {
+        line.quantity =
+            Quantity::new(i64::from(quantity)).map_err(|_| CartError::QuantityAboveLimit {
                 max: policy.max_line_quantity,
-            }
-        })?;
+            })?;
         self.touch(now, policy);
         Ok(())
     }
@@ -450,24 +469,34 @@ impl CartView {
             .lines
             .iter()
             .zip(amounts)
-            .map(|(line, Amounts { subtotal, discount, tax, total })| {
-                let now_price = current.get(&line.sku).and_then(|c| c.unit_price);
-                let price_changed = now_price != Some(line.unit_price);
-                LineView {
-                    id: line.id.clone(),
-                    sku: line.sku.clone(),
-                    product_id: line.product_id.clone(),
-                    name: line.name.clone(),
-                    quantity: line.quantity.get(),
-                    unit_price: line.unit_price,
-                    price_changed,
-                    current_unit_price: if price_changed { now_price } else { None },
-                    subtotal,
-                    discount,
-                    tax,
-                    total,
-                }
-            })
+            .map(
+                |(
+                    line,
+                    Amounts {
+                        subtotal,
+                        discount,
+                        tax,
+                        total,
+                    },
+                )| {
+                    let now_price = current.get(&line.sku).and_then(|c| c.unit_price);
+                    let price_changed = now_price != Some(line.unit_price);
+                    LineView {
+                        id: line.id.clone(),
+                        sku: line.sku.clone(),
+                        product_id: line.product_id.clone(),
+                        name: line.name.clone(),
+                        quantity: line.quantity.get(),
+                        unit_price: line.unit_price,
+                        price_changed,
+                        current_unit_price: if price_changed { now_price } else { None },
+                        subtotal,
+                        discount,
+                        tax,
+                        total,
+                    }
+                },
+            )
             .collect();
         Ok(CartView {
             id: cart.id.clone(),
@@ -543,7 +572,8 @@ impl<R: CartRepository, C: CatalogReader> Carts<'_, R, C> {
             quantity,
             new_line: LineId::mint(self.ids),
         };
-        self.apply(id, precondition, now, Some(loaded), &change).await
+        self.apply(id, precondition, now, Some(loaded), &change)
+            .await
     }
 
     pub async fn set_quantity(
@@ -575,7 +605,8 @@ impl<R: CartRepository, C: CatalogReader> Carts<'_, R, C> {
         precondition: &Precondition,
         now: Timestamp,
     ) -> Result<CartView, CartError> {
-        self.apply(id, precondition, now, None, &Change::Clear).await
+        self.apply(id, precondition, now, None, &Change::Clear)
+            .await
     }
 
     async fn load(&self, id: &CartId, now: Timestamp) -> Result<LoadedCart, CartError> {
@@ -595,7 +626,10 @@ impl<R: CartRepository, C: CatalogReader> Carts<'_, R, C> {
         change: &Change<'_>,
     ) -> Result<CartView, CartError> {
         for _ in 0..MAX_ATTEMPTS {
-            let LoadedCart { mut cart, mut current } = match preloaded.take() {
+            let LoadedCart {
+                mut cart,
+                mut current,
+            } = match preloaded.take() {
                 Some(loaded) => loaded,
                 None => self.load(id, now).await?,
             };
@@ -691,7 +725,10 @@ mod tests {
         }
     }
 
-    fn service<'a>(w: &'a World, repo: &'a InMemoryCarts<'a>) -> Carts<'a, InMemoryCarts<'a>, InMemoryCatalog> {
+    fn service<'a>(
+        w: &'a World,
+        repo: &'a InMemoryCarts<'a>,
+    ) -> Carts<'a, InMemoryCarts<'a>, InMemoryCatalog> {
         Carts {
             repo,
             catalog: &w.catalog,
@@ -709,15 +746,27 @@ mod tests {
             let cart = carts.create(Currency::Eur, T0).await.unwrap();
             assert_eq!(cart.totals.grand_total.amount().to_string(), "0.00");
             let none = Precondition::None;
-            carts.add_item(&cart.id, &none, &sku("TEE-M"), qty(2), T0).await.unwrap();
-            let v = carts.add_item(&cart.id, &none, &sku("TEE-M"), qty(1), T0).await.unwrap();
+            carts
+                .add_item(&cart.id, &none, &sku("TEE-M"), qty(2), T0)
+                .await
+                .unwrap();
+            let v = carts
+                .add_item(&cart.id, &none, &sku("TEE-M"), qty(1), T0)
+                .await
+                .unwrap();
             assert_eq!(v.lines.len(), 1, "same SKU grows the line");
             assert_eq!(v.lines[0].quantity, 3);
-            let v = carts.add_item(&cart.id, &none, &sku("MUG"), qty(1), T0).await.unwrap();
+            let v = carts
+                .add_item(&cart.id, &none, &sku("MUG"), qty(1), T0)
+                .await
+                .unwrap();
             assert_eq!(v.totals.subtotal.amount().to_string(), "68.47");
             assert_eq!(v.item_count, 4);
             let mug = v.lines[1].id.clone();
-            let v = carts.set_quantity(&cart.id, &none, &mug, 0, T0).await.unwrap();
+            let v = carts
+                .set_quantity(&cart.id, &none, &mug, 0, T0)
+                .await
+                .unwrap();
             assert_eq!(v.lines.len(), 1);
             let v = carts.clear(&cart.id, &none, T0).await.unwrap();
             assert!(v.lines.is_empty());
@@ -733,18 +782,40 @@ mod tests {
         block_on(async {
             let none = Precondition::None;
             let cart = carts.create(Currency::Eur, T0).await.unwrap();
-            let err = carts.add_item(&cart.id, &none, &sku("MUG"), qty(4), T0).await.unwrap_err();
+            let err = carts
+                .add_item(&cart.id, &none, &sku("MUG"), qty(4), T0)
+                .await
+                .unwrap_err();
             assert_eq!(
                 err,
-                CartError::InsufficientStock { sku: sku("MUG"), requested: 4, available: 3 }
+                CartError::InsufficientStock {
+                    sku: sku("MUG"),
+                    requested: 4,
+                    available: 3
+                }
             );
-            let err = carts.add_item(&cart.id, &none, &sku("TEE-M"), qty(100), T0).await.unwrap_err();
+            let err = carts
+                .add_item(&cart.id, &none, &sku("TEE-M"), qty(100), T0)
+                .await
+                .unwrap_err();
             assert_eq!(err, CartError::QuantityAboveLimit { max: 99 });
-            let err = carts.add_item(&cart.id, &none, &sku("NOPE"), qty(1), T0).await.unwrap_err();
+            let err = carts
+                .add_item(&cart.id, &none, &sku("NOPE"), qty(1), T0)
+                .await
+                .unwrap_err();
             assert_eq!(err, CartError::UnknownSku { sku: sku("NOPE") });
             let yen = carts.create(Currency::Jpy, T0).await.unwrap();
-            let err = carts.add_item(&yen.id, &none, &sku("MUG"), qty(1), T0).await.unwrap_err();
-            assert_eq!(err, CartError::NotSoldInCurrency { sku: sku("MUG"), currency: Currency::Jpy });
+            let err = carts
+                .add_item(&yen.id, &none, &sku("MUG"), qty(1), T0)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err,
+                CartError::NotSoldInCurrency {
+                    sku: sku("MUG"),
+                    currency: Currency::Jpy
+                }
+            );
             // Nothing was written by the failures.
             assert_eq!(carts.get(&cart.id, T0).await.unwrap().etag, "\"v1\"");
         });
@@ -757,13 +828,19 @@ mod tests {
         let carts = service(&w, &repo);
         block_on(async {
             let cart = carts.create(Currency::Eur, T0).await.unwrap();
-            carts.add_item(&cart.id, &Precondition::None, &sku("TEE-M"), qty(1), T0).await.unwrap();
+            carts
+                .add_item(&cart.id, &Precondition::None, &sku("TEE-M"), qty(1), T0)
+                .await
+                .unwrap();
             assert!(!carts.get(&cart.id, T0).await.unwrap().lines[0].price_changed);
             w.catalog.set_price("TEE-M", "17.50", Currency::Eur);
             let v = carts.get(&cart.id, T0).await.unwrap();
             assert!(v.lines[0].price_changed);
             assert_eq!(v.lines[0].unit_price.amount().to_string(), "19.99");
-            assert_eq!(v.lines[0].current_unit_price.unwrap().amount().to_string(), "17.50");
+            assert_eq!(
+                v.lines[0].current_unit_price.unwrap().amount().to_string(),
+                "17.50"
+            );
             assert_eq!(v.totals.subtotal.amount().to_string(), "19.99");
         });
     }
@@ -776,14 +853,31 @@ mod tests {
         block_on(async {
             let cart = carts.create(Currency::Eur, T0).await.unwrap();
             let stale = Precondition::Matches(vec!["\"v0\"".into()]);
-            let err = carts.add_item(&cart.id, &stale, &sku("MUG"), qty(1), T0).await.unwrap_err();
-            assert_eq!(err, CartError::PreconditionFailed { current: "\"v1\"".into() });
+            let err = carts
+                .add_item(&cart.id, &stale, &sku("MUG"), qty(1), T0)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err,
+                CartError::PreconditionFailed {
+                    current: "\"v1\"".into()
+                }
+            );
             let fresh = Precondition::Matches(vec![cart.etag.clone()]);
-            carts.add_item(&cart.id, &fresh, &sku("MUG"), qty(1), T0).await.unwrap();
+            carts
+                .add_item(&cart.id, &fresh, &sku("MUG"), qty(1), T0)
+                .await
+                .unwrap();
             let later = T0.plus(Duration::from_days(30));
-            assert_eq!(carts.get(&cart.id, later).await.unwrap_err(), CartError::Expired);
+            assert_eq!(
+                carts.get(&cart.id, later).await.unwrap_err(),
+                CartError::Expired
+            );
             let missing = CartId::parse("cart_0000000000000000000000000000ffff").unwrap();
-            assert_eq!(carts.get(&missing, T0).await.unwrap_err(), CartError::NotFound);
+            assert_eq!(
+                carts.get(&missing, T0).await.unwrap_err(),
+                CartError::NotFound
+            );
         });
     }
 
@@ -795,14 +889,20 @@ mod tests {
         block_on(async {
             let cart = carts.create(Currency::Eur, T0).await.unwrap();
             repo.interleave_writers.set(1);
-            let v = carts.add_item(&cart.id, &Precondition::None, &sku("MUG"), qty(1), T0).await.unwrap();
+            let v = carts
+                .add_item(&cart.id, &Precondition::None, &sku("MUG"), qty(1), T0)
+                .await
+                .unwrap();
             assert_eq!(v.lines.len(), 1);
             repo.interleave_writers.set(1);
             let tag = Precondition::Matches(vec![v.etag.clone()]);
             let err = carts.clear(&cart.id, &tag, T0).await.unwrap_err();
             assert!(matches!(err, CartError::PreconditionFailed { .. }));
             repo.interleave_writers.set(10);
-            let err = carts.clear(&cart.id, &Precondition::None, T0).await.unwrap_err();
+            let err = carts
+                .clear(&cart.id, &Precondition::None, T0)
+                .await
+                .unwrap_err();
             assert_eq!(err, CartError::Contention);
         });
     }

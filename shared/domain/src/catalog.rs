@@ -96,7 +96,8 @@ pub struct Offer {
 
 /// Read access to the catalog (port).
 pub trait CatalogReader {
-    async fn list_products(&self, query: &ProductQuery) -> Result<Page<ProductSummary>, StoreError>;
+    async fn list_products(&self, query: &ProductQuery)
+        -> Result<Page<ProductSummary>, StoreError>;
     async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError>;
     async fn offer(&self, sku: &Sku, currency: Currency) -> Result<Option<Offer>, StoreError>;
 }

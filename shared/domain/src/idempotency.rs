@@ -98,8 +98,14 @@ mod tests {
         assert_eq!(decide(&prior(false), "abc", t(5)), Decision::InFlight);
         assert_eq!(decide(&prior(false), "xyz", t(5)), Decision::Mismatch);
         assert_eq!(decide(&prior(false), "abc", t(60_000)), Decision::Reclaim);
-        assert_eq!(decide(&prior(true), "abc", t(86_400_000)), Decision::Reclaim);
-        assert_eq!(decide(&prior(true), "xyz", t(86_400_000)), Decision::Reclaim);
+        assert_eq!(
+            decide(&prior(true), "abc", t(86_400_000)),
+            Decision::Reclaim
+        );
+        assert_eq!(
+            decide(&prior(true), "xyz", t(86_400_000)),
+            Decision::Reclaim
+        );
     }
 
     #[test]

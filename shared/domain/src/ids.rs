@@ -134,7 +134,9 @@ pub struct Sku(String);
 impl Sku {
     pub fn parse(text: &str) -> Result<Self, InvalidId> {
         let ok = (1..=64).contains(&text.len())
-            && text.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
             && !text.starts_with('-');
         if ok {
             Ok(Sku(text.to_owned()))

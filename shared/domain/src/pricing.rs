@@ -85,7 +85,8 @@ pub fn price_lines(
     // Discounts arrive with coupons; until then every discount is zero.
     let discount = zero;
     let taxable = subtotal.checked_sub(discount).ok_or(PricingError)?;
-    let tax = Money::rounded(taxable.amount() * tax_rate.get(), currency).map_err(|_| PricingError)?;
+    let tax =
+        Money::rounded(taxable.amount() * tax_rate.get(), currency).map_err(|_| PricingError)?;
     let weights: Vec<i64> = subtotals.iter().map(|s| s.minor_units()).collect();
     let line_taxes = allocate(tax.minor_units(), &weights);
     let mut amounts = Vec::with_capacity(lines.len());
@@ -123,9 +124,12 @@ mod tests {
     fn splits_tax_so_lines_sum_to_total() {
         let eur = |s: &str| Money::parse(s, Currency::Eur).unwrap();
         let rate = TaxRate::parse("0.19").unwrap();
-        let (lines, totals) =
-            price_lines(Currency::Eur, &[(eur("0.10"), 1), (eur("0.10"), 1), (eur("0.10"), 1)], rate)
-                .unwrap();
+        let (lines, totals) = price_lines(
+            Currency::Eur,
+            &[(eur("0.10"), 1), (eur("0.10"), 1), (eur("0.10"), 1)],
+            rate,
+        )
+        .unwrap();
         // 0.30 * 0.19 = 0.057 -> 0.06, split 2/2/2 cents.
         assert_eq!(totals.tax, eur("0.06"));
         assert_eq!(totals.grand_total, eur("0.36"));
@@ -136,8 +140,12 @@ mod tests {
     #[test]
     fn zero_digit_currency() {
         let yen = |s: &str| Money::parse(s, Currency::Jpy).unwrap();
-        let (_, totals) =
-            price_lines(Currency::Jpy, &[(yen("1999"), 3)], TaxRate::parse("0.1").unwrap()).unwrap();
+        let (_, totals) = price_lines(
+            Currency::Jpy,
+            &[(yen("1999"), 3)],
+            TaxRate::parse("0.1").unwrap(),
+        )
+        .unwrap();
         assert_eq!(totals.subtotal, yen("5997"));
         assert_eq!(totals.tax, yen("600")); // 599.7 rounds up
         assert_eq!(totals.grand_total, yen("6597"));

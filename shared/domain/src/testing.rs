@@ -82,7 +82,11 @@ impl InMemoryCatalog {
 
     pub fn set_price(&self, sku: &str, amount: &str, currency: Currency) {
         for product in self.products.borrow_mut().iter_mut() {
-            for variant in product.variants.iter_mut().filter(|v| v.sku.as_str() == sku) {
+            for variant in product
+                .variants
+                .iter_mut()
+                .filter(|v| v.sku.as_str() == sku)
+            {
                 variant.prices.retain(|p| p.currency() != currency);
                 if let Ok(price) = Money::parse(amount, currency) {
                     variant.prices.push(price);
@@ -101,22 +105,33 @@ impl InMemoryCatalog {
 
     fn current(&self, sku: &Sku, currency: Currency) -> Option<CurrentOffer> {
         self.products.borrow().iter().find_map(|p| {
-            p.variants.iter().find(|v| &v.sku == sku).map(|v| CurrentOffer {
-                unit_price: v.prices.iter().find(|m| m.currency() == currency).copied(),
-                available: v.on_hand,
-            })
+            p.variants
+                .iter()
+                .find(|v| &v.sku == sku)
+                .map(|v| CurrentOffer {
+                    unit_price: v.prices.iter().find(|m| m.currency() == currency).copied(),
+                    available: v.on_hand,
+                })
         })
     }
 }
 
 impl CatalogReader for InMemoryCatalog {
-    async fn list_products(&self, query: &ProductQuery) -> Result<Page<ProductSummary>, StoreError> {
+    async fn list_products(
+        &self,
+        query: &ProductQuery,
+    ) -> Result<Page<ProductSummary>, StoreError> {
         self.check()?;
         let mut rows: Vec<ProductSummary> = self
             .products
             .borrow()
             .iter()
-            .filter(|p| query.category.as_ref().is_none_or(|c| c.as_str() == p.category))
+            .filter(|p| {
+                query
+                    .category
+                    .as_ref()
+                    .is_none_or(|c| c.as_str() == p.category)
+            })
             .filter(|p| query.after.as_ref().is_none_or(|a| p.id.as_str() > a.key()))
             .map(|p| ProductSummary {
                 id: p.id.clone(),
@@ -141,27 +156,34 @@ impl CatalogReader for InMemoryCatalog {
             .collect();
         rows.sort_by(|a, b| a.id.cmp(&b.id));
         rows.truncate(query.limit.get() as usize + 1);
-        Ok(Page::from_overfetch(rows, query.limit, |p| p.id.to_string()))
+        Ok(Page::from_overfetch(rows, query.limit, |p| {
+            p.id.to_string()
+        }))
     }
 
     async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
         self.check()?;
-        Ok(self.products.borrow().iter().find(|p| &p.id == id).map(|p| Product {
-            id: p.id.clone(),
-            name: p.name.clone(),
-            description: String::new(),
-            category: p.category.clone(),
-            variants: p
-                .variants
-                .iter()
-                .map(|v| Variant {
-                    sku: v.sku.clone(),
-                    options: v.options.clone(),
-                    prices: v.prices.clone(),
-                    stock: StockStatus::of(v.on_hand, self.low_threshold),
-                })
-                .collect(),
-        }))
+        Ok(self
+            .products
+            .borrow()
+            .iter()
+            .find(|p| &p.id == id)
+            .map(|p| Product {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                description: String::new(),
+                category: p.category.clone(),
+                variants: p
+                    .variants
+                    .iter()
+                    .map(|v| Variant {
+                        sku: v.sku.clone(),
+                        options: v.options.clone(),
+                        prices: v.prices.clone(),
+                        stock: StockStatus::of(v.on_hand, self.low_threshold),
+                    })
+                    .collect(),
+            }))
     }
 
     async fn offer(&self, sku: &Sku, currency: Currency) -> Result<Option<Offer>, StoreError> {
@@ -241,7 +263,8 @@ impl CartRepository for InMemoryCarts<'_> {
             .get_mut(&cart.id)
             .ok_or_else(|| StoreError::new("update of a missing cart"))?;
         if self.interleave_writers.get() > 0 {
-            self.interleave_writers.set(self.interleave_writers.get() - 1);
+            self.interleave_writers
+                .set(self.interleave_writers.get() - 1);
             stored.version += 1;
         }
         if stored.version.checked_add(1) != Some(cart.version) {

@@ -29,7 +29,9 @@ pub enum AuthError {
     BadSignature,
     MissingExpiry,
     Expired,
-    InsufficientScope { needed: &'static str },
+    InsufficientScope {
+        needed: &'static str,
+    },
     /// The server's own secret is unusable: a configuration fault, answered 500.
     Misconfigured,
 }
@@ -129,7 +131,12 @@ mod tests {
     }
 
     fn hs256(c: &Claims<Principal>, secret: &[u8]) -> String {
-        format!("Bearer {}", Hs256.token(&Header::empty(), c, &Hs256Key::new(secret)).unwrap())
+        format!(
+            "Bearer {}",
+            Hs256
+                .token(&Header::empty(), c, &Hs256Key::new(secret))
+                .unwrap()
+        )
     }
 
     #[test]
@@ -141,30 +148,56 @@ mod tests {
 
     #[test]
     fn rejects_bad_tokens() {
-        let check = |header: Option<&str>| verify(header, SECRET, NOW, "catalog:write").unwrap_err();
+        let check =
+            |header: Option<&str>| verify(header, SECRET, NOW, "catalog:write").unwrap_err();
         assert_eq!(check(None), AuthError::Missing);
         assert_eq!(check(Some("Basic abc")), AuthError::Missing);
         assert_eq!(check(Some("Bearer not.a.jwt")), AuthError::Malformed);
-        let other_secret = hs256(&claims(&["catalog:write"], Some(600)), b"another-secret-another-secret-xx");
+        let other_secret = hs256(
+            &claims(&["catalog:write"], Some(600)),
+            b"another-secret-another-secret-xx",
+        );
         assert_eq!(check(Some(&other_secret)), AuthError::BadSignature);
         let expired = hs256(&claims(&["catalog:write"], Some(-120)), SECRET);
         assert_eq!(check(Some(&expired)), AuthError::Expired);
         let no_exp = hs256(&claims(&["catalog:write"], None), SECRET);
         assert_eq!(check(Some(&no_exp)), AuthError::MissingExpiry);
         let wrong_scope = hs256(&claims(&["orders:read"], Some(600)), SECRET);
-        assert_eq!(check(Some(&wrong_scope)), AuthError::InsufficientScope { needed: "catalog:write" });
+        assert_eq!(
+            check(Some(&wrong_scope)),
+            AuthError::InsufficientScope {
+                needed: "catalog:write"
+            }
+        );
         let hs384 = Hs384
-            .token(&Header::empty(), &claims(&["catalog:write"], Some(600)), &Hs384Key::new(SECRET))
+            .token(
+                &Header::empty(),
+                &claims(&["catalog:write"], Some(600)),
+                &Hs384Key::new(SECRET),
+            )
             .unwrap();
-        assert_eq!(check(Some(&format!("Bearer {hs384}"))), AuthError::WrongAlgorithm);
-        let _ = TimeOptions::new(TimeDelta::seconds(1), || DateTime::from_timestamp(0, 0).unwrap());
+        assert_eq!(
+            check(Some(&format!("Bearer {hs384}"))),
+            AuthError::WrongAlgorithm
+        );
+        let _ = TimeOptions::new(TimeDelta::seconds(1), || {
+            DateTime::from_timestamp(0, 0).unwrap()
+        });
     }
 
     #[test]
     fn short_secret_is_a_server_fault() {
-        assert_eq!(verify(Some("Bearer x"), b"short", NOW, "s").unwrap_err(), AuthError::Misconfigured);
+        assert_eq!(
+            verify(Some("Bearer x"), b"short", NOW, "s").unwrap_err(),
+            AuthError::Misconfigured
+        );
         assert_eq!(AuthError::Misconfigured.into_problem().status, 500);
         assert_eq!(AuthError::Expired.into_problem().status, 401);
-        assert_eq!(AuthError::InsufficientScope { needed: "x" }.into_problem().status, 403);
+        assert_eq!(
+            AuthError::InsufficientScope { needed: "x" }
+                .into_problem()
+                .status,
+            403
+        );
     }
 }

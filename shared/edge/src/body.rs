@@ -62,13 +62,22 @@ pub fn parse_json<T: DeserializeOwned>(
     if bytes.len() > limit {
         return Err(too_large(limit));
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    // Syntax first (400), then shape (422). Serde would read a struct from a JSON array too;
+    // a request body is always an object.
+    let document: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| classify(&e, String::new()))?;
+    if !document.is_object() {
+        return Err(Problem::invalid_field(
+            "",
+            "invalid_value",
+            "The body must be a JSON object",
+        ));
+    }
+    let value: T = serde_path_to_error::deserialize(document).map_err(|e| {
         let pointer = pointer_of(e.path());
         let inner = e.into_inner();
         classify(&inner, pointer)
     })?;
-    de.end().map_err(|e| classify(&e, String::new()))?;
     Ok(value)
 }
 
@@ -78,7 +87,11 @@ fn classify(error: &serde_json::Error, pointer: String) -> Problem {
             400,
             "malformed_json",
             "Malformed JSON",
-            format!("The body is not valid JSON (line {}, column {})", error.line(), error.column()),
+            format!(
+                "The body is not valid JSON (line {}, column {})",
+                error.line(),
+                error.column()
+            ),
         ),
         Category::Data => {
             let message = strip_position(&error.to_string());
@@ -91,12 +104,21 @@ fn classify(error: &serde_json::Error, pointer: String) -> Problem {
                 }
             };
             let (pointer, code) = match quoted_field(&message) {
-                Some(field) if message.starts_with("unknown field") => (member(field), "unknown_field"),
-                Some(field) if message.starts_with("missing field") => (member(field), "missing_field"),
+                Some(field) if message.starts_with("unknown field") => {
+                    (member(field), "unknown_field")
+                }
+                Some(field) if message.starts_with("missing field") => {
+                    (member(field), "missing_field")
+                }
                 _ => (pointer.clone(), "invalid_value"),
             };
-            Problem::new(422, "validation_failed", "Request is not valid", message.clone())
-                .with_errors(vec![FieldError::new(pointer, code, message)])
+            Problem::new(
+                422,
+                "validation_failed",
+                "Request is not valid",
+                message.clone(),
+            )
+            .with_errors(vec![FieldError::new(pointer, code, message)])
         }
     }
 }
@@ -185,6 +207,8 @@ mod tests {
         let p = err(r#"{"items":[{"quantity":1}]}"#);
         assert_eq!(p.errors[0].pointer, "/items/0/sku");
         assert_eq!(p.errors[0].code, "missing_field");
+        let p = err("[1, 2]");
+        assert_eq!((p.status, p.errors[0].pointer.as_str()), (422, ""));
         let p = err(r#"{"items":[{"sku":"A","quantity":1e30}]}"#);
         assert_eq!(p.status, 422);
     }
@@ -197,7 +221,12 @@ mod tests {
         assert_eq!(p.status, 415);
         let p = parse_json::<Order>(CT, &[b' '; 2000], 1024).unwrap_err();
         assert_eq!(p.status, 413);
-        assert_eq!(check_declared_length(Some("5000"), 1024).unwrap_err().status, 413);
+        assert_eq!(
+            check_declared_length(Some("5000"), 1024)
+                .unwrap_err()
+                .status,
+            413
+        );
         assert!(check_declared_length(Some("10"), 1024).is_ok());
     }
 }

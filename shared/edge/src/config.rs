@@ -50,7 +50,9 @@ impl Config {
             .collect();
         let tax_rate = match lookup("TAX_RATE") {
             None => TaxRate::ZERO,
-            Some(text) => TaxRate::parse(&text).map_err(|e| ConfigError(format!("TAX_RATE: {e}")))?,
+            Some(text) => {
+                TaxRate::parse(&text).map_err(|e| ConfigError(format!("TAX_RATE: {e}")))?
+            }
         };
         let max_line_quantity: u32 = number(&lookup, "CART_MAX_LINE_QUANTITY", 99)?;
         if max_line_quantity == 0 || max_line_quantity > shop_domain::cart::ABSOLUTE_MAX_QUANTITY {
@@ -69,7 +71,11 @@ impl Config {
                 idle_ttl: Duration::from_secs(idle_seconds),
                 tax_rate,
             },
-            catalog_cache_ttl: Duration::from_secs(number(&lookup, "CATALOG_CACHE_TTL_SECONDS", 10)?),
+            catalog_cache_ttl: Duration::from_secs(number(
+                &lookup,
+                "CATALOG_CACHE_TTL_SECONDS",
+                10,
+            )?),
         })
     }
 }
@@ -91,14 +97,19 @@ mod tests {
             _ => None,
         })
         .unwrap();
-        assert_eq!(c.cors_origins, vec!["http://localhost:3000", "https://shop.example"]);
+        assert_eq!(
+            c.cors_origins,
+            vec!["http://localhost:3000", "https://shop.example"]
+        );
         assert_eq!(c.cart.max_line_quantity, 5);
     }
 
     #[test]
     fn rejects_bad_settings() {
         assert!(Config::from_lookup(|n| (n == "TAX_RATE").then(|| "2".into())).is_err());
-        assert!(Config::from_lookup(|n| (n == "CART_MAX_LINE_QUANTITY").then(|| "0".into())).is_err());
+        assert!(
+            Config::from_lookup(|n| (n == "CART_MAX_LINE_QUANTITY").then(|| "0".into())).is_err()
+        );
         assert!(Config::from_lookup(|n| (n == "BODY_LIMIT_BYTES").then(|| "x".into())).is_err());
     }
 }

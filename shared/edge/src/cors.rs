@@ -21,7 +21,10 @@ pub fn response_headers(allowed: &[String], origin: Option<&str>) -> Vec<(String
     let mut headers = vec![("Vary".to_owned(), "Origin".to_owned())];
     if let Some(origin) = origin.filter(|o| origin_allowed(allowed, o)) {
         headers.push(("Access-Control-Allow-Origin".into(), origin.to_owned()));
-        headers.push(("Access-Control-Expose-Headers".into(), EXPOSED_HEADERS.into()));
+        headers.push((
+            "Access-Control-Expose-Headers".into(),
+            EXPOSED_HEADERS.into(),
+        ));
     }
     headers
 }
@@ -72,7 +75,10 @@ mod tests {
     fn preflight_for_allowed_origin() {
         let r = preflight(&allowed(), Some("https://shop.example"), Some("POST")).unwrap();
         assert_eq!(r.status, 204);
-        assert!(r.headers.iter().any(|(k, v)| k == "Access-Control-Allow-Origin" && v == "https://shop.example"));
+        assert!(r
+            .headers
+            .iter()
+            .any(|(k, v)| k == "Access-Control-Allow-Origin" && v == "https://shop.example"));
     }
 
     #[test]

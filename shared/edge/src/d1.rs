@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use shop_domain::cart::{Cart, CartLine, CartRepository, CartStatus, CurrentOffer, LoadedCart, SaveOutcome};
+use shop_domain::cart::{
+    Cart, CartLine, CartRepository, CartStatus, CurrentOffer, LoadedCart, SaveOutcome,
+};
 use shop_domain::catalog::{
     CatalogReader, Offer, PriceBook, Product, ProductQuery, ProductSummary, StockStatus, Variant,
 };
@@ -56,7 +58,12 @@ struct Doc {
     doc: Option<String>,
 }
 
-async fn one_doc(db: &D1Database, sql: &str, binds: &[JsValue], context: &str) -> Result<Option<String>, StoreError> {
+async fn one_doc(
+    db: &D1Database,
+    sql: &str,
+    binds: &[JsValue],
+    context: &str,
+) -> Result<Option<String>, StoreError> {
     let row: Option<Doc> = db
         .prepare(sql)
         .bind(binds)
@@ -111,7 +118,10 @@ struct OfferRow {
 
 /// Best status over the variants: a product is in stock when any variant is.
 fn product_stock(stock: &[(i64, i64)]) -> StockStatus {
-    let statuses: Vec<StockStatus> = stock.iter().map(|(a, low)| StockStatus::of(*a, *low)).collect();
+    let statuses: Vec<StockStatus> = stock
+        .iter()
+        .map(|(a, low)| StockStatus::of(*a, *low))
+        .collect();
     if statuses.contains(&StockStatus::InStock) {
         StockStatus::InStock
     } else if statuses.contains(&StockStatus::Low) {
@@ -167,14 +177,19 @@ LEFT JOIN inventory i ON i.sku = v.sku
 WHERE v.sku = ?1";
 
 impl CatalogReader for D1Catalog<'_> {
-    async fn list_products(&self, query: &ProductQuery) -> Result<Page<ProductSummary>, StoreError> {
+    async fn list_products(
+        &self,
+        query: &ProductQuery,
+    ) -> Result<Page<ProductSummary>, StoreError> {
         let context = "list products";
         let binds = [
             opt_str(query.category.as_ref().map(|c| c.as_str())),
             opt_str(query.after.as_ref().map(|c| c.key())),
             int(i64::from(query.limit.get()) + 1),
         ];
-        let doc = one_doc(self.db, LIST_SQL, &binds, context).await?.unwrap_or_else(|| "[]".into());
+        let doc = one_doc(self.db, LIST_SQL, &binds, context)
+            .await?
+            .unwrap_or_else(|| "[]".into());
         let rows: Vec<SummaryRow> = serde_json::from_str(&doc).map_err(json_err(context))?;
         let summaries = rows
             .into_iter()
@@ -186,7 +201,9 @@ impl CatalogReader for D1Catalog<'_> {
                 price_from: prices(r.prices),
             })
             .collect();
-        Ok(Page::from_overfetch(summaries, query.limit, |p| p.id.to_string()))
+        Ok(Page::from_overfetch(summaries, query.limit, |p| {
+            p.id.to_string()
+        }))
     }
 
     async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {
@@ -253,12 +270,22 @@ impl PriceBook for D1Catalog<'_> {
                  SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM variants WHERE sku = ?1) \
                  ON CONFLICT (sku, currency) DO UPDATE SET amount_minor = excluded.amount_minor",
             )
-            .bind(&[sku.as_str().into(), price.currency().code().into(), int(price.minor_units())])
+            .bind(&[
+                sku.as_str().into(),
+                price.currency().code().into(),
+                int(price.minor_units()),
+            ])
             .map_err(store_err(context))?
             .run()
             .await
             .map_err(store_err(context))?;
-        Ok(result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) == 1)
+        Ok(result
+            .meta()
+            .ok()
+            .flatten()
+            .and_then(|m| m.changes)
+            .unwrap_or(0)
+            == 1)
     }
 }
 
@@ -299,7 +326,13 @@ fn cart_from_row(row: CartRow) -> Result<LoadedCart, StoreError> {
     let mut current = BTreeMap::new();
     for (sku, minor, available) in current_rows {
         let unit_price = minor.and_then(|m| Money::from_minor(m, currency).ok());
-        current.insert(sku, CurrentOffer { unit_price, available });
+        current.insert(
+            sku,
+            CurrentOffer {
+                unit_price,
+                available,
+            },
+        );
     }
     Ok(LoadedCart {
         cart: Cart {
@@ -384,8 +417,17 @@ impl CartRepository for D1Carts<'_> {
             .run()
             .await
             .map_err(store_err(context))?;
-        let changed = result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0);
-        Ok(if changed == 1 { SaveOutcome::Saved } else { SaveOutcome::Stale })
+        let changed = result
+            .meta()
+            .ok()
+            .flatten()
+            .and_then(|m| m.changes)
+            .unwrap_or(0);
+        Ok(if changed == 1 {
+            SaveOutcome::Saved
+        } else {
+            SaveOutcome::Stale
+        })
     }
 }
 

@@ -51,7 +51,12 @@ fn ms(t: Timestamp) -> JsValue {
 }
 
 fn changes(result: &worker::D1Result) -> usize {
-    result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0)
+    result
+        .meta()
+        .ok()
+        .flatten()
+        .and_then(|m| m.changes)
+        .unwrap_or(0)
 }
 
 pub async fn claim(
@@ -65,7 +70,12 @@ pub async fn claim(
             "INSERT INTO idempotency_keys (key, fingerprint, created_at, expires_at, completed) \
              VALUES (?1, ?2, ?3, ?4, 0) ON CONFLICT (key) DO NOTHING",
         )
-        .bind(&[key.as_str().into(), fingerprint.into(), ms(now), ms(now.plus(KEY_TTL))])?
+        .bind(&[
+            key.as_str().into(),
+            fingerprint.into(),
+            ms(now),
+            ms(now.plus(KEY_TTL)),
+        ])?
         .run()
         .await?;
     if changes(&inserted) == 1 {
@@ -142,7 +152,8 @@ fn in_flight() -> Problem {
 }
 
 pub async fn complete(db: &D1Database, token: &Token, reply: &Reply) -> worker::Result<()> {
-    let stored = serde_json::to_string(reply).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let stored =
+        serde_json::to_string(reply).map_err(|e| worker::Error::RustError(e.to_string()))?;
     db.prepare(
         "UPDATE idempotency_keys SET completed = 1, response_status = ?3, response_body = ?4 \
          WHERE key = ?1 AND created_at = ?2",

@@ -19,7 +19,7 @@ impl FieldError {
     pub fn new(pointer: impl Into<String>, code: &'static str, detail: impl Into<String>) -> Self {
         FieldError {
             pointer: pointer.into(),
-            code: code.into(),
+            code,
             detail: detail.into(),
         }
     }
@@ -41,7 +41,12 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(status: u16, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: u16,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         Problem {
             status,
             code,
@@ -71,8 +76,13 @@ impl Problem {
     /// 422 for one invalid field.
     pub fn invalid_field(pointer: &str, code: &'static str, detail: impl Into<String>) -> Self {
         let detail = detail.into();
-        Problem::new(422, "validation_failed", "Request is not valid", detail.clone())
-            .with_errors(vec![FieldError::new(pointer, code, detail)])
+        Problem::new(
+            422,
+            "validation_failed",
+            "Request is not valid",
+            detail.clone(),
+        )
+        .with_errors(vec![FieldError::new(pointer, code, detail)])
     }
 
     pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
@@ -145,7 +155,10 @@ mod tests {
         assert_eq!(reply.status, 422);
         assert_eq!(reply.content_type, PROBLEM_CONTENT_TYPE);
         let body: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
-        assert_eq!(body["type"], "https://edge-commerce.dev/problems/validation_failed");
+        assert_eq!(
+            body["type"],
+            "https://edge-commerce.dev/problems/validation_failed"
+        );
         assert_eq!(body["status"], 422);
         assert_eq!(body["code"], "validation_failed");
         assert_eq!(body["request_id"], "req_1");
@@ -157,6 +170,8 @@ mod tests {
     fn method_not_allowed_lists_allow_header() {
         let reply = Problem::method_not_allowed(&["GET", "POST"]).into_reply("r");
         assert_eq!(reply.status, 405);
-        assert!(reply.headers.contains(&("Allow".to_string(), "GET, POST".to_string())));
+        assert!(reply
+            .headers
+            .contains(&("Allow".to_string(), "GET, POST".to_string())));
     }
 }

@@ -47,7 +47,11 @@ fn match_template(template: &str, path: &str) -> Option<Vec<String>> {
 
 /// Find the route for `method` and `path`: 404 when no template matches the path, 405 (with
 /// `Allow`) when templates match but none for this method.
-pub fn resolve<E: Copy>(routes: &[Route<E>], method: &str, path: &str) -> Result<Matched<E>, Problem> {
+pub fn resolve<E: Copy>(
+    routes: &[Route<E>],
+    method: &str,
+    path: &str,
+) -> Result<Matched<E>, Problem> {
     let mut allowed: Vec<&str> = Vec::new();
     for route in routes {
         if let Some(params) = match_template(route.path, path) {
@@ -71,15 +75,58 @@ pub fn resolve<E: Copy>(routes: &[Route<E>], method: &str, path: &str) -> Result
     }
 }
 
+/// Routes of `routes` that the OpenAPI document `openapi` (JSON) does not list, as
+/// `"METHOD /path"`. Each worker's tests assert this is empty.
+pub fn undocumented_routes<E>(routes: &[Route<E>], openapi: &str) -> Vec<String> {
+    let document: serde_json::Value = serde_json::from_str(openapi).unwrap_or_default();
+    routes
+        .iter()
+        .filter(|r| {
+            document
+                .pointer(&format!(
+                    "/paths/{}/{}",
+                    r.path.replace('~', "~0").replace('/', "~1"),
+                    r.method.to_ascii_lowercase()
+                ))
+                .is_none()
+        })
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const ROUTES: &[Route<u8>] = &[
-        Route { method: "GET", path: "/v1/carts/{id}", endpoint: 1 },
-        Route { method: "PATCH", path: "/v1/carts/{id}/items/{line}", endpoint: 2 },
-        Route { method: "DELETE", path: "/v1/carts/{id}/items/{line}", endpoint: 3 },
+        Route {
+            method: "GET",
+            path: "/v1/carts/{id}",
+            endpoint: 1,
+        },
+        Route {
+            method: "PATCH",
+            path: "/v1/carts/{id}/items/{line}",
+            endpoint: 2,
+        },
+        Route {
+            method: "DELETE",
+            path: "/v1/carts/{id}/items/{line}",
+            endpoint: 3,
+        },
     ];
+
+    #[test]
+    fn finds_undocumented_routes() {
+        let doc = r#"{"paths": {"/v1/carts/{id}": {"get": {}}}}"#;
+        assert_eq!(
+            undocumented_routes(ROUTES, doc),
+            vec![
+                "PATCH /v1/carts/{id}/items/{line}",
+                "DELETE /v1/carts/{id}/items/{line}"
+            ]
+        );
+    }
 
     #[test]
     fn matches_and_extracts_params() {
@@ -90,8 +137,14 @@ mod tests {
     #[test]
     fn not_found_and_method_not_allowed() {
         assert_eq!(resolve(ROUTES, "GET", "/v1/cart").unwrap_err().status, 404);
-        assert_eq!(resolve(ROUTES, "GET", "/v1/carts/").unwrap_err().status, 404);
-        assert_eq!(resolve(ROUTES, "GET", "/v1/carts/c1/").unwrap_err().status, 404);
+        assert_eq!(
+            resolve(ROUTES, "GET", "/v1/carts/").unwrap_err().status,
+            404
+        );
+        assert_eq!(
+            resolve(ROUTES, "GET", "/v1/carts/c1/").unwrap_err().status,
+            404
+        );
         let p = resolve(ROUTES, "POST", "/v1/carts/c1/items/l1").unwrap_err();
         assert_eq!(p.status, 405);
         assert_eq!(p.headers[0].1, "PATCH, DELETE, OPTIONS");

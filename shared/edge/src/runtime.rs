@@ -57,7 +57,11 @@ impl<E> Call<E> {
     /// Reject query parameters the endpoint does not know (a typo must not silently widen a
     /// listing).
     pub fn only_query_params(&self, known: &[&str]) -> Result<(), Problem> {
-        match self.query.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        match self
+            .query
+            .iter()
+            .find(|(k, _)| !known.contains(&k.as_str()))
+        {
             Some((k, _)) => Err(Problem::invalid_field(
                 &format!("/query/{k}"),
                 "unknown_parameter",
@@ -77,19 +81,34 @@ impl<E> Call<E> {
     }
 
     pub fn db(&self) -> Result<D1Database, Problem> {
-        self.env.d1("DB").map_err(|e| self.internal("D1 binding DB", &e))
+        self.env
+            .d1("DB")
+            .map_err(|e| self.internal("D1 binding DB", &e))
     }
 
     /// Require a bearer token with `scope`.
     pub fn require_scope(&self, scope: &'static str) -> Result<Principal, Problem> {
-        let secret = self.env.secret("JWT_SECRET").map(|s| s.to_string()).unwrap_or_default();
-        auth::verify(self.header("Authorization").as_deref(), secret.as_bytes(), self.now, scope)
-            .map_err(|e| {
-                if e == auth::AuthError::Misconfigured {
-                    log_error(&self.request_id, "JWT_SECRET", "missing or shorter than 32 bytes");
-                }
-                e.into_problem()
-            })
+        let secret = self
+            .env
+            .secret("JWT_SECRET")
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        auth::verify(
+            self.header("Authorization").as_deref(),
+            secret.as_bytes(),
+            self.now,
+            scope,
+        )
+        .map_err(|e| {
+            if e == auth::AuthError::Misconfigured {
+                log_error(
+                    &self.request_id,
+                    "JWT_SECRET",
+                    "missing or shorter than 32 bytes",
+                );
+            }
+            e.into_problem()
+        })
     }
 
     /// Log an internal failure with its cause and return the opaque 500.
@@ -113,7 +132,9 @@ fn request_id(incoming: Option<String>) -> String {
     incoming
         .filter(|id| {
             (8..=64).contains(&id.len())
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         .unwrap_or_else(|| format!("req_{}", uuid::Uuid::new_v4().simple()))
 }
@@ -124,7 +145,12 @@ fn is_mutation(method: &str) -> bool {
 
 /// Serve one request with `routes` and `handler`. Never returns an error response that is not
 /// problem+json; never panics on request data.
-pub async fn serve<E, F, Fut>(req: Request, env: Env, routes: &[Route<E>], handler: F) -> worker::Result<Response>
+pub async fn serve<E, F, Fut>(
+    req: Request,
+    env: Env,
+    routes: &[Route<E>],
+    handler: F,
+) -> worker::Result<Response>
 where
     E: Copy,
     F: FnOnce(Call<E>) -> Fut,
@@ -154,12 +180,26 @@ where
                 );
                 (reply.unwrap_or_else(|p| p.into_reply(&request_id)), None)
             } else {
-                let routed_method = if method == "HEAD" { "GET" } else { method.as_str() };
+                let routed_method = if method == "HEAD" {
+                    "GET"
+                } else {
+                    method.as_str()
+                };
                 match resolve(routes, routed_method, &path) {
                     Err(problem) => (problem.into_reply(&request_id), None),
                     Ok(route) => {
                         let template = route.template;
-                        let reply = run(req, env, config, route, &request_id, &method, &path, handler).await;
+                        let reply = run(
+                            req,
+                            env,
+                            config,
+                            route,
+                            &request_id,
+                            &method,
+                            &path,
+                            handler,
+                        )
+                        .await;
                         (reply, Some(template))
                     }
                 }
@@ -205,7 +245,11 @@ where
     let headers = req.headers().clone();
     let query = req
         .url()
-        .map(|u| u.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        .map(|u| {
+            u.query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
         .unwrap_or_default();
     let mut body_bytes = Vec::new();
     if is_mutation(method) {
@@ -220,8 +264,13 @@ where
             Ok(bytes) => body_bytes = bytes,
             Err(e) => {
                 log_error(request_id, "reading body", &e);
-                return Problem::new(400, "unreadable_body", "Bad request", "The body could not be read")
-                    .into_reply(request_id);
+                return Problem::new(
+                    400,
+                    "unreadable_body",
+                    "Bad request",
+                    "The body could not be read",
+                )
+                .into_reply(request_id);
             }
         }
     }
@@ -241,15 +290,22 @@ where
             match shop_domain::idempotency::IdempotencyKey::parse(&raw) {
                 Ok(key) => Some(key),
                 Err(e) => {
-                    return Problem::new(400, "invalid_idempotency_key", "Bad request", e.to_string())
-                        .into_reply(request_id)
+                    return Problem::new(
+                        400,
+                        "invalid_idempotency_key",
+                        "Bad request",
+                        e.to_string(),
+                    )
+                    .into_reply(request_id)
                 }
             }
         }
         _ => None,
     };
     let Some(key) = key else {
-        return handler(call).await.unwrap_or_else(|p| p.into_reply(request_id));
+        return handler(call)
+            .await
+            .unwrap_or_else(|p| p.into_reply(request_id));
     };
 
     let db = match call.db() {
@@ -260,16 +316,24 @@ where
     let now = call.now;
     let claim = match idempotency::claim(&db, &key, &fingerprint, now).await {
         Ok(claim) => claim,
-        Err(e) => return call.internal("idempotency claim", &e).into_reply(request_id),
+        Err(e) => {
+            return call
+                .internal("idempotency claim", &e)
+                .into_reply(request_id)
+        }
     };
     match claim {
         Claim::Replay(mut stored) => {
-            stored.headers.push(("Idempotent-Replayed".into(), "true".into()));
+            stored
+                .headers
+                .push(("Idempotent-Replayed".into(), "true".into()));
             stored
         }
         Claim::Refused(problem) => problem.into_reply(request_id),
         Claim::Proceed(token) => {
-            let reply = handler(call).await.unwrap_or_else(|p| p.into_reply(request_id));
+            let reply = handler(call)
+                .await
+                .unwrap_or_else(|p| p.into_reply(request_id));
             let done = if (200..300).contains(&reply.status) {
                 idempotency::complete(&db, &token, &reply).await
             } else {

@@ -1,0 +1,120 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, randomUUID } from "node:crypto";
+import { assertProblem, newCart, skuWithStock, spawnApp } from "./helpers.mjs";
+
+let app;
+before(async () => (app = await spawnApp()));
+after(async () => app?.close());
+
+test("same key and body replays the stored response; nothing is done twice", async () => {
+  const key = randomUUID();
+  const headers = { "Idempotency-Key": key };
+  const first = await app.post("/v1/carts", { currency: "USD" }, { headers });
+  assert.equal(first.status, 201);
+  const carts = await app.count("carts");
+  const again = await app.post("/v1/carts", { currency: "USD" }, { headers });
+  assert.equal(again.status, 201);
+  assert.equal(again.text, first.text, "byte-identical body");
+  assert.equal(again.headers.get("location"), first.headers.get("location"));
+  assert.equal(again.headers.get("etag"), first.headers.get("etag"));
+  assert.equal(again.headers.get("idempotent-replayed"), "true");
+  assert.equal(await app.count("carts"), carts, "no second cart");
+
+  const row = await app.db.prepare("SELECT created_at, expires_at, completed FROM idempotency_keys WHERE key = ?1").bind(key).first();
+  assert.equal(row.completed, 1);
+  assert.equal(row.expires_at - row.created_at, 24 * 3600 * 1000, "kept 24 hours");
+});
+
+test("same key with another body is 422 and changes nothing", async () => {
+  const cart = await newCart(app);
+  const { sku } = await skuWithStock(app, "EUR", 5);
+  const headers = { "Idempotency-Key": randomUUID() };
+  const first = await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 1 }, { headers });
+  assert.equal(first.status, 200);
+  const other = await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 2 }, { headers });
+  assertProblem(other, 422, "idempotency_key_reused");
+  const read = await app.get(`/v1/carts/${cart.id}`);
+  assert.equal(read.body.lines[0].quantity, 1);
+  // Replaying the original is still fine, and does not add again.
+  const replay = await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 1 }, { headers });
+  assert.equal(replay.text, first.text);
+  assert.equal((await app.get(`/v1/carts/${cart.id}`)).body.lines[0].quantity, 1);
+});
+
+test("concurrent duplicates: one runs, the others get 409 or the same answer", async () => {
+  const cart = await newCart(app);
+  const { sku } = await skuWithStock(app, "EUR", 10);
+  const headers = { "Idempotency-Key": randomUUID() };
+  const results = await Promise.all(
+    Array.from({ length: 6 }, () => app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 1 }, { headers })),
+  );
+  const ok = results.filter((r) => r.status === 200);
+  const busy = results.filter((r) => r.status === 409);
+  assert.equal(ok.length + busy.length, results.length, results.map((r) => r.status).join(","));
+  assert.ok(ok.length >= 1);
+  for (const r of ok) assert.equal(r.text, ok[0].text, "every success is the same answer");
+  for (const r of busy) {
+    assertProblem(r, 409, "idempotency_key_in_use");
+    assert.equal(r.headers.get("retry-after"), "1");
+  }
+  const read = await app.get(`/v1/carts/${cart.id}`);
+  assert.equal(read.body.lines[0].quantity, 1, "applied exactly once");
+});
+
+test("a failed request releases its key so a corrected retry can run", async () => {
+  const cart = await newCart(app);
+  const headers = { "Idempotency-Key": randomUUID() };
+  assertProblem(await app.post(`/v1/carts/${cart.id}/items`, { sku: "NO-SUCH", quantity: 1 }, { headers }), 422, "validation_failed");
+  assert.equal(await app.db.prepare("SELECT count(*) AS n FROM idempotency_keys WHERE key = ?1").bind(headers["Idempotency-Key"]).first("n"), 0);
+  const { sku } = await skuWithStock(app, "EUR", 1);
+  const retry = await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 1 }, { headers });
+  assert.equal(retry.status, 200);
+});
+
+test("an in-flight key is 409 until its lease ends, then a retry takes it over", async () => {
+  const body = JSON.stringify({ currency: "EUR" });
+  const fingerprint = createHash("sha256").update(`POST /v1/carts\n${body}`).digest("hex");
+  const key = randomUUID();
+  const plant = (startedMsAgo) =>
+    app.db
+      .prepare("INSERT OR REPLACE INTO idempotency_keys (key, fingerprint, created_at, expires_at, completed) VALUES (?1, ?2, ?3, ?4, 0)")
+      .bind(key, fingerprint, Date.now() - startedMsAgo, Date.now() + 86_000_000)
+      .run();
+  const send = () => app.request("POST", "/v1/carts", { body, headers: { "Content-Type": "application/json", "Idempotency-Key": key } });
+  await plant(5_000); // still running
+  assertProblem(await send(), 409, "idempotency_key_in_use");
+  await plant(120_000); // its worker died two minutes ago
+  const taken = await send();
+  assert.equal(taken.status, 201, taken.text);
+  const replay = await send();
+  assert.equal(replay.text, taken.text);
+});
+
+test("an expired key can be used again for another request", async () => {
+  const key = randomUUID();
+  await app.db
+    .prepare("INSERT INTO idempotency_keys (key, fingerprint, created_at, expires_at, completed, response_body) VALUES (?1, 'old', ?2, ?3, 1, '{}')")
+    .bind(key, Date.now() - 90_000_000, Date.now() - 3_600_000)
+    .run();
+  const fresh = await app.post("/v1/carts", { currency: "EUR" }, { headers: { "Idempotency-Key": key } });
+  assert.equal(fresh.status, 201, fresh.text);
+});
+
+test("PATCH and DELETE accept Idempotency-Key too", async () => {
+  const cart = await newCart(app);
+  const { sku } = await skuWithStock(app, "EUR", 5);
+  const added = await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 1 });
+  const line = added.body.lines[0].id;
+  const headers = { "Idempotency-Key": randomUUID() };
+  const a = await app.patch(`/v1/carts/${cart.id}/items/${line}`, { quantity: 3 }, { headers });
+  const b = await app.patch(`/v1/carts/${cart.id}/items/${line}`, { quantity: 3 }, { headers });
+  assert.equal(b.text, a.text);
+  assert.equal(b.headers.get("idempotent-replayed"), "true");
+  const delHeaders = { "Idempotency-Key": randomUUID() };
+  const d1 = await app.del(`/v1/carts/${cart.id}/items/${line}`, { headers: delHeaders });
+  const d2 = await app.del(`/v1/carts/${cart.id}/items/${line}`, { headers: delHeaders });
+  assert.equal(d1.status, 200);
+  assert.equal(d2.status, 200, "a replayed delete does not 404");
+  assert.equal(d2.text, d1.text);
+});

@@ -1,0 +1,113 @@
+// Cross-cutting behaviour: admin auth, CORS, request ids, logs, the OpenAPI document.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { SignJWT } from "jose";
+import { adminToken, assertProblem, spawnApp } from "./helpers.mjs";
+
+let app;
+before(async () => (app = await spawnApp()));
+after(async () => app?.close());
+
+const PRICE = "/v1/admin/variants/BEANIE-BLACK/prices/EUR";
+const setPrice = (headers, amount = "30.00") => app.request("PUT", PRICE, { json: { amount }, headers });
+const bearer = (t) => ({ Authorization: `Bearer ${t}` });
+const storedPrice = async () =>
+  (await app.db.prepare("SELECT amount_minor FROM prices WHERE sku = 'BEANIE-BLACK' AND currency = 'EUR'").first()).amount_minor;
+
+test("admin routes verify the bearer token: algorithm, signature, expiry, scope", async () => {
+  const before = await storedPrice();
+  let res = await setPrice({});
+  assertProblem(res, 401, "unauthenticated");
+  assert.match(res.headers.get("www-authenticate"), /^Bearer/);
+  assertProblem(await setPrice(bearer("not-a-jwt")), 401, "invalid_token");
+  assertProblem(await setPrice(bearer(await adminToken(["catalog:write"], { secret: "x".repeat(40) }))), 401, "invalid_token");
+  assertProblem(await setPrice(bearer(await adminToken(["catalog:write"], { ttlSeconds: -300 }))), 401, "invalid_token");
+  assertProblem(await setPrice(bearer(await adminToken(["catalog:write"], { ttlSeconds: null }))), 401, "invalid_token");
+  assertProblem(await setPrice(bearer(await adminToken(["catalog:write"], { alg: "HS512" }))), 401, "invalid_token");
+  const unsigned = await new SignJWT({ scopes: ["catalog:write"] })
+    .setProtectedHeader({ alg: "HS256" })
+    .setExpirationTime("1h")
+    .sign(new TextEncoder().encode("k".repeat(32)));
+  const [h, p] = unsigned.split(".");
+  const none = Buffer.from(JSON.stringify({ alg: "none" })).toString("base64url");
+  assertProblem(await setPrice(bearer(`${none}.${p}.`)), 401, "invalid_token");
+  assert.ok(h);
+  res = await setPrice(bearer(await adminToken(["orders:read"])));
+  assertProblem(res, 403, "insufficient_scope");
+  assert.equal(await storedPrice(), before, "refused requests changed nothing");
+
+  res = await setPrice(bearer(await adminToken(["catalog:write"])), "31.50");
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.body, { sku: "BEANIE-BLACK", price: { amount: "31.50", currency: "EUR" } });
+  assert.equal(await storedPrice(), 3150);
+});
+
+test("admin price input is validated", async () => {
+  const auth = bearer(await adminToken(["catalog:write"]));
+  for (const amount of ["-1.00", "1.999", "abc", ""]) {
+    assertProblem(await setPrice(auth, amount), 422, "validation_failed");
+  }
+  assertProblem(await app.request("PUT", "/v1/admin/variants/NOPE/prices/EUR", { json: { amount: "1.00" }, headers: auth }), 404, "variant_not_found");
+  assertProblem(await app.request("PUT", "/v1/admin/variants/BEANIE-BLACK/prices/XXX", { json: { amount: "1.00" }, headers: auth }), 404, "unsupported_currency");
+  const yen = await app.request("PUT", "/v1/admin/variants/BEANIE-BLACK/prices/JPY", { json: { amount: "4800" }, headers: auth });
+  assert.equal(yen.body.price.amount, "4800");
+  assertProblem(await app.request("PUT", "/v1/admin/variants/BEANIE-BLACK/prices/JPY", { json: { amount: "4800.5" }, headers: auth }), 422, "validation_failed");
+});
+
+test("CORS: preflight for allowed storefront origins only", async () => {
+  const origin = "http://localhost:3000";
+  let res = await app.request("OPTIONS", "/v1/carts", {
+    headers: { Origin: origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type, idempotency-key" },
+  });
+  assert.equal(res.status, 204);
+  assert.equal(res.headers.get("access-control-allow-origin"), origin);
+  assert.match(res.headers.get("access-control-allow-methods"), /POST/);
+  assert.match(res.headers.get("access-control-allow-headers"), /Idempotency-Key/);
+  assert.match(res.headers.get("access-control-allow-headers"), /If-Match/);
+  assert.equal(res.headers.get("vary"), "Origin");
+
+  res = await app.request("OPTIONS", "/v1/carts", { headers: { Origin: "https://evil.example", "Access-Control-Request-Method": "POST" } });
+  assertProblem(res, 403, "cors_origin_not_allowed");
+  assert.equal(res.headers.get("access-control-allow-origin"), null);
+
+  res = await app.get("/v1/products?limit=1", { headers: { Origin: origin } });
+  assert.equal(res.headers.get("access-control-allow-origin"), origin);
+  assert.match(res.headers.get("access-control-expose-headers"), /ETag/);
+  res = await app.get("/v1/products?limit=1", { headers: { Origin: "https://evil.example" } });
+  assert.equal(res.headers.get("access-control-allow-origin"), null);
+});
+
+test("every answer carries a request id; one structured log line per request", async () => {
+  const res = await app.get("/v1/products/prod_beanie");
+  const id = res.headers.get("x-request-id");
+  assert.match(id, /^req_[0-9a-f]{32}$/);
+  const mine = await app.get("/v1/products/prod_beanie", { headers: { "X-Request-Id": "storefront-trace-1234" } });
+  assert.equal(mine.headers.get("x-request-id"), "storefront-trace-1234");
+  await new Promise((r) => setTimeout(r, 200));
+  const lines = app.logs.filter((l) => l.includes(id)).map((l) => JSON.parse(l));
+  assert.equal(lines.length, 1, app.logs.slice(-5).join("\n"));
+  assert.deepEqual(
+    { ...lines[0], duration_ms: 0 },
+    { level: "info", request_id: id, method: "GET", route: "/v1/products/{product_id}", status: 200, duration_ms: 0 },
+  );
+});
+
+test("the OpenAPI document is served, and every documented operation is routed", async () => {
+  const res = await app.get("/v1/openapi.json");
+  assert.equal(res.status, 200);
+  assert.match(res.body.openapi, /^3\.1\./);
+  const samples = { product_id: "prod_beanie", cart_id: "cart_00000000000000000000000000000000", line_id: "line_00000000000000000000000000000000", sku: "BEANIE-BLACK", currency: "EUR" };
+  let operations = 0;
+  for (const [template, item] of Object.entries(res.body.paths)) {
+    const path = template.replace(/\{(\w+)\}/g, (_, name) => samples[name]);
+    for (const method of Object.keys(item)) {
+      operations += 1;
+      const r = await app.request(method.toUpperCase(), path, { json: method === "get" ? undefined : {} });
+      assert.ok(
+        !["route_not_found", "method_not_allowed"].includes(r.body?.code),
+        `${method.toUpperCase()} ${template} is documented but not routed: ${r.text}`,
+      );
+    }
+  }
+  assert.ok(operations >= 10);
+});
