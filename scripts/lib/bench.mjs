@@ -1,0 +1,120 @@
+// scripts/bench: load each route with wrk beside a no-op worker, in one run, on one machine.
+// Workers are served directly by workerd through Miniflare's API (not `wrangler dev`, whose
+// proxy caps throughput). Prints req/s, p50/p99, the ratio to the no-op, workerd CPU per
+// request, D1 statements per request, and each worker's wasm size.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { gzipSync } from "node:zlib";
+import { ROOT, WORKERS, migrate, seedDemoCatalog, startBackend } from "./backend.mjs";
+
+const DURATION = process.env.BENCH_SECONDS ?? "8";
+const CONNECTIONS = process.env.BENCH_CONNECTIONS ?? "16";
+const work = mkdtempSync(path.join(tmpdir(), "shop-bench-"));
+
+const noop = {
+  name: "noop",
+  modules: true,
+  script: "export default { fetch() { return new Response('ok'); } };",
+  routes: ["*/noop"],
+};
+
+await migrate(work);
+const { mf, url } = await startBackend({ persistDir: work, port: 0, extraWorkers: [noop], onLogLine: () => {} });
+await seedDemoCatalog(mf);
+const db = await mf.getD1Database("DB", "catalog");
+
+const SKU = "CLASSICTEE-M-BLACK";
+await db.prepare("UPDATE inventory SET on_hand = 100000000, reserved = 0 WHERE sku = ?1").bind(SKU).run();
+
+async function post(p, body) {
+  const res = await fetch(url + p, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`${p}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+const readCart = await post("/v1/carts", { currency: "EUR" });
+await post(`/v1/carts/${readCart.id}/items`, { sku: SKU, quantity: 2 });
+await post(`/v1/carts/${readCart.id}/items`, { sku: "BEANIE-BLACK", quantity: 1 });
+// Writes rotate over many carts so a line never reaches its quantity cap during the run.
+const writeCarts = [];
+for (let i = 0; i < 400; i++) writeCarts.push((await post("/v1/carts", { currency: "EUR" })).id);
+const cartsFile = path.join(work, "carts.txt");
+writeFileSync(cartsFile, writeCarts.join("\n") + "\n");
+const addScript = path.join(work, "add.lua");
+writeFileSync(
+  addScript,
+  `local carts, i = {}, 0
+for line in io.lines("${cartsFile}") do carts[#carts + 1] = line end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"sku":"${SKU}","quantity":1}'
+request = function()
+  i = i + 1
+  return wrk.format(nil, "/v1/carts/" .. carts[(i % #carts) + 1] .. "/items")
+end
+`,
+);
+
+const workerdPids = execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)], { encoding: "utf8" })
+  .split("\n")
+  .filter((l) => l.includes("workerd"))
+  .map((l) => l.trim().split(/\s+/)[0]);
+const ticks = () =>
+  workerdPids.reduce((sum, pid) => {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return sum + Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks
+  }, 0);
+const TICK_MS = 1000 / Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
+
+function toMs(text) {
+  const m = text.match(/([\d.]+)(us|ms|s)/);
+  return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]];
+}
+
+function load(name, route, statements, script) {
+  const args = ["-t1", `-c${CONNECTIONS}`, `-d${DURATION}s`, "--latency"];
+  if (script) args.push("-s", script);
+  const before = ticks();
+  const out = execFileSync("wrk", [...args, url + route], { encoding: "utf8" });
+  const cpuMs = (ticks() - before) * TICK_MS;
+  const requests = Number(out.match(/(\d+) requests in/)[1]);
+  const non2xx = Number(out.match(/Non-2xx or 3xx responses: (\d+)/)?.[1] ?? 0);
+  return {
+    name,
+    rps: Number(out.match(/Requests\/sec:\s+([\d.]+)/)[1]),
+    p50: toMs(out.match(/50%\s+(\S+)/)[1]),
+    p99: toMs(out.match(/99%\s+(\S+)/)[1]),
+    cpu: cpuMs / requests,
+    statements,
+    errors: non2xx,
+  };
+}
+
+const results = [
+  load("no-op JS worker (ceiling)", "/noop", "-"),
+  load("GET /v1/products/{id} (isolate cache)", "/v1/products/prod_classic-tee", "0 (1 on a miss)"),
+  load("GET /v1/products?limit=20 (isolate cache)", "/v1/products?limit=20", "0 (1 on a miss)"),
+  load("GET /v1/carts/{id}", `/v1/carts/${readCart.id}`, "1"),
+  load("POST /v1/carts/{id}/items", "/", "3 (+2 with Idempotency-Key)", addScript),
+];
+await mf.dispose();
+rmSync(work, { recursive: true, force: true });
+
+const ceiling = results[0].rps;
+console.log(`\nwrk -t1 -c${CONNECTIONS} -d${DURATION}s on ${url}, workerd ${workerdPids.length} process(es), ${new Date().toISOString()}\n`);
+console.log("| route | req/s | ratio to no-op | p50 ms | p99 ms | workerd CPU ms/req | D1 statements/req | non-2xx |");
+console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+for (const r of results) {
+  console.log(
+    `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / ceiling).toFixed(2)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.cpu.toFixed(3)} | ${r.statements} | ${r.errors} |`,
+  );
+}
+console.log("\n| worker | wasm raw KiB | wasm gzip KiB |");
+console.log("| --- | ---: | ---: |");
+for (const w of WORKERS) {
+  const file = path.join(ROOT, "functions", w, "build", "index_bg.wasm");
+  const raw = statSync(file).size;
+  const gz = gzipSync(readFileSync(file), { level: 9 }).length;
+  console.log(`| ${w} | ${(raw / 1024).toFixed(1)} | ${(gz / 1024).toFixed(1)} |`);
+}
