@@ -28,10 +28,9 @@ test("admin routes verify the bearer token: algorithm, signature, expiry, scope"
     .setProtectedHeader({ alg: "HS256" })
     .setExpirationTime("1h")
     .sign(new TextEncoder().encode("k".repeat(32)));
-  const [h, p] = unsigned.split(".");
+  const [, p] = unsigned.split(".");
   const none = Buffer.from(JSON.stringify({ alg: "none" })).toString("base64url");
   assertProblem(await setPrice(bearer(`${none}.${p}.`)), 401, "invalid_token");
-  assert.ok(h);
   res = await setPrice(bearer(await adminToken(["orders:read"])));
   assertProblem(res, 403, "insufficient_scope");
   assert.equal(await storedPrice(), before, "refused requests changed nothing");

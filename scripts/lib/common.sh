@@ -12,6 +12,15 @@ export WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
 export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
 WORKERS=(catalog cart)
 
+# Install what is missing, then make sure this shell uses what was installed (Node 22 may have
+# just arrived under .tools/).
+ensure_setup() {
+  "$ROOT/scripts/setup"
+  if [ -x "$NODE22_DIR/node" ] && [ "$(command -v node)" != "$NODE22_DIR/node" ]; then
+    export PATH="$NODE22_DIR:$PATH"
+  fi
+}
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Build every worker to functions/<name>/build. BUILD_PROFILE=dev skips wasm-opt.
