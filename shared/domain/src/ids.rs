@@ -24,6 +24,37 @@ impl fmt::Display for InvalidId {
 
 impl std::error::Error for InvalidId {}
 
+/// `as_str`, `TryFrom<String>` (through `parse`), `Into<String>` and `Display` for an id
+/// newtype over `String`.
+macro_rules! text_id_conversions {
+    ($name:ident) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidId;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                $name::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// Ids minted by us: `<prefix>_<32 lowercase hex digits>`; the 128 random bits make guest
 /// resources (carts) unguessable capabilities.
 macro_rules! random_id {
@@ -51,30 +82,9 @@ macro_rules! random_id {
                     Err(InvalidId { kind: $kind })
                 }
             }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
         }
 
-        impl TryFrom<String> for $name {
-            type Error = InvalidId;
-            fn try_from(value: String) -> Result<Self, Self::Error> {
-                $name::parse(&value)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(value: $name) -> String {
-                value.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
+        text_id_conversions!($name);
     };
 }
 
@@ -101,30 +111,9 @@ impl ProductId {
             Err(InvalidId { kind: "product" })
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for ProductId {
-    type Error = InvalidId;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        ProductId::parse(&value)
-    }
-}
-
-impl From<ProductId> for String {
-    fn from(value: ProductId) -> String {
-        value.0
-    }
-}
-
-impl fmt::Display for ProductId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_id_conversions!(ProductId);
 
 /// A stock keeping unit: 1–64 of `[A-Z0-9-]`, starting with a letter or digit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -144,30 +133,9 @@ impl Sku {
             Err(InvalidId { kind: "SKU" })
         }
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for Sku {
-    type Error = InvalidId;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Sku::parse(&value)
-    }
-}
-
-impl From<Sku> for String {
-    fn from(value: Sku) -> String {
-        value.0
-    }
-}
-
-impl fmt::Display for Sku {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_id_conversions!(Sku);
 
 #[cfg(test)]
 mod tests {
