@@ -139,6 +139,23 @@ fn request_id(incoming: Option<String>) -> String {
         .unwrap_or_else(|| format!("req_{}", uuid::Uuid::new_v4().simple()))
 }
 
+thread_local! {
+    static CONFIG: std::cell::OnceCell<Config> = const { std::cell::OnceCell::new() };
+}
+
+/// Settings are fixed for the life of an isolate (a deploy makes new isolates), so they are
+/// parsed once per isolate; a bad setting is reported on every request until fixed.
+fn config(env: &Env) -> Result<Config, crate::config::ConfigError> {
+    if let Some(config) = CONFIG.with(|c| c.get().cloned()) {
+        return Ok(config);
+    }
+    let config = Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))?;
+    CONFIG.with(|c| {
+        let _ = c.set(config.clone());
+    });
+    Ok(config)
+}
+
 fn is_mutation(method: &str) -> bool {
     matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
 }
@@ -157,14 +174,15 @@ where
     Fut: Future<Output = Result<Reply, Problem>>,
 {
     let started = worker::Date::now().as_millis();
-    let headers = req.headers().clone();
+    // A second handle on the same JS object (worker's `Headers::clone` copies every header).
+    let headers = Headers(req.headers().0.clone());
     let header = |name: &str| headers.get(name).ok().flatten();
     let request_id = request_id(header("X-Request-Id"));
     let method = req.inner().method().to_ascii_uppercase();
     let path = req.path();
     let origin = header("Origin");
 
-    let config = Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()));
+    let config = config(&env);
     let (reply, template) = match config {
         Err(e) => {
             log_error(&request_id, "configuration", &e);
@@ -242,7 +260,7 @@ where
     F: FnOnce(Call<E>) -> Fut,
     Fut: Future<Output = Result<Reply, Problem>>,
 {
-    let headers = req.headers().clone();
+    let headers = Headers(req.headers().0.clone());
     let query = req
         .url()
         .map(|u| {
