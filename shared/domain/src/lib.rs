@@ -9,6 +9,8 @@
 pub mod cart;
 pub mod catalog;
 pub mod idempotency;
+pub mod inventory;
+pub mod order;
 pub mod ids;
 pub mod money;
 pub mod pagination;

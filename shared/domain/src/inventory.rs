@@ -1,0 +1,194 @@
+//! Stock rules for one SKU: `available = on_hand - reserved`, never negative.
+//!
+//! In D1 the same rules are enforced by CHECK constraints inside the batch that changes stock
+//! (see `schema/`); this model states them once, drives the in-memory store and is
+//! property-tested for conservation.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::ids::Sku;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Stock {
+    on_hand: i64,
+    reserved: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StockError {
+    NotPositive,
+    /// Not enough available to reserve (or to take away by adjustment).
+    Short { available: i64 },
+    /// Releasing or selling more than is reserved.
+    NotReserved { reserved: i64 },
+}
+
+impl Stock {
+    pub fn new(on_hand: i64, reserved: i64) -> Option<Self> {
+        (0 <= reserved && reserved <= on_hand).then_some(Stock { on_hand, reserved })
+    }
+
+    pub fn on_hand(&self) -> i64 {
+        self.on_hand
+    }
+
+    pub fn reserved(&self) -> i64 {
+        self.reserved
+    }
+
+    pub fn available(&self) -> i64 {
+        self.on_hand - self.reserved
+    }
+
+    /// Hold units for an unpaid order.
+    pub fn reserve(&mut self, quantity: i64) -> Result<(), StockError> {
+        positive(quantity)?;
+        if quantity > self.available() {
+            return Err(StockError::Short { available: self.available() });
+        }
+        self.reserved += quantity;
+        Ok(())
+    }
+
+    /// Give held units back (order cancelled or expired before payment).
+    pub fn release(&mut self, quantity: i64) -> Result<(), StockError> {
+        positive(quantity)?;
+        if quantity > self.reserved {
+            return Err(StockError::NotReserved { reserved: self.reserved });
+        }
+        self.reserved -= quantity;
+        Ok(())
+    }
+
+    /// Payment captured: held units leave the shelf.
+    pub fn sell(&mut self, quantity: i64) -> Result<(), StockError> {
+        positive(quantity)?;
+        if quantity > self.reserved {
+            return Err(StockError::NotReserved { reserved: self.reserved });
+        }
+        self.reserved -= quantity;
+        self.on_hand -= quantity;
+        Ok(())
+    }
+
+    /// Sold units come back (a paid order cancelled, or a return).
+    pub fn restock(&mut self, quantity: i64) -> Result<(), StockError> {
+        positive(quantity)?;
+        self.on_hand += quantity;
+        Ok(())
+    }
+
+    /// A counted correction by the merchant; cannot take away reserved units.
+    pub fn adjust(&mut self, delta: i64) -> Result<(), StockError> {
+        if delta == 0 {
+            return Err(StockError::NotPositive);
+        }
+        if delta < 0 && -delta > self.available() {
+            return Err(StockError::Short { available: self.available() });
+        }
+        self.on_hand += delta;
+        Ok(())
+    }
+}
+
+fn positive(quantity: i64) -> Result<(), StockError> {
+    if quantity > 0 {
+        Ok(())
+    } else {
+        Err(StockError::NotPositive)
+    }
+}
+
+/// Did availability just fall to or below the low-stock threshold?
+pub fn crossed_low(before: i64, after: i64, threshold: i64) -> bool {
+    before > threshold && after <= threshold
+}
+
+/// Quantities per SKU, lines of the same SKU summed (a reservation is per SKU).
+pub fn sum_by_sku<'a>(lines: impl IntoIterator<Item = (&'a Sku, u32)>) -> Vec<(Sku, u32)> {
+    let mut totals: BTreeMap<&Sku, u32> = BTreeMap::new();
+    for (sku, quantity) in lines {
+        let total = totals.entry(sku).or_insert(0);
+        *total = total.saturating_add(quantity);
+    }
+    totals.into_iter().map(|(s, q)| (s.clone(), q)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn reserve_release_sell() {
+        let mut s = Stock::new(10, 0).unwrap();
+        s.reserve(4).unwrap();
+        assert_eq!(s.available(), 6);
+        assert_eq!(s.reserve(7), Err(StockError::Short { available: 6 }));
+        s.sell(3).unwrap();
+        assert_eq!((s.on_hand(), s.reserved()), (7, 1));
+        s.release(1).unwrap();
+        assert_eq!(s.release(1), Err(StockError::NotReserved { reserved: 0 }));
+        assert_eq!(s.adjust(-8), Err(StockError::Short { available: 7 }));
+        assert!(Stock::new(1, 2).is_none());
+    }
+
+    #[test]
+    fn low_stock_crossing() {
+        assert!(crossed_low(6, 5, 5));
+        assert!(!crossed_low(5, 4, 5));
+        assert!(!crossed_low(9, 6, 5));
+    }
+
+    #[test]
+    fn sums_lines_of_the_same_sku() {
+        let a = Sku::parse("A").unwrap();
+        let b = Sku::parse("B").unwrap();
+        assert_eq!(sum_by_sku([(&b, 1), (&a, 2), (&b, 3)]), vec![(a, 2), (b, 4)]);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Reserve(i64),
+        Release(i64),
+        Sell(i64),
+        Restock(i64),
+        Adjust(i64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (-2i64..30).prop_map(Op::Reserve),
+            (-2i64..30).prop_map(Op::Release),
+            (-2i64..30).prop_map(Op::Sell),
+            (-2i64..30).prop_map(Op::Restock),
+            (-40i64..40).prop_map(Op::Adjust),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn stock_is_conserved_and_never_negative(initial in 0i64..100, ops in proptest::collection::vec(op(), 0..80)) {
+            let mut stock = Stock::new(initial, 0).unwrap();
+            let (mut adjusted, mut restocked, mut sold) = (0i64, 0i64, 0i64);
+            for op in ops {
+                let before = stock;
+                let result = match op {
+                    Op::Reserve(q) => stock.reserve(q),
+                    Op::Release(q) => stock.release(q),
+                    Op::Sell(q) => stock.sell(q).map(|()| sold += q),
+                    Op::Restock(q) => stock.restock(q).map(|()| restocked += q),
+                    Op::Adjust(d) => stock.adjust(d).map(|()| adjusted += d),
+                };
+                if result.is_err() {
+                    prop_assert_eq!(stock, before, "a refused operation changes nothing");
+                }
+                prop_assert!(stock.available() >= 0);
+                prop_assert!(stock.reserved() >= 0);
+                prop_assert_eq!(stock.on_hand(), initial + adjusted + restocked - sold);
+            }
+        }
+    }
+}

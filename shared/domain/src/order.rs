@@ -1,0 +1,292 @@
+//! Orders: the status state machine (the one place transitions are decided) and the money
+//! ledger of captures and refunds.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Where an order is in its life. Terminal states: `Completed`, `Cancelled`, `Expired`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    PendingPayment,
+    Paid,
+    /// Some lines shipped.
+    PartiallyFulfilled,
+    /// Every line shipped.
+    Fulfilled,
+    Delivered,
+    Completed,
+    Cancelled,
+    Expired,
+}
+
+/// What can happen to an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transition {
+    /// The payment was captured.
+    Pay,
+    /// Some lines shipped (more may follow).
+    ShipPart,
+    /// The last lines shipped.
+    ShipAll,
+    Deliver,
+    Complete,
+    /// From `PendingPayment` (stock released) or `Paid` (restock, refund required).
+    Cancel,
+    /// Unpaid past its reservation's expiry.
+    Expire,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IllegalTransition {
+    pub from: OrderStatus,
+    pub transition: Transition,
+}
+
+impl fmt::Display for IllegalTransition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot {:?} an order that is {}",
+            self.transition,
+            self.from.as_str()
+        )
+    }
+}
+
+impl std::error::Error for IllegalTransition {}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 8] = [
+        OrderStatus::PendingPayment,
+        OrderStatus::Paid,
+        OrderStatus::PartiallyFulfilled,
+        OrderStatus::Fulfilled,
+        OrderStatus::Delivered,
+        OrderStatus::Completed,
+        OrderStatus::Cancelled,
+        OrderStatus::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::PendingPayment => "pending_payment",
+            OrderStatus::Paid => "paid",
+            OrderStatus::PartiallyFulfilled => "partially_fulfilled",
+            OrderStatus::Fulfilled => "fulfilled",
+            OrderStatus::Delivered => "delivered",
+            OrderStatus::Completed => "completed",
+            OrderStatus::Cancelled => "cancelled",
+            OrderStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        OrderStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Progress along the happy path; terminal side exits rank last. No transition lowers it.
+    pub fn rank(self) -> u8 {
+        match self {
+            OrderStatus::PendingPayment => 0,
+            OrderStatus::Paid => 1,
+            OrderStatus::PartiallyFulfilled => 2,
+            OrderStatus::Fulfilled => 3,
+            OrderStatus::Delivered => 4,
+            OrderStatus::Completed => 5,
+            OrderStatus::Cancelled | OrderStatus::Expired => 6,
+        }
+    }
+
+    /// The state machine. Every legal move is listed here; everything else is illegal.
+    pub fn apply(self, transition: Transition) -> Result<OrderStatus, IllegalTransition> {
+        use OrderStatus as S;
+        use Transition as T;
+        let next = match (self, transition) {
+            (S::PendingPayment, T::Pay) => S::Paid,
+            (S::PendingPayment, T::Cancel) => S::Cancelled,
+            (S::PendingPayment, T::Expire) => S::Expired,
+            (S::Paid, T::ShipPart) | (S::PartiallyFulfilled, T::ShipPart) => S::PartiallyFulfilled,
+            (S::Paid, T::ShipAll) | (S::PartiallyFulfilled, T::ShipAll) => S::Fulfilled,
+            (S::Paid, T::Cancel) => S::Cancelled,
+            (S::Fulfilled, T::Deliver) => S::Delivered,
+            (S::Delivered, T::Complete) => S::Completed,
+            (from, transition) => return Err(IllegalTransition { from, transition }),
+        };
+        Ok(next)
+    }
+
+    /// Stock is still reserved (not yet sold) in this state.
+    pub fn holds_reservation(self) -> bool {
+        self == OrderStatus::PendingPayment
+    }
+
+    /// Money was captured at some point, so refunds may be issued.
+    pub fn refundable(self) -> bool {
+        !matches!(self, OrderStatus::PendingPayment | OrderStatus::Expired)
+    }
+
+    /// Goods can come back only after delivery.
+    pub fn returnable(self) -> bool {
+        matches!(self, OrderStatus::Delivered | OrderStatus::Completed)
+    }
+}
+
+/// Captured and refunded amounts of an order, in minor units of its currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PaymentLedger {
+    captured: i64,
+    refunded: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerError {
+    /// Amounts are positive.
+    NotPositive,
+    /// More than the order total would be captured.
+    OverCapture { capturable: i64 },
+    /// More than was captured would be refunded.
+    OverRefund { refundable: i64 },
+}
+
+impl PaymentLedger {
+    pub fn captured(&self) -> i64 {
+        self.captured
+    }
+
+    pub fn refunded(&self) -> i64 {
+        self.refunded
+    }
+
+    pub fn restore(captured: i64, refunded: i64) -> Option<Self> {
+        (0 <= refunded && refunded <= captured).then_some(PaymentLedger { captured, refunded })
+    }
+
+    pub fn capture(&mut self, amount: i64, order_total: i64) -> Result<(), LedgerError> {
+        if amount <= 0 {
+            return Err(LedgerError::NotPositive);
+        }
+        let capturable = order_total.saturating_sub(self.captured);
+        if amount > capturable {
+            return Err(LedgerError::OverCapture { capturable });
+        }
+        self.captured += amount;
+        Ok(())
+    }
+
+    pub fn refund(&mut self, amount: i64) -> Result<(), LedgerError> {
+        if amount <= 0 {
+            return Err(LedgerError::NotPositive);
+        }
+        let refundable = self.captured - self.refunded;
+        if amount > refundable {
+            return Err(LedgerError::OverRefund { refundable });
+        }
+        self.refunded += amount;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TRANSITIONS: [Transition; 7] = [
+        Transition::Pay,
+        Transition::ShipPart,
+        Transition::ShipAll,
+        Transition::Deliver,
+        Transition::Complete,
+        Transition::Cancel,
+        Transition::Expire,
+    ];
+
+    #[test]
+    fn the_whole_table() {
+        use OrderStatus as S;
+        use Transition as T;
+        let legal = [
+            (S::PendingPayment, T::Pay, S::Paid),
+            (S::PendingPayment, T::Cancel, S::Cancelled),
+            (S::PendingPayment, T::Expire, S::Expired),
+            (S::Paid, T::ShipPart, S::PartiallyFulfilled),
+            (S::Paid, T::ShipAll, S::Fulfilled),
+            (S::Paid, T::Cancel, S::Cancelled),
+            (S::PartiallyFulfilled, T::ShipPart, S::PartiallyFulfilled),
+            (S::PartiallyFulfilled, T::ShipAll, S::Fulfilled),
+            (S::Fulfilled, T::Deliver, S::Delivered),
+            (S::Delivered, T::Complete, S::Completed),
+        ];
+        for from in OrderStatus::ALL {
+            for t in TRANSITIONS {
+                let expected = legal
+                    .iter()
+                    .find(|(f, tr, _)| *f == from && *tr == t)
+                    .map(|(_, _, to)| *to);
+                match expected {
+                    Some(to) => assert_eq!(from.apply(t), Ok(to), "{from:?} {t:?}"),
+                    None => assert_eq!(
+                        from.apply(t),
+                        Err(IllegalTransition { from, transition: t }),
+                        "{from:?} {t:?}"
+                    ),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(OrderStatus::parse("shipped"), None);
+    }
+
+    #[test]
+    fn refunds_and_returns_by_state() {
+        assert!(!OrderStatus::PendingPayment.refundable());
+        assert!(OrderStatus::Paid.refundable());
+        assert!(OrderStatus::Cancelled.refundable());
+        assert!(!OrderStatus::Fulfilled.returnable());
+        assert!(OrderStatus::Delivered.returnable());
+    }
+
+    proptest! {
+        #[test]
+        fn the_state_machine_never_moves_backwards(
+            steps in proptest::collection::vec(proptest::sample::select(TRANSITIONS.to_vec()), 0..40)
+        ) {
+            let mut status = OrderStatus::PendingPayment;
+            for t in steps {
+                match status.apply(t) {
+                    Ok(next) => {
+                        prop_assert!(next.rank() >= status.rank(), "{:?} -> {:?}", status, next);
+                        status = next;
+                    }
+                    Err(e) => prop_assert_eq!(e.from, status),
+                }
+            }
+        }
+
+        #[test]
+        fn refunds_never_exceed_captures(
+            total in 1i64..1_000_000,
+            ops in proptest::collection::vec((any::<bool>(), -10i64..600_000), 0..60),
+        ) {
+            let mut ledger = PaymentLedger::default();
+            for (is_capture, amount) in ops {
+                let before = ledger;
+                let result = if is_capture { ledger.capture(amount, total) } else { ledger.refund(amount) };
+                if result.is_err() {
+                    prop_assert_eq!(ledger, before, "a refused operation changes nothing");
+                }
+                prop_assert!(0 <= ledger.refunded());
+                prop_assert!(ledger.refunded() <= ledger.captured());
+                prop_assert!(ledger.captured() <= total);
+            }
+        }
+    }
+}
