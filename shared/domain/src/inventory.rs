@@ -20,9 +20,13 @@ pub struct Stock {
 pub enum StockError {
     NotPositive,
     /// Not enough available to reserve (or to take away by adjustment).
-    Short { available: i64 },
+    Short {
+        available: i64,
+    },
     /// Releasing or selling more than is reserved.
-    NotReserved { reserved: i64 },
+    NotReserved {
+        reserved: i64,
+    },
 }
 
 impl Stock {
@@ -46,7 +50,9 @@ impl Stock {
     pub fn reserve(&mut self, quantity: i64) -> Result<(), StockError> {
         positive(quantity)?;
         if quantity > self.available() {
-            return Err(StockError::Short { available: self.available() });
+            return Err(StockError::Short {
+                available: self.available(),
+            });
         }
         self.reserved += quantity;
         Ok(())
@@ -56,7 +62,9 @@ impl Stock {
     pub fn release(&mut self, quantity: i64) -> Result<(), StockError> {
         positive(quantity)?;
         if quantity > self.reserved {
-            return Err(StockError::NotReserved { reserved: self.reserved });
+            return Err(StockError::NotReserved {
+                reserved: self.reserved,
+            });
         }
         self.reserved -= quantity;
         Ok(())
@@ -66,7 +74,9 @@ impl Stock {
     pub fn sell(&mut self, quantity: i64) -> Result<(), StockError> {
         positive(quantity)?;
         if quantity > self.reserved {
-            return Err(StockError::NotReserved { reserved: self.reserved });
+            return Err(StockError::NotReserved {
+                reserved: self.reserved,
+            });
         }
         self.reserved -= quantity;
         self.on_hand -= quantity;
@@ -86,7 +96,9 @@ impl Stock {
             return Err(StockError::NotPositive);
         }
         if delta < 0 && -delta > self.available() {
-            return Err(StockError::Short { available: self.available() });
+            return Err(StockError::Short {
+                available: self.available(),
+            });
         }
         self.on_hand += delta;
         Ok(())
@@ -146,7 +158,10 @@ mod tests {
     fn sums_lines_of_the_same_sku() {
         let a = Sku::parse("A").unwrap();
         let b = Sku::parse("B").unwrap();
-        assert_eq!(sum_by_sku([(&b, 1), (&a, 2), (&b, 3)]), vec![(a, 2), (b, 4)]);
+        assert_eq!(
+            sum_by_sku([(&b, 1), (&a, 2), (&b, 3)]),
+            vec![(a, 2), (b, 4)]
+        );
     }
 
     #[derive(Debug, Clone)]

@@ -8,11 +8,13 @@
 
 pub mod cart;
 pub mod catalog;
+pub mod checkout;
+pub mod events;
 pub mod idempotency;
-pub mod inventory;
-pub mod order;
 pub mod ids;
+pub mod inventory;
 pub mod money;
+pub mod order;
 pub mod pagination;
 pub mod pricing;
 pub mod time;

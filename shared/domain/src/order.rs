@@ -229,7 +229,10 @@ mod tests {
                     Some(to) => assert_eq!(from.apply(t), Ok(to), "{from:?} {t:?}"),
                     None => assert_eq!(
                         from.apply(t),
-                        Err(IllegalTransition { from, transition: t }),
+                        Err(IllegalTransition {
+                            from,
+                            transition: t
+                        }),
                         "{from:?} {t:?}"
                     ),
                 }

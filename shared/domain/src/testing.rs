@@ -274,3 +274,125 @@ impl CartRepository for InMemoryCarts<'_> {
         Ok(SaveOutcome::Saved)
     }
 }
+
+/// Orders held in memory, with the same all-or-nothing placement as the D1 batch.
+pub struct InMemoryOrders<'c> {
+    pub carts: &'c InMemoryCarts<'c>,
+    pub orders: RefCell<Vec<crate::checkout::Order>>,
+    pub stock: RefCell<BTreeMap<Sku, crate::inventory::Stock>>,
+    pub outbox: RefCell<Vec<crate::events::Event>>,
+    pub fail: Cell<bool>,
+}
+
+impl<'c> InMemoryOrders<'c> {
+    pub fn new(carts: &'c InMemoryCarts<'c>) -> Self {
+        InMemoryOrders {
+            carts,
+            orders: RefCell::new(Vec::new()),
+            stock: RefCell::new(BTreeMap::new()),
+            outbox: RefCell::new(Vec::new()),
+            fail: Cell::new(false),
+        }
+    }
+
+    pub fn set_stock(&self, sku: &str, on_hand: i64) {
+        self.stock.borrow_mut().insert(
+            Sku::parse(sku).expect("fixture SKU"),
+            crate::inventory::Stock::new(on_hand, 0).expect("fixture stock"),
+        );
+    }
+}
+
+impl crate::checkout::OrderStore for InMemoryOrders<'_> {
+    async fn place(
+        &self,
+        order: &crate::checkout::Order,
+        reservations: &[(Sku, u32)],
+        cart_version: u64,
+        event: &crate::events::Event,
+    ) -> Result<crate::checkout::PlaceOutcome, StoreError> {
+        use crate::checkout::{PlaceOutcome, Shortage};
+        if self.fail.get() {
+            return Err(StoreError::new("in-memory orders told to fail"));
+        }
+        if let Some(existing) = self
+            .orders
+            .borrow()
+            .iter()
+            .find(|o| o.cart_id == order.cart_id)
+        {
+            return Ok(PlaceOutcome::AlreadyCheckedOut {
+                order_id: existing.id.clone(),
+            });
+        }
+        let mut stock = self.stock.borrow().clone();
+        let mut short = Vec::new();
+        for (sku, quantity) in reservations {
+            let entry = stock.entry(sku.clone()).or_default();
+            if entry.reserve(i64::from(*quantity)).is_err() {
+                short.push(Shortage {
+                    sku: sku.clone(),
+                    requested: *quantity,
+                    available: entry.available(),
+                });
+            }
+        }
+        if !short.is_empty() {
+            return Ok(PlaceOutcome::Short(short));
+        }
+        let mut carts = self.carts.carts.borrow_mut();
+        let cart = carts
+            .get_mut(&order.cart_id)
+            .ok_or_else(|| StoreError::new("order for a missing cart"))?;
+        if cart.version != cart_version {
+            return Ok(PlaceOutcome::CartChanged);
+        }
+        cart.status = crate::cart::CartStatus::CheckedOut;
+        cart.version += 1;
+        *self.stock.borrow_mut() = stock;
+        let mut placed = order.clone();
+        placed.number = format!("SO-TEST-{:06}", self.orders.borrow().len() + 1);
+        let number = placed.number.clone();
+        self.orders.borrow_mut().push(placed);
+        self.outbox.borrow_mut().push(event.clone());
+        Ok(PlaceOutcome::Placed { number })
+    }
+
+    async fn order_for_cart(
+        &self,
+        cart: &CartId,
+    ) -> Result<Option<crate::ids::OrderId>, StoreError> {
+        Ok(self
+            .orders
+            .borrow()
+            .iter()
+            .find(|o| &o.cart_id == cart)
+            .map(|o| o.id.clone()))
+    }
+
+    async fn get(
+        &self,
+        id: &crate::ids::OrderId,
+    ) -> Result<Option<crate::checkout::Order>, StoreError> {
+        Ok(self.orders.borrow().iter().find(|o| &o.id == id).cloned())
+    }
+}
+
+/// Flat shipping rates for tests: `standard` 4.90 EUR / 800 JPY, `express` 12.00 EUR.
+pub struct FlatRates;
+
+impl crate::checkout::ShippingRates for FlatRates {
+    fn quote(&self, method: &str, currency: Currency) -> Option<Money> {
+        let amount = match (method, currency) {
+            ("standard", Currency::Eur) => "4.90",
+            ("standard", Currency::Jpy) => "800",
+            ("express", Currency::Eur) => "12.00",
+            _ => return None,
+        };
+        Money::parse(amount, currency).ok()
+    }
+
+    fn methods(&self) -> Vec<String> {
+        vec!["standard".into(), "express".into()]
+    }
+}

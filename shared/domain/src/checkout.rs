@@ -1,0 +1,876 @@
+//! Checkout: turn an active cart into an order that holds its stock, with a payment session.
+//!
+//! Everything is validated before anything is written; then the store places the order in one
+//! atomic step (order, lines, stock reservations, cart closed, `order.created` in the outbox),
+//! which fails as a whole when any SKU is short or the cart was already checked out.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::cart::{Cart, CartRepository, CartStatus};
+use crate::events::{Event, ORDER_CREATED};
+use crate::ids::{CartId, IdSource, OrderId, ProductId, Sku};
+use crate::inventory::sum_by_sku;
+use crate::money::{Currency, Money};
+use crate::order::{OrderStatus, PaymentLedger};
+use crate::pricing::{price_lines, TaxRate};
+use crate::time::{Duration, Timestamp};
+use crate::StoreError;
+
+/// An email address: trimmed, at most 254 characters, one `@` with a dotted domain. (Deliverability
+/// is the mail system's business; this only refuses what cannot be an address.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let (local, domain) = text.split_once('@')?;
+        let ok = text.len() <= 254
+            && !local.is_empty()
+            && local.len() <= 64
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+            && !text.chars().any(|c| c.is_whitespace() || c.is_control());
+        ok.then(|| Email(format!("{local}@{}", domain.to_ascii_lowercase())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Email::parse(&value).ok_or_else(|| "not an email address".to_owned())
+    }
+}
+
+impl From<Email> for String {
+    fn from(e: Email) -> String {
+        e.0
+    }
+}
+
+/// A postal address. Fields are trimmed; `country` is an ISO 3166-1 alpha-2 code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub name: String,
+    pub line1: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    pub city: String,
+    pub postal_code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    pub country: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+/// One invalid field: its path below the checked object (e.g. `shipping_address/postal_code`)
+/// and a stable code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldIssue {
+    pub path: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl FieldIssue {
+    fn new(path: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        FieldIssue {
+            path: path.into(),
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Address fields as received, before checking.
+#[derive(Debug, Clone, Default)]
+pub struct AddressInput {
+    pub name: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub postal_code: String,
+    pub region: Option<String>,
+    pub country: String,
+    pub phone: Option<String>,
+}
+
+impl Address {
+    pub fn parse(input: AddressInput, at: &str, issues: &mut Vec<FieldIssue>) -> Option<Address> {
+        let before = issues.len();
+        let mut required = |field: &str, value: String, max: usize| -> String {
+            let value = value.trim().to_owned();
+            if value.is_empty() || value.chars().count() > max {
+                issues.push(FieldIssue::new(
+                    format!("{at}/{field}"),
+                    "invalid_value",
+                    format!("{field} is required, at most {max} characters"),
+                ));
+            }
+            value
+        };
+        let name = required("name", input.name, 200);
+        let line1 = required("line1", input.line1, 200);
+        let city = required("city", input.city, 100);
+        let postal_code = required("postal_code", input.postal_code, 20);
+        let country = input.country.trim().to_owned();
+        if !(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase())) {
+            issues.push(FieldIssue::new(
+                format!("{at}/country"),
+                "invalid_country",
+                "country is an ISO 3166-1 alpha-2 code such as DE or US",
+            ));
+        }
+        let mut optional = |field: &str, value: Option<String>, max: usize| -> Option<String> {
+            let value = value
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())?;
+            if value.chars().count() > max {
+                issues.push(FieldIssue::new(
+                    format!("{at}/{field}"),
+                    "invalid_value",
+                    format!("{field} has at most {max} characters"),
+                ));
+            }
+            Some(value)
+        };
+        let line2 = optional("line2", input.line2, 200);
+        let region = optional("region", input.region, 100);
+        let phone = optional("phone", input.phone, 32);
+        (issues.len() == before).then_some(Address {
+            name,
+            line1,
+            line2,
+            city,
+            postal_code,
+            region,
+            country,
+            phone,
+        })
+    }
+}
+
+/// A checkout request as received (strings), checked by [`CheckoutRequest::parse`].
+#[derive(Debug, Clone, Default)]
+pub struct CheckoutInput {
+    pub email: String,
+    pub shipping_address: AddressInput,
+    pub billing_address: Option<AddressInput>,
+    pub shipping_method: String,
+    pub payment_provider: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRequest {
+    pub email: Email,
+    pub shipping_address: Address,
+    pub billing_address: Address,
+    pub shipping_method: String,
+    pub payment_provider: String,
+}
+
+impl CheckoutRequest {
+    /// Check every field, reporting all problems at once.
+    pub fn parse(input: CheckoutInput) -> Result<Self, Vec<FieldIssue>> {
+        let mut issues = Vec::new();
+        let email = Email::parse(&input.email);
+        if email.is_none() {
+            issues.push(FieldIssue::new(
+                "/email",
+                "invalid_email",
+                "not an email address",
+            ));
+        }
+        let shipping = Address::parse(input.shipping_address, "/shipping_address", &mut issues);
+        let billing = match input.billing_address {
+            Some(b) => Address::parse(b, "/billing_address", &mut issues),
+            None => shipping.clone(),
+        };
+        let method = input.shipping_method.trim().to_owned();
+        if method.is_empty() {
+            issues.push(FieldIssue::new(
+                "/shipping_method",
+                "invalid_value",
+                "shipping_method is required",
+            ));
+        }
+        let provider = input.payment_provider.trim().to_owned();
+        if provider.is_empty() {
+            issues.push(FieldIssue::new(
+                "/payment_provider",
+                "invalid_value",
+                "payment_provider is required",
+            ));
+        }
+        match (email, shipping, billing) {
+            (Some(email), Some(shipping_address), Some(billing_address)) if issues.is_empty() => {
+                Ok(CheckoutRequest {
+                    email,
+                    shipping_address,
+                    billing_address,
+                    shipping_method: method,
+                    payment_provider: provider,
+                })
+            }
+            _ => Err(issues),
+        }
+    }
+}
+
+/// Shipping prices (port): flat rates now, zone and weight quotes later.
+pub trait ShippingRates {
+    /// The price of `method` for an order in `currency`; `None` when there is no such method or
+    /// it has no price in that currency.
+    fn quote(&self, method: &str, currency: Currency) -> Option<Money>;
+    fn methods(&self) -> Vec<String>;
+}
+
+/// What the client needs to pay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentSession {
+    pub provider: String,
+    pub payment_id: String,
+    pub client_secret: String,
+    pub amount_minor: i64,
+    pub currency: Currency,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentError {
+    /// The provider refused or could not be reached; nothing was written.
+    Unavailable(String),
+}
+
+impl fmt::Display for PaymentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PaymentError::Unavailable(why) => write!(f, "payment provider unavailable: {why}"),
+        }
+    }
+}
+
+/// A payment provider (port): creates the session the client pays through.
+pub trait PaymentProvider {
+    fn name(&self) -> &str;
+    async fn create_session(
+        &self,
+        order: &OrderId,
+        amount: Money,
+        idempotency_key: &str,
+    ) -> Result<PaymentSession, PaymentError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub sku: Sku,
+    pub product_id: ProductId,
+    pub name: String,
+    pub quantity: u32,
+    pub unit_price: Money,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub total: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderTotals {
+    pub subtotal: Money,
+    pub discount: Money,
+    pub shipping: Money,
+    pub tax: Money,
+    pub grand_total: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: OrderId,
+    /// Human order number, assigned by the store when the order is placed (`SO-2026-000123`).
+    pub number: String,
+    pub cart_id: CartId,
+    pub status: OrderStatus,
+    pub currency: Currency,
+    pub email: Email,
+    pub lines: Vec<OrderLine>,
+    pub totals: OrderTotals,
+    pub shipping_method: String,
+    pub shipping_address: Address,
+    pub billing_address: Address,
+    pub payment_provider: String,
+    pub payment_id: String,
+    #[serde(skip)]
+    pub ledger: PaymentLedger,
+    pub reservation_expires_at: Timestamp,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A SKU that could not be reserved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Shortage {
+    pub sku: Sku,
+    pub requested: u32,
+    pub available: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlaceOutcome {
+    Placed {
+        number: String,
+    },
+    /// At least one SKU is short; nothing was written.
+    Short(Vec<Shortage>),
+    /// The cart already has an order; nothing was written.
+    AlreadyCheckedOut {
+        order_id: OrderId,
+    },
+    /// The cart changed since it was read; nothing was written.
+    CartChanged,
+}
+
+/// Order storage (port).
+pub trait OrderStore {
+    /// Atomically: insert the order and its lines with a fresh order number, reserve every
+    /// `(sku, quantity)`, close the cart (only if still at `cart_version`), write `event` to the
+    /// outbox. All or nothing.
+    async fn place(
+        &self,
+        order: &Order,
+        reservations: &[(Sku, u32)],
+        cart_version: u64,
+        event: &Event,
+    ) -> Result<PlaceOutcome, StoreError>;
+    async fn order_for_cart(&self, cart: &CartId) -> Result<Option<OrderId>, StoreError>;
+    async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutPolicy {
+    pub tax_rate: TaxRate,
+    pub reservation_ttl: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckoutError {
+    CartNotFound,
+    CartExpired,
+    CartEmpty,
+    AlreadyCheckedOut { order_id: OrderId },
+    UnknownShippingMethod { known: Vec<String> },
+    UnknownPaymentProvider { known: Vec<String> },
+    InsufficientStock(Vec<Shortage>),
+    CartChanged,
+    Payment(PaymentError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for CheckoutError {
+    fn from(e: StoreError) -> Self {
+        CheckoutError::Store(e)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    pub order: Order,
+    pub payment: PaymentSession,
+}
+
+/// Build the order a cart would become, without writing anything.
+pub fn draft_order(
+    cart: &Cart,
+    request: &CheckoutRequest,
+    shipping: Money,
+    policy: &CheckoutPolicy,
+    id: OrderId,
+    now: Timestamp,
+) -> Result<Order, CheckoutError> {
+    let priced: Vec<(Money, u32)> = cart
+        .lines
+        .iter()
+        .map(|l| (l.unit_price, l.quantity.get()))
+        .collect();
+    let overflow = || CheckoutError::Store(StoreError::new("order totals overflow"));
+    let (amounts, totals) =
+        price_lines(cart.currency, &priced, policy.tax_rate).map_err(|_| overflow())?;
+    let lines = cart
+        .lines
+        .iter()
+        .zip(amounts)
+        .map(|(l, a)| OrderLine {
+            sku: l.sku.clone(),
+            product_id: l.product_id.clone(),
+            name: l.name.clone(),
+            quantity: l.quantity.get(),
+            unit_price: l.unit_price,
+            subtotal: a.subtotal,
+            discount: a.discount,
+            tax: a.tax,
+            total: a.total,
+        })
+        .collect();
+    let grand_total = totals
+        .grand_total
+        .checked_add(shipping)
+        .ok_or_else(overflow)?;
+    Ok(Order {
+        id,
+        number: String::new(),
+        cart_id: cart.id.clone(),
+        status: OrderStatus::PendingPayment,
+        currency: cart.currency,
+        email: request.email.clone(),
+        lines,
+        totals: OrderTotals {
+            subtotal: totals.subtotal,
+            discount: totals.discount,
+            shipping,
+            tax: totals.tax,
+            grand_total,
+        },
+        shipping_method: request.shipping_method.clone(),
+        shipping_address: request.shipping_address.clone(),
+        billing_address: request.billing_address.clone(),
+        payment_provider: request.payment_provider.clone(),
+        payment_id: String::new(),
+        ledger: PaymentLedger::default(),
+        reservation_expires_at: now.plus(policy.reservation_ttl),
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// The checkout use case over its ports.
+pub struct Checkout<'a, C, S, R> {
+    pub carts: &'a C,
+    pub orders: &'a S,
+    pub shipping: &'a R,
+    pub providers: &'a [&'a dyn DynPaymentProvider],
+    pub ids: &'a dyn IdSource,
+    pub policy: &'a CheckoutPolicy,
+}
+
+/// Object-safe face of [`PaymentProvider`], so a checkout can choose among providers at run
+/// time.
+pub trait DynPaymentProvider {
+    fn name(&self) -> &str;
+    fn create_session<'a>(
+        &'a self,
+        order: &'a OrderId,
+        amount: Money,
+        idempotency_key: &'a str,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<PaymentSession, PaymentError>> + 'a>,
+    >;
+}
+
+impl<P: PaymentProvider> DynPaymentProvider for P {
+    fn name(&self) -> &str {
+        PaymentProvider::name(self)
+    }
+
+    fn create_session<'a>(
+        &'a self,
+        order: &'a OrderId,
+        amount: Money,
+        idempotency_key: &'a str,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<PaymentSession, PaymentError>> + 'a>,
+    > {
+        Box::pin(PaymentProvider::create_session(
+            self,
+            order,
+            amount,
+            idempotency_key,
+        ))
+    }
+}
+
+impl<C: CartRepository, S: OrderStore, R: ShippingRates> Checkout<'_, C, S, R> {
+    pub async fn checkout(
+        &self,
+        cart_id: &CartId,
+        request: &CheckoutRequest,
+        idempotency_key: &str,
+        now: Timestamp,
+    ) -> Result<Placed, CheckoutError> {
+        let loaded = self
+            .carts
+            .load(cart_id)
+            .await?
+            .ok_or(CheckoutError::CartNotFound)?;
+        let cart = loaded.cart;
+        if cart.status == CartStatus::CheckedOut {
+            return Err(self.already_checked_out(cart_id).await);
+        }
+        if now >= cart.expires_at {
+            return Err(CheckoutError::CartExpired);
+        }
+        if cart.lines.is_empty() {
+            return Err(CheckoutError::CartEmpty);
+        }
+        let shipping = self
+            .shipping
+            .quote(&request.shipping_method, cart.currency)
+            .ok_or_else(|| CheckoutError::UnknownShippingMethod {
+                known: self.shipping.methods(),
+            })?;
+        let provider = self
+            .providers
+            .iter()
+            .find(|p| p.name() == request.payment_provider)
+            .ok_or_else(|| CheckoutError::UnknownPaymentProvider {
+                known: self.providers.iter().map(|p| p.name().to_owned()).collect(),
+            })?;
+        let mut order = draft_order(
+            &cart,
+            request,
+            shipping,
+            self.policy,
+            OrderId::mint(self.ids),
+            now,
+        )?;
+        let payment = provider
+            .create_session(&order.id, order.totals.grand_total, idempotency_key)
+            .await
+            .map_err(CheckoutError::Payment)?;
+        order.payment_id = payment.payment_id.clone();
+        let reservations = sum_by_sku(order.lines.iter().map(|l| (&l.sku, l.quantity)));
+        let event = Event::new(
+            self.ids,
+            ORDER_CREATED,
+            now,
+            serde_json::json!({
+                "order_id": order.id,
+                "cart_id": order.cart_id,
+                "currency": order.currency,
+                "total": order.totals.grand_total,
+                "lines": order.lines.iter().map(|l| serde_json::json!({
+                    "sku": l.sku, "product_id": l.product_id, "quantity": l.quantity, "total": l.total,
+                })).collect::<Vec<_>>(),
+            }),
+        );
+        match self
+            .orders
+            .place(&order, &reservations, cart.version, &event)
+            .await?
+        {
+            PlaceOutcome::Placed { number } => {
+                order.number = number;
+                Ok(Placed { order, payment })
+            }
+            PlaceOutcome::Short(shortages) => Err(CheckoutError::InsufficientStock(shortages)),
+            PlaceOutcome::AlreadyCheckedOut { order_id } => {
+                Err(CheckoutError::AlreadyCheckedOut { order_id })
+            }
+            PlaceOutcome::CartChanged => Err(CheckoutError::CartChanged),
+        }
+    }
+
+    async fn already_checked_out(&self, cart_id: &CartId) -> CheckoutError {
+        match self.orders.order_for_cart(cart_id).await {
+            Ok(Some(order_id)) => CheckoutError::AlreadyCheckedOut { order_id },
+            Ok(None) => CheckoutError::Store(StoreError::new("checked-out cart without an order")),
+            Err(e) => CheckoutError::Store(e),
+        }
+    }
+}
+
+/// The `test` payment provider: creates a session locally so the whole flow runs offline.
+/// Its ids say `test` so they can never be mistaken for a real provider's.
+pub struct TestPaymentProvider<'a> {
+    pub ids: &'a dyn IdSource,
+}
+
+impl PaymentProvider for TestPaymentProvider<'_> {
+    fn name(&self) -> &str {
+        "test"
+    }
+
+    async fn create_session(
+        &self,
+        _order: &OrderId,
+        amount: Money,
+        _idempotency_key: &str,
+    ) -> Result<PaymentSession, PaymentError> {
+        let payment_id = format!("pay_test_{:032x}", self.ids.next_u128());
+        Ok(PaymentSession {
+            provider: "test".into(),
+            client_secret: format!("{payment_id}_secret_{:032x}", self.ids.next_u128()),
+            payment_id,
+            amount_minor: amount.minor_units(),
+            currency: amount.currency(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cart::{CartPolicy, Carts, Precondition, Quantity};
+    use crate::testing::{
+        FlatRates, InMemoryCarts, InMemoryCatalog, InMemoryOrders, SequentialIds,
+    };
+    use futures_executor::block_on;
+
+    const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+    fn address() -> AddressInput {
+        AddressInput {
+            name: "Ada Lovelace".into(),
+            line1: "1 Analytical Way".into(),
+            city: "London".into(),
+            postal_code: "N1 7AA".into(),
+            country: "GB".into(),
+            ..Default::default()
+        }
+    }
+
+    fn request(method: &str, provider: &str) -> CheckoutRequest {
+        CheckoutRequest::parse(CheckoutInput {
+            email: " Ada@Example.COM ".into(),
+            shipping_address: address(),
+            billing_address: None,
+            shipping_method: method.into(),
+            payment_provider: provider.into(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn parses_and_reports_every_bad_field() {
+        let r = request("standard", "test");
+        assert_eq!(r.email.as_str(), "Ada@example.com");
+        assert_eq!(
+            r.billing_address, r.shipping_address,
+            "billing defaults to shipping"
+        );
+        let issues = CheckoutRequest::parse(CheckoutInput {
+            email: "nope".into(),
+            shipping_address: AddressInput {
+                country: "germany".into(),
+                city: " ".into(),
+                ..address()
+            },
+            billing_address: Some(AddressInput {
+                postal_code: "x".repeat(21),
+                ..address()
+            }),
+            shipping_method: "".into(),
+            payment_provider: "test".into(),
+        })
+        .unwrap_err();
+        let paths: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/email",
+                "/shipping_address/city",
+                "/shipping_address/country",
+                "/billing_address/postal_code",
+                "/shipping_method"
+            ]
+        );
+        for bad in ["", "a@b", "@b.com", "a b@c.com", "a@.com", "a@b.com."] {
+            assert!(Email::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    struct World {
+        catalog: InMemoryCatalog,
+        ids: SequentialIds,
+        policy: CartPolicy,
+        checkout: CheckoutPolicy,
+    }
+
+    fn world() -> World {
+        let catalog = InMemoryCatalog::with_sku("TEE", &[("10.00", Currency::Eur)], 100);
+        catalog.add_sku("MUG", &[("5.50", Currency::Eur)], 100);
+        World {
+            catalog,
+            ids: SequentialIds::default(),
+            policy: CartPolicy::default(),
+            checkout: CheckoutPolicy {
+                tax_rate: TaxRate::ZERO,
+                reservation_ttl: Duration::from_secs(900),
+            },
+        }
+    }
+
+    async fn cart_with(w: &World, repo: &InMemoryCarts<'_>, items: &[(&str, i64)]) -> CartId {
+        let carts = Carts {
+            repo,
+            catalog: &w.catalog,
+            ids: &w.ids,
+            policy: &w.policy,
+        };
+        let cart = carts.create(Currency::Eur, T0).await.unwrap();
+        for (sku, q) in items {
+            carts
+                .add_item(
+                    &cart.id,
+                    &Precondition::None,
+                    &Sku::parse(sku).unwrap(),
+                    Quantity::new(*q).unwrap(),
+                    T0,
+                )
+                .await
+                .unwrap();
+        }
+        cart.id
+    }
+
+    #[test]
+    fn places_an_order_that_holds_stock() {
+        let w = world();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let orders = InMemoryOrders::new(&repo);
+        orders.set_stock("TEE", 5);
+        orders.set_stock("MUG", 5);
+        let test = TestPaymentProvider { ids: &w.ids };
+        let providers: [&dyn DynPaymentProvider; 1] = [&test];
+        let checkout = Checkout {
+            carts: &repo,
+            orders: &orders,
+            shipping: &FlatRates,
+            providers: &providers,
+            ids: &w.ids,
+            policy: &w.checkout,
+        };
+        block_on(async {
+            let cart = cart_with(&w, &repo, &[("TEE", 2), ("MUG", 1)]).await;
+            let placed = checkout
+                .checkout(&cart, &request("standard", "test"), "k1", T0)
+                .await
+                .unwrap();
+            let o = &placed.order;
+            assert_eq!(o.number, "SO-TEST-000001");
+            assert_eq!(o.status, OrderStatus::PendingPayment);
+            assert_eq!(o.totals.subtotal.amount().to_string(), "25.50");
+            assert_eq!(o.totals.shipping.amount().to_string(), "4.90");
+            assert_eq!(o.totals.grand_total.amount().to_string(), "30.40");
+            assert_eq!(placed.payment.amount_minor, 3040);
+            assert_eq!(o.payment_id, placed.payment.payment_id);
+            assert_eq!(o.reservation_expires_at, T0.plus(Duration::from_secs(900)));
+            let stock = orders.stock.borrow();
+            assert_eq!(stock[&Sku::parse("TEE").unwrap()].reserved(), 2);
+            assert_eq!(orders.outbox.borrow()[0].kind, "order.created");
+            assert_eq!(repo.carts.borrow()[&cart].status, CartStatus::CheckedOut);
+        });
+    }
+
+    #[test]
+    fn short_stock_writes_nothing_and_names_each_short_sku() {
+        let w = world();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let orders = InMemoryOrders::new(&repo);
+        orders.set_stock("TEE", 1);
+        orders.set_stock("MUG", 0);
+        let test = TestPaymentProvider { ids: &w.ids };
+        let providers: [&dyn DynPaymentProvider; 1] = [&test];
+        let checkout = Checkout {
+            carts: &repo,
+            orders: &orders,
+            shipping: &FlatRates,
+            providers: &providers,
+            ids: &w.ids,
+            policy: &w.checkout,
+        };
+        block_on(async {
+            let cart = cart_with(&w, &repo, &[("TEE", 2), ("MUG", 1)]).await;
+            let err = checkout
+                .checkout(&cart, &request("standard", "test"), "k", T0)
+                .await
+                .unwrap_err();
+            let CheckoutError::InsufficientStock(short) = err else {
+                panic!("{err:?}")
+            };
+            assert_eq!(short.len(), 2);
+            assert_eq!(
+                (
+                    short[0].sku.as_str(),
+                    short[0].requested,
+                    short[0].available
+                ),
+                ("MUG", 1, 0)
+            );
+            assert!(orders.orders.borrow().is_empty());
+            assert!(orders.outbox.borrow().is_empty());
+            assert_eq!(
+                orders.stock.borrow()[&Sku::parse("TEE").unwrap()].reserved(),
+                0
+            );
+            assert_eq!(repo.carts.borrow()[&cart].status, CartStatus::Active);
+        });
+    }
+
+    #[test]
+    fn refusals_before_writing() {
+        let w = world();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let orders = InMemoryOrders::new(&repo);
+        orders.set_stock("TEE", 10);
+        let test = TestPaymentProvider { ids: &w.ids };
+        let providers: [&dyn DynPaymentProvider; 1] = [&test];
+        let checkout = Checkout {
+            carts: &repo,
+            orders: &orders,
+            shipping: &FlatRates,
+            providers: &providers,
+            ids: &w.ids,
+            policy: &w.checkout,
+        };
+        block_on(async {
+            let empty = cart_with(&w, &repo, &[]).await;
+            assert_eq!(
+                checkout
+                    .checkout(&empty, &request("standard", "test"), "k", T0)
+                    .await,
+                Err(CheckoutError::CartEmpty)
+            );
+            let cart = cart_with(&w, &repo, &[("TEE", 1)]).await;
+            assert!(matches!(
+                checkout
+                    .checkout(&cart, &request("drone", "test"), "k", T0)
+                    .await,
+                Err(CheckoutError::UnknownShippingMethod { .. })
+            ));
+            assert!(matches!(
+                checkout
+                    .checkout(&cart, &request("standard", "paypal"), "k", T0)
+                    .await,
+                Err(CheckoutError::UnknownPaymentProvider { .. })
+            ));
+            let late = T0.plus(Duration::from_days(31));
+            assert_eq!(
+                checkout
+                    .checkout(&cart, &request("standard", "test"), "k", late)
+                    .await,
+                Err(CheckoutError::CartExpired)
+            );
+            let first = checkout
+                .checkout(&cart, &request("standard", "test"), "k", T0)
+                .await
+                .unwrap();
+            assert_eq!(
+                checkout
+                    .checkout(&cart, &request("express", "test"), "k2", T0)
+                    .await,
+                Err(CheckoutError::AlreadyCheckedOut {
+                    order_id: first.order.id.clone()
+                })
+            );
+            assert_eq!(orders.orders.borrow().len(), 1);
+        });
+    }
+}
