@@ -18,10 +18,10 @@ export async function spawnApp({ vars = {} } = {}) {
     port: 0,
     onLogLine: (line) => logs.push(line),
     // Catalog reads are not cached in tests unless a test asks for it.
-    vars: { CATALOG_CACHE_TTL_SECONDS: "0", ...vars },
+    vars: { CATALOG_CACHE_TTL_SECONDS: "0", PAYMENT_PROVIDERS: "test,stripe", ...vars },
   });
   await seedDemoCatalog(mf);
-  const db = await mf.getD1Database("DB", "catalog");
+  const db = await mf.getD1Database("DB", "shop-catalog");
 
   async function request(method, pathname, { body, json, headers = {} } = {}) {
     const init = { method, headers: { ...headers } };

@@ -11,7 +11,7 @@ import { parse as parseToml } from "smol-toml";
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 // Order matters: the first worker also receives requests no route matches (as "/*" does in
 // production), and answers them with a problem+json 404.
-export const WORKERS = ["catalog", "cart"];
+export const WORKERS = ["catalog", "cart", "checkout"];
 
 export function workerConfig(name) {
   return parseToml(readFileSync(path.join(ROOT, "functions", name, "wrangler.toml"), "utf8"));
@@ -62,7 +62,7 @@ export async function migrate(persistDir) {
 
 /** Load the demo catalog once: only when the products table is empty. */
 export async function seedDemoCatalog(mf) {
-  const db = await mf.getD1Database("DB", "catalog");
+  const db = await mf.getD1Database("DB", "shop-catalog");
   const { n } = await db.prepare("SELECT count(*) AS n FROM products").first();
   if (n > 0) return false;
   const sql = readFileSync(path.join(ROOT, "schema", "seed", "demo_catalog.sql"), "utf8");
@@ -89,8 +89,10 @@ export async function startBackend({ persistDir, port = 8787, host = "127.0.0.1"
     if (!existsSync(path.join(build, "index.js"))) {
       throw new Error(`functions/${name} is not built: run scripts/dev or scripts/test`);
     }
+    const queues = cfg.queues ?? {};
     return {
-      name,
+      // Production names, so service bindings resolve locally as they do when deployed.
+      name: cfg.name,
       modules: true,
       modulesRoot: build,
       scriptPath: path.join(build, "index.js"),
@@ -99,6 +101,20 @@ export async function startBackend({ persistDir, port = 8787, host = "127.0.0.1"
       routes: (cfg.routes ?? []).map((r) => localRoute(typeof r === "string" ? r : r.pattern)),
       d1Databases: Object.fromEntries((cfg.d1_databases ?? []).map((d) => [d.binding, d.database_id])),
       kvNamespaces: Object.fromEntries((cfg.kv_namespaces ?? []).map((k) => [k.binding, k.id])),
+      serviceBindings: Object.fromEntries((cfg.services ?? []).map((s) => [s.binding, s.service])),
+      queueProducers: Object.fromEntries((queues.producers ?? []).map((q) => [q.binding, q.queue])),
+      queueConsumers: Object.fromEntries(
+        (queues.consumers ?? []).map((q) => [
+          q.queue,
+          {
+            maxBatchSize: q.max_batch_size,
+            maxBatchTimeout: q.max_batch_timeout,
+            maxRetries: q.max_retries,
+            retryDelay: q.retry_delay,
+            deadLetterQueue: q.dead_letter_queue,
+          },
+        ]),
+      ),
       bindings: { ...(cfg.vars ?? {}), ...secrets, ...vars },
     };
   });

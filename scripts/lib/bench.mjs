@@ -24,7 +24,7 @@ const noop = {
 await migrate(work);
 const { mf, url } = await startBackend({ persistDir: work, port: 0, extraWorkers: [noop], onLogLine: () => {} });
 await seedDemoCatalog(mf);
-const db = await mf.getD1Database("DB", "catalog");
+const db = await mf.getD1Database("DB", "shop-catalog");
 
 const SKU = "CLASSICTEE-M-BLACK";
 await db.prepare("UPDATE inventory SET on_hand = 100000000, reserved = 0 WHERE sku = ?1").bind(SKU).run();

@@ -57,7 +57,19 @@ pub const ROUTES: &[Route<Endpoint>] = &[
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    if is_checkout(&req.path()) {
+        return shop_edge::runtime::forward(req, &env, "CHECKOUT").await;
+    }
     serve(req, env, ROUTES, handle).await
+}
+
+/// `/v1/carts/{id}/checkout` belongs to the checkout worker.
+fn is_checkout(path: &str) -> bool {
+    let mut segments = path.split('/');
+    matches!(
+        (segments.next(), segments.next(), segments.next(), segments.next(), segments.next(), segments.next()),
+        (Some(""), Some("v1"), Some("carts"), Some(id), Some("checkout"), None) if !id.is_empty()
+    )
 }
 
 #[derive(Deserialize)]
@@ -264,6 +276,14 @@ fn map_error(call: &Call<Endpoint>, error: CartError) -> Problem {
 mod tests {
     use super::*;
     const OPENAPI: &str = include_str!("../../../schema/openapi.json");
+
+    #[test]
+    fn checkout_paths_go_to_the_checkout_worker() {
+        assert!(is_checkout("/v1/carts/cart_1/checkout"));
+        assert!(!is_checkout("/v1/carts/cart_1/checkout/x"));
+        assert!(!is_checkout("/v1/carts//checkout"));
+        assert!(!is_checkout("/v1/carts/cart_1/items"));
+    }
 
     #[test]
     fn every_route_is_in_the_openapi_document() {

@@ -37,6 +37,12 @@ impl Timestamp {
             .unwrap_or_default()
     }
 
+    /// The calendar year in UTC.
+    pub fn year(self) -> i32 {
+        use chrono::Datelike;
+        DateTime::from_timestamp_millis(self.0).map_or(1970, |t| t.year())
+    }
+
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
         DateTime::parse_from_rfc3339(text)
             .ok()
@@ -97,5 +103,6 @@ mod tests {
         assert_eq!(text, "2026-11-23T17:19:43.123Z");
         assert_eq!(Timestamp::parse_rfc3339(&text), Some(t));
         assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
+        assert_eq!(t.year(), 2026);
     }
 }

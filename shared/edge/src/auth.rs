@@ -112,6 +112,28 @@ pub fn verify(
     Ok(principal)
 }
 
+/// Sign a token for `principal`, valid until `expires` (HS256). Used for order access tokens.
+pub fn issue(
+    principal: &Principal,
+    secret: &[u8],
+    now: Timestamp,
+    expires: Timestamp,
+) -> Result<String, AuthError> {
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(AuthError::Misconfigured);
+    }
+    let mut claims = jwt_compact::Claims::new(principal.clone());
+    claims.issued_at = DateTime::from_timestamp_millis(now.millis());
+    claims.expiration = DateTime::from_timestamp_millis(expires.millis());
+    Hs256
+        .token(
+            &jwt_compact::Header::empty(),
+            &claims,
+            &Hs256Key::new(secret),
+        )
+        .map_err(|_| AuthError::Misconfigured)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +201,30 @@ mod tests {
         assert_eq!(
             check(Some(&format!("Bearer {hs384}"))),
             AuthError::WrongAlgorithm
+        );
+    }
+
+    #[test]
+    fn issued_tokens_verify() {
+        let p = Principal {
+            sub: "ord_1".into(),
+            scopes: vec!["order:read".into()],
+        };
+        let t = issue(
+            &p,
+            SECRET,
+            NOW,
+            NOW.plus(shop_domain::time::Duration::from_days(1)),
+        )
+        .unwrap();
+        assert_eq!(
+            verify(Some(&format!("Bearer {t}")), SECRET, NOW, "order:read").unwrap(),
+            p
+        );
+        let later = NOW.plus(shop_domain::time::Duration::from_days(2));
+        assert_eq!(
+            verify(Some(&format!("Bearer {t}")), SECRET, later, "order:read").unwrap_err(),
+            AuthError::Expired
         );
     }
 

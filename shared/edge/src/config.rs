@@ -6,6 +6,7 @@ use shop_domain::pricing::TaxRate;
 use shop_domain::time::Duration;
 
 use crate::body::DEFAULT_BODY_LIMIT;
+use crate::shipping::FlatRates;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -14,6 +15,19 @@ pub struct Config {
     pub cart: CartPolicy,
     /// How long a catalog read may be served from the isolate's memory.
     pub catalog_cache_ttl: Duration,
+    pub checkout: CheckoutSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutSettings {
+    pub shipping: FlatRates,
+    pub reservation_ttl: Duration,
+    /// Payment providers a checkout may name (`test`, `stripe`).
+    pub payment_providers: Vec<String>,
+    pub stripe_api_base: String,
+    pub order_token_ttl: Duration,
+    /// How long an outbox row may stay unsent before the cron sends it again.
+    pub outbox_resend_after: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +90,33 @@ impl Config {
                 "CATALOG_CACHE_TTL_SECONDS",
                 10,
             )?),
+            checkout: CheckoutSettings {
+                shipping: FlatRates::parse(
+                    &lookup("SHIPPING_RATES").unwrap_or_else(|| "{}".into()),
+                )
+                .map_err(ConfigError)?,
+                reservation_ttl: Duration::from_secs(number(
+                    &lookup,
+                    "RESERVATION_TTL_SECONDS",
+                    900,
+                )?),
+                payment_providers: lookup("PAYMENT_PROVIDERS")
+                    .unwrap_or_else(|| "test".into())
+                    .split(',')
+                    .map(|p| p.trim().to_owned())
+                    .filter(|p| !p.is_empty())
+                    .collect(),
+                stripe_api_base: lookup("STRIPE_API_BASE")
+                    .unwrap_or_else(|| "https://api.stripe.com".into())
+                    .trim_end_matches('/')
+                    .to_owned(),
+                order_token_ttl: Duration::from_days(number(&lookup, "ORDER_TOKEN_TTL_DAYS", 90)?),
+                outbox_resend_after: Duration::from_secs(number(
+                    &lookup,
+                    "OUTBOX_RESEND_AFTER_SECONDS",
+                    60,
+                )?),
+            },
         })
     }
 }

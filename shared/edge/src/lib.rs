@@ -11,10 +11,14 @@ pub mod cors;
 pub mod d1;
 pub mod idempotency;
 pub mod memo;
+pub mod orders;
+pub mod outbox;
 pub mod problem;
 pub mod reply;
 pub mod routing;
 pub mod runtime;
+pub mod shipping;
+pub mod stripe;
 
 pub use problem::{FieldError, Problem};
 pub use reply::Reply;

@@ -365,6 +365,33 @@ where
     }
 }
 
+/// Hand the request, untouched, to another worker through the service binding `binding`
+/// (used where production routes, being path prefixes, cannot separate two workers).
+pub async fn forward(req: Request, env: &Env, binding: &str) -> worker::Result<Response> {
+    let forwarded = match env.service(binding) {
+        Ok(service) => service.fetch_request(req).await,
+        Err(e) => Err(e),
+    };
+    match forwarded {
+        Ok(response) => Ok(response),
+        Err(e) => {
+            let request_id = request_id(None);
+            log_error(&request_id, &format!("forwarding to {binding}"), &e);
+            to_response(
+                Problem::new(
+                    503,
+                    "service_unavailable",
+                    "Service unavailable",
+                    "Retry shortly",
+                )
+                .with_header("Retry-After", "1")
+                .into_reply(&request_id),
+                &request_id,
+            )
+        }
+    }
+}
+
 fn to_response(reply: Reply, request_id: &str) -> worker::Result<Response> {
     let headers = Headers::new();
     if !reply.content_type.is_empty() {

@@ -1,0 +1,315 @@
+//! The checkout worker: `POST /v1/carts/{id}/checkout` (reached through the cart worker's
+//! service binding, since production routes are path prefixes) and order reads. Thin glue over
+//! `shop_domain::checkout`.
+
+use serde::{Deserialize, Serialize};
+use shop_domain::checkout::OrderStore;
+use shop_domain::checkout::{
+    AddressInput, Checkout, CheckoutError, CheckoutInput, CheckoutPolicy, CheckoutRequest,
+    DynPaymentProvider, Order, PaymentSession, TestPaymentProvider,
+};
+use shop_domain::ids::{CartId, OrderId};
+use shop_edge::auth::{self, Principal};
+use shop_edge::d1::D1Carts;
+use shop_edge::orders::D1Orders;
+use shop_edge::runtime::CryptoIds;
+use shop_edge::stripe::Stripe;
+use shop_edge::{outbox, serve, Call, FieldError, Problem, Reply, Route};
+use worker::{event, Context, Env, Request, Response};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Checkout,
+    GetOrder,
+}
+
+pub const ROUTES: &[Route<Endpoint>] = &[
+    Route {
+        method: "POST",
+        path: "/v1/carts/{cart_id}/checkout",
+        endpoint: Endpoint::Checkout,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/orders/{order_id}",
+        endpoint: Endpoint::GetOrder,
+    },
+];
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    serve(req, env, ROUTES, handle).await
+}
+
+async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
+    match call.route.endpoint {
+        Endpoint::Checkout => checkout(&call).await,
+        Endpoint::GetOrder => get_order(&call).await,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressBody {
+    name: String,
+    line1: String,
+    #[serde(default)]
+    line2: Option<String>,
+    city: String,
+    postal_code: String,
+    #[serde(default)]
+    region: Option<String>,
+    country: String,
+    #[serde(default)]
+    phone: Option<String>,
+}
+
+impl From<AddressBody> for AddressInput {
+    fn from(a: AddressBody) -> Self {
+        AddressInput {
+            name: a.name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            postal_code: a.postal_code,
+            region: a.region,
+            country: a.country,
+            phone: a.phone,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckoutBody {
+    email: String,
+    shipping_address: AddressBody,
+    #[serde(default)]
+    billing_address: Option<AddressBody>,
+    shipping_method: String,
+    payment_provider: String,
+}
+
+#[derive(Serialize)]
+struct CheckoutAnswer<'a> {
+    order: &'a Order,
+    payment: &'a PaymentSession,
+    /// Bearer token that lets whoever placed the order read it later, without an account.
+    order_token: String,
+}
+
+async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let key = call.header("Idempotency-Key").ok_or_else(|| {
+        Problem::new(
+            400,
+            "idempotency_key_required",
+            "Idempotency-Key required",
+            "A checkout must carry an Idempotency-Key header, so a retry can never place a second order",
+        )
+    })?;
+    let cart_id = CartId::parse(call.route.param(0))
+        .map_err(|_| Problem::not_found("cart_not_found", "No cart with this id"))?;
+    let body: CheckoutBody = call.json()?;
+    let request = CheckoutRequest::parse(CheckoutInput {
+        email: body.email,
+        shipping_address: body.shipping_address.into(),
+        billing_address: body.billing_address.map(Into::into),
+        shipping_method: body.shipping_method,
+        payment_provider: body.payment_provider,
+    })
+    .map_err(|issues| {
+        Problem::new(
+            422,
+            "validation_failed",
+            "Request is not valid",
+            "Some fields are not valid",
+        )
+        .with_errors(
+            issues
+                .into_iter()
+                .map(|i| FieldError::new(i.path, i.code, i.message))
+                .collect(),
+        )
+    })?;
+
+    let settings = &call.config.checkout;
+    let db = call.db()?;
+    let carts = D1Carts { db: &db };
+    let orders = D1Orders::new(&db);
+    let ids = CryptoIds;
+    let test = TestPaymentProvider { ids: &ids };
+    let stripe = Stripe {
+        api_base: settings.stripe_api_base.clone(),
+        secret_key: call
+            .env
+            .secret("STRIPE_SECRET_KEY")
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+        cart_id: cart_id.clone(),
+    };
+    let mut providers: Vec<&dyn DynPaymentProvider> = Vec::new();
+    for name in &settings.payment_providers {
+        match name.as_str() {
+            "test" => providers.push(&test),
+            "stripe" => providers.push(&stripe),
+            _ => {}
+        }
+    }
+    let policy = CheckoutPolicy {
+        tax_rate: call.config.cart.tax_rate,
+        reservation_ttl: settings.reservation_ttl,
+    };
+    let service = Checkout {
+        carts: &carts,
+        orders: &orders,
+        shipping: &settings.shipping,
+        providers: &providers,
+        ids: &ids,
+        policy: &policy,
+    };
+    let placed = service
+        .checkout(&cart_id, &request, &key, call.now)
+        .await
+        .map_err(|e| map_error(call, e))?;
+
+    let events = orders.written_events.take();
+    if let Err(e) = outbox::publish(&call.env, &db, &events, call.now).await {
+        // The rows stay unsent; the cron trigger sends them again.
+        call.internal("publishing order events", &e);
+    }
+    let token = order_token(call, &placed.order.id)?;
+    let answer = CheckoutAnswer {
+        order: &placed.order,
+        payment: &placed.payment,
+        order_token: token,
+    };
+    Reply::json(201, &answer)
+        .map(|r| r.header("Location", format!("/v1/orders/{}", placed.order.id)))
+        .map_err(|e| call.internal("serialising order", &e))
+}
+
+fn jwt_secret(call: &Call<Endpoint>) -> String {
+    call.env
+        .secret("JWT_SECRET")
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}
+
+fn order_token(call: &Call<Endpoint>, order: &OrderId) -> Result<String, Problem> {
+    let principal = Principal {
+        sub: order.to_string(),
+        scopes: vec!["order:read".into()],
+    };
+    let expires = call.now.plus(call.config.checkout.order_token_ttl);
+    auth::issue(&principal, jwt_secret(call).as_bytes(), call.now, expires).map_err(|_| {
+        call.internal(
+            "issuing order token",
+            &"JWT_SECRET missing or shorter than 32 bytes",
+        )
+    })
+}
+
+async fn get_order(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let not_found = || Problem::not_found("order_not_found", "No order with this id");
+    let id = OrderId::parse(call.route.param(0)).map_err(|_| not_found())?;
+    // The order's own access token, or an admin token with orders:read.
+    let own = call.require_scope("order:read");
+    match own {
+        Ok(principal) if principal.sub == id.as_str() => {}
+        Ok(_) => {
+            return Err(Problem::new(
+                403,
+                "forbidden",
+                "Forbidden",
+                "This token is for another order",
+            ));
+        }
+        Err(_) => {
+            call.require_scope("orders:read")?;
+        }
+    }
+    let db = call.db()?;
+    let order = D1Orders::new(&db)
+        .get(&id)
+        .await
+        .map_err(|e| call.internal("get order", &e))?
+        .ok_or_else(not_found)?;
+    Reply::json(200, &order).map_err(|e| call.internal("serialising order", &e))
+}
+
+/// The one mapping of checkout errors to HTTP.
+fn map_error(call: &Call<Endpoint>, error: CheckoutError) -> Problem {
+    match error {
+        CheckoutError::CartNotFound => Problem::not_found("cart_not_found", "No cart with this id"),
+        CheckoutError::CartExpired => {
+            Problem::not_found("cart_expired", "This cart expired; create a new one")
+        }
+        CheckoutError::CartEmpty => Problem::new(
+            422,
+            "cart_empty",
+            "Cart is empty",
+            "Add items before checking out",
+        ),
+        CheckoutError::AlreadyCheckedOut { order_id } => Problem::new(
+            409,
+            "cart_already_checked_out",
+            "Cart already checked out",
+            format!("This cart already became order {order_id}"),
+        )
+        .with_extra("order_id", order_id.as_str().into()),
+        CheckoutError::UnknownShippingMethod { known } => Problem::invalid_field(
+            "/shipping_method",
+            "unknown_shipping_method",
+            format!(
+                "No such shipping method for this cart's currency; known: {}",
+                known.join(", ")
+            ),
+        ),
+        CheckoutError::UnknownPaymentProvider { known } => Problem::invalid_field(
+            "/payment_provider",
+            "unknown_payment_provider",
+            format!("Payment providers: {}", known.join(", ")),
+        ),
+        CheckoutError::InsufficientStock(shortages) => Problem::new(
+            409,
+            "insufficient_stock",
+            "Not enough stock",
+            "Some items are no longer available in the quantity in your cart",
+        )
+        .with_extra(
+            "shortages",
+            serde_json::to_value(&shortages).unwrap_or_default(),
+        ),
+        CheckoutError::CartChanged => Problem::new(
+            409,
+            "cart_changed",
+            "Cart changed",
+            "The cart or its stock changed during checkout; read it again and retry",
+        )
+        .with_header("Retry-After", "1"),
+        CheckoutError::Payment(e) => {
+            call.internal("payment provider", &e);
+            Problem::new(
+                502,
+                "payment_provider_unavailable",
+                "Payment provider unavailable",
+                "The payment provider could not create a payment; nothing was charged or reserved, retry later",
+            )
+        }
+        CheckoutError::Store(e) => call.internal("checkout storage", &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const OPENAPI: &str = include_str!("../../../schema/openapi.json");
+
+    #[test]
+    fn every_route_is_in_the_openapi_document() {
+        assert_eq!(
+            shop_edge::routing::undocumented_routes(ROUTES, OPENAPI),
+            Vec::<String>::new()
+        );
+    }
+}

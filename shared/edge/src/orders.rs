@@ -1,0 +1,414 @@
+//! D1 implementation of the order store. Placing an order is ONE batch: every guard in it is a
+//! constraint or trigger, so a short SKU, a second checkout of the cart or a cart changed since
+//! it was read aborts the whole batch (see schema/0002).
+
+use std::cell::RefCell;
+
+use serde::{Deserialize, Serialize};
+use shop_domain::checkout::{
+    Address, Order, OrderLine, OrderStore, OrderTotals, PlaceOutcome, Shortage,
+};
+use shop_domain::events::Event;
+use shop_domain::ids::{CartId, OrderId, ProductId, Sku};
+use shop_domain::money::{Currency, Money};
+use shop_domain::order::{OrderStatus, PaymentLedger};
+use shop_domain::time::Timestamp;
+use shop_domain::StoreError;
+use worker::wasm_bindgen::JsValue;
+use worker::D1Database;
+
+use crate::outbox::OutboxRow;
+
+pub struct D1Orders<'a> {
+    pub db: &'a D1Database,
+    /// Outbox rows the last `place` wrote, for the caller to publish.
+    pub written_events: RefCell<Vec<OutboxRow>>,
+}
+
+impl<'a> D1Orders<'a> {
+    pub fn new(db: &'a D1Database) -> Self {
+        D1Orders {
+            db,
+            written_events: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+fn err(context: &'static str) -> impl Fn(worker::Error) -> StoreError {
+    move |e| StoreError::new(format!("{context}: {e}"))
+}
+
+fn num(n: i64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+fn json<T: Serialize>(value: &T, context: &'static str) -> Result<JsValue, StoreError> {
+    serde_json::to_string(value)
+        .map(JsValue::from)
+        .map_err(|e| StoreError::new(format!("{context}: {e}")))
+}
+
+#[derive(Serialize)]
+struct LineParam<'a> {
+    sku: &'a str,
+    product_id: &'a str,
+    name: &'a str,
+    quantity: u32,
+    unit: i64,
+    subtotal: i64,
+    discount: i64,
+    tax: i64,
+    total: i64,
+}
+
+const PLACE_SQL: [&str; 9] = [
+    "INSERT INTO order_counters (year, value) VALUES (?1, 0) ON CONFLICT (year) DO NOTHING",
+    "UPDATE order_counters SET value = value + 1 WHERE year = ?1",
+    "INSERT INTO orders (id, number, cart_id, status, currency, email, subtotal_minor, discount_minor, \
+       shipping_minor, tax_minor, total_minor, shipping_method, shipping_address, billing_address, \
+       payment_provider, payment_id, reservation_expires_at, created_at, updated_at) \
+     VALUES (?1, (SELECT printf('SO-%d-%06d', year, value) FROM order_counters WHERE year = ?2), ?3, \
+       'pending_payment', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17) \
+     RETURNING number",
+    "INSERT INTO order_lines (order_id, position, sku, product_id, name, quantity, unit_minor, \
+       subtotal_minor, discount_minor, tax_minor, total_minor) \
+     SELECT ?1, CAST(l.key AS INTEGER), json_extract(l.value, '$.sku'), json_extract(l.value, '$.product_id'), \
+       json_extract(l.value, '$.name'), json_extract(l.value, '$.quantity'), json_extract(l.value, '$.unit'), \
+       json_extract(l.value, '$.subtotal'), json_extract(l.value, '$.discount'), json_extract(l.value, '$.tax'), \
+       json_extract(l.value, '$.total') \
+     FROM json_each(?2) l",
+    // Unconditional: CHECK (available >= 0) aborts the batch when a SKU is short.
+    "UPDATE inventory SET reserved = reserved + \
+       (SELECT json_extract(r.value, '$[1]') FROM json_each(?1) r WHERE json_extract(r.value, '$[0]') = inventory.sku) \
+     WHERE sku IN (SELECT json_extract(value, '$[0]') FROM json_each(?1))",
+    // The foreign key to inventory aborts the batch for a SKU without a stock row.
+    "INSERT INTO reservations (order_id, sku, quantity, expires_at, status) \
+     SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?2, 'held' FROM json_each(?3)",
+    // The version trigger aborts the batch when the cart changed since it was read.
+    "UPDATE carts SET status = 'checked_out', version = ?2, updated_at = ?3 WHERE id = ?1",
+    "INSERT INTO outbox (id, type, payload, created_at) VALUES (?1, ?2, ?3, ?4) \
+     RETURNING id, type, payload, created_at",
+    // inventory.low for every SKU this reservation took to or below its threshold.
+    "INSERT INTO outbox (id, type, payload, created_at) \
+     SELECT 'evt_' || lower(hex(randomblob(16))), 'inventory.low', \
+       json_object('sku', i.sku, 'available', i.available, 'low_threshold', i.low_threshold, 'order_id', ?1), ?2 \
+     FROM inventory i JOIN json_each(?3) r ON json_extract(r.value, '$[0]') = i.sku \
+     WHERE i.available <= i.low_threshold AND i.available + json_extract(r.value, '$[1]') > i.low_threshold \
+     RETURNING id, type, payload, created_at",
+];
+
+#[derive(Deserialize)]
+struct NumberRow {
+    number: String,
+}
+
+#[derive(Deserialize)]
+struct Availability {
+    sku: String,
+    available: i64,
+}
+
+#[derive(Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+impl OrderStore for D1Orders<'_> {
+    async fn place(
+        &self,
+        order: &Order,
+        reservations: &[(Sku, u32)],
+        cart_version: u64,
+        event: &Event,
+    ) -> Result<PlaceOutcome, StoreError> {
+        let context = "place order";
+        let lines: Vec<LineParam> = order
+            .lines
+            .iter()
+            .map(|l| LineParam {
+                sku: l.sku.as_str(),
+                product_id: l.product_id.as_str(),
+                name: &l.name,
+                quantity: l.quantity,
+                unit: l.unit_price.minor_units(),
+                subtotal: l.subtotal.minor_units(),
+                discount: l.discount.minor_units(),
+                tax: l.tax.minor_units(),
+                total: l.total.minor_units(),
+            })
+            .collect();
+        let holds: Vec<(&str, u32)> = reservations.iter().map(|(s, q)| (s.as_str(), *q)).collect();
+        let holds_json = json(&holds, context)?;
+        let id: JsValue = order.id.as_str().into();
+        let now = num(order.created_at.millis());
+        let year = num(i64::from(order.created_at.year()));
+        let t = &order.totals;
+        let binds: [Vec<JsValue>; 9] = [
+            vec![year.clone()],
+            vec![year.clone()],
+            vec![
+                id.clone(),
+                year,
+                order.cart_id.as_str().into(),
+                order.currency.code().into(),
+                order.email.as_str().into(),
+                num(t.subtotal.minor_units()),
+                num(t.discount.minor_units()),
+                num(t.shipping.minor_units()),
+                num(t.tax.minor_units()),
+                num(t.grand_total.minor_units()),
+                order.shipping_method.as_str().into(),
+                json(&order.shipping_address, context)?,
+                json(&order.billing_address, context)?,
+                order.payment_provider.as_str().into(),
+                order.payment_id.as_str().into(),
+                num(order.reservation_expires_at.millis()),
+                now.clone(),
+            ],
+            vec![id.clone(), json(&lines, context)?],
+            vec![holds_json.clone()],
+            vec![
+                id.clone(),
+                num(order.reservation_expires_at.millis()),
+                holds_json.clone(),
+            ],
+            vec![
+                order.cart_id.as_str().into(),
+                JsValue::from_f64(cart_version.saturating_add(1) as f64),
+                now.clone(),
+            ],
+            vec![
+                event.id.as_str().into(),
+                event.kind.as_str().into(),
+                json(&event.data, context)?,
+                num(event.created_at.millis()),
+            ],
+            vec![id, now, holds_json],
+        ];
+        let mut statements = Vec::with_capacity(PLACE_SQL.len());
+        for (sql, bind) in PLACE_SQL.iter().zip(binds) {
+            statements.push(self.db.prepare(*sql).bind(&bind).map_err(err(context))?);
+        }
+        let results = match self.db.batch(statements).await {
+            Ok(results) => results,
+            Err(e) => {
+                return self
+                    .explain_failure(order, reservations, &e.to_string())
+                    .await
+            }
+        };
+        let number = results
+            .get(2)
+            .and_then(|r| r.results::<NumberRow>().ok())
+            .and_then(|rows| rows.into_iter().next())
+            .ok_or_else(|| StoreError::new("place order: no order number returned"))?
+            .number;
+        let mut written = Vec::new();
+        for result in results.iter().skip(7) {
+            written.extend(result.results::<OutboxRow>().map_err(err(context))?);
+        }
+        *self.written_events.borrow_mut() = written;
+        Ok(PlaceOutcome::Placed { number })
+    }
+
+    async fn order_for_cart(&self, cart: &CartId) -> Result<Option<OrderId>, StoreError> {
+        let row: Option<IdRow> = self
+            .db
+            .prepare("SELECT id FROM orders WHERE cart_id = ?1")
+            .bind(&[cart.as_str().into()])
+            .map_err(err("order for cart"))?
+            .first(None)
+            .await
+            .map_err(err("order for cart"))?;
+        row.map(|r| {
+            OrderId::parse(&r.id).map_err(|_| StoreError::new("stored order id is invalid"))
+        })
+        .transpose()
+    }
+
+    async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
+        let row: Option<OrderDoc> = self
+            .db
+            .prepare(GET_SQL)
+            .bind(&[id.as_str().into()])
+            .map_err(err("get order"))?
+            .first(None)
+            .await
+            .map_err(err("get order"))?;
+        match row.and_then(|r| r.doc) {
+            None => Ok(None),
+            Some(doc) => {
+                let row: OrderRow = serde_json::from_str(&doc)
+                    .map_err(|e| StoreError::new(format!("get order: {e}")))?;
+                row.into_order().map(Some)
+            }
+        }
+    }
+}
+
+impl D1Orders<'_> {
+    /// A placement batch failed: say why, from the constraint that fired.
+    async fn explain_failure(
+        &self,
+        order: &Order,
+        reservations: &[(Sku, u32)],
+        message: &str,
+    ) -> Result<PlaceOutcome, StoreError> {
+        if message.contains("orders.cart_id") {
+            return match self.order_for_cart(&order.cart_id).await? {
+                Some(order_id) => Ok(PlaceOutcome::AlreadyCheckedOut { order_id }),
+                None => Ok(PlaceOutcome::CartChanged),
+            };
+        }
+        if message.contains("stale cart version") {
+            return Ok(PlaceOutcome::CartChanged);
+        }
+        if message.contains("CHECK constraint failed")
+            || message.contains("FOREIGN KEY constraint failed")
+        {
+            let skus: Vec<&str> = reservations.iter().map(|(s, _)| s.as_str()).collect();
+            let rows: Vec<Availability> = self
+                .db
+                .prepare("SELECT sku, available FROM inventory WHERE sku IN (SELECT value FROM json_each(?1))")
+                .bind(&[json(&skus, "read availability")?])
+                .map_err(err("read availability"))?
+                .all()
+                .await
+                .map_err(err("read availability"))?
+                .results()
+                .map_err(err("read availability"))?;
+            let shortages: Vec<Shortage> = reservations
+                .iter()
+                .filter_map(|(sku, requested)| {
+                    let available = rows
+                        .iter()
+                        .find(|r| r.sku == sku.as_str())
+                        .map_or(0, |r| r.available);
+                    (i64::from(*requested) > available).then(|| Shortage {
+                        sku: sku.clone(),
+                        requested: *requested,
+                        available: available.max(0),
+                    })
+                })
+                .collect();
+            // Stock freed up between the failure and this read: the client may simply retry.
+            return Ok(if shortages.is_empty() {
+                PlaceOutcome::CartChanged
+            } else {
+                PlaceOutcome::Short(shortages)
+            });
+        }
+        Err(StoreError::new(format!("place order: {message}")))
+    }
+}
+
+const GET_SQL: &str = "\
+SELECT json_object(
+  'id', o.id, 'number', o.number, 'cart_id', o.cart_id, 'status', o.status, 'currency', o.currency,
+  'email', o.email, 'subtotal', o.subtotal_minor, 'discount', o.discount_minor, 'shipping', o.shipping_minor,
+  'tax', o.tax_minor, 'total', o.total_minor, 'captured', o.captured_minor, 'refunded', o.refunded_minor,
+  'shipping_method', o.shipping_method, 'shipping_address', json(o.shipping_address),
+  'billing_address', json(o.billing_address), 'payment_provider', o.payment_provider,
+  'payment_id', o.payment_id, 'reservation_expires_at', o.reservation_expires_at,
+  'created_at', o.created_at, 'updated_at', o.updated_at,
+  'lines', json((SELECT json_group_array(json_object('sku', l.sku, 'product_id', l.product_id, 'name', l.name,
+      'quantity', l.quantity, 'unit', l.unit_minor, 'subtotal', l.subtotal_minor, 'discount', l.discount_minor,
+      'tax', l.tax_minor, 'total', l.total_minor))
+    FROM (SELECT * FROM order_lines WHERE order_id = o.id ORDER BY position) l))
+) AS doc
+FROM orders o WHERE o.id = ?1";
+
+#[derive(Deserialize)]
+struct OrderDoc {
+    doc: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OrderRow {
+    id: OrderId,
+    number: String,
+    cart_id: CartId,
+    status: String,
+    currency: String,
+    email: String,
+    subtotal: i64,
+    discount: i64,
+    shipping: i64,
+    tax: i64,
+    total: i64,
+    captured: i64,
+    refunded: i64,
+    shipping_method: String,
+    shipping_address: Address,
+    billing_address: Address,
+    payment_provider: String,
+    payment_id: String,
+    reservation_expires_at: i64,
+    created_at: i64,
+    updated_at: i64,
+    lines: Vec<LineRow>,
+}
+
+#[derive(Deserialize)]
+struct LineRow {
+    sku: Sku,
+    product_id: ProductId,
+    name: String,
+    quantity: u32,
+    unit: i64,
+    subtotal: i64,
+    discount: i64,
+    tax: i64,
+    total: i64,
+}
+
+impl OrderRow {
+    fn into_order(self) -> Result<Order, StoreError> {
+        let bad = |what: &str| StoreError::new(format!("stored order has an invalid {what}"));
+        let currency: Currency = self.currency.parse().map_err(|_| bad("currency"))?;
+        let money = |minor: i64| Money::from_minor(minor, currency).map_err(|_| bad("amount"));
+        let lines = self
+            .lines
+            .into_iter()
+            .map(|l| {
+                Ok(OrderLine {
+                    sku: l.sku,
+                    product_id: l.product_id,
+                    name: l.name,
+                    quantity: l.quantity,
+                    unit_price: money(l.unit)?,
+                    subtotal: money(l.subtotal)?,
+                    discount: money(l.discount)?,
+                    tax: money(l.tax)?,
+                    total: money(l.total)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Order {
+            id: self.id,
+            number: self.number,
+            cart_id: self.cart_id,
+            status: OrderStatus::parse(&self.status).ok_or_else(|| bad("status"))?,
+            currency,
+            email: shop_domain::checkout::Email::parse(&self.email).ok_or_else(|| bad("email"))?,
+            lines,
+            totals: OrderTotals {
+                subtotal: money(self.subtotal)?,
+                discount: money(self.discount)?,
+                shipping: money(self.shipping)?,
+                tax: money(self.tax)?,
+                grand_total: money(self.total)?,
+            },
+            shipping_method: self.shipping_method,
+            shipping_address: self.shipping_address,
+            billing_address: self.billing_address,
+            payment_provider: self.payment_provider,
+            payment_id: self.payment_id,
+            ledger: PaymentLedger::restore(self.captured, self.refunded)
+                .ok_or_else(|| bad("ledger"))?,
+            reservation_expires_at: Timestamp::from_millis(self.reservation_expires_at),
+            created_at: Timestamp::from_millis(self.created_at),
+            updated_at: Timestamp::from_millis(self.updated_at),
+        })
+    }
+}
