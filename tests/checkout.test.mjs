@@ -1,0 +1,189 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { adminToken, assertProblem, minor, newCart, spawnApp } from "./helpers.mjs";
+
+let app;
+before(async () => (app = await spawnApp()));
+after(async () => app?.close());
+
+const address = {
+  name: "Ada Lovelace",
+  line1: "1 Analytical Way",
+  city: "London",
+  postal_code: "N1 7AA",
+  country: "GB",
+};
+const body = (over = {}) => ({
+  email: "ada@example.com",
+  shipping_address: address,
+  shipping_method: "standard",
+  payment_provider: "test",
+  ...over,
+});
+const checkout = (cartId, json = body(), key = randomUUID()) =>
+  app.post(`/v1/carts/${cartId}/checkout`, json, { headers: { "Idempotency-Key": key } });
+
+async function stock(sku) {
+  return app.db.prepare("SELECT on_hand, reserved, available FROM inventory WHERE sku = ?1").bind(sku).first();
+}
+async function setStock(sku, onHand) {
+  await app.db.prepare("UPDATE inventory SET on_hand = ?2, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku, onHand).run();
+}
+async function cartWith(items, currency = "EUR") {
+  const cart = await newCart(app, currency);
+  for (const [sku, quantity] of items) {
+    const res = await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity });
+    assert.equal(res.status, 200, res.text);
+  }
+  return cart.id;
+}
+const counts = async () => ({
+  orders: await app.count("orders"),
+  lines: await app.count("order_lines"),
+  reservations: await app.count("reservations"),
+  outbox: await app.count("outbox"),
+});
+
+test("checkout places an order that holds the stock, with a payment session and an access token", async () => {
+  await setStock("CLASSICTEE-M-BLACK", 10);
+  await setStock("ENAMELMUG-WHITE", 10);
+  const cartId = await cartWith([["CLASSICTEE-M-BLACK", 2], ["ENAMELMUG-WHITE", 1]]);
+  const res = await checkout(cartId);
+  assert.equal(res.status, 201, res.text);
+  const { order, payment, order_token } = res.body;
+  assert.match(order.id, /^ord_[0-9a-f]{32}$/);
+  assert.match(order.number, /^SO-\d{4}-\d{6}$/);
+  assert.equal(res.headers.get("location"), `/v1/orders/${order.id}`);
+  assert.equal(order.status, "pending_payment");
+  assert.equal(order.lines.length, 2);
+  const t = order.totals;
+  assert.equal(t.shipping.amount, "4.90");
+  assert.equal(minor(t.grand_total), minor(t.subtotal) - minor(t.discount) + minor(t.shipping) + minor(t.tax));
+  assert.equal(minor(t.subtotal), order.lines.reduce((s, l) => s + minor(l.subtotal), 0));
+  assert.equal(payment.provider, "test");
+  assert.equal(payment.amount_minor, minor(t.grand_total));
+  assert.equal(order.payment_id, payment.payment_id);
+  assert.ok(payment.client_secret.startsWith(payment.payment_id));
+
+  assert.deepEqual(await stock("CLASSICTEE-M-BLACK"), { on_hand: 10, reserved: 2, available: 8 });
+  const held = await app.db.prepare("SELECT sku, quantity, status, expires_at FROM reservations WHERE order_id = ?1 ORDER BY sku").bind(order.id).all();
+  assert.equal(held.results.length, 2);
+  assert.ok(held.results.every((r) => r.status === "held" && r.expires_at === Date.parse(order.reservation_expires_at)));
+  assert.equal(Date.parse(order.reservation_expires_at) - Date.parse(order.created_at), 15 * 60 * 1000);
+  const cart = await app.get(`/v1/carts/${cartId}`);
+  assert.equal(cart.body.status, "checked_out");
+  const event = await app.db.prepare("SELECT type, payload FROM outbox WHERE type = 'order.created' AND json_extract(payload, '$.order_id') = ?1").bind(order.id).first();
+  assert.ok(event, "order.created is in the outbox");
+  assert.equal(JSON.parse(event.payload).lines.length, 2);
+
+  // The access token reads this order, and only this one.
+  const read = await app.get(`/v1/orders/${order.id}`, { headers: { Authorization: `Bearer ${order_token}` } });
+  assert.equal(read.status, 200, read.text);
+  assert.deepEqual(read.body, order);
+  assertProblem(await app.get(`/v1/orders/${order.id}`), 401, "unauthenticated");
+  const admin = await adminToken(["orders:read"]);
+  assert.equal((await app.get(`/v1/orders/${order.id}`, { headers: { Authorization: `Bearer ${admin}` } })).status, 200);
+  const other = await adminToken(["catalog:write"]);
+  assertProblem(await app.get(`/v1/orders/${order.id}`, { headers: { Authorization: `Bearer ${other}` } }), 403, "insufficient_scope");
+});
+
+test("a cart checks out once: a second checkout answers 409 with the existing order", async () => {
+  await setStock("POCKETTEE-S-BLACK", 10);
+  const cartId = await cartWith([["POCKETTEE-S-BLACK", 1]]);
+  const first = await checkout(cartId);
+  assert.equal(first.status, 201, first.text);
+  const before = await counts();
+  const second = await checkout(cartId, body({ shipping_method: "express" }));
+  const p = assertProblem(second, 409, "cart_already_checked_out");
+  assert.equal(p.order_id, first.body.order.id);
+  assert.deepEqual(await counts(), before);
+  assertProblem(await app.post(`/v1/carts/${cartId}/items`, { sku: "POCKETTEE-S-BLACK", quantity: 1 }), 409, "cart_not_active");
+});
+
+test("short stock: 409 listing each short SKU, and nothing is written", async () => {
+  await setStock("STRIPEDTEE-S-BLACK", 5);
+  await setStock("STRIPEDTEE-S-WHITE", 5);
+  const cartId = await cartWith([["STRIPEDTEE-S-BLACK", 3], ["STRIPEDTEE-S-WHITE", 4]]);
+  await setStock("STRIPEDTEE-S-BLACK", 2);
+  const before = await counts();
+  const res = await checkout(cartId);
+  const p = assertProblem(res, 409, "insufficient_stock");
+  assert.deepEqual(p.shortages, [{ sku: "STRIPEDTEE-S-BLACK", requested: 3, available: 2 }]);
+  assert.deepEqual(await counts(), before, "no order, line, reservation or event");
+  assert.deepEqual(await stock("STRIPEDTEE-S-WHITE"), { on_hand: 5, reserved: 0, available: 5 }, "the other SKU was not reserved");
+  assert.equal((await app.get(`/v1/carts/${cartId}`)).body.status, "active");
+});
+
+test("checkout input is validated before anything is written", async () => {
+  await setStock("ORGANICTEE-S-BLACK", 5);
+  const cartId = await cartWith([["ORGANICTEE-S-BLACK", 1]]);
+  const before = await counts();
+  assertProblem(await app.post(`/v1/carts/${cartId}/checkout`, body()), 400, "idempotency_key_required");
+  let p = assertProblem(await checkout(cartId, body({ email: "not-an-email", shipping_address: { ...address, country: "England" } })), 422, "validation_failed");
+  assert.deepEqual(p.errors.map((e) => e.pointer), ["/email", "/shipping_address/country"]);
+  p = assertProblem(await checkout(cartId, body({ shipping_method: "drone" })), 422, "validation_failed");
+  assert.equal(p.errors[0].code, "unknown_shipping_method");
+  p = assertProblem(await checkout(cartId, body({ payment_provider: "cash" })), 422, "validation_failed");
+  assert.equal(p.errors[0].code, "unknown_payment_provider");
+  p = assertProblem(await checkout(cartId, { ...body(), coupon: "FREE" }), 422, "validation_failed");
+  assert.equal(p.errors[0].pointer, "/coupon");
+  assertProblem(await checkout(cartId, { ...body(), shipping_address: { ...address, line1: undefined } }), 422, "validation_failed");
+  assertProblem(await checkout("cart_00000000000000000000000000000000"), 404, "cart_not_found");
+  const empty = await newCart(app);
+  assertProblem(await checkout(empty.id), 422, "cart_empty");
+  assert.deepEqual(await counts(), before);
+  assert.equal((await app.get(`/v1/carts/${cartId}`)).body.status, "active");
+});
+
+test("the same checkout sent 5 times at once with one key yields one order", async () => {
+  await setStock("RAGLANTEE-S-BLACK", 10);
+  const cartId = await cartWith([["RAGLANTEE-S-BLACK", 2]]);
+  const key = randomUUID();
+  const results = await Promise.all(Array.from({ length: 5 }, () => checkout(cartId, body(), key)));
+  const created = results.filter((r) => r.status === 201);
+  for (const r of results) {
+    if (r.status !== 201) assertProblem(r, 409, "idempotency_key_in_use");
+  }
+  assert.ok(created.length >= 1);
+  for (const r of created) assert.equal(r.text, created[0].text, "identical answers");
+  const { n } = await app.db.prepare("SELECT count(*) AS n FROM orders WHERE cart_id = ?1").bind(cartId).first();
+  assert.equal(n, 1);
+  const replay = await checkout(cartId, body(), key);
+  assert.equal(replay.status, 201);
+  assert.equal(replay.text, created[0].text);
+  assert.equal((await stock("RAGLANTEE-S-BLACK")).reserved, 2);
+});
+
+test("oversell: 60 concurrent checkouts for 25 units sell exactly 25", async () => {
+  const sku = "GRAPHICTEE-S-BLACK";
+  await setStock(sku, 1000);
+  const carts = [];
+  for (let i = 0; i < 60; i++) carts.push(await cartWith([[sku, 1]]));
+  await setStock(sku, 25);
+  const before = await counts();
+  const results = await Promise.all(carts.map((c) => checkout(c)));
+  const won = results.filter((r) => r.status === 201);
+  const lost = results.filter((r) => r.status !== 201);
+  for (const r of lost) {
+    const p = assertProblem(r, 409, "insufficient_stock");
+    assert.deepEqual(p.shortages, [{ sku, requested: 1, available: 0 }]);
+  }
+  const sold = won.reduce((s, r) => s + r.body.order.lines[0].quantity, 0);
+  const s = await stock(sku);
+  assert.equal(s.reserved, sold, "every unit held belongs to a placed order");
+  assert.ok(s.available >= 0);
+  assert.equal(sold, 25, "units sold equal the stock exactly");
+  assert.equal(s.available, 0);
+  const after = await counts();
+  assert.equal(after.orders - before.orders, won.length, "losers wrote no order");
+  const { m } = await app.db.prepare("SELECT count(*) AS m FROM carts WHERE status = 'checked_out' AND id IN (SELECT value FROM json_each(?1))").bind(JSON.stringify(carts)).first();
+  assert.equal(m, won.length, "only winners' carts closed");
+});
+
+test("order numbers are unique and sequential within the year", async () => {
+  const numbers = (await app.db.prepare("SELECT number FROM orders ORDER BY number").all()).results.map((r) => r.number);
+  assert.equal(new Set(numbers).size, numbers.length);
+  const seq = numbers.map((n) => Number(n.slice(-6))).sort((a, b) => a - b);
+  assert.deepEqual(seq, Array.from({ length: seq.length }, (_, i) => i + 1));
+});
