@@ -8,19 +8,22 @@ use shop_domain::checkout::{
     AddressInput, Checkout, CheckoutError, CheckoutInput, CheckoutPolicy, CheckoutRequest,
     DynPaymentProvider, Order, PaymentSession, TestPaymentProvider,
 };
+use shop_domain::ids::IdSource;
 use shop_domain::ids::{CartId, OrderId};
+use shop_domain::lifecycle::{self, LifecycleError};
 use shop_edge::auth::{self, Principal};
 use shop_edge::d1::D1Carts;
 use shop_edge::orders::D1Orders;
-use shop_edge::runtime::CryptoIds;
+use shop_edge::runtime::{self, CryptoIds};
 use shop_edge::stripe::Stripe;
 use shop_edge::{outbox, serve, Call, FieldError, Problem, Reply, Route};
-use worker::{event, Context, Env, Request, Response};
+use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Checkout,
     GetOrder,
+    CancelOrder,
 }
 
 pub const ROUTES: &[Route<Endpoint>] = &[
@@ -34,6 +37,11 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         path: "/v1/orders/{order_id}",
         endpoint: Endpoint::GetOrder,
     },
+    Route {
+        method: "POST",
+        path: "/v1/admin/orders/{order_id}/cancel",
+        endpoint: Endpoint::CancelOrder,
+    },
 ];
 
 #[event(fetch)]
@@ -45,7 +53,84 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
     match call.route.endpoint {
         Endpoint::Checkout => checkout(&call).await,
         Endpoint::GetOrder => get_order(&call).await,
+        Endpoint::CancelOrder => cancel_order(&call).await,
     }
+}
+
+/// Every minute: expire unpaid orders past their reservation (releasing the stock), then send
+/// outbox rows that are still unsent after `OUTBOX_RESEND_AFTER_SECONDS`.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let run = format!("cron_{}", CryptoIds.next_u128());
+    if let Err(e) = maintain(&env, &run).await {
+        runtime::log_error(&run, "scheduled maintenance", &e);
+    }
+}
+
+async fn maintain(env: &Env, run: &str) -> Result<(), String> {
+    let now = runtime::now();
+    let config = runtime::config(env).map_err(|e| e.to_string())?;
+    let db = env.d1("DB").map_err(|e| e.to_string())?;
+    let orders = D1Orders::new(&db);
+    let expired = lifecycle::expire_due(&orders, &CryptoIds, now, 100)
+        .await
+        .map_err(|e| e.to_string())?;
+    let events = orders.written_events.take();
+    if let Err(e) = outbox::publish(env, &db, &events, now).await {
+        runtime::log_error(run, "publishing expiry events", &e);
+    }
+    let stale = outbox::unsent(&db, now.minus(config.checkout.outbox_resend_after), 100)
+        .await
+        .map_err(|e| e.to_string())?;
+    let resent = outbox::publish(env, &db, &stale, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    let line = serde_json::json!({
+        "level": "info", "run": run, "job": "maintenance",
+        "expired_orders": expired.len(), "outbox_resent": resent,
+    });
+    worker::console_log!("{}", line);
+    Ok(())
+}
+
+async fn cancel_order(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.require_scope("orders:write")?;
+    let not_found = || Problem::not_found("order_not_found", "No order with this id");
+    let id = OrderId::parse(call.route.param(0)).map_err(|_| not_found())?;
+    let db = call.db()?;
+    let orders = D1Orders::new(&db);
+    lifecycle::cancel(&orders, &CryptoIds, &id, call.now)
+        .await
+        .map_err(|e| match e {
+            LifecycleError::NotFound => not_found(),
+            LifecycleError::Illegal(illegal) => Problem::new(
+                409,
+                "illegal_transition",
+                "Order cannot be cancelled",
+                format!(
+                    "An order that is {} cannot be cancelled",
+                    illegal.from.as_str()
+                ),
+            ),
+            LifecycleError::Moved => Problem::new(
+                409,
+                "order_changed",
+                "Order changed",
+                "The order changed meanwhile; retry",
+            )
+            .with_header("Retry-After", "1"),
+            LifecycleError::Store(e) => call.internal("cancel order", &e),
+        })?;
+    let events = orders.written_events.take();
+    if let Err(e) = outbox::publish(&call.env, &db, &events, call.now).await {
+        call.internal("publishing cancel event", &e);
+    }
+    let order = orders
+        .get(&id)
+        .await
+        .map_err(|e| call.internal("get order", &e))?
+        .ok_or_else(not_found)?;
+    Reply::json(200, &order).map_err(|e| call.internal("serialising order", &e))
 }
 
 #[derive(Deserialize)]

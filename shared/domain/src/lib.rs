@@ -13,6 +13,7 @@ pub mod events;
 pub mod idempotency;
 pub mod ids;
 pub mod inventory;
+pub mod lifecycle;
 pub mod money;
 pub mod order;
 pub mod pagination;

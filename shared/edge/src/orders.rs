@@ -412,3 +412,121 @@ impl OrderRow {
         })
     }
 }
+
+#[derive(Deserialize)]
+struct StatusRow {
+    status: String,
+}
+
+/// Stock statements of a close, by the state the order leaves.
+fn give_back_sql(from: OrderStatus) -> [&'static str; 2] {
+    if from.holds_reservation() {
+        [
+            "UPDATE inventory SET reserved = reserved - \
+               (SELECT quantity FROM reservations r WHERE r.order_id = ?1 AND r.sku = inventory.sku AND r.status = 'held') \
+             WHERE sku IN (SELECT sku FROM reservations WHERE order_id = ?1 AND status = 'held')",
+            "UPDATE reservations SET status = 'released' WHERE order_id = ?1 AND status = 'held'",
+        ]
+    } else {
+        [
+            "UPDATE inventory SET on_hand = on_hand + \
+               (SELECT quantity FROM reservations r WHERE r.order_id = ?1 AND r.sku = inventory.sku AND r.status = 'sold') \
+             WHERE sku IN (SELECT sku FROM reservations WHERE order_id = ?1 AND status = 'sold')",
+            "UPDATE reservations SET status = 'released' WHERE order_id = ?1 AND status = 'sold'",
+        ]
+    }
+}
+
+impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
+    async fn due_for_expiry(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>, StoreError> {
+        let rows: Vec<IdRow> = self
+            .db
+            .prepare(
+                "SELECT id FROM orders WHERE status = 'pending_payment' AND reservation_expires_at <= ?1 \
+                 ORDER BY reservation_expires_at LIMIT ?2",
+            )
+            .bind(&[num(now.millis()), JsValue::from_f64(f64::from(limit))])
+            .map_err(err("due for expiry"))?
+            .all()
+            .await
+            .map_err(err("due for expiry"))?
+            .results()
+            .map_err(err("due for expiry"))?;
+        rows.into_iter()
+            .map(|r| {
+                OrderId::parse(&r.id).map_err(|_| StoreError::new("stored order id is invalid"))
+            })
+            .collect()
+    }
+
+    async fn status(&self, id: &OrderId) -> Result<Option<OrderStatus>, StoreError> {
+        let row: Option<StatusRow> = self
+            .db
+            .prepare("SELECT status FROM orders WHERE id = ?1")
+            .bind(&[id.as_str().into()])
+            .map_err(err("order status"))?
+            .first(None)
+            .await
+            .map_err(err("order status"))?;
+        row.map(|r| {
+            OrderStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::new("stored order status is invalid"))
+        })
+        .transpose()
+    }
+
+    async fn close(
+        &self,
+        id: &OrderId,
+        from: OrderStatus,
+        to: OrderStatus,
+        event: &Event,
+        now: Timestamp,
+    ) -> Result<shop_domain::lifecycle::CloseOutcome, StoreError> {
+        use shop_domain::lifecycle::CloseOutcome;
+        let context = "close order";
+        let order: JsValue = id.as_str().into();
+        let [give_back, mark] = give_back_sql(from);
+        let statements = vec![
+            // When the order is no longer in `from`, 'invalid' violates the status CHECK and the
+            // whole batch aborts; the status trigger rejects illegal moves likewise.
+            self.db
+                .prepare(
+                    "UPDATE orders SET status = CASE WHEN status = ?2 THEN ?3 ELSE 'invalid' END, updated_at = ?4 \
+                     WHERE id = ?1",
+                )
+                .bind(&[order.clone(), from.as_str().into(), to.as_str().into(), num(now.millis())])
+                .map_err(err(context))?,
+            self.db.prepare(give_back).bind(std::slice::from_ref(&order)).map_err(err(context))?,
+            self.db.prepare(mark).bind(&[order]).map_err(err(context))?,
+            self.db
+                .prepare(PLACE_SQL[7])
+                .bind(&[
+                    event.id.as_str().into(),
+                    event.kind.as_str().into(),
+                    json(&event.data, context)?,
+                    num(event.created_at.millis()),
+                ])
+                .map_err(err(context))?,
+        ];
+        match self.db.batch(statements).await {
+            Ok(results) => {
+                let mut written = self.written_events.borrow_mut();
+                for result in results.iter().skip(3) {
+                    written.extend(result.results::<OutboxRow>().map_err(err(context))?);
+                }
+                Ok(CloseOutcome::Closed)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                if message.contains("CHECK constraint failed")
+                    || message.contains("illegal order transition")
+                {
+                    Ok(CloseOutcome::Moved)
+                } else {
+                    Err(StoreError::new(format!("{context}: {message}")))
+                }
+            }
+        }
+    }
+}

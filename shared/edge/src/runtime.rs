@@ -118,7 +118,7 @@ impl<E> Call<E> {
     }
 }
 
-fn log_error(request_id: &str, context: &str, cause: impl std::fmt::Display) {
+pub fn log_error(request_id: &str, context: &str, cause: impl std::fmt::Display) {
     let line = serde_json::json!({
         "level": "error",
         "request_id": request_id,
@@ -145,7 +145,7 @@ thread_local! {
 
 /// Settings are fixed for the life of an isolate (a deploy makes new isolates), so they are
 /// parsed once per isolate; a bad setting is reported on every request until fixed.
-fn config(env: &Env) -> Result<Config, crate::config::ConfigError> {
+pub fn config(env: &Env) -> Result<Config, crate::config::ConfigError> {
     if let Some(config) = CONFIG.with(|c| c.get().cloned()) {
         return Ok(config);
     }
