@@ -1,0 +1,135 @@
+// Order events: outbox -> queue -> consumer, exactly-once effects, retries, cron re-send.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { minor, newCart, spawnApp } from "./helpers.mjs";
+
+let app;
+before(async () => (app = await spawnApp()));
+after(async () => app?.close());
+
+const address = { name: "Alan Turing", line1: "2 Bletchley Park", city: "Milton Keynes", postal_code: "MK3 6EB", country: "GB" };
+
+async function placeOrder(sku, quantity = 1, { lowThreshold = 0, onHand = 100 } = {}) {
+  await app.db.prepare("UPDATE inventory SET on_hand = ?2, reserved = 0, low_threshold = ?3 WHERE sku = ?1").bind(sku, onHand, lowThreshold).run();
+  const cart = await newCart(app);
+  assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity })).status, 200);
+  const res = await app.post(
+    `/v1/carts/${cart.id}/checkout`,
+    { email: "alan@example.com", shipping_address: address, shipping_method: "standard", payment_provider: "test" },
+    { headers: { "Idempotency-Key": randomUUID() } },
+  );
+  assert.equal(res.status, 201, res.text);
+  return res.body.order;
+}
+
+async function eventOf(orderId, type = "order.created") {
+  return app.db
+    .prepare("SELECT id, type, payload, created_at, sent_at FROM outbox WHERE type = ?2 AND json_extract(payload, '$.order_id') = ?1")
+    .bind(orderId, type)
+    .first();
+}
+
+/** Wait until `probe` returns something truthy (the consumer runs asynchronously). */
+async function eventually(probe, what, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const processed = (id) => app.db.prepare("SELECT count(*) AS n FROM processed_events WHERE event_id = ?1").bind(id).first("n");
+const sales = (day, currency) => app.db.prepare("SELECT orders, units, revenue_minor FROM daily_sales WHERE day = ?1 AND currency = ?2").bind(day, currency).first();
+
+test("checkout's order.created is sent, marked sent, and applied once with its payload", async () => {
+  const order = await placeOrder("TALLLATTEM-WHITE", 2);
+  const event = await eventOf(order.id);
+  assert.ok(event);
+  await eventually(async () => (await processed(event.id)) === 1, "order.created to be applied");
+  assert.ok((await eventOf(order.id)).sent_at, "marked sent");
+  const day = order.created_at.slice(0, 10);
+  const s = await sales(day, "EUR");
+  assert.ok(s.orders >= 1 && s.units >= 2 && s.revenue_minor >= minor(order.totals.grand_total));
+  const product = await app.db
+    .prepare("SELECT units, revenue_minor FROM product_sales WHERE day = ?1 AND product_id = ?2 AND currency = 'EUR'")
+    .bind(day, order.lines[0].product_id)
+    .first();
+  assert.equal(product.units, 2, "the consumer read the event's lines: the payload survived the queue");
+  assert.equal(product.revenue_minor, minor(order.lines[0].total));
+});
+
+test("a redelivered event changes nothing", async () => {
+  const order = await placeOrder("TRAVELMUG-BLACK", 1);
+  const event = await eventOf(order.id);
+  await eventually(async () => (await processed(event.id)) === 1, "first delivery");
+  const day = order.created_at.slice(0, 10);
+  const before = await sales(day, "EUR");
+  const producer = await app.mf.getQueueProducer("ORDER_EVENTS", "shop-checkout");
+  const envelope = JSON.stringify({ id: event.id, type: event.type, created_at: new Date(event.created_at).toISOString(), data: JSON.parse(event.payload) });
+  await producer.send(envelope);
+  await producer.send(envelope);
+  await eventually(
+    () => app.logs.filter((l) => l.includes(event.id) && l.includes('"duplicate"')).length >= 2,
+    "both redeliveries to be seen",
+  );
+  assert.equal(await processed(event.id), 1);
+  assert.deepEqual(await sales(day, "EUR"), before, "rollups unchanged");
+});
+
+test("a consumer failure is retried with backoff until the event applies, once", async () => {
+  await app.db.prepare("ALTER TABLE product_sales RENAME TO product_sales_offline").run();
+  let order;
+  try {
+    order = await placeOrder("ESPRESSOCU-SAGE", 1);
+    const event = await eventOf(order.id);
+    await eventually(
+      () => app.db.prepare("SELECT attempts FROM event_failures WHERE event_id = ?1").bind(event.id).first("attempts"),
+      "the first attempt to fail",
+    );
+    assert.equal(await processed(event.id), 0, "the failed attempt wrote nothing");
+    const day = order.created_at.slice(0, 10);
+    const mid = await sales(day, "EUR");
+    await app.db.prepare("ALTER TABLE product_sales_offline RENAME TO product_sales").run();
+    await eventually(async () => (await processed(event.id)) === 1, "the retry to apply the event");
+    const after = await sales(day, "EUR");
+    assert.equal(after.orders, (mid?.orders ?? 0) + 1, "counted exactly once");
+  } finally {
+    await app.db.prepare("ALTER TABLE product_sales_offline RENAME TO product_sales").run().catch(() => {});
+  }
+});
+
+test("an outbox row whose send failed is re-sent by the cron", async () => {
+  const id = `evt_${randomUUID().replaceAll("-", "")}`;
+  await app.db
+    .prepare("INSERT INTO outbox (id, type, payload, created_at) VALUES (?1, 'order.note', '{\"note\":\"lost send\"}', ?2)")
+    .bind(id, Date.now() - 5 * 60 * 1000)
+    .run();
+  const fresh = `evt_${randomUUID().replaceAll("-", "")}`;
+  await app.db.prepare("INSERT INTO outbox (id, type, payload, created_at) VALUES (?1, 'order.note', '{}', ?2)").bind(fresh, Date.now()).run();
+  const worker = await app.mf.getWorker("shop-checkout");
+  const result = await worker.scheduled({ cron: "* * * * *" });
+  assert.equal(result.outcome, "ok");
+  const row = await app.db.prepare("SELECT sent_at, attempts FROM outbox WHERE id = ?1").bind(id).first();
+  assert.ok(row.sent_at, "sent by the cron");
+  assert.equal(row.attempts, 1);
+  await eventually(async () => (await processed(id)) === 1, "the re-sent event to be consumed");
+  const young = await app.db.prepare("SELECT sent_at FROM outbox WHERE id = ?1").bind(fresh).first();
+  assert.equal(young.sent_at, null, "a row younger than the re-send delay is left to its own send");
+});
+
+test("a checkout that takes a SKU to its low-stock threshold emits inventory.low", async () => {
+  const sku = "CAMPMUG-WHITE";
+  const order = await placeOrder(sku, 3, { onHand: 8, lowThreshold: 5 });
+  const low = await eventOf(order.id, "inventory.low");
+  assert.ok(low, "inventory.low in the outbox, in the checkout's batch");
+  assert.deepEqual(JSON.parse(low.payload), { sku, available: 5, low_threshold: 5, order_id: order.id });
+  await eventually(
+    () => app.db.prepare("SELECT sku FROM stock_alerts WHERE event_id = ?1").bind(low.id).first("sku"),
+    "the stock alert",
+  );
+  const again = await placeOrder(sku, 1, { onHand: 5, lowThreshold: 5 });
+  assert.equal(await eventOf(again.id, "inventory.low"), null, "already below: no second crossing");
+});
