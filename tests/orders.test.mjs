@@ -1,0 +1,87 @@
+// Order lifecycle: unpaid orders expire and release stock; the merchant cancels.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { adminToken, assertProblem, newCart, spawnApp } from "./helpers.mjs";
+
+let app;
+before(async () => (app = await spawnApp()));
+after(async () => app?.close());
+
+const address = { name: "Katherine Johnson", line1: "1 Langley", city: "Hampton", postal_code: "23681", country: "US" };
+const stock = (sku) => app.db.prepare("SELECT on_hand, reserved FROM inventory WHERE sku = ?1").bind(sku).first();
+
+async function placeOrder(sku, quantity) {
+  await app.db.prepare("UPDATE inventory SET on_hand = 20, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
+  const cart = await newCart(app);
+  assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity })).status, 200);
+  const res = await app.post(
+    `/v1/carts/${cart.id}/checkout`,
+    { email: "kj@example.com", shipping_address: address, shipping_method: "express", payment_provider: "test" },
+    { headers: { "Idempotency-Key": randomUUID() } },
+  );
+  assert.equal(res.status, 201, res.text);
+  return res.body.order;
+}
+
+const status = (id) => app.db.prepare("SELECT status FROM orders WHERE id = ?1").bind(id).first("status");
+const events = (id) =>
+  app.db.prepare("SELECT type, payload FROM outbox WHERE json_extract(payload, '$.order_id') = ?1 ORDER BY created_at").bind(id).all();
+
+test("the cron expires unpaid orders past their reservation and releases their stock", async () => {
+  const due = await placeOrder("SKETCHBOOK-PLAIN", 3);
+  const fresh = await placeOrder("SKETCHBOOK-RECYCLED", 2);
+  assert.equal((await stock("SKETCHBOOK-PLAIN")).reserved, 3);
+  const past = Date.now() - 1000;
+  await app.db.prepare("UPDATE orders SET reservation_expires_at = ?2 WHERE id = ?1").bind(due.id, past).run();
+  const result = await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  assert.equal(result.outcome, "ok");
+  assert.equal(await status(due.id), "expired");
+  assert.deepEqual(await stock("SKETCHBOOK-PLAIN"), { on_hand: 20, reserved: 0 });
+  const held = await app.db.prepare("SELECT status FROM reservations WHERE order_id = ?1").bind(due.id).all();
+  assert.deepEqual(held.results.map((r) => r.status), ["released"]);
+  const types = (await events(due.id)).results.map((e) => e.type);
+  assert.deepEqual(types, ["order.created", "order.expired"]);
+  assert.equal(await status(fresh.id), "pending_payment", "orders still within their reservation are untouched");
+  assert.equal((await stock("SKETCHBOOK-RECYCLED")).reserved, 2);
+  // Running again changes nothing.
+  await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  assert.deepEqual(await stock("SKETCHBOOK-PLAIN"), { on_hand: 20, reserved: 0 });
+  assert.equal((await events(due.id)).results.length, 2);
+});
+
+test("an admin cancels an unpaid order: stock released, event written, once", async () => {
+  const order = await placeOrder("DOTGRIDNOT-PLAIN", 4);
+  const cancel = (headers) => app.request("POST", `/v1/admin/orders/${order.id}/cancel`, { headers });
+  assertProblem(await cancel({}), 401, "unauthenticated");
+  assertProblem(await cancel({ Authorization: `Bearer ${await adminToken(["orders:read"])}` }), 403, "insufficient_scope");
+  assert.equal(await status(order.id), "pending_payment");
+  const auth = { Authorization: `Bearer ${await adminToken(["orders:write"])}` };
+  const res = await cancel(auth);
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.body.status, "cancelled");
+  assert.equal((await stock("DOTGRIDNOT-PLAIN")).reserved, 0);
+  const cancelled = (await events(order.id)).results.find((e) => e.type === "order.cancelled");
+  assert.equal(JSON.parse(cancelled.payload).refund_required, false);
+  const again = await cancel(auth);
+  assertProblem(again, 409, "illegal_transition");
+  assert.equal((await events(order.id)).results.length, 2, "the refused cancel wrote nothing");
+  assertProblem(
+    await app.request("POST", "/v1/admin/orders/ord_00000000000000000000000000000000/cancel", { headers: auth }),
+    404,
+    "order_not_found",
+  );
+});
+
+test("the database refuses illegal order transitions on its own", async () => {
+  const order = await placeOrder("LINEDNOTEB-PLAIN", 1);
+  await assert.rejects(
+    app.db.prepare("UPDATE orders SET status = 'delivered' WHERE id = ?1").bind(order.id).run(),
+    /illegal order transition/,
+  );
+  await assert.rejects(
+    app.db.prepare("UPDATE inventory SET reserved = on_hand + 1 WHERE sku = 'LINEDNOTEB-PLAIN'").run(),
+    /CHECK constraint failed/,
+  );
+  assert.equal(await status(order.id), "pending_payment");
+});
