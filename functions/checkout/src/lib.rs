@@ -3,14 +3,19 @@
 //! `shop_domain::checkout`.
 
 use serde::{Deserialize, Serialize};
+use shop_domain::checkout::Email;
 use shop_domain::checkout::OrderStore;
 use shop_domain::checkout::{
     AddressInput, Checkout, CheckoutError, CheckoutInput, CheckoutPolicy, CheckoutRequest,
     DynPaymentProvider, Order, PaymentSession, TestPaymentProvider,
 };
-use shop_domain::ids::IdSource;
 use shop_domain::ids::{CartId, OrderId};
+use shop_domain::ids::{IdSource, Sku};
 use shop_domain::lifecycle::{self, LifecycleError};
+use shop_domain::order::OrderStatus;
+use shop_domain::pagination::{Cursor, Limit};
+use shop_domain::time::Timestamp;
+use shop_edge::admin;
 use shop_edge::auth::{self, Principal};
 use shop_edge::d1::D1Carts;
 use shop_edge::orders::D1Orders;
@@ -24,6 +29,9 @@ pub enum Endpoint {
     Checkout,
     GetOrder,
     CancelOrder,
+    ListOrders,
+    ListInventory,
+    AdjustInventory,
 }
 
 pub const ROUTES: &[Route<Endpoint>] = &[
@@ -42,6 +50,21 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         path: "/v1/admin/orders/{order_id}/cancel",
         endpoint: Endpoint::CancelOrder,
     },
+    Route {
+        method: "GET",
+        path: "/v1/admin/orders",
+        endpoint: Endpoint::ListOrders,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/admin/inventory",
+        endpoint: Endpoint::ListInventory,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/admin/inventory/{sku}/adjust",
+        endpoint: Endpoint::AdjustInventory,
+    },
 ];
 
 #[event(fetch)]
@@ -54,6 +77,184 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::Checkout => checkout(&call).await,
         Endpoint::GetOrder => get_order(&call).await,
         Endpoint::CancelOrder => cancel_order(&call).await,
+        Endpoint::ListOrders => list_orders(&call).await,
+        Endpoint::ListInventory => list_inventory(&call).await,
+        Endpoint::AdjustInventory => adjust_inventory(&call).await,
+    }
+}
+
+fn limit(call: &Call<Endpoint>) -> Result<Limit, Problem> {
+    Limit::parse(call.query("limit")).map_err(|_| {
+        Problem::invalid_field(
+            "/query/limit",
+            "invalid_limit",
+            "limit is a whole number from 1 to 100",
+        )
+    })
+}
+
+fn cursor(call: &Call<Endpoint>) -> Result<Option<String>, Problem> {
+    call.query("cursor")
+        .map(|c| {
+            Cursor::decode(c).map(|c| c.key().to_owned()).map_err(|_| {
+                Problem::invalid_field(
+                    "/query/cursor",
+                    "invalid_cursor",
+                    "cursor is not one this API issued",
+                )
+            })
+        })
+        .transpose()
+}
+
+fn timestamp_param(call: &Call<Endpoint>, name: &str) -> Result<Option<Timestamp>, Problem> {
+    call.query(name)
+        .map(|t| {
+            Timestamp::parse_rfc3339(t).ok_or_else(|| {
+                Problem::invalid_field(
+                    &format!("/query/{name}"),
+                    "invalid_timestamp",
+                    format!("{name} is an RFC 3339 timestamp"),
+                )
+            })
+        })
+        .transpose()
+}
+
+async fn list_orders(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.require_scope("orders:read")?;
+    call.only_query_params(&[
+        "limit",
+        "cursor",
+        "status",
+        "email",
+        "created_from",
+        "created_before",
+    ])?;
+    let status = call
+        .query("status")
+        .map(|s| {
+            OrderStatus::parse(s)
+                .map(|s| s.as_str().to_owned())
+                .ok_or_else(|| {
+                    Problem::invalid_field(
+                        "/query/status",
+                        "invalid_status",
+                        "status is one of the order statuses",
+                    )
+                })
+        })
+        .transpose()?;
+    let email = call
+        .query("email")
+        .map(|e| {
+            Email::parse(e)
+                .map(|e| e.as_str().to_owned())
+                .ok_or_else(|| {
+                    Problem::invalid_field("/query/email", "invalid_email", "not an email address")
+                })
+        })
+        .transpose()?;
+    let after = match cursor(call)? {
+        None => None,
+        Some(key) => {
+            let (at, id) = key
+                .split_once(':')
+                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
+                .ok_or_else(|| {
+                    Problem::invalid_field(
+                        "/query/cursor",
+                        "invalid_cursor",
+                        "cursor is not one this API issued",
+                    )
+                })?;
+            Some((at, id))
+        }
+    };
+    let filter = admin::OrderFilter {
+        status,
+        email,
+        created_from: timestamp_param(call, "created_from")?,
+        created_before: timestamp_param(call, "created_before")?,
+        after,
+    };
+    let db = call.db()?;
+    let page = admin::list_orders(&db, &filter, limit(call)?)
+        .await
+        .map_err(|e| call.internal("list orders", &e))?;
+    Reply::json(200, &page).map_err(|e| call.internal("serialising orders", &e))
+}
+
+async fn list_inventory(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.require_scope("inventory:read")?;
+    call.only_query_params(&["limit", "cursor", "low"])?;
+    let low = match call.query("low") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(Problem::invalid_field(
+                "/query/low",
+                "invalid_value",
+                "low is true or false",
+            ))
+        }
+    };
+    let db = call.db()?;
+    let page = admin::list_inventory(&db, cursor(call)?.as_deref(), low, limit(call)?)
+        .await
+        .map_err(|e| call.internal("list inventory", &e))?;
+    Reply::json(200, &page).map_err(|e| call.internal("serialising inventory", &e))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdjustBody {
+    delta: i64,
+    reason: String,
+}
+
+async fn adjust_inventory(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let principal = call.require_scope("inventory:write")?;
+    let not_found = || Problem::not_found("sku_not_found", "No stock record for this SKU");
+    let sku = Sku::parse(call.route.param(0)).map_err(|_| not_found())?;
+    let body: AdjustBody = call.json()?;
+    if body.delta == 0 || body.delta.abs() > 1_000_000 {
+        return Err(Problem::invalid_field(
+            "/delta",
+            "invalid_delta",
+            "delta is a non-zero whole number, at most 1000000 either way",
+        ));
+    }
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(Problem::invalid_field(
+            "/reason",
+            "invalid_reason",
+            "reason is 1 to 200 characters",
+        ));
+    }
+    let db = call.db()?;
+    let id = format!("adj_{:032x}", CryptoIds.next_u128());
+    match admin::adjust_inventory(&db, &id, &sku, body.delta, reason, &principal.sub, call.now)
+        .await
+        .map_err(|e| call.internal("adjust inventory", &e))?
+    {
+        admin::AdjustOutcome::UnknownSku => Err(not_found()),
+        admin::AdjustOutcome::Short { available } => Err(Problem::new(
+            409,
+            "insufficient_stock",
+            "Not enough stock",
+            format!(
+                "Only {available} units are available to remove; the rest is reserved by orders"
+            ),
+        )
+        .with_extra("available", available.into())),
+        admin::AdjustOutcome::Adjusted { stock, events } => {
+            if let Err(e) = outbox::publish(&call.env, &db, &events, call.now).await {
+                call.internal("publishing inventory events", &e);
+            }
+            Reply::json(200, &stock).map_err(|e| call.internal("serialising stock", &e))
+        }
     }
 }
 

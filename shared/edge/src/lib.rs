@@ -4,6 +4,7 @@
 //! Workers stay thin: they declare routes, parse into domain types, call the domain and map
 //! its errors; everything runtime-shaped that two workers would repeat lives here.
 
+pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod config;

@@ -1,0 +1,294 @@
+//! D1 reads and writes behind the admin routes: order listing, inventory listing and
+//! adjustments. Listing answers are built by SQLite as one JSON document.
+
+use serde::{Deserialize, Serialize};
+use shop_domain::ids::Sku;
+use shop_domain::money::{Currency, Money};
+use shop_domain::pagination::{Limit, Page};
+use shop_domain::time::Timestamp;
+use shop_domain::StoreError;
+use worker::wasm_bindgen::JsValue;
+use worker::D1Database;
+
+use crate::outbox::OutboxRow;
+
+fn num(n: i64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+fn opt(s: Option<&str>) -> JsValue {
+    s.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+fn opt_num(n: Option<i64>) -> JsValue {
+    n.map_or(JsValue::NULL, num)
+}
+
+fn err(context: &'static str) -> impl Fn(worker::Error) -> StoreError {
+    move |e| StoreError::new(format!("{context}: {e}"))
+}
+
+#[derive(Deserialize)]
+struct Doc {
+    doc: Option<String>,
+}
+
+async fn doc(
+    db: &D1Database,
+    sql: &str,
+    binds: &[JsValue],
+    context: &'static str,
+) -> Result<String, StoreError> {
+    let row: Option<Doc> = db
+        .prepare(sql)
+        .bind(binds)
+        .map_err(err(context))?
+        .first(None)
+        .await
+        .map_err(err(context))?;
+    Ok(row.and_then(|r| r.doc).unwrap_or_else(|| "[]".into()))
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub status: Option<String>,
+    pub email: Option<String>,
+    pub created_from: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
+    /// `(created_at, id)` of the last order of the previous page.
+    pub after: Option<(i64, String)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderSummary {
+    pub id: String,
+    pub number: String,
+    pub status: String,
+    pub email: String,
+    pub total: Money,
+    pub created_at: Timestamp,
+}
+
+#[derive(Deserialize)]
+struct OrderSummaryRow {
+    id: String,
+    number: String,
+    status: String,
+    email: String,
+    currency: String,
+    total: i64,
+    created_at: i64,
+}
+
+const LIST_ORDERS_SQL: &str = "\
+SELECT json_group_array(json_object('id', id, 'number', number, 'status', status, 'email', email,
+  'currency', currency, 'total', total_minor, 'created_at', created_at)) AS doc
+FROM (SELECT * FROM orders
+  WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR email = ?2)
+    AND (?3 IS NULL OR created_at >= ?3) AND (?4 IS NULL OR created_at < ?4)
+    AND (?5 IS NULL OR (created_at, id) < (?5, ?6))
+  ORDER BY created_at DESC, id DESC LIMIT ?7)";
+
+/// Newest first; the cursor is `<created_at>:<id>` of the last order returned.
+pub async fn list_orders(
+    db: &D1Database,
+    filter: &OrderFilter,
+    limit: Limit,
+) -> Result<Page<OrderSummary>, StoreError> {
+    let context = "list orders";
+    let binds = [
+        opt(filter.status.as_deref()),
+        opt(filter.email.as_deref()),
+        opt_num(filter.created_from.map(Timestamp::millis)),
+        opt_num(filter.created_before.map(Timestamp::millis)),
+        opt_num(filter.after.as_ref().map(|a| a.0)),
+        opt(filter.after.as_ref().map(|a| a.1.as_str())),
+        num(i64::from(limit.get()) + 1),
+    ];
+    let rows: Vec<OrderSummaryRow> =
+        serde_json::from_str(&doc(db, LIST_ORDERS_SQL, &binds, context).await?)
+            .map_err(|e| StoreError::new(format!("{context}: {e}")))?;
+    let summaries = rows
+        .into_iter()
+        .map(|r| {
+            let currency: Currency = r
+                .currency
+                .parse()
+                .map_err(|_| StoreError::new("stored currency is invalid"))?;
+            Ok(OrderSummary {
+                total: Money::from_minor(r.total, currency)
+                    .map_err(|_| StoreError::new("stored total is invalid"))?,
+                id: r.id,
+                number: r.number,
+                status: r.status,
+                email: r.email,
+                created_at: Timestamp::from_millis(r.created_at),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Page::from_overfetch(summaries, limit, |o| {
+        format!("{}:{}", o.created_at.millis(), o.id)
+    }))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StockRow {
+    pub sku: String,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub available: i64,
+    pub low_threshold: i64,
+    pub low: bool,
+}
+
+const LIST_INVENTORY_SQL: &str = "\
+SELECT json_group_array(json_object('sku', sku, 'on_hand', on_hand, 'reserved', reserved,
+  'available', available, 'low_threshold', low_threshold, 'low', json(CASE WHEN available <= low_threshold THEN 'true' ELSE 'false' END))) AS doc
+FROM (SELECT * FROM inventory
+  WHERE (?1 IS NULL OR sku > ?1) AND (?2 = 0 OR available <= low_threshold)
+  ORDER BY sku LIMIT ?3)";
+
+pub async fn list_inventory(
+    db: &D1Database,
+    after: Option<&str>,
+    low_only: bool,
+    limit: Limit,
+) -> Result<Page<StockRow>, StoreError> {
+    let context = "list inventory";
+    let binds = [
+        opt(after),
+        num(i64::from(low_only)),
+        num(i64::from(limit.get()) + 1),
+    ];
+    let rows: Vec<StockRow> =
+        serde_json::from_str(&doc(db, LIST_INVENTORY_SQL, &binds, context).await?)
+            .map_err(|e| StoreError::new(format!("{context}: {e}")))?;
+    Ok(Page::from_overfetch(rows, limit, |r| r.sku.clone()))
+}
+
+#[derive(Debug)]
+pub enum AdjustOutcome {
+    Adjusted {
+        stock: StockRow,
+        events: Vec<OutboxRow>,
+    },
+    UnknownSku,
+    /// Would take away reserved units (available below zero).
+    Short {
+        available: i64,
+    },
+}
+
+/// Adjust `sku` by `delta` with its audit row and, when availability falls to the threshold,
+/// `inventory.low` — one batch.
+pub async fn adjust_inventory(
+    db: &D1Database,
+    adjustment_id: &str,
+    sku: &Sku,
+    delta: i64,
+    reason: &str,
+    actor: &str,
+    now: Timestamp,
+) -> Result<AdjustOutcome, StoreError> {
+    let context = "adjust inventory";
+    let sku_js: JsValue = sku.as_str().into();
+    let crossing = serde_json::to_string(&[(sku.as_str(), -delta)])
+        .map_err(|e| StoreError::new(e.to_string()))?;
+    let statements = vec![
+        // CHECK (available >= 0) aborts the batch when this would take reserved units.
+        db.prepare("UPDATE inventory SET on_hand = on_hand + ?2 WHERE sku = ?1")
+            .bind(&[sku_js.clone(), num(delta)])
+            .map_err(err(context))?,
+        // The foreign key aborts the batch for an unknown SKU.
+        db.prepare(
+            "INSERT INTO inventory_adjustments (id, sku, delta, reason, actor, on_hand_after, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, COALESCE((SELECT on_hand FROM inventory WHERE sku = ?2), -1), ?6)",
+        )
+        .bind(&[adjustment_id.into(), sku_js.clone(), num(delta), reason.into(), actor.into(), num(now.millis())])
+        .map_err(err(context))?,
+        db.prepare(
+            "INSERT INTO outbox (id, type, payload, created_at) \
+             SELECT 'evt_' || lower(hex(randomblob(16))), 'inventory.low', \
+               json_object('sku', i.sku, 'available', i.available, 'low_threshold', i.low_threshold, 'adjustment_id', ?1), ?2 \
+             FROM inventory i JOIN json_each(?3) r ON json_extract(r.value, '$[0]') = i.sku \
+             WHERE json_extract(r.value, '$[1]') > 0 AND i.available <= i.low_threshold \
+               AND i.available + json_extract(r.value, '$[1]') > i.low_threshold \
+             RETURNING id, type, payload, created_at",
+        )
+        .bind(&[adjustment_id.into(), num(now.millis()), crossing.into()])
+        .map_err(err(context))?,
+        db.prepare(
+            "SELECT sku, on_hand, reserved, available, low_threshold, available <= low_threshold AS low \
+             FROM inventory WHERE sku = ?1",
+        )
+        .bind(std::slice::from_ref(&sku_js))
+        .map_err(err(context))?,
+    ];
+    match db.batch(statements).await {
+        Ok(results) => {
+            let events = results
+                .get(2)
+                .map(|r| r.results::<OutboxRow>())
+                .transpose()
+                .map_err(err(context))?
+                .unwrap_or_default();
+            let stock = results
+                .get(3)
+                .map(|r| r.results::<StockRowSql>())
+                .transpose()
+                .map_err(err(context))?
+                .and_then(|rows| rows.into_iter().next())
+                .ok_or_else(|| StoreError::new("adjust inventory: row vanished"))?;
+            Ok(AdjustOutcome::Adjusted {
+                stock: stock.into(),
+                events,
+            })
+        }
+        Err(e) => {
+            let message = e.to_string();
+            if message.contains("FOREIGN KEY constraint failed") {
+                Ok(AdjustOutcome::UnknownSku)
+            } else if message.contains("CHECK constraint failed") {
+                #[derive(Deserialize)]
+                struct Available {
+                    available: i64,
+                }
+                let row: Option<Available> = db
+                    .prepare("SELECT available FROM inventory WHERE sku = ?1")
+                    .bind(&[sku_js])
+                    .map_err(err(context))?
+                    .first(None)
+                    .await
+                    .map_err(err(context))?;
+                Ok(AdjustOutcome::Short {
+                    available: row.map_or(0, |r| r.available),
+                })
+            } else {
+                Err(StoreError::new(format!("{context}: {message}")))
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct StockRowSql {
+    sku: String,
+    on_hand: i64,
+    reserved: i64,
+    available: i64,
+    low_threshold: i64,
+    low: i64,
+}
+
+impl From<StockRowSql> for StockRow {
+    fn from(r: StockRowSql) -> Self {
+        StockRow {
+            sku: r.sku,
+            on_hand: r.on_hand,
+            reserved: r.reserved,
+            available: r.available,
+            low_threshold: r.low_threshold,
+            low: r.low == 1,
+        }
+    }
+}
