@@ -9,6 +9,9 @@ use shop_domain::checkout::{
     AddressInput, Checkout, CheckoutError, CheckoutInput, CheckoutPolicy, CheckoutRequest,
     DynPaymentProvider, Order, PaymentSession, TestPaymentProvider,
 };
+use shop_domain::events::{
+    INVENTORY_LOW, ORDER_CANCELLED, ORDER_CREATED, ORDER_EXPIRED, ORDER_PAID,
+};
 use shop_domain::ids::{CartId, OrderId};
 use shop_domain::ids::{IdSource, Sku};
 use shop_domain::lifecycle::{self, LifecycleError};
@@ -21,6 +24,7 @@ use shop_edge::d1::D1Carts;
 use shop_edge::orders::D1Orders;
 use shop_edge::runtime::{self, CryptoIds};
 use shop_edge::stripe::Stripe;
+use shop_edge::webhooks;
 use shop_edge::{outbox, serve, Call, FieldError, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
@@ -32,6 +36,8 @@ pub enum Endpoint {
     ListOrders,
     ListInventory,
     AdjustInventory,
+    CreateWebhookEndpoint,
+    ListWebhookDeliveries,
 }
 
 pub const ROUTES: &[Route<Endpoint>] = &[
@@ -65,6 +71,16 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         path: "/v1/admin/inventory/{sku}/adjust",
         endpoint: Endpoint::AdjustInventory,
     },
+    Route {
+        method: "POST",
+        path: "/v1/admin/webhook-endpoints",
+        endpoint: Endpoint::CreateWebhookEndpoint,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/admin/webhook-deliveries",
+        endpoint: Endpoint::ListWebhookDeliveries,
+    },
 ];
 
 #[event(fetch)]
@@ -80,7 +96,105 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::ListOrders => list_orders(&call).await,
         Endpoint::ListInventory => list_inventory(&call).await,
         Endpoint::AdjustInventory => adjust_inventory(&call).await,
+        Endpoint::CreateWebhookEndpoint => create_webhook_endpoint(&call).await,
+        Endpoint::ListWebhookDeliveries => list_webhook_deliveries(&call).await,
     }
+}
+
+/// Event types a merchant endpoint can subscribe to (`*` for all).
+const EVENT_TYPES: [&str; 5] = [
+    ORDER_CREATED,
+    ORDER_PAID,
+    ORDER_CANCELLED,
+    ORDER_EXPIRED,
+    INVENTORY_LOW,
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointBody {
+    url: String,
+    event_types: Vec<String>,
+}
+
+async fn create_webhook_endpoint(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.require_scope("webhooks:write")?;
+    let body: EndpointBody = call.json()?;
+    if !webhooks::acceptable_url(&body.url) {
+        return Err(Problem::invalid_field(
+            "/url",
+            "invalid_url",
+            "url must be https (http only to localhost)",
+        ));
+    }
+    if body.event_types.is_empty() || body.event_types.len() > 20 {
+        return Err(Problem::invalid_field(
+            "/event_types",
+            "invalid_value",
+            "event_types lists 1 to 20 types",
+        ));
+    }
+    if let Some((i, bad)) = body
+        .event_types
+        .iter()
+        .enumerate()
+        .find(|(_, t)| t.as_str() != "*" && !EVENT_TYPES.contains(&t.as_str()))
+    {
+        return Err(Problem::invalid_field(
+            &format!("/event_types/{i}"),
+            "unknown_event_type",
+            format!(
+                "{bad:?} is not an event type; known: *, {}",
+                EVENT_TYPES.join(", ")
+            ),
+        ));
+    }
+    let secret = webhooks::new_secret(&CryptoIds);
+    let endpoint = webhooks::Endpoint {
+        id: format!("whe_{:032x}", CryptoIds.next_u128()),
+        url: body.url,
+        event_types: body.event_types,
+        secret: Some(secret.clone()),
+        created_at: call.now,
+    };
+    let db = call.db()?;
+    webhooks::create_endpoint(&db, &endpoint, &secret)
+        .await
+        .map_err(|e| call.internal("create webhook endpoint", &e))?;
+    Reply::json(201, &endpoint).map_err(|e| call.internal("serialising endpoint", &e))
+}
+
+async fn list_webhook_deliveries(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.require_scope("webhooks:read")?;
+    call.only_query_params(&["limit", "cursor", "endpoint_id", "status"])?;
+    let status = call.query("status");
+    if status.is_some_and(|s| !["pending", "succeeded", "failed"].contains(&s)) {
+        return Err(Problem::invalid_field(
+            "/query/status",
+            "invalid_status",
+            "status is pending, succeeded or failed",
+        ));
+    }
+    let after = match cursor(call)? {
+        None => None,
+        Some(key) => Some(
+            key.split_once(':')
+                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
+                .ok_or_else(|| {
+                    Problem::invalid_field(
+                        "/query/cursor",
+                        "invalid_cursor",
+                        "cursor is not one this API issued",
+                    )
+                })?,
+        ),
+    };
+    let db = call.db()?;
+    let page =
+        webhooks::list_deliveries(&db, call.query("endpoint_id"), status, after, limit(call)?)
+            .await
+            .map_err(|e| call.internal("list webhook deliveries", &e))?;
+    Reply::json(200, &page).map_err(|e| call.internal("serialising deliveries", &e))
 }
 
 fn limit(call: &Call<Endpoint>) -> Result<Limit, Problem> {

@@ -11,10 +11,11 @@ use shop_domain::events::{OrderCreated, INVENTORY_LOW, ORDER_CREATED};
 use shop_domain::time::Timestamp;
 use shop_edge::outbox::Envelope;
 use shop_edge::runtime::{self, log_error};
+use shop_edge::webhooks;
 use worker::wasm_bindgen::JsValue;
 use worker::{
     console_log, event, Context, D1Database, D1PreparedStatement, Env, MessageBatch, MessageExt,
-    QueueRetryOptionsBuilder,
+    QueueRetryOptionsBuilder, ScheduleContext, ScheduledEvent,
 };
 
 #[event(queue)]
@@ -36,8 +37,13 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
                 continue;
             }
         };
-        match apply(&db, &envelope, runtime::now()).await {
+        let now = runtime::now();
+        match apply(&db, &envelope, now).await {
             Ok(outcome) => {
+                // A failed send stays pending for the cron; the event itself is done.
+                if let Err(e) = webhooks::deliver_due(&db, Some(&envelope.id), now, 50).await {
+                    log_error(&envelope.id, "delivering webhooks", &e);
+                }
                 let line = serde_json::json!({
                     "level": "info", "job": "order-events", "event_id": envelope.id,
                     "type": envelope.kind, "outcome": outcome,
@@ -58,6 +64,24 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
         }
     }
     Ok(())
+}
+
+/// Every minute: send webhook deliveries whose retry is due.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let result = match env.d1("DB") {
+        Ok(db) => webhooks::deliver_due(&db, None, runtime::now(), 100)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match result {
+        Ok(sent) => console_log!(
+            "{}",
+            serde_json::json!({"level": "info", "job": "webhook-retries", "attempted": sent})
+        ),
+        Err(e) => log_error("cron", "webhook retries", &e),
+    }
 }
 
 /// 2^attempts seconds, at most 300.
@@ -148,6 +172,8 @@ async fn apply(
         // Other events have no effect here yet; claiming them keeps the log complete.
         _ => {}
     }
+    // Outbound webhooks: created once, with the claim; sent below and by the cron.
+    statements.push(webhooks::enqueue(db, envelope, now).map_err(err)?);
     match db.batch(statements).await {
         Ok(_) => Ok("applied"),
         Err(e) if e.to_string().contains("processed_events.event_id") => Ok("duplicate"),

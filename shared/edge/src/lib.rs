@@ -20,6 +20,7 @@ pub mod routing;
 pub mod runtime;
 pub mod shipping;
 pub mod stripe;
+pub mod webhooks;
 
 pub use problem::{FieldError, Problem};
 pub use reply::Reply;

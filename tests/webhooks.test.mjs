@@ -1,0 +1,127 @@
+// Outbound webhooks: Standard Webhooks signatures, retries on 5xx only, the delivery log.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
+import { adminToken, assertProblem, newCart, spawnApp } from "./helpers.mjs";
+
+let app, server, base, auth;
+const secrets = {};
+const received = { flaky: [], broken: [] };
+let flakyFailuresLeft = 1;
+
+/** What a merchant would do: verify the signature on the raw body before trusting it. */
+function verify(secret, headers, body) {
+  const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
+  const expected = createHmac("sha256", key).update(`${headers["webhook-id"]}.${headers["webhook-timestamp"]}.${body}`).digest();
+  return headers["webhook-signature"].split(" ").some((sig) => {
+    const [version, value] = sig.split(",");
+    const got = Buffer.from(value ?? "", "base64");
+    return version === "v1" && got.length === expected.length && timingSafeEqual(got, expected);
+  });
+}
+
+before(async () => {
+  server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      const name = req.url.slice(1);
+      const verified = verify(secrets[name], req.headers, body);
+      received[name].push({ headers: req.headers, body: JSON.parse(body), verified });
+      let status = 200;
+      if (name === "broken") status = 400;
+      if (name === "flaky" && flakyFailuresLeft > 0) {
+        flakyFailuresLeft -= 1;
+        status = 500;
+      }
+      res.writeHead(status).end();
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  base = `http://127.0.0.1:${server.address().port}`;
+  app = await spawnApp();
+  auth = { Authorization: `Bearer ${await adminToken(["webhooks:write", "webhooks:read"])}` };
+});
+after(async () => {
+  await app?.close();
+  server?.close();
+});
+
+async function eventually(probe, what, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test("endpoints are validated and get a whsec_ secret once", async () => {
+  for (const [name, types] of [["flaky", ["order.created"]], ["broken", ["*"]]]) {
+    const res = await app.post("/v1/admin/webhook-endpoints", { url: `${base}/${name}`, event_types: types }, { headers: auth });
+    assert.equal(res.status, 201, res.text);
+    assert.match(res.body.secret, /^whsec_[A-Za-z0-9+/=]{40,}$/);
+    secrets[name] = res.body.secret;
+  }
+  const bad = (json) => app.post("/v1/admin/webhook-endpoints", json, { headers: auth });
+  assertProblem(await bad({ url: "http://merchant.example/x", event_types: ["*"] }), 422, "validation_failed");
+  assertProblem(await bad({ url: `${base}/x`, event_types: [] }), 422, "validation_failed");
+  const p = assertProblem(await bad({ url: `${base}/x`, event_types: ["order.created", "order.shipped"] }), 422, "validation_failed");
+  assert.equal(p.errors[0].pointer, "/event_types/1");
+  const readOnly = { Authorization: `Bearer ${await adminToken(["webhooks:read"])}` };
+  assertProblem(await app.post("/v1/admin/webhook-endpoints", { url: `${base}/x`, event_types: ["*"] }, { headers: readOnly }), 403, "insufficient_scope");
+});
+
+test("events are delivered signed; a 500 is retried, a 400 is not", async () => {
+  const sku = "ZIPHOODIE-S-GREY";
+  await app.db.prepare("UPDATE inventory SET on_hand = 10, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
+  const cart = await newCart(app);
+  assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 1 })).status, 200);
+  const placed = await app.post(
+    `/v1/carts/${cart.id}/checkout`,
+    { email: "m@example.com", shipping_address: { name: "M", line1: "L", city: "C", postal_code: "P", country: "DE" }, shipping_method: "standard", payment_provider: "test" },
+    { headers: { "Idempotency-Key": randomUUID() } },
+  );
+  assert.equal(placed.status, 201, placed.text);
+  const orderId = placed.body.order.id;
+
+  await eventually(() => received.flaky.length >= 1 && received.broken.length >= 1, "the first deliveries");
+  for (const r of [...received.flaky, ...received.broken]) {
+    assert.ok(r.verified, "signature verifies with the endpoint's secret");
+    assert.equal(r.headers["webhook-id"], r.body.id, "webhook-id is the event id");
+    assert.ok(Math.abs(Number(r.headers["webhook-timestamp"]) - Date.now() / 1000) < 300);
+    assert.equal(r.body.type, "order.created");
+    assert.equal(r.body.data.order_id, orderId);
+    assert.ok(r.body.created_at);
+  }
+  const rows = async () =>
+    Object.fromEntries(
+      (await app.db.prepare("SELECT e.url, d.status, d.attempts, d.last_status_code FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id").all())
+        .results.map((r) => [r.url.split("/").pop(), r]),
+    );
+  await eventually(async () => (await rows()).flaky?.attempts === 1, "the failed attempt to be recorded");
+  let state = await rows();
+  assert.deepEqual([state.flaky.status, state.flaky.last_status_code], ["pending", 500]);
+  assert.deepEqual([state.broken.status, state.broken.attempts, state.broken.last_status_code], ["failed", 1, 400]);
+
+  // The retry comes from the cron once due.
+  await app.db.prepare("UPDATE webhook_deliveries SET next_attempt_at = 0").run();
+  const result = await (await app.mf.getWorker("shop-order-events")).scheduled({ cron: "* * * * *" });
+  assert.equal(result.outcome, "ok");
+  state = await rows();
+  assert.deepEqual([state.flaky.status, state.flaky.attempts, state.flaky.last_status_code], ["succeeded", 2, 200]);
+  assert.equal(received.flaky.length, 2, "retried once");
+  assert.equal(received.broken.length, 1, "a 400 is final");
+  assert.equal(received.flaky[0].headers["webhook-id"], received.flaky[1].headers["webhook-id"], "a retry keeps its id");
+
+  const log = await app.get("/v1/admin/webhook-deliveries?limit=10", { headers: auth });
+  assert.equal(log.status, 200, log.text);
+  assert.equal(log.body.data.length, 2);
+  assert.deepEqual(new Set(log.body.data.map((d) => d.status)), new Set(["succeeded", "failed"]));
+  const failed = await app.get("/v1/admin/webhook-deliveries?status=failed", { headers: auth });
+  assert.equal(failed.body.data.length, 1);
+  assert.match(failed.body.data[0].last_error, /not retried/);
+  assertProblem(await app.get("/v1/admin/webhook-deliveries?status=lost", { headers: auth }), 422, "validation_failed");
+});
