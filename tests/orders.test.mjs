@@ -85,3 +85,36 @@ test("the database refuses illegal order transitions on its own", async () => {
   );
   assert.equal(await status(order.id), "pending_payment");
 });
+
+test("capture turns the reservation into a sale; cancelling a paid order restocks and asks for a refund", async () => {
+  const sku = "POCKETNOTE-RECYCLED";
+  const order = await placeOrder(sku, 3);
+  const auth = { Authorization: `Bearer ${await adminToken(["orders:write"])}` };
+  const capture = () => app.request("POST", `/v1/admin/orders/${order.id}/capture`, { headers: auth });
+  const res = await capture();
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.body.status, "paid");
+  assert.deepEqual(await stock(sku), { on_hand: 17, reserved: 0 }, "sold: off the shelf, no longer held");
+  const sold = await app.db.prepare("SELECT status FROM reservations WHERE order_id = ?1").bind(order.id).first("status");
+  assert.equal(sold, "sold");
+  const { captured_minor, total_minor } = await app.db.prepare("SELECT captured_minor, total_minor FROM orders WHERE id = ?1").bind(order.id).first();
+  assert.equal(captured_minor, total_minor);
+  assertProblem(await capture(), 409, "illegal_transition");
+
+  const cancelled = await app.request("POST", `/v1/admin/orders/${order.id}/cancel`, { headers: auth });
+  assert.equal(cancelled.status, 200, cancelled.text);
+  assert.deepEqual(await stock(sku), { on_hand: 20, reserved: 0 }, "restocked");
+  const types = (await events(order.id)).results;
+  assert.deepEqual(types.map((e) => e.type), ["order.created", "order.paid", "order.cancelled"]);
+  assert.equal(JSON.parse(types[2].payload).refund_required, true);
+});
+
+test("an expired order cannot be captured", async () => {
+  const order = await placeOrder("RECIPEJOUR-RECYCLED", 1);
+  await app.db.prepare("UPDATE orders SET reservation_expires_at = 0 WHERE id = ?1").bind(order.id).run();
+  await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  const auth = { Authorization: `Bearer ${await adminToken(["orders:write"])}` };
+  const res = await app.request("POST", `/v1/admin/orders/${order.id}/capture`, { headers: auth });
+  assertProblem(res, 409, "illegal_transition");
+  assert.deepEqual(await stock("RECIPEJOUR-RECYCLED"), { on_hand: 20, reserved: 0 });
+});

@@ -33,6 +33,7 @@ pub enum Endpoint {
     Checkout,
     GetOrder,
     CancelOrder,
+    CaptureOrder,
     ListOrders,
     ListInventory,
     AdjustInventory,
@@ -55,6 +56,11 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         method: "POST",
         path: "/v1/admin/orders/{order_id}/cancel",
         endpoint: Endpoint::CancelOrder,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/admin/orders/{order_id}/capture",
+        endpoint: Endpoint::CaptureOrder,
     },
     Route {
         method: "GET",
@@ -92,7 +98,8 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
     match call.route.endpoint {
         Endpoint::Checkout => checkout(&call).await,
         Endpoint::GetOrder => get_order(&call).await,
-        Endpoint::CancelOrder => cancel_order(&call).await,
+        Endpoint::CancelOrder => transition(&call, Action::Cancel).await,
+        Endpoint::CaptureOrder => transition(&call, Action::Capture).await,
         Endpoint::ListOrders => list_orders(&call).await,
         Endpoint::ListInventory => list_inventory(&call).await,
         Endpoint::AdjustInventory => adjust_inventory(&call).await,
@@ -408,37 +415,59 @@ async fn maintain(env: &Env, run: &str) -> Result<(), String> {
     Ok(())
 }
 
-async fn cancel_order(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+#[derive(Clone, Copy)]
+enum Action {
+    Cancel,
+    Capture,
+}
+
+/// Merchant actions on an order: cancel (stock released or restocked) and capture (a payment
+/// received outside a provider webhook, e.g. bank transfer; the reservation becomes a sale).
+async fn transition(call: &Call<Endpoint>, action: Action) -> Result<Reply, Problem> {
     call.require_scope("orders:write")?;
     let not_found = || Problem::not_found("order_not_found", "No order with this id");
     let id = OrderId::parse(call.route.param(0)).map_err(|_| not_found())?;
     let db = call.db()?;
     let orders = D1Orders::new(&db);
-    lifecycle::cancel(&orders, &CryptoIds, &id, call.now)
-        .await
-        .map_err(|e| match e {
-            LifecycleError::NotFound => not_found(),
-            LifecycleError::Illegal(illegal) => Problem::new(
-                409,
-                "illegal_transition",
-                "Order cannot be cancelled",
-                format!(
-                    "An order that is {} cannot be cancelled",
-                    illegal.from.as_str()
-                ),
+    let (verb, result) = match action {
+        Action::Cancel => (
+            "cancelled",
+            lifecycle::cancel(&orders, &CryptoIds, &id, call.now).await,
+        ),
+        Action::Capture => (
+            "captured",
+            lifecycle::mark_paid(&orders, &CryptoIds, &id, call.now).await,
+        ),
+    };
+    result.map_err(|e| match e {
+        LifecycleError::NotFound => not_found(),
+        LifecycleError::Illegal(illegal) => Problem::new(
+            409,
+            "illegal_transition",
+            "Not allowed in this state",
+            format!(
+                "An order that is {} cannot be {verb}",
+                illegal.from.as_str()
             ),
-            LifecycleError::Moved => Problem::new(
-                409,
-                "order_changed",
-                "Order changed",
-                "The order changed meanwhile; retry",
-            )
-            .with_header("Retry-After", "1"),
-            LifecycleError::Store(e) => call.internal("cancel order", &e),
-        })?;
+        ),
+        LifecycleError::Ledger(_) => Problem::new(
+            409,
+            "nothing_to_capture",
+            "Nothing to capture",
+            "The order is captured in full",
+        ),
+        LifecycleError::Moved => Problem::new(
+            409,
+            "order_changed",
+            "Order changed",
+            "The order changed meanwhile; retry",
+        )
+        .with_header("Retry-After", "1"),
+        LifecycleError::Store(e) => call.internal("order transition", &e),
+    })?;
     let events = orders.written_events.take();
     if let Err(e) = outbox::publish(&call.env, &db, &events, call.now).await {
-        call.internal("publishing cancel event", &e);
+        call.internal("publishing order event", &e);
     }
     let order = orders
         .get(&id)

@@ -1,9 +1,10 @@
 //! What happens to orders after checkout: unpaid orders expire (their stock released), and the
 //! merchant cancels (stock released before payment, restocked after).
 
-use crate::events::{Event, ORDER_CANCELLED, ORDER_EXPIRED};
+use crate::events::{Event, ORDER_CANCELLED, ORDER_EXPIRED, ORDER_PAID};
 use crate::ids::{IdSource, OrderId};
 use crate::order::{IllegalTransition, OrderStatus, Transition};
+use crate::order::{LedgerError, PaymentLedger};
 use crate::time::Timestamp;
 use crate::StoreError;
 
@@ -29,6 +30,17 @@ pub trait OrderLifecycle {
         event: &Event,
         now: Timestamp,
     ) -> Result<CloseOutcome, StoreError>;
+    /// The order's total and what was captured so far, in minor units.
+    async fn amounts(&self, id: &OrderId) -> Result<Option<(i64, PaymentLedger)>, StoreError>;
+    /// Atomically: `pending_payment` → `paid`, record `captured` more, turn the order's held
+    /// reservations into sales (stock leaves the shelf) and write `event`.
+    async fn pay(
+        &self,
+        id: &OrderId,
+        captured: i64,
+        event: &Event,
+        now: Timestamp,
+    ) -> Result<CloseOutcome, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +49,7 @@ pub enum LifecycleError {
     Illegal(IllegalTransition),
     /// The order changed while we acted; retry.
     Moved,
+    Ledger(LedgerError),
     Store(StoreError),
 }
 
@@ -106,6 +119,34 @@ pub async fn cancel<S: OrderLifecycle>(
         .map_err(LifecycleError::Illegal)?;
     let event = event_for(ids, id, from, to, now);
     match store.close(id, from, to, &event, now).await? {
+        CloseOutcome::Closed => Ok(to),
+        CloseOutcome::Moved => Err(LifecycleError::Moved),
+    }
+}
+
+/// The payment of an order was captured in full: it becomes `paid` and its stock is sold.
+pub async fn mark_paid<S: OrderLifecycle>(
+    store: &S,
+    ids: &dyn IdSource,
+    id: &OrderId,
+    now: Timestamp,
+) -> Result<OrderStatus, LifecycleError> {
+    let from = store.status(id).await?.ok_or(LifecycleError::NotFound)?;
+    let to = from
+        .apply(Transition::Pay)
+        .map_err(LifecycleError::Illegal)?;
+    let (total, mut ledger) = store.amounts(id).await?.ok_or(LifecycleError::NotFound)?;
+    let amount = total - ledger.captured();
+    ledger
+        .capture(amount, total)
+        .map_err(LifecycleError::Ledger)?;
+    let event = Event::new(
+        ids,
+        ORDER_PAID,
+        now,
+        serde_json::json!({ "order_id": id, "captured_minor": ledger.captured() }),
+    );
+    match store.pay(id, amount, &event, now).await? {
         CloseOutcome::Closed => Ok(to),
         CloseOutcome::Moved => Err(LifecycleError::Moved),
     }

@@ -437,7 +437,109 @@ fn give_back_sql(from: OrderStatus) -> [&'static str; 2] {
     }
 }
 
+#[derive(Deserialize)]
+struct AmountsRow {
+    total_minor: i64,
+    captured_minor: i64,
+    refunded_minor: i64,
+}
+
+impl D1Orders<'_> {
+    async fn run_transition(
+        &self,
+        statements: Vec<worker::D1PreparedStatement>,
+        context: &'static str,
+    ) -> Result<shop_domain::lifecycle::CloseOutcome, StoreError> {
+        use shop_domain::lifecycle::CloseOutcome;
+        match self.db.batch(statements).await {
+            Ok(results) => {
+                let mut written = self.written_events.borrow_mut();
+                if let Some(last) = results.last() {
+                    written.extend(last.results::<OutboxRow>().map_err(err(context))?);
+                }
+                Ok(CloseOutcome::Closed)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                if message.contains("CHECK constraint failed")
+                    || message.contains("illegal order transition")
+                {
+                    Ok(CloseOutcome::Moved)
+                } else {
+                    Err(StoreError::new(format!("{context}: {message}")))
+                }
+            }
+        }
+    }
+
+    fn outbox_insert(
+        &self,
+        event: &Event,
+        context: &'static str,
+    ) -> Result<worker::D1PreparedStatement, StoreError> {
+        self.db
+            .prepare(PLACE_SQL[7])
+            .bind(&[
+                event.id.as_str().into(),
+                event.kind.as_str().into(),
+                json(&event.data, context)?,
+                num(event.created_at.millis()),
+            ])
+            .map_err(err(context))
+    }
+}
+
 impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
+    async fn amounts(&self, id: &OrderId) -> Result<Option<(i64, PaymentLedger)>, StoreError> {
+        let row: Option<AmountsRow> = self
+            .db
+            .prepare("SELECT total_minor, captured_minor, refunded_minor FROM orders WHERE id = ?1")
+            .bind(&[id.as_str().into()])
+            .map_err(err("order amounts"))?
+            .first(None)
+            .await
+            .map_err(err("order amounts"))?;
+        row.map(|r| {
+            PaymentLedger::restore(r.captured_minor, r.refunded_minor)
+                .map(|ledger| (r.total_minor, ledger))
+                .ok_or_else(|| StoreError::new("stored ledger is invalid"))
+        })
+        .transpose()
+    }
+
+    async fn pay(
+        &self,
+        id: &OrderId,
+        captured: i64,
+        event: &Event,
+        now: Timestamp,
+    ) -> Result<shop_domain::lifecycle::CloseOutcome, StoreError> {
+        let context = "pay order";
+        let order: JsValue = id.as_str().into();
+        let statements = vec![
+            // Not pending any more: 'invalid' violates the status CHECK and the batch aborts.
+            self.db
+                .prepare(
+                    "UPDATE orders SET status = CASE WHEN status = 'pending_payment' THEN 'paid' ELSE 'invalid' END,                      captured_minor = captured_minor + ?2, updated_at = ?3 WHERE id = ?1",
+                )
+                .bind(&[order.clone(), num(captured), num(now.millis())])
+                .map_err(err(context))?,
+            // The reservation becomes a sale: the units leave the shelf.
+            self.db
+                .prepare(
+                    "UPDATE inventory SET                        on_hand = on_hand - (SELECT quantity FROM reservations r WHERE r.order_id = ?1 AND r.sku = inventory.sku AND r.status = 'held'),                        reserved = reserved - (SELECT quantity FROM reservations r WHERE r.order_id = ?1 AND r.sku = inventory.sku AND r.status = 'held')                      WHERE sku IN (SELECT sku FROM reservations WHERE order_id = ?1 AND status = 'held')",
+                )
+                .bind(std::slice::from_ref(&order))
+                .map_err(err(context))?,
+            self.db
+                .prepare("UPDATE reservations SET status = 'sold' WHERE order_id = ?1 AND status = 'held'")
+                .bind(&[order])
+                .map_err(err(context))?,
+            self.outbox_insert(event, context)?,
+        ];
+        self.run_transition(statements, context).await
+    }
+
     async fn due_for_expiry(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>, StoreError> {
         let rows: Vec<IdRow> = self
             .db
@@ -483,7 +585,6 @@ impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
         event: &Event,
         now: Timestamp,
     ) -> Result<shop_domain::lifecycle::CloseOutcome, StoreError> {
-        use shop_domain::lifecycle::CloseOutcome;
         let context = "close order";
         let order: JsValue = id.as_str().into();
         let [give_back, mark] = give_back_sql(from);
@@ -499,34 +600,8 @@ impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
                 .map_err(err(context))?,
             self.db.prepare(give_back).bind(std::slice::from_ref(&order)).map_err(err(context))?,
             self.db.prepare(mark).bind(&[order]).map_err(err(context))?,
-            self.db
-                .prepare(PLACE_SQL[7])
-                .bind(&[
-                    event.id.as_str().into(),
-                    event.kind.as_str().into(),
-                    json(&event.data, context)?,
-                    num(event.created_at.millis()),
-                ])
-                .map_err(err(context))?,
+            self.outbox_insert(event, context)?,
         ];
-        match self.db.batch(statements).await {
-            Ok(results) => {
-                let mut written = self.written_events.borrow_mut();
-                for result in results.iter().skip(3) {
-                    written.extend(result.results::<OutboxRow>().map_err(err(context))?);
-                }
-                Ok(CloseOutcome::Closed)
-            }
-            Err(e) => {
-                let message = e.to_string();
-                if message.contains("CHECK constraint failed")
-                    || message.contains("illegal order transition")
-                {
-                    Ok(CloseOutcome::Moved)
-                } else {
-                    Err(StoreError::new(format!("{context}: {message}")))
-                }
-            }
-        }
+        self.run_transition(statements, context).await
     }
 }
