@@ -7,8 +7,9 @@ import { adminToken, assertProblem, newCart, spawnApp } from "./helpers.mjs";
 
 let app, server, base, auth;
 const secrets = {};
-const received = { flaky: [], broken: [] };
+const received = { flaky: [], broken: [], limited: [] };
 let flakyFailuresLeft = 1;
+let limitedLeft = 1;
 
 /** What a merchant would do: verify the signature on the raw body before trusting it. */
 function verify(secret, headers, body) {
@@ -31,6 +32,10 @@ before(async () => {
       received[name].push({ headers: req.headers, body: JSON.parse(body), verified });
       let status = 200;
       if (name === "broken") status = 400;
+      if (name === "limited" && limitedLeft > 0) {
+        limitedLeft -= 1;
+        status = 429;
+      }
       if (name === "flaky" && flakyFailuresLeft > 0) {
         flakyFailuresLeft -= 1;
         status = 500;
@@ -59,7 +64,7 @@ async function eventually(probe, what, timeoutMs = 15000) {
 }
 
 test("endpoints are validated and get a whsec_ secret once", async () => {
-  for (const [name, types] of [["flaky", ["order.created"]], ["broken", ["*"]]]) {
+  for (const [name, types] of [["flaky", ["order.created"]], ["broken", ["*"]], ["limited", ["order.created", "order.paid"]]]) {
     const res = await app.post("/v1/admin/webhook-endpoints", { url: `${base}/${name}`, event_types: types }, { headers: auth });
     assert.equal(res.status, 201, res.text);
     assert.match(res.body.secret, /^whsec_[A-Za-z0-9+/=]{40,}$/);
@@ -74,7 +79,7 @@ test("endpoints are validated and get a whsec_ secret once", async () => {
   assertProblem(await app.post("/v1/admin/webhook-endpoints", { url: `${base}/x`, event_types: ["*"] }, { headers: readOnly }), 403, "insufficient_scope");
 });
 
-test("events are delivered signed; a 500 is retried, a 400 is not", async () => {
+test("events are delivered signed; a 500 or 429 is retried, a 400 is not", async () => {
   const sku = "ZIPHOODIE-S-GREY";
   await app.db.prepare("UPDATE inventory SET on_hand = 10, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
   const cart = await newCart(app);
@@ -87,8 +92,8 @@ test("events are delivered signed; a 500 is retried, a 400 is not", async () => 
   assert.equal(placed.status, 201, placed.text);
   const orderId = placed.body.order.id;
 
-  await eventually(() => received.flaky.length >= 1 && received.broken.length >= 1, "the first deliveries");
-  for (const r of [...received.flaky, ...received.broken]) {
+  await eventually(() => received.flaky.length >= 1 && received.broken.length >= 1 && received.limited.length >= 1, "the first deliveries");
+  for (const r of [...received.flaky, ...received.broken, ...received.limited]) {
     assert.ok(r.verified, "signature verifies with the endpoint's secret");
     assert.equal(r.headers["webhook-id"], r.body.id, "webhook-id is the event id");
     assert.ok(Math.abs(Number(r.headers["webhook-timestamp"]) - Date.now() / 1000) < 300);
@@ -104,6 +109,9 @@ test("events are delivered signed; a 500 is retried, a 400 is not", async () => 
   await eventually(async () => (await rows()).flaky?.attempts === 1, "the failed attempt to be recorded");
   let state = await rows();
   assert.deepEqual([state.flaky.status, state.flaky.last_status_code], ["pending", 500]);
+  await eventually(async () => (await rows()).limited?.attempts === 1, "the rate-limited attempt to be recorded");
+  state = await rows();
+  assert.deepEqual([state.limited.status, state.limited.last_status_code], ["pending", 429]);
   assert.deepEqual([state.broken.status, state.broken.attempts, state.broken.last_status_code], ["failed", 1, 400]);
 
   // The retry comes from the cron once due.
@@ -112,13 +120,15 @@ test("events are delivered signed; a 500 is retried, a 400 is not", async () => 
   assert.equal(result.outcome, "ok");
   state = await rows();
   assert.deepEqual([state.flaky.status, state.flaky.attempts, state.flaky.last_status_code], ["succeeded", 2, 200]);
+  assert.deepEqual([state.limited.status, state.limited.attempts], ["succeeded", 2]);
   assert.equal(received.flaky.length, 2, "retried once");
+  assert.equal(received.limited.length, 2, "a 429 is retried");
   assert.equal(received.broken.length, 1, "a 400 is final");
   assert.equal(received.flaky[0].headers["webhook-id"], received.flaky[1].headers["webhook-id"], "a retry keeps its id");
 
   const log = await app.get("/v1/admin/webhook-deliveries?limit=10", { headers: auth });
   assert.equal(log.status, 200, log.text);
-  assert.equal(log.body.data.length, 2);
+  assert.equal(log.body.data.length, 3);
   assert.deepEqual(new Set(log.body.data.map((d) => d.status)), new Set(["succeeded", "failed"]));
   const failed = await app.get("/v1/admin/webhook-deliveries?status=failed", { headers: auth });
   assert.equal(failed.body.data.length, 1);
