@@ -10,11 +10,9 @@ use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
 
-use crate::outbox::OutboxRow;
+use crate::sql::{self, num};
 
-fn num(n: i64) -> JsValue {
-    JsValue::from_f64(n as f64)
-}
+use crate::outbox::OutboxRow;
 
 fn opt(s: Option<&str>) -> JsValue {
     s.map_or(JsValue::NULL, JsValue::from_str)
@@ -39,13 +37,7 @@ async fn doc(
     binds: &[JsValue],
     context: &'static str,
 ) -> Result<String, StoreError> {
-    let row: Option<Doc> = db
-        .prepare(sql)
-        .bind(binds)
-        .map_err(err(context))?
-        .first(None)
-        .await
-        .map_err(err(context))?;
+    let row: Option<Doc> = sql::first(db, sql, binds, context).await?;
     Ok(row.and_then(|r| r.doc).unwrap_or_else(|| "[]".into()))
 }
 
@@ -253,13 +245,13 @@ pub async fn adjust_inventory(
                 struct Available {
                     available: i64,
                 }
-                let row: Option<Available> = db
-                    .prepare("SELECT available FROM inventory WHERE sku = ?1")
-                    .bind(&[sku_js])
-                    .map_err(err(context))?
-                    .first(None)
-                    .await
-                    .map_err(err(context))?;
+                let row: Option<Available> = sql::first(
+                    db,
+                    "SELECT available FROM inventory WHERE sku = ?1",
+                    &[sku_js],
+                    context,
+                )
+                .await?;
                 Ok(AdjustOutcome::Short {
                     available: row.map_or(0, |r| r.available),
                 })

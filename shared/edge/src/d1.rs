@@ -21,16 +21,14 @@ use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
 
+use crate::sql::{self, num};
+
 fn store_err(context: &str) -> impl Fn(worker::Error) -> StoreError + '_ {
     move |e| StoreError::new(format!("{context}: {e}"))
 }
 
 fn json_err(context: &str) -> impl Fn(serde_json::Error) -> StoreError + '_ {
     move |e| StoreError::new(format!("{context}: stored JSON does not parse: {e}"))
-}
-
-fn int(n: i64) -> JsValue {
-    JsValue::from_f64(n as f64)
 }
 
 fn opt_str(s: Option<&str>) -> JsValue {
@@ -64,13 +62,7 @@ async fn one_doc(
     binds: &[JsValue],
     context: &str,
 ) -> Result<Option<String>, StoreError> {
-    let row: Option<Doc> = db
-        .prepare(sql)
-        .bind(binds)
-        .map_err(store_err(context))?
-        .first(None)
-        .await
-        .map_err(store_err(context))?;
+    let row: Option<Doc> = sql::first(db, sql, binds, context).await?;
     Ok(row.and_then(|r| r.doc))
 }
 
@@ -185,7 +177,7 @@ impl CatalogReader for D1Catalog<'_> {
         let binds = [
             opt_str(query.category.as_ref().map(|c| c.as_str())),
             opt_str(query.after.as_ref().map(|c| c.key())),
-            int(i64::from(query.limit.get()) + 1),
+            num(i64::from(query.limit.get()) + 1),
         ];
         let doc = one_doc(self.db, LIST_SQL, &binds, context)
             .await?
@@ -232,14 +224,13 @@ impl CatalogReader for D1Catalog<'_> {
 
     async fn offer(&self, sku: &Sku, currency: Currency) -> Result<Option<Offer>, StoreError> {
         let context = "get offer";
-        let row: Option<OfferRow> = self
-            .db
-            .prepare(OFFER_SQL)
-            .bind(&[sku.as_str().into(), currency.code().into()])
-            .map_err(store_err(context))?
-            .first(None)
-            .await
-            .map_err(store_err(context))?;
+        let row: Option<OfferRow> = sql::first(
+            self.db,
+            OFFER_SQL,
+            &[sku.as_str().into(), currency.code().into()],
+            context,
+        )
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let options: BTreeMap<String, String> =
             serde_json::from_str(&row.options).map_err(json_err(context))?;
@@ -273,7 +264,7 @@ impl PriceBook for D1Catalog<'_> {
             .bind(&[
                 sku.as_str().into(),
                 price.currency().code().into(),
-                int(price.minor_units()),
+                num(price.minor_units()),
             ])
             .map_err(store_err(context))?
             .run()
@@ -356,14 +347,8 @@ fn version(cart: &Cart) -> JsValue {
 impl CartRepository for D1Carts<'_> {
     async fn load(&self, id: &CartId) -> Result<Option<LoadedCart>, StoreError> {
         let context = "load cart";
-        let row: Option<CartRow> = self
-            .db
-            .prepare(LOAD_CART_SQL)
-            .bind(&[id.as_str().into()])
-            .map_err(store_err(context))?
-            .first(None)
-            .await
-            .map_err(store_err(context))?;
+        let row: Option<CartRow> =
+            sql::first(self.db, LOAD_CART_SQL, &[id.as_str().into()], context).await?;
         row.map(cart_from_row).transpose()
     }
 
@@ -381,9 +366,9 @@ impl CartRepository for D1Carts<'_> {
                 cart.status.as_str().into(),
                 version(cart),
                 lines.into(),
-                int(cart.created_at.millis()),
-                int(cart.updated_at.millis()),
-                int(cart.expires_at.millis()),
+                num(cart.created_at.millis()),
+                num(cart.updated_at.millis()),
+                num(cart.expires_at.millis()),
             ])
             .map_err(store_err(context))?
             .run()
@@ -409,8 +394,8 @@ impl CartRepository for D1Carts<'_> {
                 cart.status.as_str().into(),
                 version(cart),
                 lines.into(),
-                int(cart.updated_at.millis()),
-                int(cart.expires_at.millis()),
+                num(cart.updated_at.millis()),
+                num(cart.expires_at.millis()),
                 JsValue::from_f64(previous as f64),
             ])
             .map_err(store_err(context))?

@@ -19,6 +19,7 @@ pub mod reply;
 pub mod routing;
 pub mod runtime;
 pub mod shipping;
+pub mod sql;
 pub mod stripe;
 pub mod webhooks;
 

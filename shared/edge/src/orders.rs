@@ -17,6 +17,8 @@ use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
 
+use crate::sql::{self, num};
+
 use crate::outbox::OutboxRow;
 
 pub struct D1Orders<'a> {
@@ -36,10 +38,6 @@ impl<'a> D1Orders<'a> {
 
 fn err(context: &'static str) -> impl Fn(worker::Error) -> StoreError {
     move |e| StoreError::new(format!("{context}: {e}"))
-}
-
-fn num(n: i64) -> JsValue {
-    JsValue::from_f64(n as f64)
 }
 
 fn json<T: Serialize>(value: &T, context: &'static str) -> Result<JsValue, StoreError> {
@@ -212,14 +210,13 @@ impl OrderStore for D1Orders<'_> {
     }
 
     async fn order_for_cart(&self, cart: &CartId) -> Result<Option<OrderId>, StoreError> {
-        let row: Option<IdRow> = self
-            .db
-            .prepare("SELECT id FROM orders WHERE cart_id = ?1")
-            .bind(&[cart.as_str().into()])
-            .map_err(err("order for cart"))?
-            .first(None)
-            .await
-            .map_err(err("order for cart"))?;
+        let row: Option<IdRow> = sql::first(
+            self.db,
+            "SELECT id FROM orders WHERE cart_id = ?1",
+            &[cart.as_str().into()],
+            "order for cart",
+        )
+        .await?;
         row.map(|r| {
             OrderId::parse(&r.id).map_err(|_| StoreError::new("stored order id is invalid"))
         })
@@ -227,14 +224,8 @@ impl OrderStore for D1Orders<'_> {
     }
 
     async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
-        let row: Option<OrderDoc> = self
-            .db
-            .prepare(GET_SQL)
-            .bind(&[id.as_str().into()])
-            .map_err(err("get order"))?
-            .first(None)
-            .await
-            .map_err(err("get order"))?;
+        let row: Option<OrderDoc> =
+            sql::first(self.db, GET_SQL, &[id.as_str().into()], "get order").await?;
         match row.and_then(|r| r.doc) {
             None => Ok(None),
             Some(doc) => {
@@ -267,16 +258,7 @@ impl D1Orders<'_> {
             || message.contains("FOREIGN KEY constraint failed")
         {
             let skus: Vec<&str> = reservations.iter().map(|(s, _)| s.as_str()).collect();
-            let rows: Vec<Availability> = self
-                .db
-                .prepare("SELECT sku, available FROM inventory WHERE sku IN (SELECT value FROM json_each(?1))")
-                .bind(&[json(&skus, "read availability")?])
-                .map_err(err("read availability"))?
-                .all()
-                .await
-                .map_err(err("read availability"))?
-                .results()
-                .map_err(err("read availability"))?;
+            let rows: Vec<Availability> = sql::all(self.db, "SELECT sku, available FROM inventory WHERE sku IN (SELECT value FROM json_each(?1))", &[json(&skus, "read availability")?], "read availability").await?;
             let shortages: Vec<Shortage> = reservations
                 .iter()
                 .filter_map(|(sku, requested)| {
@@ -491,14 +473,13 @@ impl D1Orders<'_> {
 
 impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
     async fn amounts(&self, id: &OrderId) -> Result<Option<(i64, PaymentLedger)>, StoreError> {
-        let row: Option<AmountsRow> = self
-            .db
-            .prepare("SELECT total_minor, captured_minor, refunded_minor FROM orders WHERE id = ?1")
-            .bind(&[id.as_str().into()])
-            .map_err(err("order amounts"))?
-            .first(None)
-            .await
-            .map_err(err("order amounts"))?;
+        let row: Option<AmountsRow> = sql::first(
+            self.db,
+            "SELECT total_minor, captured_minor, refunded_minor FROM orders WHERE id = ?1",
+            &[id.as_str().into()],
+            "order amounts",
+        )
+        .await?;
         row.map(|r| {
             PaymentLedger::restore(r.captured_minor, r.refunded_minor)
                 .map(|ledger| (r.total_minor, ledger))
@@ -541,19 +522,8 @@ impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
     }
 
     async fn due_for_expiry(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>, StoreError> {
-        let rows: Vec<IdRow> = self
-            .db
-            .prepare(
-                "SELECT id FROM orders WHERE status = 'pending_payment' AND reservation_expires_at <= ?1 \
-                 ORDER BY reservation_expires_at LIMIT ?2",
-            )
-            .bind(&[num(now.millis()), JsValue::from_f64(f64::from(limit))])
-            .map_err(err("due for expiry"))?
-            .all()
-            .await
-            .map_err(err("due for expiry"))?
-            .results()
-            .map_err(err("due for expiry"))?;
+        let rows: Vec<IdRow> = sql::all(self.db, "SELECT id FROM orders WHERE status = 'pending_payment' AND reservation_expires_at <= ?1 \
+                 ORDER BY reservation_expires_at LIMIT ?2", &[num(now.millis()), JsValue::from_f64(f64::from(limit))], "due for expiry").await?;
         rows.into_iter()
             .map(|r| {
                 OrderId::parse(&r.id).map_err(|_| StoreError::new("stored order id is invalid"))
@@ -562,14 +532,13 @@ impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
     }
 
     async fn status(&self, id: &OrderId) -> Result<Option<OrderStatus>, StoreError> {
-        let row: Option<StatusRow> = self
-            .db
-            .prepare("SELECT status FROM orders WHERE id = ?1")
-            .bind(&[id.as_str().into()])
-            .map_err(err("order status"))?
-            .first(None)
-            .await
-            .map_err(err("order status"))?;
+        let row: Option<StatusRow> = sql::first(
+            self.db,
+            "SELECT status FROM orders WHERE id = ?1",
+            &[id.as_str().into()],
+            "order status",
+        )
+        .await?;
         row.map(|r| {
             OrderStatus::parse(&r.status)
                 .ok_or_else(|| StoreError::new("stored order status is invalid"))

@@ -6,6 +6,7 @@
 //! per endpoint and event); sending happens after, and again from the cron for retries. Only
 //! 5xx, 429 and timeouts are retried, with backoff; any other answer is final.
 
+use crate::sql::num;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -23,10 +24,6 @@ use crate::outbox::Envelope;
 /// Attempts before a delivery is given up.
 pub const MAX_ATTEMPTS: i64 = 8;
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-fn num(n: i64) -> JsValue {
-    JsValue::from_f64(n as f64)
-}
 
 fn err(context: &'static str) -> impl Fn(worker::Error) -> StoreError {
     move |e| StoreError::new(format!("{context}: {e}"))
