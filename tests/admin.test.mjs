@@ -98,3 +98,17 @@ test("an adjustment changes stock with an audit row, cannot take reserved units,
   assertProblem(await app.post("/v1/admin/inventory/NO-SUCH-SKU/adjust", { delta: 1, reason: "x" }, { headers: write }), 404, "sku_not_found");
   assert.equal((await app.db.prepare("SELECT count(*) AS n FROM inventory_adjustments WHERE sku = ?1").bind(sku).first()).n, 2, "refusals wrote no audit row");
 });
+
+test("a SKU's low-stock threshold is set by an admin", async () => {
+  const sku = "LINEDNOTEB-RECYCLED";
+  await app.db.prepare("UPDATE inventory SET on_hand = 10, reserved = 0, low_threshold = 5 WHERE sku = ?1").bind(sku).run();
+  const set = (json, headers = write) => app.patch(`/v1/admin/inventory/${sku}`, json, { headers });
+  const res = await set({ low_threshold: 12 });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.body, { sku, on_hand: 10, reserved: 0, available: 10, low_threshold: 12, low: true });
+  assertProblem(await set({ low_threshold: -1 }), 422, "validation_failed");
+  assertProblem(await set({ low_threshold: 3, extra: 1 }), 422, "validation_failed");
+  assertProblem(await set({ low_threshold: 3 }, read), 403, "insufficient_scope");
+  assertProblem(await app.patch("/v1/admin/inventory/NO-SUCH", { low_threshold: 1 }, { headers: write }), 404, "sku_not_found");
+  assert.equal(await app.db.prepare("SELECT low_threshold FROM inventory WHERE sku = ?1").bind(sku).first("low_threshold"), 12);
+});

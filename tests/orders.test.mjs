@@ -118,3 +118,24 @@ test("an expired order cannot be captured", async () => {
   assertProblem(res, 409, "illegal_transition");
   assert.deepEqual(await stock("RECIPEJOUR-RECYCLED"), { on_hand: 20, reserved: 0 });
 });
+
+test("the cron purges idempotency records past 24 h and carts expired more than 30 days ago", async () => {
+  const old = await newCart(app);
+  const kept = await newCart(app);
+  const recent = await newCart(app);
+  await app.db.prepare("UPDATE carts SET expires_at = ?2 WHERE id = ?1").bind(recent.id, Date.now() - 86400000).run();
+  await app.db.prepare("UPDATE carts SET expires_at = 1 WHERE id = ?1").bind(old.id).run();
+  await app.db
+    .prepare("INSERT INTO idempotency_keys (key, fingerprint, created_at, expires_at, completed) VALUES ('old-key', 'f', 1, 2, 1), ('new-key', 'f', ?1, ?2, 1)")
+    .bind(Date.now(), Date.now() + 86400000)
+    .run();
+  const result = await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  assert.equal(result.outcome, "ok");
+  assertProblem(await app.get(`/v1/carts/${old.id}`), 404, "cart_not_found");
+  assert.equal((await app.get(`/v1/carts/${kept.id}`)).status, 200);
+  assertProblem(await app.get(`/v1/carts/${recent.id}`), 404, "cart_expired");
+  const keys = (await app.db.prepare("SELECT key FROM idempotency_keys WHERE key IN ('old-key', 'new-key')").all()).results.map((r) => r.key);
+  assert.deepEqual(keys, ["new-key"]);
+  const checkedOut = await app.db.prepare("SELECT count(*) AS n FROM carts WHERE status = 'checked_out'").first("n");
+  assert.ok(checkedOut > 0, "carts with orders are kept");
+});

@@ -37,6 +37,7 @@ pub enum Endpoint {
     ListOrders,
     ListInventory,
     AdjustInventory,
+    SetLowThreshold,
     CreateWebhookEndpoint,
     ListWebhookDeliveries,
 }
@@ -78,6 +79,11 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::AdjustInventory,
     },
     Route {
+        method: "PATCH",
+        path: "/v1/admin/inventory/{sku}",
+        endpoint: Endpoint::SetLowThreshold,
+    },
+    Route {
         method: "POST",
         path: "/v1/admin/webhook-endpoints",
         endpoint: Endpoint::CreateWebhookEndpoint,
@@ -103,6 +109,7 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::ListOrders => list_orders(&call).await,
         Endpoint::ListInventory => list_inventory(&call).await,
         Endpoint::AdjustInventory => adjust_inventory(&call).await,
+        Endpoint::SetLowThreshold => set_low_threshold(&call).await,
         Endpoint::CreateWebhookEndpoint => create_webhook_endpoint(&call).await,
         Endpoint::ListWebhookDeliveries => list_webhook_deliveries(&call).await,
     }
@@ -329,6 +336,32 @@ async fn list_inventory(call: &Call<Endpoint>) -> Result<Reply, Problem> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ThresholdBody {
+    low_threshold: i64,
+}
+
+async fn set_low_threshold(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.require_scope("inventory:write")?;
+    let not_found = || Problem::not_found("sku_not_found", "No stock record for this SKU");
+    let sku = Sku::parse(call.route.param(0)).map_err(|_| not_found())?;
+    let body: ThresholdBody = call.json()?;
+    if !(0..=1_000_000).contains(&body.low_threshold) {
+        return Err(Problem::invalid_field(
+            "/low_threshold",
+            "invalid_threshold",
+            "low_threshold is a whole number from 0 to 1000000",
+        ));
+    }
+    let db = call.db()?;
+    let stock = admin::set_low_threshold(&db, &sku, body.low_threshold)
+        .await
+        .map_err(|e| call.internal("set low threshold", &e))?
+        .ok_or_else(not_found)?;
+    Reply::json(200, &stock).map_err(|e| call.internal("serialising stock", &e))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AdjustBody {
     delta: i64,
     reason: String,
@@ -379,8 +412,9 @@ async fn adjust_inventory(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     }
 }
 
-/// Every minute: expire unpaid orders past their reservation (releasing the stock), then send
-/// outbox rows that are still unsent after `OUTBOX_RESEND_AFTER_SECONDS`.
+/// Every minute: expire unpaid orders past their reservation (releasing the stock), send outbox
+/// rows still unsent after `OUTBOX_RESEND_AFTER_SECONDS`, and purge idempotency records older
+/// than 24 h and abandoned carts past their expiry.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let run = format!("cron_{}", CryptoIds.next_u128());
@@ -407,9 +441,13 @@ async fn maintain(env: &Env, run: &str) -> Result<(), String> {
     let resent = outbox::publish(env, &db, &stale, now)
         .await
         .map_err(|e| e.to_string())?;
+    let purged = admin::purge_expired(&db, now)
+        .await
+        .map_err(|e| e.to_string())?;
     let line = serde_json::json!({
         "level": "info", "run": run, "job": "maintenance",
         "expired_orders": expired.len(), "outbox_resent": resent,
+        "purged_idempotency_keys": purged.idempotency_keys, "purged_carts": purged.carts,
     });
     worker::console_log!("{}", line);
     Ok(())

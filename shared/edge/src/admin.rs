@@ -284,3 +284,56 @@ impl From<StockRowSql> for StockRow {
         }
     }
 }
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Purged {
+    pub idempotency_keys: usize,
+    pub carts: usize,
+}
+
+/// How long an expired cart is kept (answering 404 `cart_expired`) before it is deleted.
+pub const EXPIRED_CART_RETENTION: shop_domain::time::Duration =
+    shop_domain::time::Duration::from_days(30);
+
+/// Forget idempotency records past their 24 h and active carts expired for longer than
+/// [`EXPIRED_CART_RETENTION`] (checked-out carts stay: their orders point at them). One batch.
+pub async fn purge_expired(db: &D1Database, now: Timestamp) -> Result<Purged, StoreError> {
+    let context = "purge expired";
+    let statements = vec![
+        db.prepare("DELETE FROM idempotency_keys WHERE expires_at <= ?1")
+            .bind(&[num(now.millis())])
+            .map_err(err(context))?,
+        db.prepare("DELETE FROM carts WHERE status = 'active' AND expires_at <= ?1")
+            .bind(&[num(now.minus(EXPIRED_CART_RETENTION).millis())])
+            .map_err(err(context))?,
+    ];
+    let results = db.batch(statements).await.map_err(err(context))?;
+    let changes = |i: usize| {
+        results
+            .get(i)
+            .and_then(|r| r.meta().ok().flatten())
+            .and_then(|m| m.changes)
+            .unwrap_or(0)
+    };
+    Ok(Purged {
+        idempotency_keys: changes(0),
+        carts: changes(1),
+    })
+}
+
+/// Set a SKU's low-stock threshold; `None` when there is no stock record for it.
+pub async fn set_low_threshold(
+    db: &D1Database,
+    sku: &Sku,
+    threshold: i64,
+) -> Result<Option<StockRow>, StoreError> {
+    let row: Option<StockRowSql> = sql::first(
+        db,
+        "UPDATE inventory SET low_threshold = ?2 WHERE sku = ?1 \
+         RETURNING sku, on_hand, reserved, available, low_threshold, available <= low_threshold AS low",
+        &[sku.as_str().into(), num(threshold)],
+        "set low threshold",
+    )
+    .await?;
+    Ok(row.map(Into::into))
+}

@@ -5,7 +5,7 @@
 use crate::problem::Problem;
 use crate::reply::Reply;
 
-pub const ALLOWED_METHODS: &str = "GET, POST, PATCH, DELETE, OPTIONS";
+pub const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 pub const ALLOWED_HEADERS: &str =
     "Authorization, Content-Type, Idempotency-Key, If-Match, If-None-Match, X-Request-Id";
 pub const EXPOSED_HEADERS: &str =
