@@ -8,6 +8,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod consumer;
 pub mod cors;
 pub mod d1;
 pub mod idempotency;

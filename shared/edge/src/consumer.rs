@@ -1,0 +1,137 @@
+//! Applying order events (the queue consumer's storage side): each event's effects and the
+//! claim of its id in one D1 batch, so a redelivered event changes nothing; failures counted
+//! for backoff.
+
+use serde::Deserialize;
+use shop_domain::events::{OrderCreated, INVENTORY_LOW, ORDER_CREATED};
+use shop_domain::time::Timestamp;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
+
+use crate::outbox::Envelope;
+use crate::runtime;
+use crate::sql::num;
+use crate::webhooks;
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Apply one event: its effects and its claim in one batch. `"duplicate"` when it was
+/// applied before.
+pub async fn apply(
+    db: &D1Database,
+    envelope: &Envelope,
+    now: Timestamp,
+) -> Result<&'static str, String> {
+    let mut statements: Vec<D1PreparedStatement> = vec![db
+        .prepare("INSERT INTO processed_events (event_id, type, processed_at) VALUES (?1, ?2, ?3)")
+        .bind(&[
+            envelope.id.as_str().into(),
+            envelope.kind.as_str().into(),
+            num(now.millis()),
+        ])
+        .map_err(err)?];
+    let day = envelope
+        .created_at
+        .get(..10)
+        .unwrap_or("1970-01-01")
+        .to_owned();
+    match envelope.kind.as_str() {
+        ORDER_CREATED => {
+            let created: OrderCreated =
+                serde_json::from_value(envelope.data.clone()).map_err(err)?;
+            let currency: JsValue = created.currency.code().into();
+            statements.push(
+                db.prepare(
+                    "INSERT INTO daily_sales (day, currency, orders, units, revenue_minor) VALUES (?1, ?2, 1, ?3, ?4) \
+                     ON CONFLICT (day, currency) DO UPDATE SET orders = orders + 1, units = units + excluded.units, \
+                     revenue_minor = revenue_minor + excluded.revenue_minor",
+                )
+                .bind(&[
+                    day.as_str().into(),
+                    currency.clone(),
+                    num(i64::try_from(created.units()).unwrap_or(i64::MAX)),
+                    num(created.total.minor_units()),
+                ])
+                .map_err(err)?,
+            );
+            let products: Vec<(String, u64, i64)> = created
+                .product_sales()
+                .into_iter()
+                .map(|s| (s.product_id.to_string(), s.units, s.revenue_minor))
+                .collect();
+            statements.push(
+                db.prepare(
+                    "INSERT INTO product_sales (day, product_id, currency, units, revenue_minor) \
+                     SELECT ?1, json_extract(value, '$[0]'), ?2, json_extract(value, '$[1]'), json_extract(value, '$[2]') \
+                     FROM json_each(?3) WHERE true \
+                     ON CONFLICT (day, product_id, currency) DO UPDATE SET units = units + excluded.units, \
+                     revenue_minor = revenue_minor + excluded.revenue_minor",
+                )
+                .bind(&[day.as_str().into(), currency, serde_json::to_string(&products).map_err(err)?.into()])
+                .map_err(err)?,
+            );
+        }
+        INVENTORY_LOW => {
+            let low: LowStock = serde_json::from_value(envelope.data.clone()).map_err(err)?;
+            statements.push(
+                db.prepare(
+                    "INSERT INTO stock_alerts (event_id, sku, available, low_threshold, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .bind(&[
+                    envelope.id.as_str().into(),
+                    low.sku.as_str().into(),
+                    num(low.available),
+                    num(low.low_threshold),
+                    num(now.millis()),
+                ])
+                .map_err(err)?,
+            );
+        }
+        // Other events have no effect here yet; claiming them keeps the log complete.
+        _ => {}
+    }
+    // Outbound webhooks: created once, with the claim; sent below and by the cron.
+    statements.push(webhooks::enqueue(db, envelope, now).map_err(err)?);
+    match db.batch(statements).await {
+        Ok(_) => Ok("applied"),
+        Err(e) if e.to_string().contains("processed_events.event_id") => Ok("duplicate"),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct LowStock {
+    sku: String,
+    available: i64,
+    low_threshold: i64,
+}
+
+#[derive(Deserialize)]
+struct Attempts {
+    attempts: i64,
+}
+
+/// Count the failure (for backoff and for the operator) and keep the last error.
+pub async fn record_failure(
+    db: &D1Database,
+    envelope: &Envelope,
+    error: &str,
+) -> worker::Result<u32> {
+    let row: Option<Attempts> = db
+        .prepare(
+            "INSERT INTO event_failures (event_id, type, attempts, last_error, updated_at) VALUES (?1, ?2, 1, ?3, ?4) \
+             ON CONFLICT (event_id) DO UPDATE SET attempts = attempts + 1, last_error = excluded.last_error, \
+             updated_at = excluded.updated_at RETURNING attempts",
+        )
+        .bind(&[
+            envelope.id.as_str().into(),
+            envelope.kind.as_str().into(),
+            error.into(),
+            num(runtime::now().millis()),
+        ])?
+        .first(None)
+        .await?;
+    Ok(row.map_or(1, |r| u32::try_from(r.attempts).unwrap_or(1)))
+}
