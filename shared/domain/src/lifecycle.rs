@@ -151,3 +151,200 @@ pub async fn mark_paid<S: OrderLifecycle>(
         CloseOutcome::Moved => Err(LifecycleError::Moved),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cart::{CartPolicy, Carts, Precondition, Quantity};
+    use crate::checkout::{
+        AddressInput, Checkout, CheckoutInput, CheckoutPolicy, CheckoutRequest, DynPaymentProvider,
+        TestPaymentProvider,
+    };
+    use crate::ids::Sku;
+    use crate::money::Currency;
+    use crate::pricing::TaxRate;
+    use crate::testing::{
+        FlatRates, InMemoryCarts, InMemoryCatalog, InMemoryOrders, SequentialIds,
+    };
+    use crate::time::Duration;
+    use futures_executor::block_on;
+
+    const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+    fn request() -> CheckoutRequest {
+        CheckoutRequest::parse(CheckoutInput {
+            email: "a@example.com".into(),
+            shipping_address: AddressInput {
+                name: "A".into(),
+                line1: "L".into(),
+                city: "C".into(),
+                postal_code: "P".into(),
+                country: "NL".into(),
+                ..Default::default()
+            },
+            billing_address: None,
+            shipping_method: "standard".into(),
+            payment_provider: "test".into(),
+        })
+        .unwrap()
+    }
+
+    /// Place `n` orders of 2 TEE each, at T0 + i minutes, and run `check` on the world.
+    fn with_orders(
+        n: usize,
+        check: impl AsyncFnOnce(&InMemoryOrders<'_>, &SequentialIds, Vec<OrderId>),
+    ) {
+        let catalog = InMemoryCatalog::with_sku("TEE", &[("10.00", Currency::Eur)], 100);
+        let ids = SequentialIds::default();
+        let policy = CartPolicy::default();
+        let repo = InMemoryCarts::new(&catalog);
+        let orders = InMemoryOrders::new(&repo);
+        orders.set_stock("TEE", 10);
+        let test = TestPaymentProvider { ids: &ids };
+        let providers: [&dyn DynPaymentProvider; 1] = [&test];
+        let checkout_policy = CheckoutPolicy {
+            tax_rate: TaxRate::ZERO,
+            reservation_ttl: Duration::from_secs(900),
+        };
+        block_on(async {
+            let carts = Carts {
+                repo: &repo,
+                catalog: &catalog,
+                ids: &ids,
+                policy: &policy,
+            };
+            let checkout = Checkout {
+                carts: &repo,
+                orders: &orders,
+                shipping: &FlatRates,
+                providers: &providers,
+                ids: &ids,
+                policy: &checkout_policy,
+            };
+            let mut placed = Vec::new();
+            for i in 0..n {
+                let at = T0.plus(Duration::from_secs(60 * i as i64));
+                let cart = carts.create(Currency::Eur, at).await.unwrap();
+                let tee = Sku::parse("TEE").unwrap();
+                carts
+                    .add_item(
+                        &cart.id,
+                        &Precondition::None,
+                        &tee,
+                        Quantity::new(2).unwrap(),
+                        at,
+                    )
+                    .await
+                    .unwrap();
+                placed.push(
+                    checkout
+                        .checkout(&cart.id, &request(), "k", at)
+                        .await
+                        .unwrap()
+                        .order
+                        .id,
+                );
+            }
+            check(&orders, &ids, placed).await;
+        });
+    }
+
+    fn tee_stock(orders: &InMemoryOrders<'_>) -> (i64, i64) {
+        let stock = orders.stock.borrow()[&Sku::parse("TEE").unwrap()];
+        (stock.on_hand(), stock.reserved())
+    }
+
+    #[test]
+    fn expiry_takes_only_due_unpaid_orders_and_releases_their_stock() {
+        with_orders(3, async |orders, ids, placed| {
+            assert_eq!(tee_stock(orders), (10, 6));
+            mark_paid(orders, ids, &placed[0], T0).await.unwrap();
+            // 16 minutes after the first order: orders 0 and 1 are past their 15 minutes.
+            let now = T0.plus(Duration::from_secs(16 * 60));
+            let expired = expire_due(orders, ids, now, 10).await.unwrap();
+            assert_eq!(
+                expired,
+                vec![placed[1].clone()],
+                "the paid one is not expired, the young one not yet"
+            );
+            assert_eq!(
+                orders.status(&placed[1]).await.unwrap(),
+                Some(OrderStatus::Expired)
+            );
+            assert_eq!(
+                tee_stock(orders),
+                (8, 2),
+                "sold 2, released 2, 2 still held"
+            );
+            assert!(
+                expire_due(orders, ids, now, 10).await.unwrap().is_empty(),
+                "idempotent"
+            );
+            let kinds: Vec<String> = orders
+                .outbox
+                .borrow()
+                .iter()
+                .map(|e| e.kind.clone())
+                .collect();
+            assert_eq!(kinds.iter().filter(|k| *k == ORDER_EXPIRED).count(), 1);
+        });
+    }
+
+    #[test]
+    fn cancel_releases_or_restocks_and_says_when_to_refund() {
+        with_orders(2, async |orders, ids, placed| {
+            assert_eq!(
+                cancel(orders, ids, &placed[0], T0).await,
+                Ok(OrderStatus::Cancelled)
+            );
+            assert_eq!(tee_stock(orders), (10, 2));
+            mark_paid(orders, ids, &placed[1], T0).await.unwrap();
+            assert_eq!(tee_stock(orders), (8, 0));
+            assert_eq!(
+                cancel(orders, ids, &placed[1], T0).await,
+                Ok(OrderStatus::Cancelled)
+            );
+            assert_eq!(tee_stock(orders), (10, 0), "restocked");
+            let refunds: Vec<bool> = orders
+                .outbox
+                .borrow()
+                .iter()
+                .filter(|e| e.kind == ORDER_CANCELLED)
+                .map(|e| e.data["refund_required"] == true)
+                .collect();
+            assert_eq!(refunds, vec![false, true]);
+            assert!(matches!(
+                cancel(orders, ids, &placed[1], T0).await,
+                Err(LifecycleError::Illegal(_))
+            ));
+            let missing = OrderId::parse("ord_000000000000000000000000000000ff").unwrap();
+            assert_eq!(
+                cancel(orders, ids, &missing, T0).await,
+                Err(LifecycleError::NotFound)
+            );
+        });
+    }
+
+    #[test]
+    fn capture_is_once_and_in_full() {
+        with_orders(1, async |orders, ids, placed| {
+            assert_eq!(
+                mark_paid(orders, ids, &placed[0], T0).await,
+                Ok(OrderStatus::Paid)
+            );
+            let (total, ledger) = orders.amounts(&placed[0]).await.unwrap().unwrap();
+            assert_eq!(ledger.captured(), total);
+            assert!(matches!(
+                mark_paid(orders, ids, &placed[0], T0).await,
+                Err(LifecycleError::Illegal(_))
+            ));
+            let paid = orders
+                .outbox
+                .borrow()
+                .iter()
+                .filter(|e| e.kind == ORDER_PAID)
+                .count();
+            assert_eq!(paid, 1);
+        });
+    }
+}

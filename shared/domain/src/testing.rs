@@ -396,3 +396,122 @@ impl crate::checkout::ShippingRates for FlatRates {
         vec!["standard".into(), "express".into()]
     }
 }
+
+impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
+    async fn due_for_expiry(
+        &self,
+        now: crate::time::Timestamp,
+        limit: u32,
+    ) -> Result<Vec<crate::ids::OrderId>, StoreError> {
+        let mut due: Vec<_> = self
+            .orders
+            .borrow()
+            .iter()
+            .filter(|o| {
+                o.status == crate::order::OrderStatus::PendingPayment
+                    && o.reservation_expires_at <= now
+            })
+            .map(|o| (o.reservation_expires_at, o.id.clone()))
+            .collect();
+        due.sort();
+        Ok(due
+            .into_iter()
+            .take(limit as usize)
+            .map(|(_, id)| id)
+            .collect())
+    }
+
+    async fn status(
+        &self,
+        id: &crate::ids::OrderId,
+    ) -> Result<Option<crate::order::OrderStatus>, StoreError> {
+        Ok(self
+            .orders
+            .borrow()
+            .iter()
+            .find(|o| &o.id == id)
+            .map(|o| o.status))
+    }
+
+    async fn close(
+        &self,
+        id: &crate::ids::OrderId,
+        from: crate::order::OrderStatus,
+        to: crate::order::OrderStatus,
+        event: &crate::events::Event,
+        now: crate::time::Timestamp,
+    ) -> Result<crate::lifecycle::CloseOutcome, StoreError> {
+        let mut orders = self.orders.borrow_mut();
+        let order = orders
+            .iter_mut()
+            .find(|o| &o.id == id)
+            .ok_or_else(|| StoreError::new("no such order"))?;
+        if order.status != from
+            || from.apply(crate::order::Transition::Cancel).ok() != Some(to)
+                && from.apply(crate::order::Transition::Expire).ok() != Some(to)
+        {
+            return Ok(crate::lifecycle::CloseOutcome::Moved);
+        }
+        let mut stock = self.stock.borrow_mut();
+        for line in &order.lines {
+            let entry = stock.entry(line.sku.clone()).or_default();
+            let quantity = i64::from(line.quantity);
+            let given_back = if from.holds_reservation() {
+                entry.release(quantity)
+            } else {
+                entry.restock(quantity)
+            };
+            given_back.map_err(|e| StoreError::new(format!("stock: {e:?}")))?;
+        }
+        order.status = to;
+        order.updated_at = now;
+        self.outbox.borrow_mut().push(event.clone());
+        Ok(crate::lifecycle::CloseOutcome::Closed)
+    }
+
+    async fn amounts(
+        &self,
+        id: &crate::ids::OrderId,
+    ) -> Result<Option<(i64, crate::order::PaymentLedger)>, StoreError> {
+        Ok(self
+            .orders
+            .borrow()
+            .iter()
+            .find(|o| &o.id == id)
+            .map(|o| (o.totals.grand_total.minor_units(), o.ledger)))
+    }
+
+    async fn pay(
+        &self,
+        id: &crate::ids::OrderId,
+        captured: i64,
+        event: &crate::events::Event,
+        now: crate::time::Timestamp,
+    ) -> Result<crate::lifecycle::CloseOutcome, StoreError> {
+        let mut orders = self.orders.borrow_mut();
+        let order = orders
+            .iter_mut()
+            .find(|o| &o.id == id)
+            .ok_or_else(|| StoreError::new("no such order"))?;
+        if order.status != crate::order::OrderStatus::PendingPayment {
+            return Ok(crate::lifecycle::CloseOutcome::Moved);
+        }
+        let mut stock = self.stock.borrow_mut();
+        for line in &order.lines {
+            stock
+                .entry(line.sku.clone())
+                .or_default()
+                .sell(i64::from(line.quantity))
+                .map_err(|e| StoreError::new(format!("stock: {e:?}")))?;
+        }
+        let total = order.totals.grand_total.minor_units();
+        order
+            .ledger
+            .capture(captured, total)
+            .map_err(|e| StoreError::new(format!("ledger: {e:?}")))?;
+        order.status = crate::order::OrderStatus::Paid;
+        order.updated_at = now;
+        self.outbox.borrow_mut().push(event.clone());
+        Ok(crate::lifecycle::CloseOutcome::Closed)
+    }
+}
