@@ -446,10 +446,13 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
             .iter_mut()
             .find(|o| &o.id == id)
             .ok_or_else(|| StoreError::new("no such order"))?;
-        if order.status != from
-            || from.apply(crate::order::Transition::Cancel).ok() != Some(to)
-                && from.apply(crate::order::Transition::Expire).ok() != Some(to)
-        {
+        let legal = [
+            crate::order::Transition::Cancel,
+            crate::order::Transition::Expire,
+        ]
+        .iter()
+        .any(|t| from.apply(*t) == Ok(to));
+        if order.status != from || !legal {
             return Ok(crate::lifecycle::CloseOutcome::Moved);
         }
         let mut stock = self.stock.borrow_mut();
