@@ -2,7 +2,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { minor, newCart, spawnApp } from "./helpers.mjs";
+import { eventually, minor, newCart, spawnApp } from "./helpers.mjs";
 
 let app;
 before(async () => (app = await spawnApp()));
@@ -30,16 +30,6 @@ async function eventOf(orderId, type = "order.created") {
     .first();
 }
 
-/** Wait until `probe` returns something truthy (the consumer runs asynchronously). */
-async function eventually(probe, what, timeoutMs = 15000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const processed = (id) => app.db.prepare("SELECT count(*) AS n FROM processed_events WHERE event_id = ?1").bind(id).first("n");
 const sales = (day, currency) => app.db.prepare("SELECT orders, units, revenue_minor FROM daily_sales WHERE day = ?1 AND currency = ?2").bind(day, currency).first();

@@ -102,3 +102,14 @@ export async function skuWithStock(app, currency, min = 5) {
   assert.ok(row, `no SKU with ${min} in stock in ${currency}`);
   return row;
 }
+
+/** Wait until `probe` returns something truthy (queue consumers run asynchronously). */
+export async function eventually(probe, what, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -3,7 +3,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
-import { adminToken, assertProblem, newCart, spawnApp } from "./helpers.mjs";
+import { adminToken, assertProblem, eventually, newCart, spawnApp } from "./helpers.mjs";
 
 let app, server, base, auth;
 const secrets = {};
@@ -53,15 +53,6 @@ after(async () => {
   server?.close();
 });
 
-async function eventually(probe, what, timeoutMs = 15000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 test("endpoints are validated and get a whsec_ secret once", async () => {
   for (const [name, types] of [["flaky", ["order.created"]], ["broken", ["*"]], ["limited", ["order.created", "order.paid"]]]) {

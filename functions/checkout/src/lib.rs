@@ -189,20 +189,7 @@ async fn list_webhook_deliveries(call: &Call<Endpoint>) -> Result<Reply, Problem
             "status is pending, succeeded or failed",
         ));
     }
-    let after = match cursor(call)? {
-        None => None,
-        Some(key) => Some(
-            key.split_once(':')
-                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
-                .ok_or_else(|| {
-                    Problem::invalid_field(
-                        "/query/cursor",
-                        "invalid_cursor",
-                        "cursor is not one this API issued",
-                    )
-                })?,
-        ),
-    };
+    let after = time_cursor(call)?;
     let db = call.db()?;
     let page =
         webhooks::list_deliveries(&db, call.query("endpoint_id"), status, after, limit(call)?)
@@ -231,6 +218,24 @@ fn cursor(call: &Call<Endpoint>) -> Result<Option<String>, Problem> {
                     "cursor is not one this API issued",
                 )
             })
+        })
+        .transpose()
+}
+
+/// A cursor of a newest-first listing: `<created_at millis>:<id>` of the last item.
+fn time_cursor(call: &Call<Endpoint>) -> Result<Option<(i64, String)>, Problem> {
+    let invalid = || {
+        Problem::invalid_field(
+            "/query/cursor",
+            "invalid_cursor",
+            "cursor is not one this API issued",
+        )
+    };
+    cursor(call)?
+        .map(|key| {
+            key.split_once(':')
+                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
+                .ok_or_else(invalid)
         })
         .transpose()
 }
@@ -283,22 +288,7 @@ async fn list_orders(call: &Call<Endpoint>) -> Result<Reply, Problem> {
                 })
         })
         .transpose()?;
-    let after = match cursor(call)? {
-        None => None,
-        Some(key) => {
-            let (at, id) = key
-                .split_once(':')
-                .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned())))
-                .ok_or_else(|| {
-                    Problem::invalid_field(
-                        "/query/cursor",
-                        "invalid_cursor",
-                        "cursor is not one this API issued",
-                    )
-                })?;
-            Some((at, id))
-        }
-    };
+    let after = time_cursor(call)?;
     let filter = admin::OrderFilter {
         status,
         email,

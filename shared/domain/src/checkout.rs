@@ -707,6 +707,35 @@ mod tests {
         }
     }
 
+    /// A checkout over in-memory ports with the given stock, handed to `test`.
+    fn with_checkout(
+        stock: &[(&str, i64)],
+        test: impl AsyncFnOnce(
+            &World,
+            &InMemoryCarts<'_>,
+            &InMemoryOrders<'_>,
+            &Checkout<'_, InMemoryCarts<'_>, InMemoryOrders<'_>, FlatRates>,
+        ),
+    ) {
+        let w = world();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let orders = InMemoryOrders::new(&repo);
+        for (sku, on_hand) in stock {
+            orders.set_stock(sku, *on_hand);
+        }
+        let provider = TestPaymentProvider { ids: &w.ids };
+        let providers: [&dyn DynPaymentProvider; 1] = [&provider];
+        let checkout = Checkout {
+            carts: &repo,
+            orders: &orders,
+            shipping: &FlatRates,
+            providers: &providers,
+            ids: &w.ids,
+            policy: &w.checkout,
+        };
+        block_on(test(&w, &repo, &orders, &checkout));
+    }
+
     async fn cart_with(w: &World, repo: &InMemoryCarts<'_>, items: &[(&str, i64)]) -> CartId {
         let carts = Carts {
             repo,
@@ -732,113 +761,75 @@ mod tests {
 
     #[test]
     fn places_an_order_that_holds_stock() {
-        let w = world();
-        let repo = InMemoryCarts::new(&w.catalog);
-        let orders = InMemoryOrders::new(&repo);
-        orders.set_stock("TEE", 5);
-        orders.set_stock("MUG", 5);
-        let test = TestPaymentProvider { ids: &w.ids };
-        let providers: [&dyn DynPaymentProvider; 1] = [&test];
-        let checkout = Checkout {
-            carts: &repo,
-            orders: &orders,
-            shipping: &FlatRates,
-            providers: &providers,
-            ids: &w.ids,
-            policy: &w.checkout,
-        };
-        block_on(async {
-            let cart = cart_with(&w, &repo, &[("TEE", 2), ("MUG", 1)]).await;
-            let placed = checkout
-                .checkout(&cart, &request("standard", "test"), "k1", T0)
-                .await
-                .unwrap();
-            let o = &placed.order;
-            assert_eq!(o.number, "SO-TEST-000001");
-            assert_eq!(o.status, OrderStatus::PendingPayment);
-            assert_eq!(o.totals.subtotal.amount().to_string(), "25.50");
-            assert_eq!(o.totals.shipping.amount().to_string(), "4.90");
-            assert_eq!(o.totals.grand_total.amount().to_string(), "30.40");
-            assert_eq!(placed.payment.amount_minor, 3040);
-            assert_eq!(o.payment_id, placed.payment.payment_id);
-            assert_eq!(o.reservation_expires_at, T0.plus(Duration::from_secs(900)));
-            let stock = orders.stock.borrow();
-            assert_eq!(stock[&Sku::parse("TEE").unwrap()].reserved(), 2);
-            assert_eq!(orders.outbox.borrow()[0].kind, "order.created");
-            assert_eq!(repo.carts.borrow()[&cart].status, CartStatus::CheckedOut);
-        });
+        with_checkout(
+            &[("TEE", 5), ("MUG", 5)],
+            async |w, repo, orders, checkout| {
+                let cart = cart_with(w, repo, &[("TEE", 2), ("MUG", 1)]).await;
+                let placed = checkout
+                    .checkout(&cart, &request("standard", "test"), "k1", T0)
+                    .await
+                    .unwrap();
+                let o = &placed.order;
+                assert_eq!(o.number, "SO-TEST-000001");
+                assert_eq!(o.status, OrderStatus::PendingPayment);
+                assert_eq!(o.totals.subtotal.amount().to_string(), "25.50");
+                assert_eq!(o.totals.shipping.amount().to_string(), "4.90");
+                assert_eq!(o.totals.grand_total.amount().to_string(), "30.40");
+                assert_eq!(placed.payment.amount_minor, 3040);
+                assert_eq!(o.payment_id, placed.payment.payment_id);
+                assert_eq!(o.reservation_expires_at, T0.plus(Duration::from_secs(900)));
+                let stock = orders.stock.borrow();
+                assert_eq!(stock[&Sku::parse("TEE").unwrap()].reserved(), 2);
+                assert_eq!(orders.outbox.borrow()[0].kind, "order.created");
+                assert_eq!(repo.carts.borrow()[&cart].status, CartStatus::CheckedOut);
+            },
+        );
     }
 
     #[test]
     fn short_stock_writes_nothing_and_names_each_short_sku() {
-        let w = world();
-        let repo = InMemoryCarts::new(&w.catalog);
-        let orders = InMemoryOrders::new(&repo);
-        orders.set_stock("TEE", 1);
-        orders.set_stock("MUG", 0);
-        let test = TestPaymentProvider { ids: &w.ids };
-        let providers: [&dyn DynPaymentProvider; 1] = [&test];
-        let checkout = Checkout {
-            carts: &repo,
-            orders: &orders,
-            shipping: &FlatRates,
-            providers: &providers,
-            ids: &w.ids,
-            policy: &w.checkout,
-        };
-        block_on(async {
-            let cart = cart_with(&w, &repo, &[("TEE", 2), ("MUG", 1)]).await;
-            let err = checkout
-                .checkout(&cart, &request("standard", "test"), "k", T0)
-                .await
-                .unwrap_err();
-            let CheckoutError::InsufficientStock(short) = err else {
-                panic!("{err:?}")
-            };
-            assert_eq!(short.len(), 2);
-            assert_eq!(
-                (
-                    short[0].sku.as_str(),
-                    short[0].requested,
-                    short[0].available
-                ),
-                ("MUG", 1, 0)
-            );
-            assert!(orders.orders.borrow().is_empty());
-            assert!(orders.outbox.borrow().is_empty());
-            assert_eq!(
-                orders.stock.borrow()[&Sku::parse("TEE").unwrap()].reserved(),
-                0
-            );
-            assert_eq!(repo.carts.borrow()[&cart].status, CartStatus::Active);
-        });
+        with_checkout(
+            &[("TEE", 1), ("MUG", 0)],
+            async |w, repo, orders, checkout| {
+                let cart = cart_with(w, repo, &[("TEE", 2), ("MUG", 1)]).await;
+                let err = checkout
+                    .checkout(&cart, &request("standard", "test"), "k", T0)
+                    .await
+                    .unwrap_err();
+                let CheckoutError::InsufficientStock(short) = err else {
+                    panic!("{err:?}")
+                };
+                assert_eq!(short.len(), 2);
+                assert_eq!(
+                    (
+                        short[0].sku.as_str(),
+                        short[0].requested,
+                        short[0].available
+                    ),
+                    ("MUG", 1, 0)
+                );
+                assert!(orders.orders.borrow().is_empty());
+                assert!(orders.outbox.borrow().is_empty());
+                assert_eq!(
+                    orders.stock.borrow()[&Sku::parse("TEE").unwrap()].reserved(),
+                    0
+                );
+                assert_eq!(repo.carts.borrow()[&cart].status, CartStatus::Active);
+            },
+        );
     }
 
     #[test]
     fn refusals_before_writing() {
-        let w = world();
-        let repo = InMemoryCarts::new(&w.catalog);
-        let orders = InMemoryOrders::new(&repo);
-        orders.set_stock("TEE", 10);
-        let test = TestPaymentProvider { ids: &w.ids };
-        let providers: [&dyn DynPaymentProvider; 1] = [&test];
-        let checkout = Checkout {
-            carts: &repo,
-            orders: &orders,
-            shipping: &FlatRates,
-            providers: &providers,
-            ids: &w.ids,
-            policy: &w.checkout,
-        };
-        block_on(async {
-            let empty = cart_with(&w, &repo, &[]).await;
+        with_checkout(&[("TEE", 10)], async |w, repo, orders, checkout| {
+            let empty = cart_with(w, repo, &[]).await;
             assert_eq!(
                 checkout
                     .checkout(&empty, &request("standard", "test"), "k", T0)
                     .await,
                 Err(CheckoutError::CartEmpty)
             );
-            let cart = cart_with(&w, &repo, &[("TEE", 1)]).await;
+            let cart = cart_with(w, repo, &[("TEE", 1)]).await;
             assert!(matches!(
                 checkout
                     .checkout(&cart, &request("drone", "test"), "k", T0)
