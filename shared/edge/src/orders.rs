@@ -108,7 +108,8 @@ struct Availability {
 
 #[derive(Deserialize)]
 struct IdRow {
-    id: String,
+    /// Parsed on the way in: a malformed stored id fails the read.
+    id: OrderId,
 }
 
 impl OrderStore for D1Orders<'_> {
@@ -217,10 +218,7 @@ impl OrderStore for D1Orders<'_> {
             "order for cart",
         )
         .await?;
-        row.map(|r| {
-            OrderId::parse(&r.id).map_err(|_| StoreError::new("stored order id is invalid"))
-        })
-        .transpose()
+        Ok(row.map(|r| r.id))
     }
 
     async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
@@ -522,13 +520,15 @@ impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
     }
 
     async fn due_for_expiry(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>, StoreError> {
-        let rows: Vec<IdRow> = sql::all(self.db, "SELECT id FROM orders WHERE status = 'pending_payment' AND reservation_expires_at <= ?1 \
-                 ORDER BY reservation_expires_at LIMIT ?2", &[num(now.millis()), JsValue::from_f64(f64::from(limit))], "due for expiry").await?;
-        rows.into_iter()
-            .map(|r| {
-                OrderId::parse(&r.id).map_err(|_| StoreError::new("stored order id is invalid"))
-            })
-            .collect()
+        let rows: Vec<IdRow> = sql::all(
+            self.db,
+            "SELECT id FROM orders WHERE status = 'pending_payment' AND reservation_expires_at <= ?1 \
+             ORDER BY reservation_expires_at LIMIT ?2",
+            &[num(now.millis()), num(i64::from(limit))],
+            "due for expiry",
+        )
+        .await?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
     }
 
     async fn status(&self, id: &OrderId) -> Result<Option<OrderStatus>, StoreError> {
