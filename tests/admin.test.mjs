@@ -75,8 +75,15 @@ test("inventory lists every SKU once and filters low stock", async () => {
 test("an adjustment changes stock with an audit row, cannot take reserved units, and may emit inventory.low", async () => {
   const sku = "RECIPEJOUR-PLAIN";
   await app.db.prepare("UPDATE inventory SET on_hand = 10, reserved = 4, low_threshold = 3 WHERE sku = ?1").bind(sku).run();
-  const adjust = (json, headers = write) => app.post(`/v1/admin/inventory/${sku}/adjust`, json, { headers });
-  let res = await adjust({ delta: 5, reason: "delivery from supplier" });
+  const adjust = (json, headers = write, key = randomUUID()) =>
+    app.post(`/v1/admin/inventory/${sku}/adjust`, json, { headers: { ...headers, "Idempotency-Key": key } });
+  // A retried delta must never apply twice: the key is required, and a retry replays.
+  assertProblem(await app.post(`/v1/admin/inventory/${sku}/adjust`, { delta: 5, reason: "delivery from supplier" }, { headers: write }), 400, "idempotency_key_required");
+  const key = randomUUID();
+  let res = await adjust({ delta: 5, reason: "delivery from supplier" }, write, key);
+  const retried = await adjust({ delta: 5, reason: "delivery from supplier" }, write, key);
+  assert.equal(retried.headers.get("idempotent-replayed"), "true");
+  assert.equal(retried.text, res.text);
   assert.equal(res.status, 200, res.text);
   assert.deepEqual(res.body, { sku, on_hand: 15, reserved: 4, available: 11, low_threshold: 3, low: false });
   const p = assertProblem(await adjust({ delta: -12, reason: "stocktake" }), 409, "insufficient_stock");
@@ -95,7 +102,11 @@ test("an adjustment changes stock with an audit row, cannot take reserved units,
   assertProblem(await adjust({ delta: 1, reason: " " }), 422, "validation_failed");
   assertProblem(await adjust({ delta: 1 }), 422, "validation_failed");
   assertProblem(await adjust({ delta: 1, reason: "x" }, read), 403, "insufficient_scope");
-  assertProblem(await app.post("/v1/admin/inventory/NO-SUCH-SKU/adjust", { delta: 1, reason: "x" }, { headers: write }), 404, "sku_not_found");
+  assertProblem(
+    await app.post("/v1/admin/inventory/NO-SUCH-SKU/adjust", { delta: 1, reason: "x" }, { headers: { ...write, "Idempotency-Key": randomUUID() } }),
+    404,
+    "sku_not_found",
+  );
   assert.equal((await app.db.prepare("SELECT count(*) AS n FROM inventory_adjustments WHERE sku = ?1").bind(sku).first()).n, 2, "refusals wrote no audit row");
 });
 

@@ -1,6 +1,7 @@
 // Every kind of bad input gets a problem+json answer and changes nothing.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
 import { assertProblem, newCart, skuWithStock, spawnApp } from "./helpers.mjs";
 
 let app, cart, sku, line;
@@ -112,6 +113,46 @@ test("a body over the limit is 413, with or without Content-Length", async () =>
     });
     const text = await res.text();
     assertProblem({ status: res.status, headers: res.headers, body: JSON.parse(text), text }, 413, "body_too_large");
+  });
+});
+
+test("a chunked upload far over the limit is refused at the limit, not read whole", async () => {
+  await changesNothing(async () => {
+    // node:http, not fetch: it reads an answer that arrives while the upload is still going.
+    // The upload is paced (64 KiB every 10 ms, 8 MiB at most) so the answer is read before the
+    // server drops the connection it no longer reads from.
+    const chunk = Buffer.alloc(16 << 10, 0x20);
+    const limit = 8 << 20;
+    let sent = 0;
+    const res = await new Promise((resolve, reject) => {
+      const req = http.request(app.url + items(), { method: "POST", headers: { "Content-Type": "application/json" } });
+      let answer;
+      // The server may reset the connection once it has answered (it stops reading): a reset
+      // after the answer's head arrived is expected; one before it fails the test.
+      const ended = (e) => (answer ? resolve(answer) : reject(e));
+      req.on("response", (r) => {
+        answer = { status: r.statusCode, headers: new Headers(r.headers), text: "" };
+        r.setEncoding("utf8");
+        r.on("data", (d) => (answer.text += d));
+        r.on("end", () => resolve(answer));
+        r.on("error", ended);
+        r.on("aborted", ended);
+      });
+      req.on("error", ended);
+      // After the answer the socket may be released from the request; its late reset is the
+      // same expected reset, not an uncaught error.
+      req.on("socket", (socket) => socket.on("error", ended));
+      const pump = () => {
+        if (answer || sent >= limit) return req.end();
+        sent += chunk.length;
+        req.write(chunk);
+        setTimeout(pump, 10);
+      };
+      pump();
+    });
+    assert.equal(res.status, 413, res.text);
+    if (res.text) assertProblem({ ...res, body: JSON.parse(res.text) }, 413, "body_too_large");
+    assert.ok(sent <= 1 << 20, `the server answered at the limit, not after reading it all (${sent >> 10} KiB sent)`);
   });
 });
 

@@ -193,3 +193,21 @@ test("unknown carts and lines are 404s", async () => {
   assertProblem(await app.patch(`/v1/carts/${cart.id}/items/line_00000000000000000000000000000000`, { quantity: 1 }), 404, "line_not_found");
   assertProblem(await app.patch(`/v1/carts/${cart.id}/items/nope`, { quantity: 1 }), 404, "line_not_found");
 });
+
+test("a change that would take the cart total out of range is refused with 422 and not saved", async () => {
+  const cart = await newCart(app);
+  const a = await skuWithStock(app, "EUR", 2);
+  const token = await adminToken(["catalog:write"]);
+  const set = await app.request("PUT", `/v1/admin/variants/${a.sku}/prices/EUR`, {
+    json: { amount: "900000000000.00" },
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  assert.equal(set.status, 200, set.text);
+  const first = await app.post(`/v1/carts/${cart.id}/items`, { sku: a.sku, quantity: 1 });
+  assert.equal(first.status, 200, first.text);
+  assertProblem(await app.post(`/v1/carts/${cart.id}/items`, { sku: a.sku, quantity: 1 }), 422, "cart_total_too_large");
+  const read = await app.get(`/v1/carts/${cart.id}`);
+  assert.equal(read.status, 200, read.text);
+  assert.equal(read.headers.get("etag"), first.headers.get("etag"), "nothing was saved");
+  assert.equal(read.body.lines[0].quantity, 1);
+});

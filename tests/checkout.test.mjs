@@ -187,3 +187,55 @@ test("order numbers are unique and sequential within the year", async () => {
   const seq = numbers.map((n) => Number(n.slice(-6))).sort((a, b) => a - b);
   assert.deepEqual(seq, Array.from({ length: seq.length }, (_, i) => i + 1));
 });
+
+test("checkout charges the current price: a stale snapshot is refused with 409 price_changed until the cart is refreshed", async () => {
+  const [a, b] = ["CLASSICTEE-M-BLACK", "ENAMELMUG-WHITE"];
+  await setStock(a, 100);
+  await setStock(b, 100);
+  const token = await adminToken(["catalog:write"]);
+  const setPrice = async (sku, amount) => {
+    const res = await app.request("PUT", `/v1/admin/variants/${sku}/prices/EUR`, {
+      json: { amount },
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    assert.equal(res.status, 200, res.text);
+  };
+  await setPrice(a, "10.00");
+  await setPrice(b, "10.00");
+  const cartId = await cartWith([[a, 1], [b, 1]]);
+  await setPrice(a, "99.00");
+  await setPrice(b, "99.00");
+
+  // Changing a line's quantity takes the current price: the shopper sees 99.00 in the answer.
+  const cart = await app.get(`/v1/carts/${cartId}`);
+  const lineA = cart.body.lines.find((l) => l.sku === a);
+  const patched = await app.patch(`/v1/carts/${cartId}/items/${lineA.id}`, { quantity: 50 });
+  assert.equal(patched.status, 200, patched.text);
+  const patchedA = patched.body.lines.find((l) => l.sku === a);
+  assert.equal(patchedA.unit_price.amount, "99.00");
+  assert.equal(patchedA.price_changed, false);
+
+  // The other line still says 10.00: checkout refuses, and reserves nothing.
+  const before = await counts();
+  const stockBefore = [await stock(a), await stock(b)];
+  const refused = assertProblem(await checkout(cartId), 409, "price_changed");
+  assert.deepEqual(
+    refused.changes.map((c) => [c.sku, c.old_unit_price.amount, c.new_unit_price.amount]),
+    [[b, "10.00", "99.00"]],
+  );
+  assert.deepEqual(await counts(), before);
+  assert.deepEqual([await stock(a), await stock(b)], stockBefore);
+  assert.equal((await app.get(`/v1/carts/${cartId}`)).body.status, "active");
+
+  // The shopper accepts the new prices; checkout then charges them.
+  const refreshed = await app.post(`/v1/carts/${cartId}/refresh`, undefined);
+  assert.equal(refreshed.status, 200, refreshed.text);
+  assert.ok(refreshed.body.lines.every((l) => l.unit_price.amount === "99.00" && !l.price_changed));
+  const placed = await checkout(cartId);
+  assert.equal(placed.status, 201, placed.text);
+  assert.equal(placed.body.order.totals.subtotal.amount, "5049.00");
+  assert.deepEqual(
+    placed.body.order.lines.map((l) => [l.sku, l.unit_price.amount, l.quantity]).sort(),
+    [[a, "99.00", 50], [b, "99.00", 1]].sort(),
+  );
+});

@@ -1,7 +1,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomUUID } from "node:crypto";
-import { assertProblem, newCart, skuWithStock, spawnApp } from "./helpers.mjs";
+import { adminToken, assertProblem, newCart, skuWithStock, spawnApp } from "./helpers.mjs";
 
 let app;
 before(async () => (app = await spawnApp()));
@@ -76,12 +76,15 @@ test("an in-flight key is 409 until its lease ends, then a retry takes it over",
   const body = JSON.stringify({ currency: "EUR" });
   const fingerprint = createHash("sha256").update(`POST /v1/carts\n${body}`).digest("hex");
   const key = randomUUID();
+  // Anonymous creation: the key belongs to the client's address.
+  const client = "198.51.100.7";
   const plant = (startedMsAgo) =>
     app.db
-      .prepare("INSERT OR REPLACE INTO idempotency_keys (key, fingerprint, created_at, expires_at, completed) VALUES (?1, ?2, ?3, ?4, 0)")
-      .bind(key, fingerprint, Date.now() - startedMsAgo, Date.now() + 86_000_000)
+      .prepare("INSERT OR REPLACE INTO idempotency_keys (scope, key, fingerprint, created_at, expires_at, completed) VALUES (?1, ?2, ?3, ?4, ?5, 0)")
+      .bind(`client:${client}`, key, fingerprint, Date.now() - startedMsAgo, Date.now() + 86_000_000)
       .run();
-  const send = () => app.request("POST", "/v1/carts", { body, headers: { "Content-Type": "application/json", "Idempotency-Key": key } });
+  const send = () =>
+    app.request("POST", "/v1/carts", { body, headers: { "Content-Type": "application/json", "Idempotency-Key": key, "CF-Connecting-IP": client } });
   await plant(5_000); // still running
   assertProblem(await send(), 409, "idempotency_key_in_use");
   await plant(120_000); // its worker died two minutes ago
@@ -93,11 +96,12 @@ test("an in-flight key is 409 until its lease ends, then a retry takes it over",
 
 test("an expired key can be used again for another request", async () => {
   const key = randomUUID();
+  const client = "198.51.100.8";
   await app.db
-    .prepare("INSERT INTO idempotency_keys (key, fingerprint, created_at, expires_at, completed, response_body) VALUES (?1, 'old', ?2, ?3, 1, '{}')")
-    .bind(key, Date.now() - 90_000_000, Date.now() - 3_600_000)
+    .prepare("INSERT INTO idempotency_keys (scope, key, fingerprint, created_at, expires_at, completed, response_body) VALUES (?1, ?2, 'old', ?3, ?4, 1, '{}')")
+    .bind(`client:${client}`, key, Date.now() - 90_000_000, Date.now() - 3_600_000)
     .run();
-  const fresh = await app.post("/v1/carts", { currency: "EUR" }, { headers: { "Idempotency-Key": key } });
+  const fresh = await app.post("/v1/carts", { currency: "EUR" }, { headers: { "Idempotency-Key": key, "CF-Connecting-IP": client } });
   assert.equal(fresh.status, 201, fresh.text);
 });
 
@@ -117,4 +121,66 @@ test("PATCH and DELETE accept Idempotency-Key too", async () => {
   assert.equal(d1.status, 200);
   assert.equal(d2.status, 200, "a replayed delete does not 404");
   assert.equal(d2.text, d1.text);
+});
+
+test("authorization comes before a replay: a stored admin answer is never replayed without the token", async () => {
+  const key = randomUUID();
+  const json = { url: "https://merchant.example/hooks", event_types: ["order.paid"] };
+  const as = async (token) => (token ? { "Idempotency-Key": key, Authorization: `Bearer ${token}` } : { "Idempotency-Key": key });
+  const admin = await adminToken(["webhooks:write"], { sub: "alice" });
+  const first = await app.post("/v1/admin/webhook-endpoints", json, { headers: await as(admin) });
+  assert.equal(first.status, 201, first.text);
+  assert.match(first.body.secret, /^whsec_/);
+
+  // The same request without a token, or with a token lacking the scope, is refused.
+  assertProblem(await app.post("/v1/admin/webhook-endpoints", json, { headers: await as(null) }), 401, "unauthenticated");
+  const weak = await adminToken(["orders:read"], { sub: "alice" });
+  assertProblem(await app.post("/v1/admin/webhook-endpoints", json, { headers: await as(weak) }), 403, "insufficient_scope");
+  // An order access token is not an admin token, even with the scope in it.
+  const orderAud = await adminToken(["webhooks:write"], { sub: "alice", aud: "shop-order" });
+  assertProblem(await app.post("/v1/admin/webhook-endpoints", json, { headers: await as(orderAud) }), 401, "invalid_token");
+
+  // The caller's own replay: same endpoint, and the secret is not shown again.
+  const replay = await app.post("/v1/admin/webhook-endpoints", json, { headers: await as(admin) });
+  assert.equal(replay.status, 201);
+  assert.equal(replay.headers.get("idempotent-replayed"), "true");
+  assert.equal(replay.body.id, first.body.id);
+  assert.equal(replay.body.secret, undefined);
+  assert.equal(replay.body.secret_already_issued, true);
+  const stored = await app.db.prepare("SELECT response_body FROM idempotency_keys WHERE key = ?1").bind(key).all();
+  assert.ok(stored.results.every((r) => !r.response_body.includes("whsec_")), "no secret in a stored answer");
+
+  // Another admin with the same key and body gets an answer of their own.
+  const bob = await adminToken(["webhooks:write"], { sub: "bob" });
+  const other = await app.post("/v1/admin/webhook-endpoints", json, { headers: await as(bob) });
+  assert.equal(other.status, 201, other.text);
+  assert.equal(other.headers.get("idempotent-replayed"), null);
+  assert.notEqual(other.body.id, first.body.id);
+  assert.match(other.body.secret, /^whsec_/);
+});
+
+test("an anonymous key is scoped to the client's address: two clients never share a cart", async () => {
+  const key = randomUUID();
+  const from = (ip) => app.post("/v1/carts", { currency: "EUR" }, { headers: { "Idempotency-Key": key, "CF-Connecting-IP": ip } });
+  const a = await from("203.0.113.10");
+  const b = await from("203.0.113.11");
+  assert.equal(a.status, 201, a.text);
+  assert.equal(b.status, 201, b.text);
+  assert.notEqual(a.body.id, b.body.id, "another client's key never returns this client's cart");
+  assert.equal(b.headers.get("idempotent-replayed"), null);
+  const again = await from("203.0.113.10");
+  assert.equal(again.body.id, a.body.id);
+  assert.equal(again.headers.get("idempotent-replayed"), "true");
+});
+
+test("a key on a capability route is scoped to its resource", async () => {
+  const { sku } = await skuWithStock(app, "EUR", 5);
+  const [one, two] = [await newCart(app), await newCart(app)];
+  const headers = { "Idempotency-Key": randomUUID() };
+  const a = await app.post(`/v1/carts/${one.id}/items`, { sku, quantity: 1 }, { headers });
+  const b = await app.post(`/v1/carts/${two.id}/items`, { sku, quantity: 1 }, { headers });
+  assert.equal(a.status, 200, a.text);
+  assert.equal(b.status, 200, b.text);
+  assert.equal(b.body.id, two.id);
+  assert.equal(b.headers.get("idempotent-replayed"), null);
 });

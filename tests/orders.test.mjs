@@ -126,7 +126,7 @@ test("the cron purges idempotency records past 24 h and carts expired more than 
   await app.db.prepare("UPDATE carts SET expires_at = ?2 WHERE id = ?1").bind(recent.id, Date.now() - 86400000).run();
   await app.db.prepare("UPDATE carts SET expires_at = 1 WHERE id = ?1").bind(old.id).run();
   await app.db
-    .prepare("INSERT INTO idempotency_keys (key, fingerprint, created_at, expires_at, completed) VALUES ('old-key', 'f', 1, 2, 1), ('new-key', 'f', ?1, ?2, 1)")
+    .prepare("INSERT INTO idempotency_keys (scope, key, fingerprint, created_at, expires_at, completed) VALUES ('t', 'old-key', 'f', 1, 2, 1), ('t', 'new-key', 'f', ?1, ?2, 1)")
     .bind(Date.now(), Date.now() + 86400000)
     .run();
   const result = await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });

@@ -31,10 +31,20 @@ test("admin routes verify the bearer token: algorithm, signature, expiry, scope"
   const [, p] = unsigned.split(".");
   const none = Buffer.from(JSON.stringify({ alg: "none" })).toString("base64url");
   assertProblem(await setPrice(bearer(`${none}.${p}.`)), 401, "invalid_token");
+  // iat is required and may not lie in the future; nbf is honoured; at most 24 hours of life.
+  const now = Math.floor(Date.now() / 1000);
+  assertProblem(await setPrice(bearer(await adminToken(["catalog:write"], { iat: false }))), 401, "invalid_token");
+  assertProblem(await setPrice(bearer(await adminToken(["catalog:write"], { iat: now + 600 }))), 401, "invalid_token");
+  assertProblem(await setPrice(bearer(await adminToken(["catalog:write"], { nbf: now + 600 }))), 401, "invalid_token");
+  assertProblem(await setPrice(bearer(await adminToken(["catalog:write"], { ttlSeconds: 2 * 86400 }))), 401, "invalid_token");
+  // The audience separates admin tokens from order access tokens.
+  assertProblem(await setPrice(bearer(await adminToken(["catalog:write"], { aud: null }))), 401, "invalid_token");
+  assertProblem(await setPrice(bearer(await adminToken(["catalog:write"], { aud: "shop-order" }))), 401, "invalid_token");
   res = await setPrice(bearer(await adminToken(["orders:read"])));
   assertProblem(res, 403, "insufficient_scope");
   assert.equal(await storedPrice(), before, "refused requests changed nothing");
 
+  assert.equal((await setPrice(bearer(await adminToken(["catalog:write"], { nbf: now - 5 })), "31.00")).status, 200);
   res = await setPrice(bearer(await adminToken(["catalog:write"])), "31.50");
   assert.equal(res.status, 200, res.text);
   assert.deepEqual(res.body, { sku: "BEANIE-BLACK", price: { amount: "31.50", currency: "EUR" } });
@@ -109,4 +119,25 @@ test("the OpenAPI document is served, and every documented operation is routed",
     }
   }
   assert.ok(operations >= 10);
+});
+
+test("the example JWT secret is refused outside development", async () => {
+  const EXAMPLE = "change-me-to-at-least-32-random-bytes-of-secret";
+  const prod = await spawnApp({ vars: { JWT_SECRET: EXAMPLE, ENVIRONMENT: "production" } });
+  try {
+    const token = await adminToken(["catalog:write"], { secret: EXAMPLE });
+    const res = await prod.request("PUT", PRICE, { json: { amount: "30.00" }, headers: bearer(token) });
+    assertProblem(res, 500, "internal_error");
+    assert.ok(prod.logs.some((l) => l.includes("JWT_SECRET")), "the cause is logged");
+  } finally {
+    await prod.close();
+  }
+  const dev = await spawnApp({ vars: { JWT_SECRET: EXAMPLE, ENVIRONMENT: "development" } });
+  try {
+    const token = await adminToken(["catalog:write"], { secret: EXAMPLE });
+    const res = await dev.request("PUT", PRICE, { json: { amount: "30.00" }, headers: bearer(token) });
+    assert.equal(res.status, 200, res.text);
+  } finally {
+    await dev.close();
+  }
 });

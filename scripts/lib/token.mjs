@@ -2,9 +2,18 @@
 import { SignJWT } from "jose";
 import { devVars } from "./backend.mjs";
 
-export async function adminToken(scopes, { ttlSeconds = 3600, secret = devVars().JWT_SECRET, alg = "HS256", sub = "dev-admin" } = {}) {
+// Admin tokens carry aud "shop-admin" (order access tokens carry "shop-order"; neither is
+// accepted as the other), iat, and exp at most 24 hours later.
+export async function adminToken(
+  scopes,
+  { ttlSeconds = 3600, secret = devVars().JWT_SECRET, alg = "HS256", sub = "dev-admin", aud = "shop-admin", iat = true, nbf } = {},
+) {
   if (!secret) throw new Error("JWT_SECRET is missing: run scripts/setup to create .dev.vars");
-  const jwt = new SignJWT({ scopes }).setProtectedHeader({ alg }).setSubject(sub).setIssuedAt();
+  const jwt = new SignJWT({ scopes }).setProtectedHeader({ alg }).setSubject(sub);
+  if (aud !== null) jwt.setAudience(aud);
+  if (iat === true) jwt.setIssuedAt();
+  else if (typeof iat === "number") jwt.setIssuedAt(iat);
+  if (nbf !== undefined) jwt.setNotBefore(nbf);
   if (ttlSeconds !== null) jwt.setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds);
   return jwt.sign(new TextEncoder().encode(secret));
 }

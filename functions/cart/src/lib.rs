@@ -8,7 +8,7 @@ use shop_domain::ids::{CartId, LineId, Sku};
 use shop_domain::money::Currency;
 use shop_edge::d1::{D1Carts, D1Catalog};
 use shop_edge::runtime::CryptoIds;
-use shop_edge::{serve, Call, Problem, Reply, Route};
+use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +19,7 @@ pub enum Endpoint {
     SetQuantity,
     RemoveLine,
     Clear,
+    Refresh,
 }
 
 /// Every route of this worker: dispatch, 405 answers and the OpenAPI test all read this table.
@@ -26,31 +27,43 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     Route {
         method: "POST",
         path: "/v1/carts",
+        access: Access::Public,
         endpoint: Endpoint::Create,
     },
     Route {
         method: "GET",
         path: "/v1/carts/{cart_id}",
+        access: Access::Capability,
         endpoint: Endpoint::Get,
     },
     Route {
         method: "POST",
         path: "/v1/carts/{cart_id}/items",
+        access: Access::Capability,
         endpoint: Endpoint::AddItem,
     },
     Route {
         method: "DELETE",
         path: "/v1/carts/{cart_id}/items",
+        access: Access::Capability,
         endpoint: Endpoint::Clear,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/carts/{cart_id}/refresh",
+        access: Access::Capability,
+        endpoint: Endpoint::Refresh,
     },
     Route {
         method: "PATCH",
         path: "/v1/carts/{cart_id}/items/{line_id}",
+        access: Access::Capability,
         endpoint: Endpoint::SetQuantity,
     },
     Route {
         method: "DELETE",
         path: "/v1/carts/{cart_id}/items/{line_id}",
+        access: Access::Capability,
         endpoint: Endpoint::RemoveLine,
     },
 ];
@@ -150,6 +163,11 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::Clear => {
             carts
                 .clear(&cart_id(&call)?, &precondition(&call), now)
+                .await
+        }
+        Endpoint::Refresh => {
+            carts
+                .refresh(&cart_id(&call)?, &precondition(&call), now)
                 .await
         }
     };
@@ -261,6 +279,12 @@ fn map_error(call: &Call<Endpoint>, error: CartError) -> Problem {
             "Cart is full",
             format!("A cart holds at most {max} different SKUs"),
         ),
+        CartError::TotalTooLarge => Problem::new(
+            422,
+            "cart_total_too_large",
+            "Cart total too large",
+            "This change would take the cart's total beyond what can be charged; nothing was saved",
+        ),
         CartError::Contention => Problem::new(
             409,
             "cart_busy",
@@ -283,6 +307,14 @@ mod tests {
         assert!(!is_checkout("/v1/carts/cart_1/checkout/x"));
         assert!(!is_checkout("/v1/carts//checkout"));
         assert!(!is_checkout("/v1/carts/cart_1/items"));
+    }
+
+    #[test]
+    fn every_mutation_is_authorized_by_the_pipeline() {
+        assert_eq!(
+            shop_edge::routing::mutations_authorized_late(ROUTES),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

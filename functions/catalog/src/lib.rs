@@ -8,7 +8,7 @@ use shop_domain::money::{Currency, Money};
 use shop_domain::pagination::{Cursor, Limit};
 use shop_edge::d1::D1Catalog;
 use shop_edge::reply::JSON;
-use shop_edge::{memo, serve, Call, Problem, Reply, Route};
+use shop_edge::{memo, serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response};
 
 /// The checked-in OpenAPI 3.1 document, served as is.
@@ -26,21 +26,25 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     Route {
         method: "GET",
         path: "/v1/products",
+        access: Access::Public,
         endpoint: Endpoint::ListProducts,
     },
     Route {
         method: "GET",
         path: "/v1/products/{product_id}",
+        access: Access::Public,
         endpoint: Endpoint::GetProduct,
     },
     Route {
         method: "GET",
         path: "/v1/openapi.json",
+        access: Access::Public,
         endpoint: Endpoint::OpenApi,
     },
     Route {
         method: "PUT",
         path: "/v1/admin/variants/{sku}/prices/{currency}",
+        access: Access::Admin("catalog:write"),
         endpoint: Endpoint::SetPrice,
     },
 ];
@@ -161,7 +165,6 @@ struct PriceSet {
 }
 
 async fn set_price(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    call.require_scope("catalog:write")?;
     let not_found = || Problem::not_found("variant_not_found", "No variant with this SKU");
     let sku = Sku::parse(call.route.param(0)).map_err(|_| not_found())?;
     let currency: Currency = call.route.param(1).parse().map_err(|_| {
@@ -195,6 +198,14 @@ async fn set_price(call: &Call<Endpoint>) -> Result<Reply, Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_mutation_is_authorized_by_the_pipeline() {
+        assert_eq!(
+            shop_edge::routing::mutations_authorized_late(ROUTES),
+            Vec::<String>::new()
+        );
+    }
 
     #[test]
     fn every_route_is_in_the_openapi_document() {

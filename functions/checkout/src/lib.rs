@@ -19,13 +19,13 @@ use shop_domain::order::OrderStatus;
 use shop_domain::pagination::{Cursor, Limit};
 use shop_domain::time::Timestamp;
 use shop_edge::admin;
-use shop_edge::auth::{self, Principal};
+use shop_edge::auth::{self, Audience, Principal};
 use shop_edge::d1::D1Carts;
 use shop_edge::orders::D1Orders;
 use shop_edge::runtime::{self, CryptoIds};
 use shop_edge::stripe::Stripe;
 use shop_edge::webhooks;
-use shop_edge::{outbox, serve, Call, FieldError, Problem, Reply, Route};
+use shop_edge::{outbox, serve, Access, Call, FieldError, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,51 +46,61 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     Route {
         method: "POST",
         path: "/v1/carts/{cart_id}/checkout",
+        access: Access::Capability,
         endpoint: Endpoint::Checkout,
     },
     Route {
         method: "GET",
         path: "/v1/orders/{order_id}",
+        access: Access::Handler,
         endpoint: Endpoint::GetOrder,
     },
     Route {
         method: "POST",
         path: "/v1/admin/orders/{order_id}/cancel",
+        access: Access::Admin("orders:write"),
         endpoint: Endpoint::CancelOrder,
     },
     Route {
         method: "POST",
         path: "/v1/admin/orders/{order_id}/capture",
+        access: Access::Admin("orders:write"),
         endpoint: Endpoint::CaptureOrder,
     },
     Route {
         method: "GET",
         path: "/v1/admin/orders",
+        access: Access::Admin("orders:read"),
         endpoint: Endpoint::ListOrders,
     },
     Route {
         method: "GET",
         path: "/v1/admin/inventory",
+        access: Access::Admin("inventory:read"),
         endpoint: Endpoint::ListInventory,
     },
     Route {
         method: "POST",
         path: "/v1/admin/inventory/{sku}/adjust",
+        access: Access::Admin("inventory:write"),
         endpoint: Endpoint::AdjustInventory,
     },
     Route {
         method: "PATCH",
         path: "/v1/admin/inventory/{sku}",
+        access: Access::Admin("inventory:write"),
         endpoint: Endpoint::SetLowThreshold,
     },
     Route {
         method: "POST",
         path: "/v1/admin/webhook-endpoints",
+        access: Access::Admin("webhooks:write"),
         endpoint: Endpoint::CreateWebhookEndpoint,
     },
     Route {
         method: "GET",
         path: "/v1/admin/webhook-deliveries",
+        access: Access::Admin("webhooks:read"),
         endpoint: Endpoint::ListWebhookDeliveries,
     },
 ];
@@ -132,7 +142,6 @@ struct EndpointBody {
 }
 
 async fn create_webhook_endpoint(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    call.require_scope("webhooks:write")?;
     let body: EndpointBody = call.json()?;
     if !webhooks::acceptable_url(&body.url) {
         return Err(Problem::invalid_field(
@@ -169,17 +178,27 @@ async fn create_webhook_endpoint(call: &Call<Endpoint>) -> Result<Reply, Problem
         url: body.url,
         event_types: body.event_types,
         secret: Some(secret.clone()),
+        secret_already_issued: false,
         created_at: call.now,
     };
     let db = call.db()?;
     webhooks::create_endpoint(&db, &endpoint, &secret)
         .await
         .map_err(|e| call.internal("create webhook endpoint", &e))?;
-    Reply::json(201, &endpoint).map_err(|e| call.internal("serialising endpoint", &e))
+    // The secret is shown once: a replay of this answer says it was issued, without it.
+    let replay = webhooks::Endpoint {
+        secret: None,
+        secret_already_issued: true,
+        ..endpoint.clone()
+    };
+    let replay_body =
+        serde_json::to_string(&replay).map_err(|e| call.internal("serialising endpoint", &e))?;
+    Reply::json(201, &endpoint)
+        .map(|r| r.replayed_as(replay_body))
+        .map_err(|e| call.internal("serialising endpoint", &e))
 }
 
 async fn list_webhook_deliveries(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    call.require_scope("webhooks:read")?;
     call.only_query_params(&["limit", "cursor", "endpoint_id", "status"])?;
     let status = call.query("status");
     if status.is_some_and(|s| !["pending", "succeeded", "failed"].contains(&s)) {
@@ -255,7 +274,6 @@ fn timestamp_param(call: &Call<Endpoint>, name: &str) -> Result<Option<Timestamp
 }
 
 async fn list_orders(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    call.require_scope("orders:read")?;
     call.only_query_params(&[
         "limit",
         "cursor",
@@ -304,7 +322,6 @@ async fn list_orders(call: &Call<Endpoint>) -> Result<Reply, Problem> {
 }
 
 async fn list_inventory(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    call.require_scope("inventory:read")?;
     call.only_query_params(&["limit", "cursor", "low"])?;
     let low = match call.query("low") {
         None | Some("false") => false,
@@ -331,7 +348,6 @@ struct ThresholdBody {
 }
 
 async fn set_low_threshold(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    call.require_scope("inventory:write")?;
     let not_found = || Problem::not_found("sku_not_found", "No stock record for this SKU");
     let sku = Sku::parse(call.route.param(0)).map_err(|_| not_found())?;
     let body: ThresholdBody = call.json()?;
@@ -358,7 +374,8 @@ struct AdjustBody {
 }
 
 async fn adjust_inventory(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    let principal = call.require_scope("inventory:write")?;
+    call.require_idempotency_key()?;
+    let principal = call.admin()?;
     let not_found = || Problem::not_found("sku_not_found", "No stock record for this SKU");
     let sku = Sku::parse(call.route.param(0)).map_err(|_| not_found())?;
     let body: AdjustBody = call.json()?;
@@ -452,7 +469,6 @@ enum Action {
 /// Merchant actions on an order: cancel (stock released or restocked) and capture (a payment
 /// received outside a provider webhook, e.g. bank transfer; the reservation becomes a sale).
 async fn transition(call: &Call<Endpoint>, action: Action) -> Result<Reply, Problem> {
-    call.require_scope("orders:write")?;
     let not_found = || Problem::not_found("order_not_found", "No order with this id");
     let id = OrderId::parse(call.route.param(0)).map_err(|_| not_found())?;
     let db = call.db()?;
@@ -556,14 +572,7 @@ struct CheckoutAnswer<'a> {
 }
 
 async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    let key = call.header("Idempotency-Key").ok_or_else(|| {
-        Problem::new(
-            400,
-            "idempotency_key_required",
-            "Idempotency-Key required",
-            "A checkout must carry an Idempotency-Key header, so a retry can never place a second order",
-        )
-    })?;
+    let key = call.require_idempotency_key()?;
     let cart_id = CartId::parse(call.route.param(0))
         .map_err(|_| Problem::not_found("cart_not_found", "No cart with this id"))?;
     let body: CheckoutBody = call.json()?;
@@ -645,33 +654,22 @@ async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         .map_err(|e| call.internal("serialising order", &e))
 }
 
-fn jwt_secret(call: &Call<Endpoint>) -> String {
-    call.env
-        .secret("JWT_SECRET")
-        .map(|s| s.to_string())
-        .unwrap_or_default()
-}
-
 fn order_token(call: &Call<Endpoint>, order: &OrderId) -> Result<String, Problem> {
     let principal = Principal {
         sub: order.to_string(),
+        audience: Audience::Order,
         scopes: vec!["order:read".into()],
     };
     let expires = call.now.plus(call.config.checkout.order_token_ttl);
-    auth::issue(&principal, jwt_secret(call).as_bytes(), call.now, expires).map_err(|_| {
-        call.internal(
-            "issuing order token",
-            &"JWT_SECRET missing or shorter than 32 bytes",
-        )
-    })
+    auth::issue(&principal, call.jwt_secret()?.as_bytes(), call.now, expires)
+        .map_err(|e| call.internal("issuing order token", &format!("{e:?}")))
 }
 
 async fn get_order(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let not_found = || Problem::not_found("order_not_found", "No order with this id");
     let id = OrderId::parse(call.route.param(0)).map_err(|_| not_found())?;
     // The order's own access token, or an admin token with orders:read.
-    let own = call.require_scope("order:read");
-    match own {
+    match call.require_token(Audience::Order, "order:read") {
         Ok(principal) if principal.sub == id.as_str() => {}
         Ok(_) => {
             return Err(Problem::new(
@@ -682,7 +680,7 @@ async fn get_order(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             ));
         }
         Err(_) => {
-            call.require_scope("orders:read")?;
+            call.require_token(Audience::Admin, "orders:read")?;
         }
     }
     let db = call.db()?;
@@ -737,6 +735,16 @@ fn map_error(call: &Call<Endpoint>, error: CheckoutError) -> Problem {
             "shortages",
             serde_json::to_value(&shortages).unwrap_or_default(),
         ),
+        CheckoutError::PriceChanged(changes) => Problem::new(
+            409,
+            "price_changed",
+            "Prices changed",
+            "Some prices changed since they were added to the cart; refresh the cart (POST /v1/carts/{id}/refresh) to accept the current prices, then check out again",
+        )
+        .with_extra(
+            "changes",
+            serde_json::to_value(&changes).unwrap_or_default(),
+        ),
         CheckoutError::CartChanged => Problem::new(
             409,
             "cart_changed",
@@ -761,6 +769,14 @@ fn map_error(call: &Call<Endpoint>, error: CheckoutError) -> Problem {
 mod tests {
     use super::*;
     const OPENAPI: &str = include_str!("../../../schema/openapi.json");
+
+    #[test]
+    fn every_mutation_is_authorized_by_the_pipeline() {
+        assert_eq!(
+            shop_edge::routing::mutations_authorized_late(ROUTES),
+            Vec::<String>::new()
+        );
+    }
 
     #[test]
     fn every_route_is_in_the_openapi_document() {

@@ -1,7 +1,9 @@
 //! Carts: the aggregate, its rules, and the service that loads, changes and saves it.
 //!
 //! A cart belongs to whoever holds its id (an unguessable capability). Each line keeps the
-//! unit price seen when it was added; reads tell the client when the current price differs.
+//! unit price the shopper last saw (when the line was added or its quantity changed, or when
+//! the cart was refreshed); reads tell the client when the current price differs, and checkout
+//! refuses to charge anything but the current price (`price_changed`).
 //! Quantities are bounded per line by policy and by stock available when adding; the hard
 //! stock guarantee comes at checkout.
 
@@ -115,7 +117,8 @@ pub struct CartLine {
     pub product_id: ProductId,
     pub name: String,
     pub quantity: Quantity,
-    /// The unit price when the line was added (the snapshot).
+    /// The unit price the shopper last saw (the snapshot): when the line was added, its
+    /// quantity last changed, or the cart was refreshed.
     pub unit_price: Money,
     pub added_at: Timestamp,
 }
@@ -138,6 +141,16 @@ pub struct Cart {
 pub struct CurrentOffer {
     pub unit_price: Option<Money>,
     pub available: i64,
+}
+
+/// A line whose price snapshot differs from the catalog's price now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PriceChange {
+    pub line_id: LineId,
+    pub sku: Sku,
+    pub old_unit_price: Money,
+    /// `None` when the SKU is no longer sold in the cart's currency.
+    pub new_unit_price: Option<Money>,
 }
 
 /// A cart with what the catalog says now about each of its SKUs.
@@ -190,6 +203,8 @@ pub enum CartError {
     TooManyLines {
         max: usize,
     },
+    /// The cart's total would leave the range money can hold; nothing was saved.
+    TotalTooLarge,
     /// Concurrent writers kept winning; the client may retry.
     Contention,
     Store(StoreError),
@@ -224,6 +239,7 @@ impl fmt::Display for CartError {
                 write!(f, "{sku} is not sold in {currency}")
             }
             CartError::TooManyLines { max } => write!(f, "a cart holds at most {max} lines"),
+            CartError::TotalTooLarge => f.write_str("the cart total is out of range"),
             CartError::Contention => f.write_str("the cart is being changed concurrently"),
             CartError::Store(e) => write!(f, "storage: {e}"),
         }
@@ -274,8 +290,8 @@ impl Cart {
         }
     }
 
-    /// Add `quantity` of the offered SKU; an existing line of that SKU grows (keeping its price
-    /// snapshot). Returns the line's id.
+    /// Add `quantity` of the offered SKU; an existing line of that SKU grows and takes the
+    /// current price as its snapshot (the shopper sees it in the answer). Returns the line's id.
     pub fn add(
         &mut self,
         offer: &Offer,
@@ -310,6 +326,7 @@ impl Cart {
         let line_id = match existing.and_then(|i| self.lines.get_mut(i)) {
             Some(line) => {
                 line.quantity = wanted;
+                line.unit_price = unit_price;
                 line.id.clone()
             }
             None => {
@@ -334,13 +351,14 @@ impl Cart {
         Ok(line_id)
     }
 
-    /// Set a line's quantity; 0 removes it. Growing a line is checked against `available`;
-    /// shrinking always succeeds.
+    /// Set a line's quantity; 0 removes it. Growing a line is checked against the current
+    /// availability; shrinking always succeeds. A changed line takes the current price as its
+    /// snapshot; a SKU no longer sold in the cart's currency can only be removed.
     pub fn set_quantity(
         &mut self,
         line_id: &LineId,
         quantity: u32,
-        available: i64,
+        current: Option<&CurrentOffer>,
         policy: &CartPolicy,
         now: Timestamp,
     ) -> Result<(), CartError> {
@@ -348,13 +366,26 @@ impl Cart {
         if quantity == 0 {
             return self.remove(line_id, policy, now);
         }
+        let currency = self.currency;
         let line = self
             .lines
             .iter_mut()
             .find(|l| &l.id == line_id)
             .ok_or(CartError::LineNotFound)?;
+        let unit_price = current
+            .and_then(|c| c.unit_price)
+            .filter(|p| p.currency() == currency)
+            .ok_or_else(|| CartError::NotSoldInCurrency {
+                sku: line.sku.clone(),
+                currency,
+            })?;
         if quantity > line.quantity.get() {
-            check_quantity(&line.sku, quantity, available, policy)?;
+            check_quantity(
+                &line.sku,
+                quantity,
+                current.map_or(0, |c| c.available),
+                policy,
+            )?;
         } else if quantity > policy.max_line_quantity {
             return Err(CartError::QuantityAboveLimit {
                 max: policy.max_line_quantity,
@@ -364,8 +395,52 @@ impl Cart {
             Quantity::new(i64::from(quantity)).map_err(|_| CartError::QuantityAboveLimit {
                 max: policy.max_line_quantity,
             })?;
+        line.unit_price = unit_price;
         self.touch(now, policy);
         Ok(())
+    }
+
+    /// Take every line's current price as its snapshot: the shopper has seen the new prices
+    /// and accepts them. Lines whose SKU is no longer sold in the cart's currency are removed.
+    pub fn refresh(
+        &mut self,
+        current: &BTreeMap<Sku, CurrentOffer>,
+        policy: &CartPolicy,
+        now: Timestamp,
+    ) -> Result<(), CartError> {
+        self.check_mutable()?;
+        let currency = self.currency;
+        self.lines.retain_mut(|line| {
+            match current
+                .get(&line.sku)
+                .and_then(|c| c.unit_price)
+                .filter(|p| p.currency() == currency)
+            {
+                Some(price) => {
+                    line.unit_price = price;
+                    true
+                }
+                None => false,
+            }
+        });
+        self.touch(now, policy);
+        Ok(())
+    }
+
+    /// Lines whose snapshot is not the current price (or whose SKU is no longer sold).
+    pub fn price_changes(&self, current: &BTreeMap<Sku, CurrentOffer>) -> Vec<PriceChange> {
+        self.lines
+            .iter()
+            .filter_map(|line| {
+                let now_price = current.get(&line.sku).and_then(|c| c.unit_price);
+                (now_price != Some(line.unit_price)).then(|| PriceChange {
+                    line_id: line.id.clone(),
+                    sku: line.sku.clone(),
+                    old_unit_price: line.unit_price,
+                    new_unit_price: now_price,
+                })
+            })
+            .collect()
     }
 
     pub fn remove(
@@ -464,7 +539,7 @@ impl CartView {
             .map(|l| (l.unit_price, l.quantity.get()))
             .collect();
         let (amounts, totals) = price_lines(cart.currency, &priced, policy.tax_rate)
-            .map_err(|_| CartError::Store(StoreError::new("cart totals overflow")))?;
+            .map_err(|_| CartError::TotalTooLarge)?;
         let lines = cart
             .lines
             .iter()
@@ -539,6 +614,7 @@ enum Change<'c> {
         line_id: &'c LineId,
     },
     Clear,
+    Refresh,
 }
 
 impl<R: CartRepository, C: CatalogReader> Carts<'_, R, C> {
@@ -609,6 +685,17 @@ impl<R: CartRepository, C: CatalogReader> Carts<'_, R, C> {
             .await
     }
 
+    /// Accept the current prices (see [`Cart::refresh`]).
+    pub async fn refresh(
+        &self,
+        id: &CartId,
+        precondition: &Precondition,
+        now: Timestamp,
+    ) -> Result<CartView, CartError> {
+        self.apply(id, precondition, now, None, &Change::Refresh)
+            .await
+    }
+
     async fn load(&self, id: &CartId, now: Timestamp) -> Result<LoadedCart, CartError> {
         let loaded = self.repo.load(id).await?.ok_or(CartError::NotFound)?;
         loaded.cart.check_usable(now)?;
@@ -655,19 +742,22 @@ impl<R: CartRepository, C: CatalogReader> Carts<'_, R, C> {
                     );
                 }
                 Change::SetQuantity { line_id, quantity } => {
-                    let available = cart
+                    let offer = cart
                         .lines
                         .iter()
                         .find(|l| &l.id == *line_id)
-                        .and_then(|l| current.get(&l.sku))
-                        .map_or(0, |c| c.available);
-                    cart.set_quantity(line_id, *quantity, available, self.policy, now)?;
+                        .and_then(|l| current.get(&l.sku));
+                    cart.set_quantity(line_id, *quantity, offer, self.policy, now)?;
                 }
                 Change::Remove { line_id } => cart.remove(line_id, self.policy, now)?,
                 Change::Clear => cart.clear(self.policy, now)?,
+                Change::Refresh => cart.refresh(&current, self.policy, now)?,
             }
+            // Priced before saving: a cart whose total cannot be represented is refused, not
+            // saved and then failed on.
+            let view = CartView::build(&cart, &current, self.policy)?;
             match self.repo.update(&cart).await? {
-                SaveOutcome::Saved => return CartView::build(&cart, &current, self.policy),
+                SaveOutcome::Saved => return Ok(view),
                 SaveOutcome::Stale => {
                     if let Precondition::Matches(_) = precondition {
                         let latest = self.load(id, now).await?;
@@ -842,6 +932,63 @@ mod tests {
                 "17.50"
             );
             assert_eq!(v.totals.subtotal.amount().to_string(), "19.99");
+        });
+    }
+
+    #[test]
+    fn a_changed_quantity_or_a_refresh_takes_the_current_price() {
+        let w = World::new();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let carts = service(&w, &repo);
+        block_on(async {
+            let cart = carts.create(Currency::Eur, T0).await.unwrap();
+            let v = carts
+                .add_item(&cart.id, &Precondition::None, &sku("TEE-M"), qty(1), T0)
+                .await
+                .unwrap();
+            let line = v.lines[0].id.clone();
+            w.catalog.set_price("TEE-M", "25.00", Currency::Eur);
+            // Adding more of the SKU re-snapshots the line.
+            let v = carts
+                .add_item(&cart.id, &Precondition::None, &sku("TEE-M"), qty(1), T0)
+                .await
+                .unwrap();
+            assert_eq!(v.lines[0].unit_price.amount().to_string(), "25.00");
+            w.catalog.set_price("TEE-M", "30.00", Currency::Eur);
+            // Shrinking does too.
+            let v = carts
+                .set_quantity(&cart.id, &Precondition::None, &line, 1, T0)
+                .await
+                .unwrap();
+            assert_eq!(v.lines[0].unit_price.amount().to_string(), "30.00");
+            assert!(!v.lines[0].price_changed);
+            // A refresh takes every current price and drops SKUs no longer sold.
+            carts
+                .add_item(&cart.id, &Precondition::None, &sku("MUG"), qty(1), T0)
+                .await
+                .unwrap();
+            w.catalog.set_price("TEE-M", "31.00", Currency::Eur);
+            w.catalog.remove_price("MUG", Currency::Eur);
+            let stale = carts.get(&cart.id, T0).await.unwrap();
+            assert!(stale.lines.iter().all(|l| l.price_changed));
+            let v = carts
+                .refresh(&cart.id, &Precondition::None, T0)
+                .await
+                .unwrap();
+            assert_eq!(v.lines.len(), 1);
+            assert_eq!(v.lines[0].unit_price.amount().to_string(), "31.00");
+            assert!(!v.lines[0].price_changed);
+            // A line whose SKU is gone can be removed, not changed.
+            assert_eq!(
+                carts
+                    .add_item(&cart.id, &Precondition::None, &sku("MUG"), qty(1), T0)
+                    .await
+                    .unwrap_err(),
+                CartError::NotSoldInCurrency {
+                    sku: sku("MUG"),
+                    currency: Currency::Eur
+                }
+            );
         });
     }
 

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cart::{Cart, CartRepository, CartStatus};
+use crate::cart::{Cart, CartRepository, CartStatus, PriceChange};
 use crate::events::{Event, ORDER_CREATED};
 use crate::ids::{CartId, IdSource, OrderId, ProductId, Sku};
 use crate::inventory::sum_by_sku;
@@ -365,10 +365,19 @@ pub enum CheckoutError {
     CartNotFound,
     CartExpired,
     CartEmpty,
-    AlreadyCheckedOut { order_id: OrderId },
-    UnknownShippingMethod { known: Vec<String> },
-    UnknownPaymentProvider { known: Vec<String> },
+    AlreadyCheckedOut {
+        order_id: OrderId,
+    },
+    UnknownShippingMethod {
+        known: Vec<String>,
+    },
+    UnknownPaymentProvider {
+        known: Vec<String>,
+    },
     InsufficientStock(Vec<Shortage>),
+    /// A line's price snapshot is not the current price: the shopper must see and accept the
+    /// new prices (refresh the cart) before paying them. Nothing was written.
+    PriceChanged(Vec<PriceChange>),
     CartChanged,
     Payment(PaymentError),
     Store(StoreError),
@@ -386,7 +395,8 @@ pub struct Placed {
     pub payment: PaymentSession,
 }
 
-/// Build the order a cart would become, without writing anything.
+/// Build the order a cart would become, without writing anything. Lines are priced at their
+/// snapshot, which the caller has checked is the current price.
 pub fn draft_order(
     cart: &Cart,
     request: &CheckoutRequest,
@@ -518,6 +528,12 @@ impl<C: CartRepository, S: OrderStore, R: ShippingRates> Checkout<'_, C, S, R> {
         }
         if cart.lines.is_empty() {
             return Err(CheckoutError::CartEmpty);
+        }
+        // Only the current price is ever charged; a snapshot that differs is answered before
+        // anything is reserved or any payment created.
+        let changes = cart.price_changes(&loaded.current);
+        if !changes.is_empty() {
+            return Err(CheckoutError::PriceChanged(changes));
         }
         let shipping = self
             .shipping
@@ -815,6 +831,59 @@ mod tests {
                     0
                 );
                 assert_eq!(repo.carts.borrow()[&cart].status, CartStatus::Active);
+            },
+        );
+    }
+
+    #[test]
+    fn charges_only_the_current_price() {
+        with_checkout(
+            &[("TEE", 100), ("MUG", 100)],
+            async |w, repo, orders, checkout| {
+                let cart = cart_with(w, repo, &[("TEE", 1), ("MUG", 1)]).await;
+                w.catalog.set_price("TEE", "99.00", Currency::Eur);
+                w.catalog.set_price("MUG", "6.00", Currency::Eur);
+                let carts = Carts {
+                    repo,
+                    catalog: &w.catalog,
+                    ids: &w.ids,
+                    policy: &w.policy,
+                };
+                // Changing a line's quantity takes the current price (the shopper sees it).
+                let tee = repo.carts.borrow()[&cart].lines[0].id.clone();
+                let view = carts
+                    .set_quantity(&cart, &Precondition::None, &tee, 50, T0)
+                    .await
+                    .unwrap();
+                assert_eq!(view.lines[0].unit_price.amount().to_string(), "99.00");
+                // The other line still holds its old snapshot: checkout refuses, writes nothing.
+                let err = checkout
+                    .checkout(&cart, &request("standard", "test"), "k", T0)
+                    .await
+                    .unwrap_err();
+                let CheckoutError::PriceChanged(changes) = err else {
+                    panic!("{err:?}")
+                };
+                assert_eq!(changes.len(), 1);
+                assert_eq!(changes[0].sku.as_str(), "MUG");
+                assert_eq!(changes[0].old_unit_price.amount().to_string(), "5.50");
+                assert_eq!(
+                    changes[0].new_unit_price.unwrap().amount().to_string(),
+                    "6.00"
+                );
+                assert!(orders.orders.borrow().is_empty());
+                assert!(orders.outbox.borrow().is_empty());
+                assert_eq!(
+                    orders.stock.borrow()[&Sku::parse("TEE").unwrap()].reserved(),
+                    0
+                );
+                // After the refresh the current prices are charged.
+                carts.refresh(&cart, &Precondition::None, T0).await.unwrap();
+                let placed = checkout
+                    .checkout(&cart, &request("standard", "test"), "k2", T0)
+                    .await
+                    .unwrap();
+                assert_eq!(placed.order.totals.subtotal.amount().to_string(), "4956.00");
             },
         );
     }

@@ -95,6 +95,11 @@ impl InMemoryCatalog {
         }
     }
 
+    /// Stop selling `sku` in `currency`.
+    pub fn remove_price(&self, sku: &str, currency: Currency) {
+        self.set_price(sku, "not a price", currency);
+    }
+
     fn check(&self) -> Result<(), StoreError> {
         if self.fail.get() {
             Err(StoreError::new("in-memory catalog told to fail"))

@@ -10,6 +10,9 @@ use crate::shipping::FlatRates;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// `ENVIRONMENT = "development"`: a local setup, where development-only allowances apply
+    /// (the example JWT secret). Unset means production: every such allowance stays off.
+    pub development: bool,
     pub cors_origins: Vec<String>,
     pub body_limit: usize,
     pub cart: CartPolicy,
@@ -77,6 +80,7 @@ impl Config {
             return Err(ConfigError("CART_IDLE_TTL_SECONDS must be positive".into()));
         }
         Ok(Config {
+            development: lookup("ENVIRONMENT").is_some_and(|e| e.trim() == "development"),
             cors_origins,
             body_limit: number(&lookup, "BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT)?,
             cart: CartPolicy {

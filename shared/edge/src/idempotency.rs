@@ -1,9 +1,15 @@
 //! `Idempotency-Key` records in D1 (table `idempotency_keys`, kept 24 h). The decisions
 //! themselves live in `shop_domain::idempotency`; this is the storage around them.
 //!
+//! A record belongs to its caller: it is keyed by `(scope, key)`, where the scope names who sent
+//! the request (see [`crate::routing::Access`]), so one caller's key never replays another
+//! caller's answer. The pipeline authorizes before it claims.
+//!
 //! claim:   INSERT the key as in flight; on conflict read it and decide (replay / 422 / 409),
 //!          taking over dead or expired records with a compare-and-swap on `created_at`.
-//! finish:  store a 2xx response for replay, or delete the record so a retry can run again.
+//! finish:  store a 2xx response for replay (its replayable form: secrets shown once are left
+//!          out), or delete the record so a retry can run again. Both are retried: a record
+//!          left in flight would let a retry after the lease run the mutation twice.
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -17,6 +23,7 @@ use crate::reply::Reply;
 
 /// Proof that this request holds the key.
 pub struct Token {
+    scope: String,
     key: String,
     created_at: Timestamp,
 }
@@ -61,16 +68,23 @@ fn changes(result: &worker::D1Result) -> usize {
 
 pub async fn claim(
     db: &D1Database,
+    scope: &str,
     key: &IdempotencyKey,
     fingerprint: &str,
     now: Timestamp,
 ) -> worker::Result<Claim> {
+    let token = || Token {
+        scope: scope.to_owned(),
+        key: key.as_str().to_owned(),
+        created_at: now,
+    };
     let inserted = db
         .prepare(
-            "INSERT INTO idempotency_keys (key, fingerprint, created_at, expires_at, completed) \
-             VALUES (?1, ?2, ?3, ?4, 0) ON CONFLICT (key) DO NOTHING",
+            "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at, expires_at, completed) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 0) ON CONFLICT (scope, key) DO NOTHING",
         )
         .bind(&[
+            scope.into(),
             key.as_str().into(),
             fingerprint.into(),
             ms(now),
@@ -79,17 +93,14 @@ pub async fn claim(
         .run()
         .await?;
     if changes(&inserted) == 1 {
-        return Ok(Claim::Proceed(Token {
-            key: key.as_str().to_owned(),
-            created_at: now,
-        }));
+        return Ok(Claim::Proceed(token()));
     }
     let row: Option<Row> = db
         .prepare(
             "SELECT fingerprint, created_at, completed, response_body AS response \
-             FROM idempotency_keys WHERE key = ?1",
+             FROM idempotency_keys WHERE scope = ?1 AND key = ?2",
         )
-        .bind(&[key.as_str().into()])?
+        .bind(&[scope.into(), key.as_str().into()])?
         .first(None)
         .await?;
     let Some(row) = row else {
@@ -116,11 +127,12 @@ pub async fn claim(
         Decision::Reclaim => {
             let taken = db
                 .prepare(
-                    "UPDATE idempotency_keys SET fingerprint = ?2, created_at = ?3, expires_at = ?4, \
+                    "UPDATE idempotency_keys SET fingerprint = ?3, created_at = ?4, expires_at = ?5, \
                      completed = 0, response_status = NULL, response_headers = NULL, response_body = NULL \
-                     WHERE key = ?1 AND created_at = ?5",
+                     WHERE scope = ?1 AND key = ?2 AND created_at = ?6",
                 )
                 .bind(&[
+                    scope.into(),
                     key.as_str().into(),
                     fingerprint.into(),
                     ms(now),
@@ -130,10 +142,7 @@ pub async fn claim(
                 .run()
                 .await?;
             if changes(&taken) == 1 {
-                Claim::Proceed(Token {
-                    key: key.as_str().to_owned(),
-                    created_at: now,
-                })
+                Claim::Proceed(token())
             } else {
                 Claim::Refused(in_flight())
             }
@@ -151,30 +160,62 @@ fn in_flight() -> Problem {
     .with_header("Retry-After", "1")
 }
 
+/// How many times finishing a record is tried before giving up (and logging).
+const FINISH_ATTEMPTS: usize = 3;
+
+/// Store `reply` (its replayable form) for replay.
 pub async fn complete(db: &D1Database, token: &Token, reply: &Reply) -> worker::Result<()> {
-    let stored =
-        serde_json::to_string(reply).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    db.prepare(
-        "UPDATE idempotency_keys SET completed = 1, response_status = ?3, response_body = ?4 \
-         WHERE key = ?1 AND created_at = ?2",
-    )
-    .bind(&[
-        token.key.as_str().into(),
-        ms(token.created_at),
-        JsValue::from_f64(f64::from(reply.status)),
-        stored.into(),
-    ])?
-    .run()
-    .await?;
-    Ok(())
+    let stored = serde_json::to_string(&reply.replayable())
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    retry(|| async {
+        db.prepare(
+            "UPDATE idempotency_keys SET completed = 1, response_status = ?4, response_body = ?5 \
+             WHERE scope = ?1 AND key = ?2 AND created_at = ?3",
+        )
+        .bind(&[
+            token.scope.as_str().into(),
+            token.key.as_str().into(),
+            ms(token.created_at),
+            JsValue::from_f64(f64::from(reply.status)),
+            stored.as_str().into(),
+        ])?
+        .run()
+        .await
+    })
+    .await
 }
 
+/// Forget the record, so a corrected retry can run.
 pub async fn release(db: &D1Database, token: &Token) -> worker::Result<()> {
-    db.prepare("DELETE FROM idempotency_keys WHERE key = ?1 AND created_at = ?2 AND completed = 0")
-        .bind(&[token.key.as_str().into(), ms(token.created_at)])?
+    retry(|| async {
+        db.prepare(
+            "DELETE FROM idempotency_keys \
+             WHERE scope = ?1 AND key = ?2 AND created_at = ?3 AND completed = 0",
+        )
+        .bind(&[
+            token.scope.as_str().into(),
+            token.key.as_str().into(),
+            ms(token.created_at),
+        ])?
         .run()
-        .await?;
-    Ok(())
+        .await
+    })
+    .await
+}
+
+async fn retry<F, Fut>(mut attempt: F) -> worker::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = worker::Result<worker::D1Result>>,
+{
+    let mut last = None;
+    for _ in 0..FINISH_ATTEMPTS {
+        match attempt().await {
+            Ok(_) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| worker::Error::RustError("no attempt made".into())))
 }
 
 #[cfg(test)]

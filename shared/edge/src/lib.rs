@@ -26,5 +26,5 @@ pub mod webhooks;
 
 pub use problem::{FieldError, Problem};
 pub use reply::Reply;
-pub use routing::Route;
+pub use routing::{Access, Route};
 pub use runtime::{serve, Call};

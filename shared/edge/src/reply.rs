@@ -11,6 +11,10 @@ pub struct Reply {
     pub content_type: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// What an idempotent replay answers instead of `body`, when `body` holds a secret that is
+    /// shown once (never stored in a replayable record).
+    #[serde(skip)]
+    pub replay_body: Option<String>,
 }
 
 impl Reply {
@@ -20,6 +24,25 @@ impl Reply {
             content_type: content_type.to_owned(),
             headers: Vec::new(),
             body,
+            replay_body: None,
+        }
+    }
+
+    /// Answer replays of this reply with `body` instead (see [`Reply::replay_body`]).
+    pub fn replayed_as(mut self, body: String) -> Self {
+        self.replay_body = Some(body);
+        self
+    }
+
+    /// The form of this reply that may be stored and replayed.
+    pub fn replayable(&self) -> Reply {
+        match &self.replay_body {
+            Some(body) => Reply {
+                body: body.clone(),
+                replay_body: None,
+                ..self.clone()
+            },
+            None => self.clone(),
         }
     }
 

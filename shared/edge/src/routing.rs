@@ -1,15 +1,49 @@
-//! Table-driven routing. Each worker declares its routes once (method, path template,
-//! endpoint); the same table drives dispatch, the 405 `Allow` header, and the test that the
+//! Table-driven routing. Each worker declares its routes once (method, path template, who may
+//! call it, endpoint); the same table drives dispatch, authorization (before anything else is
+//! answered, idempotent replays included), the 405 `Allow` header, and the test that the
 //! OpenAPI document lists every route.
 
 use crate::problem::Problem;
+
+/// Who may call a route. The pipeline checks it before reading any record or replaying any
+/// answer, and scopes `Idempotency-Key` records to the caller it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone. An `Idempotency-Key` is scoped to the client's address (`CF-Connecting-IP`).
+    Public,
+    /// Whoever holds the resource id in the first path parameter (an unguessable capability,
+    /// such as a cart id). An `Idempotency-Key` is scoped to that resource.
+    Capability,
+    /// An admin bearer token (`aud` = `shop-admin`) with this scope. An `Idempotency-Key` is
+    /// scoped to the token's subject.
+    Admin(&'static str),
+    /// The handler authorizes (reads that accept more than one kind of token). Never used for
+    /// a mutation: a stored answer must never be replayed before authorization.
+    Handler,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route<E> {
     pub method: &'static str,
     /// e.g. `/v1/carts/{cart_id}/items/{line_id}`
     pub path: &'static str,
+    pub access: Access,
     pub endpoint: E,
+}
+
+/// Is `method` one that changes state (and so takes an `Idempotency-Key`)?
+pub fn is_mutation(method: &str) -> bool {
+    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
+}
+
+/// Mutations whose access the pipeline cannot check itself (`Access::Handler`), as
+/// `"METHOD /path"`. Each worker's tests assert this is empty.
+pub fn mutations_authorized_late<E>(routes: &[Route<E>]) -> Vec<String> {
+    routes
+        .iter()
+        .filter(|r| is_mutation(r.method) && r.access == Access::Handler)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
 }
 
 /// A matched route with its path parameters, in template order.
@@ -17,6 +51,7 @@ pub struct Route<E> {
 pub struct Matched<E> {
     pub endpoint: E,
     pub template: &'static str,
+    pub access: Access,
     pub params: Vec<String>,
 }
 
@@ -59,6 +94,7 @@ pub fn resolve<E: Copy>(
                 return Ok(Matched {
                     endpoint: route.endpoint,
                     template: route.path,
+                    access: route.access,
                     params,
                 });
             }
@@ -102,19 +138,30 @@ mod tests {
         Route {
             method: "GET",
             path: "/v1/carts/{id}",
+            access: Access::Handler,
             endpoint: 1,
         },
         Route {
             method: "PATCH",
             path: "/v1/carts/{id}/items/{line}",
+            access: Access::Capability,
             endpoint: 2,
         },
         Route {
             method: "DELETE",
             path: "/v1/carts/{id}/items/{line}",
+            access: Access::Handler,
             endpoint: 3,
         },
     ];
+
+    #[test]
+    fn finds_mutations_the_pipeline_cannot_authorize() {
+        assert_eq!(
+            mutations_authorized_late(ROUTES),
+            vec!["DELETE /v1/carts/{id}/items/{line}"]
+        );
+    }
 
     #[test]
     fn finds_undocumented_routes() {

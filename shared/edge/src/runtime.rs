@@ -3,19 +3,20 @@
 
 use std::future::Future;
 
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use shop_domain::ids::IdSource;
 use shop_domain::time::Timestamp;
 use worker::{console_error, console_log, D1Database, Env, Headers, Request, Response};
 
-use crate::auth::{self, Principal};
+use crate::auth::{self, Audience, Principal};
 use crate::body;
 use crate::config::Config;
 use crate::cors;
 use crate::idempotency::{self, Claim};
 use crate::problem::Problem;
 use crate::reply::Reply;
-use crate::routing::{resolve, Matched, Route};
+use crate::routing::{is_mutation, resolve, Access, Matched, Route};
 
 /// Ids drawn from the runtime's CSPRNG (`crypto.getRandomValues`, through `uuid`).
 pub struct CryptoIds;
@@ -37,6 +38,8 @@ pub struct Call<E> {
     pub config: Config,
     pub route: Matched<E>,
     pub env: Env,
+    /// The admin who called, on `Access::Admin` routes (verified before the handler runs).
+    pub principal: Option<Principal>,
     headers: Headers,
     query: Vec<(String, String)>,
     body: Vec<u8>,
@@ -86,28 +89,57 @@ impl<E> Call<E> {
             .map_err(|e| self.internal("D1 binding DB", &e))
     }
 
-    /// Require a bearer token with `scope`.
-    pub fn require_scope(&self, scope: &'static str) -> Result<Principal, Problem> {
+    /// The signing secret for tokens, or the logged 500 when it is unusable (missing, short,
+    /// or the published example outside development).
+    pub fn jwt_secret(&self) -> Result<String, Problem> {
         let secret = self
             .env
             .secret("JWT_SECRET")
             .map(|s| s.to_string())
             .unwrap_or_default();
+        match auth::usable_secret(&secret, self.config.development) {
+            Ok(_) => Ok(secret),
+            Err(_) => Err(self.internal(
+                "JWT_SECRET",
+                &"missing, shorter than 32 bytes, or the example value outside development",
+            )),
+        }
+    }
+
+    /// Require a bearer token for `audience` with `scope`.
+    pub fn require_token(
+        &self,
+        audience: Audience,
+        scope: &'static str,
+    ) -> Result<Principal, Problem> {
+        let secret = self.jwt_secret()?;
         auth::verify(
             self.header("Authorization").as_deref(),
             secret.as_bytes(),
             self.now,
+            audience,
             scope,
         )
-        .map_err(|e| {
-            if e == auth::AuthError::Misconfigured {
-                log_error(
-                    &self.request_id,
-                    "JWT_SECRET",
-                    "missing or shorter than 32 bytes",
-                );
-            }
-            e.into_problem()
+        .map_err(auth::AuthError::into_problem)
+    }
+
+    /// The admin principal the pipeline verified for this route.
+    pub fn admin(&self) -> Result<&Principal, Problem> {
+        self.principal
+            .as_ref()
+            .ok_or_else(|| self.internal("route access", &"no admin principal on this route"))
+    }
+
+    /// Require an `Idempotency-Key` on this mutation (where a retry without one could repeat
+    /// an effect that matters: an order, a stock adjustment).
+    pub fn require_idempotency_key(&self) -> Result<String, Problem> {
+        self.header("Idempotency-Key").ok_or_else(|| {
+            Problem::new(
+                400,
+                "idempotency_key_required",
+                "Idempotency-Key required",
+                "This request must carry an Idempotency-Key header, so that a retry can never apply it twice",
+            )
         })
     }
 
@@ -154,10 +186,6 @@ pub fn config(env: &Env) -> Result<Config, crate::config::ConfigError> {
         let _ = c.set(config.clone());
     });
     Ok(config)
-}
-
-fn is_mutation(method: &str) -> bool {
-    matches!(method, "POST" | "PUT" | "PATCH" | "DELETE")
 }
 
 /// Serve one request with `routes` and `handler`. Never returns an error response that is not
@@ -275,11 +303,9 @@ where
         if let Err(p) = body::check_declared_length(declared.as_deref(), config.body_limit) {
             return p.into_reply(request_id);
         }
-        match req.bytes().await {
-            Ok(bytes) if bytes.len() > config.body_limit => {
-                return body::too_large(config.body_limit).into_reply(request_id)
-            }
-            Ok(bytes) => body_bytes = bytes,
+        match read_body(&mut req, config.body_limit).await {
+            Ok(Some(bytes)) => body_bytes = bytes,
+            Ok(None) => return body::too_large(config.body_limit).into_reply(request_id),
             Err(e) => {
                 log_error(request_id, "reading body", &e);
                 return Problem::new(
@@ -292,16 +318,26 @@ where
             }
         }
     }
-    let call = Call {
+    let mut call = Call {
         request_id: request_id.to_owned(),
         now: now(),
         config,
         route,
         env,
+        principal: None,
         headers,
         query,
         body: body_bytes,
     };
+
+    // Authorization comes first: nothing is read, claimed or replayed for a caller who may
+    // not call this route.
+    if let Access::Admin(scope) = call.route.access {
+        match call.require_token(Audience::Admin, scope) {
+            Ok(principal) => call.principal = Some(principal),
+            Err(p) => return p.into_reply(request_id),
+        }
+    }
 
     let key = match call.header("Idempotency-Key") {
         Some(raw) if is_mutation(method) => {
@@ -330,9 +366,10 @@ where
         Ok(db) => db,
         Err(p) => return p.into_reply(request_id),
     };
+    let scope = idempotency_scope(&call);
     let fingerprint = idempotency::fingerprint(method, path, &call.body);
     let now = call.now;
-    let claim = match idempotency::claim(&db, &key, &fingerprint, now).await {
+    let claim = match idempotency::claim(&db, &scope, &key, &fingerprint, now).await {
         Ok(claim) => claim,
         Err(e) => {
             return call
@@ -363,6 +400,41 @@ where
             reply
         }
     }
+}
+
+/// Who an `Idempotency-Key` belongs to (see [`Access`]): the admin token's subject, the
+/// capability resource, or for anonymous routes the client's address.
+fn idempotency_scope<E>(call: &Call<E>) -> String {
+    match call.route.access {
+        Access::Admin(_) => match &call.principal {
+            Some(p) => format!("principal:{}", p.identity()),
+            None => "principal:".to_owned(),
+        },
+        Access::Capability => format!("resource:{}", call.route.param(0)),
+        Access::Public => format!(
+            "client:{}",
+            call.header("CF-Connecting-IP").unwrap_or_default()
+        ),
+        Access::Handler => format!("route:{}", call.route.template),
+    }
+}
+
+/// Read the body as a stream, stopping as soon as it passes `limit` (`Ok(None)`): a chunked
+/// upload of any size costs at most `limit` bytes of memory.
+async fn read_body(req: &mut Request, limit: usize) -> worker::Result<Option<Vec<u8>>> {
+    if req.inner().body().is_none() {
+        return Ok(Some(Vec::new()));
+    }
+    let mut stream = req.stream()?;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if bytes.len().saturating_add(chunk.len()) > limit {
+            return Ok(None);
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Some(bytes))
 }
 
 /// Hand the request, untouched, to another worker through the service binding `binding`

@@ -72,9 +72,12 @@ pub struct Endpoint {
     pub id: String,
     pub url: String,
     pub event_types: Vec<String>,
-    /// Shown once, when the endpoint is created.
+    /// Shown once, in the answer that created the endpoint; never stored for replay.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// True in an idempotent replay of the creation: the secret was already issued, once.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub secret_already_issued: bool,
     pub created_at: Timestamp,
 }
 
