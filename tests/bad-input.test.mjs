@@ -57,6 +57,14 @@ test("unknown fields, wrong types and missing fields are 422 with a pointer", as
   });
 });
 
+test("a member named twice is 422 duplicate_key, never silently the last one", async () => {
+  await changesNothing(async () => {
+    const body = `{"sku":"${sku}","quantity":1,"quantity":50}`;
+    const p = assertProblem(await app.request("POST", items(), { body, headers: { "Content-Type": "application/json" } }), 422, "validation_failed");
+    assert.deepEqual([p.errors[0].pointer, p.errors[0].code], ["/quantity", "duplicate_key"]);
+  });
+});
+
 test("zero, negative and huge quantities are 422", async () => {
   await changesNothing(async () => {
     for (const quantity of [0, -1, 100000, 2 ** 40, 1e300]) {

@@ -239,3 +239,25 @@ test("checkout charges the current price: a stale snapshot is refused with 409 p
     [[a, "99.00", 50], [b, "99.00", 1]].sort(),
   );
 });
+
+test("names and address lines with control or bidirectional-override characters are refused", async () => {
+  await setStock("CLASSICTEE-M-BLACK", 10);
+  const cartId = await cartWith([["CLASSICTEE-M-BLACK", 1]]);
+  const before = await counts();
+  const bad = body({
+    shipping_address: { ...address, name: "Ada \u202Eecalevol", line1: "1 Analytical Way\r\nX-Injected: 1" },
+    billing_address: { ...address, city: "Lon\u2066don\u2069" },
+  });
+  const p = assertProblem(await checkout(cartId, bad), 422, "validation_failed");
+  assert.deepEqual(
+    p.errors.map((e) => [e.pointer, e.code]),
+    [
+      ["/shipping_address/name", "invalid_characters"],
+      ["/shipping_address/line1", "invalid_characters"],
+      ["/billing_address/city", "invalid_characters"],
+    ],
+  );
+  assert.deepEqual(await counts(), before);
+  const ok = await checkout(cartId, body({ shipping_address: { ...address, name: "Zoë Ångström 東京" } }));
+  assert.equal(ok.status, 201, ok.text);
+});

@@ -139,3 +139,58 @@ test("the cron purges idempotency records past 24 h and carts expired more than 
   const checkedOut = await app.db.prepare("SELECT count(*) AS n FROM carts WHERE status = 'checked_out'").first("n");
   assert.ok(checkedOut > 0, "carts with orders are kept");
 });
+
+test("one cron run expires every due order, however many (paged, not capped)", async () => {
+  const sku = "SKETCHBOOK-PLAIN";
+  await app.db.prepare("UPDATE inventory SET on_hand = 500, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
+  const place = async () => {
+    const cart = await newCart(app);
+    assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 1 })).status, 200);
+    const res = await app.post(
+      `/v1/carts/${cart.id}/checkout`,
+      { email: "kj@example.com", shipping_address: address, shipping_method: "express", payment_provider: "test" },
+      { headers: { "Idempotency-Key": randomUUID() } },
+    );
+    assert.equal(res.status, 201, res.text);
+    return res.body.order.id;
+  };
+  const ids = [];
+  for (let i = 0; i < 11; i++) ids.push(...(await Promise.all(Array.from({ length: 10 }, place))));
+  assert.equal((await stock(sku)).reserved, 110);
+  await app.db.prepare("UPDATE orders SET reservation_expires_at = ?1 WHERE status = 'pending_payment'").bind(Date.now() - 1000).run();
+  const result = await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  assert.equal(result.outcome, "ok");
+  const left = await app.db
+    .prepare("SELECT count(*) AS n FROM orders WHERE status = 'pending_payment' AND id IN (SELECT value FROM json_each(?1))")
+    .bind(JSON.stringify(ids))
+    .first("n");
+  assert.equal(left, 0, "all 110 due orders expired in one run");
+  assert.deepEqual(await stock(sku), { on_hand: 500, reserved: 0 });
+});
+
+test("a failing cron step does not stop the others; the next run completes it", async () => {
+  const due = await placeOrder("SKETCHBOOK-RECYCLED", 1);
+  await app.db.prepare("UPDATE orders SET reservation_expires_at = ?2 WHERE id = ?1").bind(due.id, Date.now() - 1000).run();
+  await app.db
+    .prepare("INSERT INTO idempotency_keys (scope, key, fingerprint, created_at, expires_at, completed) VALUES ('t', 'stale-key', 'f', 1, 2, 1)")
+    .run();
+  const logged = app.logs.length;
+  // Expiry fails: its reservations table is offline.
+  await app.db.prepare("ALTER TABLE reservations RENAME TO reservations_offline").run();
+  try {
+    const result = await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+    assert.equal(result.outcome, "ok");
+  } finally {
+    await app.db.prepare("ALTER TABLE reservations_offline RENAME TO reservations").run();
+  }
+  assert.equal(await status(due.id), "pending_payment", "the failed step changed nothing");
+  const stale = await app.db.prepare("SELECT count(*) AS n FROM idempotency_keys WHERE key = 'stale-key'").first("n");
+  assert.equal(stale, 0, "the purge step ran after the failed one");
+  const lines = app.logs.slice(logged).filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  assert.ok(lines.some((l) => l.level === "error" && l.context === "expired_orders"), "the failure is logged with its step");
+  const summary = lines.find((l) => l.job === "maintenance");
+  assert.equal(summary.expired_orders, null);
+  assert.equal(summary.purged.idempotency_keys, 1);
+  await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  assert.equal(await status(due.id), "expired");
+});

@@ -58,23 +58,38 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
     match call.route.endpoint {
         Endpoint::OpenApi => Ok(Reply::raw(200, JSON, OPENAPI.to_owned())
             .header("Cache-Control", "public, max-age=300")),
-        Endpoint::ListProducts => cached(&call, list_products).await,
-        Endpoint::GetProduct => cached(&call, get_product).await,
+        Endpoint::ListProducts => cached(&call, LIST_PARAMS, list_products).await,
+        Endpoint::GetProduct => cached(&call, &[], get_product).await,
         Endpoint::SetPrice => set_price(&call).await,
     }
 }
 
+/// The query parameters of `GET /v1/products`.
+const LIST_PARAMS: &[&str] = &["limit", "cursor", "category"];
+
 /// Serve catalog reads from the isolate's memory for `CATALOG_CACHE_TTL_SECONDS`; browsers and
-/// CDNs may keep them as long. That is the whole staleness bound of a catalog read.
-async fn cached<'a, F, Fut>(call: &'a Call<Endpoint>, load: F) -> Result<Reply, Problem>
+/// CDNs may keep them as long. That is the whole staleness bound of a catalog read. Unknown
+/// query parameters are refused before the cache is consulted, so a hit answers exactly what a
+/// miss would.
+async fn cached<'a, F, Fut>(
+    call: &'a Call<Endpoint>,
+    known: &[&str],
+    load: F,
+) -> Result<Reply, Problem>
 where
     F: FnOnce(&'a Call<Endpoint>) -> Fut,
     Fut: std::future::Future<Output = Result<Reply, Problem>>,
 {
+    call.only_query_params(known)?;
+    let query = known
+        .iter()
+        .map(|k| call.query(k).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("&");
     let key = format!(
-        "{}?{}",
+        "{}?{}|{query}",
         call.route.template,
-        call.route.params.join("/") + "|" + &query_key(call)
+        call.route.params.join("/")
     );
     if let Some(hit) = memo::get(&key, call.now) {
         return Ok(hit);
@@ -88,16 +103,7 @@ where
     Ok(reply)
 }
 
-fn query_key(call: &Call<Endpoint>) -> String {
-    ["limit", "cursor", "category"]
-        .iter()
-        .map(|k| call.query(k).unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 async fn list_products(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    call.only_query_params(&["limit", "cursor", "category"])?;
     let limit = Limit::parse(call.query("limit")).map_err(|_| {
         Problem::invalid_field(
             "/query/limit",

@@ -419,45 +419,86 @@ async fn adjust_inventory(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     }
 }
 
-/// Every minute: expire unpaid orders past their reservation (releasing the stock), send outbox
-/// rows still unsent after `OUTBOX_RESEND_AFTER_SECONDS`, and purge idempotency records older
-/// than 24 h and abandoned carts past their expiry.
+/// Every minute: expire every unpaid order past its reservation (releasing the stock), send
+/// outbox rows still unsent after `OUTBOX_RESEND_AFTER_SECONDS`, and purge idempotency records
+/// older than 24 h and abandoned carts past their expiry. Each step runs and is logged on its
+/// own: one failing step never keeps the others from running.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let run = format!("cron_{}", CryptoIds.next_u128());
-    if let Err(e) = maintain(&env, &run).await {
-        runtime::log_error(&run, "scheduled maintenance", &e);
-    }
+    maintain(&env, &run).await;
 }
 
-async fn maintain(env: &Env, run: &str) -> Result<(), String> {
+async fn maintain(env: &Env, run: &str) {
     let now = runtime::now();
-    let config = runtime::config(env).map_err(|e| e.to_string())?;
-    let db = env.d1("DB").map_err(|e| e.to_string())?;
-    let orders = D1Orders::new(&db);
-    let expired = lifecycle::expire_due(&orders, &CryptoIds, now, 100)
-        .await
-        .map_err(|e| e.to_string())?;
+    let config = match runtime::config(env) {
+        Ok(config) => config,
+        Err(e) => return runtime::log_error(run, "scheduled maintenance", &e),
+    };
+    let db = match env.d1("DB") {
+        Ok(db) => db,
+        Err(e) => return runtime::log_error(run, "scheduled maintenance", &e),
+    };
+    let mut line = serde_json::Map::new();
+    line.insert("level".into(), "info".into());
+    line.insert("run".into(), run.into());
+    line.insert("job".into(), "maintenance".into());
+    let mut record = |step: &str, result: Result<serde_json::Value, String>| {
+        let value = result.unwrap_or_else(|e| {
+            runtime::log_error(run, step, &e);
+            serde_json::Value::Null
+        });
+        line.insert(step.into(), value);
+    };
+    record("expired_orders", expire_orders(env, &db, now, run).await);
+    let resend_before = now.minus(config.checkout.outbox_resend_after);
+    record(
+        "outbox_resent",
+        resend_outbox(env, &db, resend_before, now).await,
+    );
+    record(
+        "purged",
+        admin::purge_expired(&db, now)
+            .await
+            .map(
+                |p| serde_json::json!({ "idempotency_keys": p.idempotency_keys, "carts": p.carts }),
+            )
+            .map_err(|e| e.to_string()),
+    );
+    worker::console_log!("{}", serde_json::Value::Object(line));
+}
+
+async fn expire_orders(
+    env: &Env,
+    db: &worker::D1Database,
+    now: Timestamp,
+    run: &str,
+) -> Result<serde_json::Value, String> {
+    let orders = D1Orders::new(db);
+    let expired = lifecycle::expire_due(&orders, &CryptoIds, now, 100).await;
+    // Whatever was closed before a failure has its events in the outbox: publish them anyway.
     let events = orders.written_events.take();
-    if let Err(e) = outbox::publish(env, &db, &events, now).await {
+    if let Err(e) = outbox::publish(env, db, &events, now).await {
         runtime::log_error(run, "publishing expiry events", &e);
     }
-    let stale = outbox::unsent(&db, now.minus(config.checkout.outbox_resend_after), 100)
+    expired
+        .map(|ids| ids.len().into())
+        .map_err(|e| e.to_string())
+}
+
+async fn resend_outbox(
+    env: &Env,
+    db: &worker::D1Database,
+    unsent_before: Timestamp,
+    now: Timestamp,
+) -> Result<serde_json::Value, String> {
+    let stale = outbox::unsent(db, unsent_before, 100)
         .await
         .map_err(|e| e.to_string())?;
-    let resent = outbox::publish(env, &db, &stale, now)
+    outbox::publish(env, db, &stale, now)
         .await
-        .map_err(|e| e.to_string())?;
-    let purged = admin::purge_expired(&db, now)
-        .await
-        .map_err(|e| e.to_string())?;
-    let line = serde_json::json!({
-        "level": "info", "run": run, "job": "maintenance",
-        "expired_orders": expired.len(), "outbox_resent": resent,
-        "purged_idempotency_keys": purged.idempotency_keys, "purged_carts": purged.carts,
-    });
-    worker::console_log!("{}", line);
-    Ok(())
+        .map(Into::into)
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Clone, Copy)]

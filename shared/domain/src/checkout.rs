@@ -35,7 +35,8 @@ impl Email {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains('@')
-            && !text.chars().any(|c| c.is_whitespace() || c.is_control());
+            && !text.chars().any(char::is_whitespace)
+            && !has_unsafe_characters(text);
         ok.then(|| Email(format!("{local}@{}", domain.to_ascii_lowercase())))
     }
 
@@ -105,6 +106,28 @@ pub struct AddressInput {
     pub phone: Option<String>,
 }
 
+/// Characters no name or address line may hold: control characters (line breaks, NUL, escape
+/// sequences) and the bidirectional formatting characters that make text display in another
+/// order than it is stored (overrides, embeddings, isolates and marks), which can disguise a
+/// label, an invoice or a packing slip.
+pub fn has_unsafe_characters(text: &str) -> bool {
+    text.chars().any(|c| {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+            )
+    })
+}
+
+fn unsafe_characters(path: String, field: &str) -> FieldIssue {
+    FieldIssue::new(
+        path,
+        "invalid_characters",
+        format!("{field} contains control or bidirectional formatting characters"),
+    )
+}
+
 impl Address {
     pub fn parse(input: AddressInput, at: &str, issues: &mut Vec<FieldIssue>) -> Option<Address> {
         let before = issues.len();
@@ -116,6 +139,8 @@ impl Address {
                     "invalid_value",
                     format!("{field} is required, at most {max} characters"),
                 ));
+            } else if has_unsafe_characters(&value) {
+                issues.push(unsafe_characters(format!("{at}/{field}"), field));
             }
             value
         };
@@ -141,6 +166,8 @@ impl Address {
                     "invalid_value",
                     format!("{field} has at most {max} characters"),
                 ));
+            } else if has_unsafe_characters(&value) {
+                issues.push(unsafe_characters(format!("{at}/{field}"), field));
             }
             Some(value)
         };
@@ -697,9 +724,39 @@ mod tests {
                 "/shipping_method"
             ]
         );
-        for bad in ["", "a@b", "@b.com", "a b@c.com", "a@.com", "a@b.com."] {
+        for bad in [
+            "",
+            "a@b",
+            "@b.com",
+            "a b@c.com",
+            "a@.com",
+            "a@b.com.",
+            "a\u{202E}@b.com",
+        ] {
             assert!(Email::parse(bad).is_none(), "{bad}");
         }
+        for (name, line2) in [
+            ("Ada\u{202E}ecalovoL", None),
+            ("Ada", Some("Flat 2\nDROP")),
+            ("Ada\u{2066}x\u{2069}", None),
+            ("Ada\u{0000}", None),
+        ] {
+            let issues = CheckoutRequest::parse(CheckoutInput {
+                email: "a@b.com".into(),
+                shipping_address: AddressInput {
+                    name: name.into(),
+                    line2: line2.map(Into::into),
+                    ..address()
+                },
+                billing_address: None,
+                shipping_method: "standard".into(),
+                payment_provider: "test".into(),
+            })
+            .unwrap_err();
+            assert_eq!(issues.len(), 1, "{name:?}");
+            assert_eq!(issues[0].code, "invalid_characters");
+        }
+        assert!(!has_unsafe_characters("Zoë Ångström, 東京都 1-2-3"));
     }
 
     struct World {

@@ -85,25 +85,41 @@ fn event_for(
     )
 }
 
-/// Expire every unpaid order past its reservation (up to `limit`). Returns those expired.
+/// Expire every unpaid order past its reservation, reading them `page` at a time until none is
+/// due (no cap per run: a backlog of any size releases its stock in one run). Returns those
+/// expired.
 pub async fn expire_due<S: OrderLifecycle>(
     store: &S,
     ids: &dyn IdSource,
     now: Timestamp,
-    limit: u32,
+    page: u32,
 ) -> Result<Vec<OrderId>, StoreError> {
     let mut expired = Vec::new();
-    for id in store.due_for_expiry(now, limit).await? {
-        let from = OrderStatus::PendingPayment;
-        let Ok(to) = from.apply(Transition::Expire) else {
-            continue;
-        };
-        let event = event_for(ids, &id, from, to, now);
-        if store.close(&id, from, to, &event, now).await? == CloseOutcome::Closed {
-            expired.push(id);
+    let mut seen = std::collections::BTreeSet::new();
+    loop {
+        let due = store.due_for_expiry(now, page).await?;
+        let last_page = due.len() < page as usize;
+        let mut progressed = false;
+        for id in due {
+            // An order handled once (closed, or moved on meanwhile) is never due again; one that
+            // comes back means the store did not move it, and paging would never end.
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            progressed = true;
+            let from = OrderStatus::PendingPayment;
+            let Ok(to) = from.apply(Transition::Expire) else {
+                continue;
+            };
+            let event = event_for(ids, &id, from, to, now);
+            if store.close(&id, from, to, &event, now).await? == CloseOutcome::Closed {
+                expired.push(id);
+            }
+        }
+        if last_page || !progressed {
+            return Ok(expired);
         }
     }
-    Ok(expired)
 }
 
 /// Cancel an order (merchant action): legal from `pending_payment` and `paid` only.
@@ -287,6 +303,19 @@ mod tests {
                 .map(|e| e.kind.clone())
                 .collect();
             assert_eq!(kinds.iter().filter(|k| *k == ORDER_EXPIRED).count(), 1);
+        });
+    }
+
+    #[test]
+    fn expiry_pages_through_every_due_order_in_one_run() {
+        with_orders(5, async |orders, ids, placed| {
+            let later = T0.plus(Duration::from_days(1));
+            let mut expired = expire_due(orders, ids, later, 2).await.unwrap();
+            expired.sort();
+            let mut all = placed.clone();
+            all.sort();
+            assert_eq!(expired, all, "five due orders, pages of two, one run");
+            assert_eq!(tee_stock(orders), (10, 0));
         });
     }
 

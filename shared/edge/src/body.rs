@@ -62,10 +62,9 @@ pub fn parse_json<T: DeserializeOwned>(
     if bytes.len() > limit {
         return Err(too_large(limit));
     }
-    // Syntax first (400), then shape (422). Serde would read a struct from a JSON array too;
-    // a request body is always an object.
-    let document: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| classify(&e, String::new()))?;
+    // Syntax first (400), then duplicate keys and shape (422). Serde would read a struct from a
+    // JSON array too; a request body is always an object.
+    let document = strict_document(bytes)?;
     if !document.is_object() {
         return Err(Problem::invalid_field(
             "",
@@ -79,6 +78,96 @@ pub fn parse_json<T: DeserializeOwned>(
         classify(&inner, pointer)
     })?;
     Ok(value)
+}
+
+/// Read `bytes` as one JSON document, refusing an object that names a member twice (serde_json
+/// would silently keep the last one, so two readers of the same body could disagree).
+fn strict_document(bytes: &[u8]) -> Result<serde_json::Value, Problem> {
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    let document = serde_path_to_error::deserialize::<_, Strict>(&mut reader).map_err(|e| {
+        let pointer = pointer_of(e.path());
+        let inner = e.into_inner();
+        let message = strip_position(&inner.to_string());
+        match message.strip_prefix(DUPLICATE) {
+            Some(key) => Problem::invalid_field(
+                &format!("{pointer}/{}", escape(key)),
+                "duplicate_key",
+                format!("The member {key:?} appears more than once"),
+            ),
+            None => classify(&inner, pointer),
+        }
+    })?;
+    reader.end().map_err(|e| classify(&e, String::new()))?;
+    Ok(document.0)
+}
+
+const DUPLICATE: &str = "duplicate key ";
+
+/// A JSON value whose objects have unique keys.
+struct Strict(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(items.into())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("{DUPLICATE}{key}")));
+            }
+            let Strict(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(object.into())
+    }
 }
 
 fn classify(error: &serde_json::Error, pointer: String) -> Problem {
@@ -211,6 +300,24 @@ mod tests {
         assert_eq!((p.status, p.errors[0].pointer.as_str()), (422, ""));
         let p = err(r#"{"items":[{"sku":"A","quantity":1e30}]}"#);
         assert_eq!(p.status, 422);
+    }
+
+    #[test]
+    fn duplicate_keys_are_422_at_the_second_one() {
+        let p = err(r#"{"items":[{"sku":"A","quantity":1,"quantity":2}]}"#);
+        assert_eq!((p.status, p.code), (422, "validation_failed"));
+        assert_eq!(p.errors[0].pointer, "/items/0/quantity");
+        assert_eq!(p.errors[0].code, "duplicate_key");
+        let p = err(r#"{"items":[],"items":[]}"#);
+        assert_eq!(p.errors[0].pointer, "/items");
+        // The same key in two different objects is fine.
+        let o: Order = parse_json(
+            CT,
+            br#"{"items":[{"sku":"A","quantity":1},{"sku":"B","quantity":2}]}"#,
+            1024,
+        )
+        .unwrap();
+        assert_eq!(o.items.len(), 2);
     }
 
     #[test]
