@@ -8,8 +8,12 @@ import { migrate, seedDemoCatalog, startBackend } from "../scripts/lib/backend.m
 
 export { adminToken } from "../scripts/lib/token.mjs";
 
+/** Limits that suites placing many orders from one client use; `rateLimits: {}` keeps the
+ * workers' configured limits (the rate-limit tests do). */
+export const GENEROUS_LIMITS = { CHECKOUT_BY_CLIENT: 100000, CHECKOUT_BY_EMAIL: 100000 };
+
 /** Start a fresh backend (own D1 state, demo catalog seeded) for one test file. */
-export async function spawnApp({ vars = {} } = {}) {
+export async function spawnApp({ vars = {}, rateLimits = GENEROUS_LIMITS } = {}) {
   const persistDir = mkdtempSync(path.join(tmpdir(), "shop-e2e-"));
   await migrate(persistDir);
   const logs = [];
@@ -17,6 +21,7 @@ export async function spawnApp({ vars = {} } = {}) {
     persistDir,
     port: 0,
     onLogLine: (line) => logs.push(line),
+    rateLimits,
     // Catalog reads are not cached in tests unless a test asks for it.
     vars: { CATALOG_CACHE_TTL_SECONDS: "0", PAYMENT_PROVIDERS: "test,stripe", ...vars },
   });

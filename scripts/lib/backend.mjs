@@ -79,9 +79,11 @@ export async function seedDemoCatalog(mf) {
  *  persistDir  local state (D1/KV) root, shared with wrangler's --persist-to
  *  port, host  where to listen (port 0 picks a free one)
  *  vars        extra or overriding vars for every worker
+ *  rateLimits  overriding limits per rate-limit binding ({ CHECKOUT_BY_CLIENT: 1000 }); the
+ *              bindings and their periods always come from the workers' wrangler.toml
  *  extraWorkers  more Miniflare worker options (e.g. the benchmark's no-op worker)
  */
-export async function startBackend({ persistDir, port = 8787, host = "127.0.0.1", vars = {}, extraWorkers = [], verbose = false, onLogLine }) {
+export async function startBackend({ persistDir, port = 8787, host = "127.0.0.1", vars = {}, rateLimits = {}, extraWorkers = [], verbose = false, onLogLine }) {
   const secrets = devVars();
   const workers = WORKERS.map((name) => {
     const cfg = workerConfig(name);
@@ -113,6 +115,12 @@ export async function startBackend({ persistDir, port = 8787, host = "127.0.0.1"
             retryDelay: q.retry_delay,
             deadLetterQueue: q.dead_letter_queue,
           },
+        ]),
+      ),
+      ratelimits: Object.fromEntries(
+        (cfg.ratelimits ?? []).map((r) => [
+          r.name,
+          { namespace_id: String(r.namespace_id), simple: { ...r.simple, limit: rateLimits[r.name] ?? r.simple.limit } },
         ]),
       ),
       bindings: { ...(cfg.vars ?? {}), ...secrets, ...vars },

@@ -22,6 +22,7 @@ use shop_edge::admin;
 use shop_edge::auth::{self, Audience, Principal};
 use shop_edge::d1::D1Carts;
 use shop_edge::orders::D1Orders;
+use shop_edge::rate_limit;
 use shop_edge::runtime::{self, CryptoIds};
 use shop_edge::stripe::Stripe;
 use shop_edge::webhooks;
@@ -639,6 +640,20 @@ async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         )
     })?;
 
+    // Abuse limits (the platform's rate limiter): per client address, then per email, so a
+    // guest cannot hold the stock with one unpaid order after another.
+    let client = call.header("CF-Connecting-IP").unwrap_or_default();
+    call.rate_limit("CHECKOUT_BY_CLIENT", &format!("client:{client}"))
+        .await?;
+    call.rate_limit(
+        "CHECKOUT_BY_EMAIL",
+        &format!(
+            "email:{}",
+            rate_limit::digest(&request.email.as_str().to_lowercase())
+        ),
+    )
+    .await?;
+
     let settings = &call.config.checkout;
     let db = call.db()?;
     let carts = D1Carts { db: &db };
@@ -665,6 +680,7 @@ async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let policy = CheckoutPolicy {
         tax_rate: call.config.cart.tax_rate,
         reservation_ttl: settings.reservation_ttl,
+        max_units_per_sku: settings.max_units_per_sku,
     };
     let service = Checkout {
         carts: &carts,
@@ -776,6 +792,19 @@ fn map_error(call: &Call<Endpoint>, error: CheckoutError) -> Problem {
             "shortages",
             serde_json::to_value(&shortages).unwrap_or_default(),
         ),
+        CheckoutError::TooManyUnits {
+            sku,
+            requested,
+            max,
+        } => Problem::new(
+            422,
+            "sku_quantity_above_limit",
+            "Too many units of one item",
+            format!("An order holds at most {max} units of {sku}; the cart has {requested}"),
+        )
+        .with_extra("sku", sku.as_str().into())
+        .with_extra("requested", requested.into())
+        .with_extra("max", max.into()),
         CheckoutError::PriceChanged(changes) => Problem::new(
             409,
             "price_changed",

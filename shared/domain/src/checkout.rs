@@ -385,6 +385,9 @@ pub trait OrderStore {
 pub struct CheckoutPolicy {
     pub tax_rate: TaxRate,
     pub reservation_ttl: Duration,
+    /// The most units of one SKU a single order may hold: an unpaid order holds its stock for
+    /// `reservation_ttl`, so this bounds what one checkout can keep from other shoppers.
+    pub max_units_per_sku: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -402,6 +405,12 @@ pub enum CheckoutError {
         known: Vec<String>,
     },
     InsufficientStock(Vec<Shortage>),
+    /// More units of one SKU than an order may hold; nothing was written.
+    TooManyUnits {
+        sku: Sku,
+        requested: u32,
+        max: u32,
+    },
     /// A line's price snapshot is not the current price: the shopper must see and accept the
     /// new prices (refresh the cart) before paying them. Nothing was written.
     PriceChanged(Vec<PriceChange>),
@@ -555,6 +564,15 @@ impl<C: CartRepository, S: OrderStore, R: ShippingRates> Checkout<'_, C, S, R> {
         }
         if cart.lines.is_empty() {
             return Err(CheckoutError::CartEmpty);
+        }
+        for (sku, requested) in sum_by_sku(cart.lines.iter().map(|l| (&l.sku, l.quantity.get()))) {
+            if requested > self.policy.max_units_per_sku {
+                return Err(CheckoutError::TooManyUnits {
+                    sku,
+                    requested,
+                    max: self.policy.max_units_per_sku,
+                });
+            }
         }
         // Only the current price is ever charged; a snapshot that differs is answered before
         // anything is reserved or any payment created.
@@ -776,6 +794,7 @@ mod tests {
             checkout: CheckoutPolicy {
                 tax_rate: TaxRate::ZERO,
                 reservation_ttl: Duration::from_secs(900),
+                max_units_per_sku: 60,
             },
         }
     }
@@ -943,6 +962,29 @@ mod tests {
                 assert_eq!(placed.order.totals.subtotal.amount().to_string(), "4956.00");
             },
         );
+    }
+
+    #[test]
+    fn an_order_holds_at_most_the_configured_units_of_one_sku() {
+        with_checkout(&[("TEE", 100)], async |w, repo, orders, checkout| {
+            let cart = cart_with(w, repo, &[("TEE", 61)]).await;
+            assert_eq!(
+                checkout
+                    .checkout(&cart, &request("standard", "test"), "k", T0)
+                    .await,
+                Err(CheckoutError::TooManyUnits {
+                    sku: Sku::parse("TEE").unwrap(),
+                    requested: 61,
+                    max: 60
+                })
+            );
+            assert!(orders.orders.borrow().is_empty());
+            let ok = cart_with(w, repo, &[("TEE", 60)]).await;
+            assert!(checkout
+                .checkout(&ok, &request("standard", "test"), "k2", T0)
+                .await
+                .is_ok());
+        });
     }
 
     #[test]

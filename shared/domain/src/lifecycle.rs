@@ -221,6 +221,7 @@ mod tests {
         let checkout_policy = CheckoutPolicy {
             tax_rate: TaxRate::ZERO,
             reservation_ttl: Duration::from_secs(900),
+            max_units_per_sku: 50,
         };
         block_on(async {
             let carts = Carts {

@@ -31,6 +31,8 @@ pub struct CheckoutSettings {
     pub order_token_ttl: Duration,
     /// How long an outbox row may stay unsent before the cron sends it again.
     pub outbox_resend_after: Duration,
+    /// The most units of one SKU one order may hold (`CHECKOUT_MAX_UNITS_PER_SKU`).
+    pub max_units_per_sku: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +81,12 @@ impl Config {
         if idle_seconds <= 0 {
             return Err(ConfigError("CART_IDLE_TTL_SECONDS must be positive".into()));
         }
+        let max_units_per_sku: u32 = number(&lookup, "CHECKOUT_MAX_UNITS_PER_SKU", 50)?;
+        if max_units_per_sku == 0 {
+            return Err(ConfigError(
+                "CHECKOUT_MAX_UNITS_PER_SKU must be positive".into(),
+            ));
+        }
         Ok(Config {
             development: lookup("ENVIRONMENT").is_some_and(|e| e.trim() == "development"),
             cors_origins,
@@ -120,6 +128,7 @@ impl Config {
                     "OUTBOX_RESEND_AFTER_SECONDS",
                     60,
                 )?),
+                max_units_per_sku,
             },
         })
     }

@@ -16,6 +16,7 @@ pub mod memo;
 pub mod orders;
 pub mod outbox;
 pub mod problem;
+pub mod rate_limit;
 pub mod reply;
 pub mod routing;
 pub mod runtime;

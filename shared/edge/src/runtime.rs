@@ -130,6 +130,22 @@ impl<E> Call<E> {
             .ok_or_else(|| self.internal("route access", &"no admin principal on this route"))
     }
 
+    /// Count this request against the limiter bound as `binding` under `key`: 429 with
+    /// `Retry-After` when the limit is reached.
+    pub async fn rate_limit(&self, binding: &str, key: &str) -> Result<(), Problem> {
+        match crate::rate_limit::check(&self.env, binding, key).await {
+            Ok(crate::rate_limit::Verdict::Allowed) => Ok(()),
+            Ok(crate::rate_limit::Verdict::Limited) => Err(Problem::new(
+                429,
+                "rate_limited",
+                "Too many requests",
+                "Too many requests of this kind; retry after the time in Retry-After",
+            )
+            .with_header("Retry-After", "60")),
+            Err(e) => Err(self.internal(&format!("rate limiter {binding}"), &e)),
+        }
+    }
+
     /// Require an `Idempotency-Key` on this mutation (where a retry without one could repeat
     /// an effect that matters: an order, a stock adjustment).
     pub fn require_idempotency_key(&self) -> Result<String, Problem> {

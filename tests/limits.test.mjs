@@ -1,0 +1,76 @@
+// Abuse limits: checkout is rate limited per client and per email by the platform's limiter
+// (the limits configured in functions/checkout/wrangler.toml), and one order holds a bounded
+// number of units of one SKU.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { parse as parseToml } from "smol-toml";
+import { readFileSync } from "node:fs";
+import { assertProblem, newCart, spawnApp } from "./helpers.mjs";
+
+let app;
+const sku = "CLASSICTEE-L-WHITE";
+// The workers' own limits, not the generous ones other suites use.
+before(async () => {
+  app = await spawnApp({ rateLimits: {} });
+  await app.db.prepare("UPDATE inventory SET on_hand = 1000, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
+});
+after(async () => app?.close());
+
+const configured = Object.fromEntries(
+  parseToml(readFileSync(new URL("../functions/checkout/wrangler.toml", import.meta.url), "utf8")).ratelimits.map((r) => [r.name, r.simple]),
+);
+const address = { name: "Grace Hopper", line1: "1 Harbor Rd", city: "Arlington", postal_code: "22201", country: "US" };
+
+async function cart(quantity = 1) {
+  const c = await newCart(app);
+  const res = await app.post(`/v1/carts/${c.id}/items`, { sku, quantity });
+  assert.equal(res.status, 200, res.text);
+  return c.id;
+}
+const checkout = (cartId, { ip, email }) =>
+  app.post(
+    `/v1/carts/${cartId}/checkout`,
+    { email, shipping_address: address, shipping_method: "standard", payment_provider: "test" },
+    { headers: { "Idempotency-Key": randomUUID(), "CF-Connecting-IP": ip } },
+  );
+
+test("checkouts per client are limited: 429 with Retry-After, and nothing is written", async () => {
+  const limit = configured.CHECKOUT_BY_CLIENT.limit;
+  const ip = "192.0.2.10";
+  for (let i = 0; i < limit; i++) {
+    // A fresh email each time, so only the per-client limit is in play.
+    const res = await checkout(await cart(), { ip, email: `shopper${i}@example.com` });
+    assert.equal(res.status, 201, res.text);
+  }
+  const last = await cart();
+  const orders = await app.count("orders");
+  const reserved = await app.db.prepare("SELECT reserved FROM inventory WHERE sku = ?1").bind(sku).first("reserved");
+  assertProblem(await checkout(last, { ip, email: "another@example.com" }), 429, "rate_limited");
+  assert.equal(await app.count("orders"), orders, "no order");
+  assert.equal(await app.db.prepare("SELECT reserved FROM inventory WHERE sku = ?1").bind(sku).first("reserved"), reserved, "no stock held");
+  assert.equal((await app.get(`/v1/carts/${last}`)).body.status, "active");
+  // Another client is not affected.
+  assert.equal((await checkout(last, { ip: "192.0.2.11", email: "another@example.com" })).status, 201);
+});
+
+test("checkouts per email are limited, whichever client they come from", async () => {
+  const limit = configured.CHECKOUT_BY_EMAIL.limit;
+  for (let i = 0; i < limit; i++) {
+    const res = await checkout(await cart(), { ip: `198.18.0.${i + 1}`, email: "Hoarder@Example.com" });
+    assert.equal(res.status, 201, res.text);
+  }
+  const res = await checkout(await cart(), { ip: "198.18.1.1", email: "hoarder@example.com" });
+  assertProblem(res, 429, "rate_limited");
+  assert.equal(res.headers.get("retry-after"), "60");
+});
+
+test("one order holds at most CHECKOUT_MAX_UNITS_PER_SKU units of one SKU", async () => {
+  const max = Number(parseToml(readFileSync(new URL("../functions/checkout/wrangler.toml", import.meta.url), "utf8")).vars.CHECKOUT_MAX_UNITS_PER_SKU);
+  const over = await cart(max + 1);
+  const orders = await app.count("orders");
+  const p = assertProblem(await checkout(over, { ip: "192.0.2.50", email: "bulk@example.com" }), 422, "sku_quantity_above_limit");
+  assert.deepEqual([p.sku, p.requested, p.max], [sku, max + 1, max]);
+  assert.equal(await app.count("orders"), orders);
+  assert.equal((await checkout(await cart(max), { ip: "192.0.2.51", email: "bulk2@example.com" })).status, 201);
+});
