@@ -2,7 +2,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { eventually, minor, newCart, spawnApp } from "./helpers.mjs";
+import { adminToken, eventually, minor, newCart, spawnApp } from "./helpers.mjs";
 
 let app;
 before(async () => (app = await spawnApp()));
@@ -33,22 +33,56 @@ async function eventOf(orderId, type = "order.created") {
 
 const processed = (id) => app.db.prepare("SELECT count(*) AS n FROM processed_events WHERE event_id = ?1").bind(id).first("n");
 const sales = (day, currency) => app.db.prepare("SELECT orders, units, revenue_minor FROM daily_sales WHERE day = ?1 AND currency = ?2").bind(day, currency).first();
+const placed = (day, currency) => app.db.prepare("SELECT orders, units, value_minor FROM orders_placed WHERE day = ?1 AND currency = ?2").bind(day, currency).first();
+const productSales = (day, productId) =>
+  app.db.prepare("SELECT units, revenue_minor FROM product_sales WHERE day = ?1 AND product_id = ?2 AND currency = 'EUR'").bind(day, productId).first();
 
 test("checkout's order.created is sent, marked sent, and applied once with its payload", async () => {
   const order = await placeOrder("TALLLATTEM-WHITE", 2);
   const event = await eventOf(order.id);
   assert.ok(event);
+  const day = order.created_at.slice(0, 10);
+  const before = await placed(day, "EUR");
   await eventually(async () => (await processed(event.id)) === 1, "order.created to be applied");
   assert.ok((await eventOf(order.id)).sent_at, "marked sent");
-  const day = order.created_at.slice(0, 10);
-  const s = await sales(day, "EUR");
-  assert.ok(s.orders >= 1 && s.units >= 2 && s.revenue_minor >= minor(order.totals.grand_total));
-  const product = await app.db
-    .prepare("SELECT units, revenue_minor FROM product_sales WHERE day = ?1 AND product_id = ?2 AND currency = 'EUR'")
-    .bind(day, order.lines[0].product_id)
-    .first();
-  assert.equal(product.units, 2, "the consumer read the event's lines: the payload survived the queue");
-  assert.equal(product.revenue_minor, minor(order.lines[0].total));
+  const after = await placed(day, "EUR");
+  assert.equal(after.orders, (before?.orders ?? 0) + 1);
+  assert.equal(after.units, (before?.units ?? 0) + 2, "the consumer read the event's lines: the payload survived the queue");
+  assert.equal(after.value_minor, (before?.value_minor ?? 0) + minor(order.totals.grand_total));
+});
+
+test("sales rollups count paid orders only; placed orders are counted apart", async () => {
+  const write = { Authorization: `Bearer ${await adminToken(["orders:write"])}` };
+  // Three variants of one product (placeOrder resets its SKU's stock, so one SKU each).
+  const paid = await placeOrder("ESPRESSOCU-BLACK", 2);
+  const unpaid = await placeOrder("ESPRESSOCU-WHITE", 3);
+  const cancelled = await placeOrder("ESPRESSOCU-SAGE", 1);
+  assert.equal(new Set([paid, unpaid, cancelled].map((o) => o.lines[0].product_id)).size, 1);
+  const day = paid.created_at.slice(0, 10);
+  const productId = paid.lines[0].product_id;
+  for (const o of [paid, unpaid, cancelled]) {
+    const e = await eventOf(o.id);
+    await eventually(async () => (await processed(e.id)) === 1, "order.created to be applied");
+  }
+  const salesBefore = await sales(day, "EUR");
+  const productBefore = await productSales(day, productId);
+  // One is paid, one expires, one is cancelled unpaid.
+  assert.equal((await app.post(`/v1/admin/orders/${paid.id}/capture`, undefined, { headers: write })).status, 200);
+  assert.equal((await app.post(`/v1/admin/orders/${cancelled.id}/cancel`, undefined, { headers: write })).status, 200);
+  await app.db.prepare("UPDATE orders SET reservation_expires_at = 1 WHERE id = ?1").bind(unpaid.id).run();
+  assert.equal((await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" })).outcome, "ok");
+  for (const [o, type] of [[paid, "order.paid"], [cancelled, "order.cancelled"], [unpaid, "order.expired"]]) {
+    const e = await eventOf(o.id, type);
+    assert.ok(e, type);
+    await eventually(async () => (await processed(e.id)) === 1, `${type} to be applied`);
+  }
+  const salesAfter = await sales(day, "EUR");
+  assert.equal(salesAfter.orders, (salesBefore?.orders ?? 0) + 1, "only the paid order is a sale");
+  assert.equal(salesAfter.units, (salesBefore?.units ?? 0) + 2);
+  assert.equal(salesAfter.revenue_minor, (salesBefore?.revenue_minor ?? 0) + minor(paid.totals.grand_total));
+  const productAfter = await productSales(day, productId);
+  assert.equal(productAfter.units, (productBefore?.units ?? 0) + 2);
+  assert.equal(productAfter.revenue_minor, (productBefore?.revenue_minor ?? 0) + minor(paid.lines[0].total));
 });
 
 test("a redelivered event changes nothing", async () => {
@@ -56,7 +90,7 @@ test("a redelivered event changes nothing", async () => {
   const event = await eventOf(order.id);
   await eventually(async () => (await processed(event.id)) === 1, "first delivery");
   const day = order.created_at.slice(0, 10);
-  const before = await sales(day, "EUR");
+  const before = await placed(day, "EUR");
   const producer = await app.mf.getQueueProducer("ORDER_EVENTS", "shop-checkout");
   const envelope = JSON.stringify({ id: event.id, type: event.type, created_at: new Date(event.created_at).toISOString(), data: JSON.parse(event.payload) });
   await producer.send(envelope);
@@ -66,11 +100,11 @@ test("a redelivered event changes nothing", async () => {
     "both redeliveries to be seen",
   );
   assert.equal(await processed(event.id), 1);
-  assert.deepEqual(await sales(day, "EUR"), before, "rollups unchanged");
+  assert.deepEqual(await placed(day, "EUR"), before, "rollups unchanged");
 });
 
 test("a consumer failure is retried with backoff until the event applies, once", async () => {
-  await app.db.prepare("ALTER TABLE product_sales RENAME TO product_sales_offline").run();
+  await app.db.prepare("ALTER TABLE orders_placed RENAME TO orders_placed_offline").run();
   let order;
   try {
     order = await placeOrder("ESPRESSOCU-SAGE", 1);
@@ -81,13 +115,13 @@ test("a consumer failure is retried with backoff until the event applies, once",
     );
     assert.equal(await processed(event.id), 0, "the failed attempt wrote nothing");
     const day = order.created_at.slice(0, 10);
-    const mid = await sales(day, "EUR");
-    await app.db.prepare("ALTER TABLE product_sales_offline RENAME TO product_sales").run();
+    await app.db.prepare("ALTER TABLE orders_placed_offline RENAME TO orders_placed").run();
+    const mid = await placed(day, "EUR");
     await eventually(async () => (await processed(event.id)) === 1, "the retry to apply the event");
-    const after = await sales(day, "EUR");
+    const after = await placed(day, "EUR");
     assert.equal(after.orders, (mid?.orders ?? 0) + 1, "counted exactly once");
   } finally {
-    await app.db.prepare("ALTER TABLE product_sales_offline RENAME TO product_sales").run().catch(() => {});
+    await app.db.prepare("ALTER TABLE orders_placed_offline RENAME TO orders_placed").run().catch(() => {});
   }
 });
 

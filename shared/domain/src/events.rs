@@ -32,7 +32,7 @@ pub const ORDER_CANCELLED: &str = "order.cancelled";
 pub const ORDER_EXPIRED: &str = "order.expired";
 pub const INVENTORY_LOW: &str = "inventory.low";
 
-/// The part of `order.created` the sales rollups read.
+/// The part of `order.created` the orders-placed rollup reads.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct OrderCreated {
     pub order_id: crate::ids::OrderId,
@@ -49,36 +49,9 @@ pub struct OrderCreatedLine {
     pub total: crate::money::Money,
 }
 
-/// Units and revenue (minor units) of one product in one order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProductSale {
-    pub product_id: crate::ids::ProductId,
-    pub units: u64,
-    pub revenue_minor: i64,
-}
-
 impl OrderCreated {
     pub fn units(&self) -> u64 {
         self.lines.iter().map(|l| u64::from(l.quantity)).sum()
-    }
-
-    /// Lines grouped by product (several variants of one product add up).
-    pub fn product_sales(&self) -> Vec<ProductSale> {
-        let mut sales: std::collections::BTreeMap<&crate::ids::ProductId, (u64, i64)> =
-            Default::default();
-        for line in &self.lines {
-            let entry = sales.entry(&line.product_id).or_default();
-            entry.0 += u64::from(line.quantity);
-            entry.1 += line.total.minor_units();
-        }
-        sales
-            .into_iter()
-            .map(|(id, (units, revenue_minor))| ProductSale {
-                product_id: id.clone(),
-                units,
-                revenue_minor,
-            })
-            .collect()
     }
 }
 
@@ -87,7 +60,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn order_created_groups_lines_by_product() {
+    fn order_created_counts_units() {
         let data = serde_json::json!({
             "order_id": "ord_0000000000000000000000000000000a",
             "cart_id": "cart_0000000000000000000000000000000a",
@@ -101,15 +74,5 @@ mod tests {
         });
         let created: OrderCreated = serde_json::from_value(data).unwrap();
         assert_eq!(created.units(), 4);
-        let sales = created.product_sales();
-        assert_eq!(sales.len(), 2);
-        assert_eq!(
-            (
-                sales[1].product_id.as_str(),
-                sales[1].units,
-                sales[1].revenue_minor
-            ),
-            ("prod_tee", 3, 3000)
-        );
     }
 }

@@ -3,7 +3,7 @@
 //! for backoff.
 
 use serde::Deserialize;
-use shop_domain::events::{OrderCreated, INVENTORY_LOW, ORDER_CREATED};
+use shop_domain::events::{OrderCreated, INVENTORY_LOW, ORDER_CREATED, ORDER_PAID};
 use shop_domain::time::Timestamp;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
@@ -38,38 +38,50 @@ pub async fn apply(
         .unwrap_or("1970-01-01")
         .to_owned();
     match envelope.kind.as_str() {
+        // Placed (paid or not): counted apart from sales.
         ORDER_CREATED => {
             let created: OrderCreated =
                 serde_json::from_value(envelope.data.clone()).map_err(err)?;
-            let currency: JsValue = created.currency.code().into();
             statements.push(
                 db.prepare(
-                    "INSERT INTO daily_sales (day, currency, orders, units, revenue_minor) VALUES (?1, ?2, 1, ?3, ?4) \
+                    "INSERT INTO orders_placed (day, currency, orders, units, value_minor) VALUES (?1, ?2, 1, ?3, ?4) \
                      ON CONFLICT (day, currency) DO UPDATE SET orders = orders + 1, units = units + excluded.units, \
-                     revenue_minor = revenue_minor + excluded.revenue_minor",
+                     value_minor = value_minor + excluded.value_minor",
                 )
                 .bind(&[
                     day.as_str().into(),
-                    currency.clone(),
+                    created.currency.code().into(),
                     num(i64::try_from(created.units()).unwrap_or(i64::MAX)),
                     num(created.total.minor_units()),
                 ])
                 .map_err(err)?,
             );
-            let products: Vec<(String, u64, i64)> = created
-                .product_sales()
-                .into_iter()
-                .map(|s| (s.product_id.to_string(), s.units, s.revenue_minor))
-                .collect();
+        }
+        // Sales: an order counts when it is paid, on the day of payment, from its own stored
+        // lines (immutable once placed) read inside the batch.
+        ORDER_PAID => {
+            let paid: OrderRef = serde_json::from_value(envelope.data.clone()).map_err(err)?;
+            let order: JsValue = paid.order_id.as_str().into();
+            statements.push(
+                db.prepare(
+                    "INSERT INTO daily_sales (day, currency, orders, units, revenue_minor) \
+                     SELECT ?1, o.currency, 1, (SELECT coalesce(sum(quantity), 0) FROM order_lines WHERE order_id = o.id), \
+                     o.total_minor FROM orders o WHERE o.id = ?2 \
+                     ON CONFLICT (day, currency) DO UPDATE SET orders = orders + 1, units = units + excluded.units, \
+                     revenue_minor = revenue_minor + excluded.revenue_minor",
+                )
+                .bind(&[day.as_str().into(), order.clone()])
+                .map_err(err)?,
+            );
             statements.push(
                 db.prepare(
                     "INSERT INTO product_sales (day, product_id, currency, units, revenue_minor) \
-                     SELECT ?1, json_extract(value, '$[0]'), ?2, json_extract(value, '$[1]'), json_extract(value, '$[2]') \
-                     FROM json_each(?3) WHERE true \
+                     SELECT ?1, l.product_id, o.currency, sum(l.quantity), sum(l.total_minor) \
+                     FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.order_id = ?2 GROUP BY l.product_id \
                      ON CONFLICT (day, product_id, currency) DO UPDATE SET units = units + excluded.units, \
                      revenue_minor = revenue_minor + excluded.revenue_minor",
                 )
-                .bind(&[day.as_str().into(), currency, serde_json::to_string(&products).map_err(err)?.into()])
+                .bind(&[day.as_str().into(), order])
                 .map_err(err)?,
             );
         }
@@ -99,6 +111,11 @@ pub async fn apply(
         Err(e) if e.to_string().contains("processed_events.event_id") => Ok("duplicate"),
         Err(e) => Err(e.to_string()),
     }
+}
+
+#[derive(Deserialize)]
+struct OrderRef {
+    order_id: shop_domain::ids::OrderId,
 }
 
 #[derive(Deserialize)]
