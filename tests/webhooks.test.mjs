@@ -7,7 +7,7 @@ import { adminToken, assertProblem, eventually, newCart, spawnApp } from "./help
 
 let app, server, base, auth;
 const secrets = {};
-const received = { flaky: [], broken: [], limited: [] };
+const received = { flaky: [], broken: [], limited: [], redirect: [], target: [], slow: [], stall: [] };
 let flakyFailuresLeft = 1;
 let limitedLeft = 1;
 
@@ -28,8 +28,11 @@ before(async () => {
     req.on("data", (d) => (body += d));
     req.on("end", () => {
       const name = req.url.slice(1);
-      const verified = verify(secrets[name], req.headers, body);
+      const verified = secrets[name] ? verify(secrets[name], req.headers, body) : false;
       received[name].push({ headers: req.headers, body: JSON.parse(body), verified });
+      if (name === "redirect") return res.writeHead(307, { Location: `${base}/target` }).end();
+      if (name === "slow") return setTimeout(() => res.writeHead(200).end(), 300);
+      if (name === "stall") return setTimeout(() => res.writeHead(200).end(), 4000);
       let status = 200;
       if (name === "broken") status = 400;
       if (name === "limited" && limitedLeft > 0) {
@@ -45,7 +48,9 @@ before(async () => {
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
   base = `http://127.0.0.1:${server.address().port}`;
-  app = await spawnApp();
+  // Local receivers are plain http on loopback: a development allowance, off by default.
+  // Every outbound call has a timeout; 1 s here, so a test can pass it.
+  app = await spawnApp({ vars: { WEBHOOKS_ALLOW_INSECURE_URLS: "true", OUTBOUND_TIMEOUT_MS: "1000" } });
   auth = { Authorization: `Bearer ${await adminToken(["webhooks:write", "webhooks:read"])}` };
 });
 after(async () => {
@@ -62,7 +67,7 @@ test("endpoints are validated and get a whsec_ secret once", async () => {
     secrets[name] = res.body.secret;
   }
   const bad = (json) => app.post("/v1/admin/webhook-endpoints", json, { headers: auth });
-  assertProblem(await bad({ url: "http://merchant.example/x", event_types: ["*"] }), 422, "validation_failed");
+  assertProblem(await bad({ url: "ftp://merchant.example/x", event_types: ["*"] }), 422, "validation_failed");
   assertProblem(await bad({ url: `${base}/x`, event_types: [] }), 422, "validation_failed");
   const p = assertProblem(await bad({ url: `${base}/x`, event_types: ["order.created", "order.shipped"] }), 422, "validation_failed");
   assert.equal(p.errors[0].pointer, "/event_types/1");
@@ -108,7 +113,7 @@ test("events are delivered signed; a 500 or 429 is retried, a 400 is not", async
   // The retry comes from the cron once due.
   await app.db.prepare("UPDATE webhook_deliveries SET next_attempt_at = 0").run();
   const result = await (await app.mf.getWorker("shop-order-events")).scheduled({ cron: "* * * * *" });
-  assert.equal(result.outcome, "ok");
+  assert.equal(result.outcome, "ok", app.logs.slice(-20).join("\n"));
   state = await rows();
   assert.deepEqual([state.flaky.status, state.flaky.attempts, state.flaky.last_status_code], ["succeeded", 2, 200]);
   assert.deepEqual([state.limited.status, state.limited.attempts], ["succeeded", 2]);
@@ -125,4 +130,67 @@ test("events are delivered signed; a 500 or 429 is retried, a 400 is not", async
   assert.equal(failed.body.data.length, 1);
   assert.match(failed.body.data[0].last_error, /not retried/);
   assertProblem(await app.get("/v1/admin/webhook-deliveries?status=lost", { headers: auth }), 422, "validation_failed");
+});
+
+/** A pending delivery of a made-up event to the endpoint `name`, due now. */
+async function plantDelivery(name) {
+  const res = await app.post("/v1/admin/webhook-endpoints", { url: `${base}/${name}`, event_types: ["order.paid"] }, { headers: auth });
+  assert.equal(res.status, 201, res.text);
+  secrets[name] = res.body.secret;
+  const id = `whd_${randomUUID().replaceAll("-", "")}`;
+  const event = `evt_${randomUUID().replaceAll("-", "")}`;
+  const payload = JSON.stringify({ id: event, type: "order.paid", created_at: new Date().toISOString(), data: { order_id: "ord_x" } });
+  await app.db
+    .prepare(
+      "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts, next_attempt_at, created_at, updated_at) VALUES (?1, ?2, ?3, 'order.paid', ?4, 'pending', 0, 0, ?5, ?5)",
+    )
+    .bind(id, res.body.id, event, payload, Date.now())
+    .run();
+  return id;
+}
+const delivery = (id) => app.db.prepare("SELECT status, attempts, last_status_code, last_error FROM webhook_deliveries WHERE id = ?1").bind(id).first();
+const cron = async () => (await app.mf.getWorker("shop-order-events")).scheduled({ cron: "* * * * *" });
+
+test("a redirect is never followed: the delivery fails with the 3xx and the target is not called", async () => {
+  const id = await plantDelivery("redirect");
+  assert.equal((await cron()).outcome, "ok");
+  assert.equal(received.redirect.length, 1);
+  assert.equal(received.target.length, 0, "the redirect target was never called");
+  const row = await delivery(id);
+  assert.deepEqual([row.status, row.attempts, row.last_status_code], ["failed", 1, 307]);
+  assert.match(row.last_error, /redirect not followed/);
+});
+
+test("a delivery is claimed before it is sent: two senders at once send it once", async () => {
+  const id = await plantDelivery("slow");
+  const results = await Promise.all([cron(), cron(), cron()]);
+  assert.ok(results.every((r) => r.outcome === "ok"));
+  assert.equal(received.slow.length, 1, "sent exactly once");
+  const row = await delivery(id);
+  assert.deepEqual([row.status, row.attempts], ["succeeded", 1]);
+});
+
+test("an endpoint that does not answer in time is a retried failure, and the run goes on", async () => {
+  const id = await plantDelivery("stall");
+  const started = Date.now();
+  assert.equal((await cron()).outcome, "ok");
+  assert.ok(Date.now() - started < 3500, "the sender did not wait for the endpoint");
+  const row = await delivery(id);
+  assert.deepEqual([row.status, row.attempts, row.last_status_code], ["pending", 1, null]);
+  assert.match(row.last_error, /no answer within 1000 ms/);
+});
+
+test("by default endpoint URLs must be https to a named host", async () => {
+  const strict = await spawnApp({ vars: { WEBHOOKS_ALLOW_INSECURE_URLS: "false" } });
+  try {
+    const create = (url) => strict.post("/v1/admin/webhook-endpoints", { url, event_types: ["*"] }, { headers: auth });
+    for (const url of [`${base}/x`, "http://merchant.example/x", "https://localhost/x", "https://127.0.0.1/x", "https://10.1.2.3/x", "https://[::1]/x", "https://u:p@merchant.example/x"]) {
+      const p = assertProblem(await create(url), 422, "validation_failed");
+      assert.deepEqual([p.errors[0].pointer, p.errors[0].code], ["/url", "invalid_url"], url);
+    }
+    assert.equal(await strict.count("webhook_endpoints"), 0);
+    assert.equal((await create("https://merchant.example/hooks")).status, 201);
+  } finally {
+    await strict.close();
+  }
 });

@@ -144,12 +144,8 @@ struct EndpointBody {
 
 async fn create_webhook_endpoint(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let body: EndpointBody = call.json()?;
-    if !webhooks::acceptable_url(&body.url) {
-        return Err(Problem::invalid_field(
-            "/url",
-            "invalid_url",
-            "url must be https (http only to localhost)",
-        ));
+    if let Err(why) = webhooks::check_url(&body.url, call.config.webhooks) {
+        return Err(Problem::invalid_field("/url", "invalid_url", why));
     }
     if body.event_types.is_empty() || body.event_types.len() > 20 {
         return Err(Problem::invalid_field(
@@ -667,6 +663,7 @@ async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             .secret("STRIPE_SECRET_KEY")
             .map(|s| s.to_string())
             .unwrap_or_default(),
+        timeout: call.config.outbound_timeout,
         cart_id: cart_id.clone(),
     };
     let mut providers: Vec<&dyn DynPaymentProvider> = Vec::new();

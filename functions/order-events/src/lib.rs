@@ -17,6 +17,9 @@ use worker::{
 #[event(queue)]
 async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
     let db = env.d1("DB")?;
+    let sending = webhooks::Sending::from_config(
+        &runtime::config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?,
+    );
     for message in batch.raw_iter() {
         let id = message.id();
         let body = message.body().as_string().unwrap_or_default();
@@ -37,7 +40,9 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
         match consumer::apply(&db, &envelope, now).await {
             Ok(outcome) => {
                 // A failed send stays pending for the cron; the event itself is done.
-                if let Err(e) = webhooks::deliver_due(&db, Some(&envelope.id), now, 50).await {
+                if let Err(e) =
+                    webhooks::deliver_due(&db, Some(&envelope.id), now, 50, sending).await
+                {
                     log_error(&envelope.id, "delivering webhooks", &e);
                 }
                 let line = serde_json::json!({
@@ -67,11 +72,15 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
 /// Every minute: send webhook deliveries whose retry is due.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let result = match env.d1("DB") {
-        Ok(db) => webhooks::deliver_due(&db, None, runtime::now(), 100)
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+    let result = match (env.d1("DB"), runtime::config(&env)) {
+        (Ok(db), Ok(config)) => {
+            let sending = webhooks::Sending::from_config(&config);
+            webhooks::deliver_due(&db, None, runtime::now(), 100, sending)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        (Err(e), _) => Err(e.to_string()),
+        (_, Err(e)) => Err(e.to_string()),
     };
     match result {
         Ok(sent) => console_log!(

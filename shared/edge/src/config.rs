@@ -19,6 +19,10 @@ pub struct Config {
     /// How long a catalog read may be served from the isolate's memory.
     pub catalog_cache_ttl: Duration,
     pub checkout: CheckoutSettings,
+    /// Which merchant webhook URLs are allowed.
+    pub webhooks: crate::webhooks::UrlPolicy,
+    /// How long any outbound call (payment provider, merchant webhook) may take.
+    pub outbound_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +45,17 @@ pub struct ConfigError(pub String);
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "configuration: {}", self.0)
+    }
+}
+
+/// A `true`/`false` setting; unset is `false` (every allowance fails closed).
+fn flag(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Result<bool, ConfigError> {
+    match lookup(name).as_deref().map(str::trim) {
+        None | Some("") | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ConfigError(format!(
+            "{name} is true or false, not {other:?}"
+        ))),
     }
 }
 
@@ -130,6 +145,15 @@ impl Config {
                 )?),
                 max_units_per_sku,
             },
+            outbound_timeout: std::time::Duration::from_millis(number(
+                &lookup,
+                "OUTBOUND_TIMEOUT_MS",
+                10_000,
+            )?),
+            webhooks: crate::webhooks::UrlPolicy {
+                allow_insecure: flag(&lookup, "WEBHOOKS_ALLOW_INSECURE_URLS")?,
+                allow_ip_hosts: flag(&lookup, "WEBHOOKS_ALLOW_IP_HOSTS")?,
+            },
         })
     }
 }
@@ -165,5 +189,11 @@ mod tests {
             Config::from_lookup(|n| (n == "CART_MAX_LINE_QUANTITY").then(|| "0".into())).is_err()
         );
         assert!(Config::from_lookup(|n| (n == "BODY_LIMIT_BYTES").then(|| "x".into())).is_err());
+        assert!(
+            Config::from_lookup(|n| (n == "WEBHOOKS_ALLOW_IP_HOSTS").then(|| "yes".into()))
+                .is_err()
+        );
+        let c = Config::from_lookup(|_| None).unwrap();
+        assert!(!c.development && !c.webhooks.allow_insecure && !c.webhooks.allow_ip_hosts);
     }
 }

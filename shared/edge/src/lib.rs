@@ -14,6 +14,7 @@ pub mod d1;
 pub mod idempotency;
 pub mod memo;
 pub mod orders;
+pub mod outbound;
 pub mod outbox;
 pub mod problem;
 pub mod rate_limit;

@@ -1,16 +1,20 @@
 //! Stripe as a payment provider: creates a PaymentIntent through Stripe's HTTP API
-//! (form-encoded, `Idempotency-Key` forwarded). The base URL is configurable
-//! (`STRIPE_API_BASE`) so tests can point it at a local stand-in.
+//! (form-encoded, `Idempotency-Key` forwarded), with a timeout and no redirects followed. The
+//! base URL is configurable (`STRIPE_API_BASE`) so tests can point it at a local stand-in.
 
 use serde::Deserialize;
 use shop_domain::checkout::{PaymentError, PaymentProvider, PaymentSession};
 use shop_domain::ids::{CartId, OrderId};
 use shop_domain::money::Money;
-use worker::{Fetch, Headers, Method, Request, RequestInit};
+use worker::{Headers, Method, RequestInit};
+
+use crate::outbound::{self, Outcome};
 
 pub struct Stripe {
     pub api_base: String,
     pub secret_key: String,
+    /// How long a call may take before the checkout answers 502 (`OUTBOUND_TIMEOUT_MS`).
+    pub timeout: std::time::Duration,
     /// Sent as metadata: stable across retries of one checkout, unlike the order id.
     pub cart_id: CartId,
 }
@@ -58,13 +62,12 @@ impl PaymentProvider for Stripe {
         init.with_method(Method::Post)
             .with_headers(headers)
             .with_body(Some(intent_form(amount, &self.cart_id).into()));
-        let request =
-            Request::new_with_init(&format!("{}/v1/payment_intents", self.api_base), &init)
-                .map_err(|e| unavailable(e.to_string()))?;
-        let mut response = Fetch::Request(request)
-            .send()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
+        let url = format!("{}/v1/payment_intents", self.api_base);
+        let mut response = match outbound::send(&url, &mut init, self.timeout).await {
+            Outcome::Answered(response) => response,
+            Outcome::TimedOut => return Err(unavailable("Stripe did not answer in time".into())),
+            Outcome::Failed(e) => return Err(unavailable(e.to_string())),
+        };
         let status = response.status_code();
         let body = response
             .text()

@@ -3,10 +3,15 @@
 //! `"<id>.<timestamp>.<body>"` with the base64-decoded `whsec_` secret.
 //!
 //! Deliveries are created once, in the consumer's batch that applies the event (so exactly one
-//! per endpoint and event); sending happens after, and again from the cron for retries. Only
-//! 5xx, 429 and timeouts are retried, with backoff; any other answer is final.
+//! per endpoint and event); sending happens after, and again from the cron for retries. A
+//! sender claims the deliveries it sends in one statement first (a lease on `next_attempt_at`),
+//! so the consumer and the cron never both send one. Only 5xx, 429, timeouts and network
+//! failures are retried, with backoff; any other answer is final, and a redirect is never
+//! followed (a 3xx is a failed delivery). Endpoint URLs must be https to a named host; plain
+//! http and loopback, and IP-literal hosts, only where settings allow (see [`UrlPolicy`]), checked
+//! when the endpoint is created and again before every send.
 
-use crate::sql::num;
+use crate::sql::{self, num};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -16,14 +21,17 @@ use shop_domain::ids::IdSource;
 use shop_domain::pagination::{Limit, Page};
 use shop_domain::time::{Duration, Timestamp};
 use shop_domain::StoreError;
+use worker::url::Host;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Fetch, Headers, Method, Request, RequestInit};
+use worker::{D1Database, D1PreparedStatement, Headers, Method, RequestInit};
 
+use crate::outbound::{self, Outcome};
 use crate::outbox::Envelope;
 
 /// Attempts before a delivery is given up.
 pub const MAX_ATTEMPTS: i64 = 8;
-const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a claimed delivery is hidden from other senders: longer than one send can take.
+const CLAIM_LEASE: Duration = Duration::from_secs(60);
 
 fn err(context: &'static str) -> impl Fn(worker::Error) -> StoreError {
     move |e| StoreError::new(format!("{context}: {e}"))
@@ -54,17 +62,45 @@ pub fn retry_delay(attempts: i64) -> Duration {
     Duration::from_secs((30_i64.saturating_mul(2_i64.saturating_pow(exponent))).min(6 * 3600))
 }
 
-/// Is an endpoint URL acceptable: https, or http to this machine (local development)?
-pub fn acceptable_url(url: &str) -> bool {
-    match worker::Url::parse(url) {
-        Ok(u) => {
-            let local = matches!(u.host_str(), Some("127.0.0.1" | "localhost"));
-            (u.scheme() == "https" || (u.scheme() == "http" && local))
-                && u.host_str().is_some()
-                && url.len() <= 2000
-        }
-        Err(_) => false,
+/// Which endpoint URLs are allowed. Both allowances are off unless a setting turns them on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UrlPolicy {
+    /// `WEBHOOKS_ALLOW_INSECURE_URLS=true` (development): plain `http` and loopback hosts.
+    pub allow_insecure: bool,
+    /// `WEBHOOKS_ALLOW_IP_HOSTS=true`: hosts written as IP addresses (other than loopback).
+    pub allow_ip_hosts: bool,
+}
+
+/// Why an endpoint URL is refused, or `Ok` when `policy` allows it.
+pub fn check_url(url: &str, policy: UrlPolicy) -> Result<(), &'static str> {
+    if url.len() > 2000 {
+        return Err("url has at most 2000 characters");
     }
+    let parsed = worker::Url::parse(url).map_err(|_| "url is not an absolute URL")?;
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("url may not carry credentials");
+    }
+    match parsed.scheme() {
+        "https" => {}
+        "http" if policy.allow_insecure => {}
+        _ => return Err("url must be https"),
+    }
+    let (loopback, ip) = match parsed.host() {
+        Some(Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            (name == "localhost" || name.ends_with(".localhost"), false)
+        }
+        Some(Host::Ipv4(a)) => (a.is_loopback(), true),
+        Some(Host::Ipv6(a)) => (a.is_loopback(), true),
+        None => return Err("url has no host"),
+    };
+    if loopback && !policy.allow_insecure {
+        return Err("url may not point at this machine (loopback)");
+    }
+    if ip && !loopback && !policy.allow_ip_hosts {
+        return Err("url must name its host, not an IP address");
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -133,13 +169,19 @@ struct Due {
 
 enum Attempt {
     Delivered(u16),
-    /// Final: a client error other than 429.
-    Rejected(u16),
+    /// Final: a client error other than 429, or a redirect.
+    Rejected(u16, &'static str),
+    /// Final: the endpoint's URL is not allowed (any more) by the URL policy.
+    Refused(&'static str),
     /// Worth retrying: 5xx, 429, timeout or network failure.
     Retry(Option<u16>, String),
 }
 
-async fn send(due: &Due, now: Timestamp) -> Attempt {
+async fn send(due: &Due, now: Timestamp, sending: &Sending) -> Attempt {
+    let policy = sending.policy;
+    if let Err(why) = check_url(&due.url, policy) {
+        return Attempt::Refused(why);
+    }
     let timestamp = now.seconds();
     let Some(signature) = sign(&due.secret, &due.event_id, timestamp, &due.payload) else {
         return Attempt::Retry(None, "endpoint secret is not a whsec_ secret".into());
@@ -160,36 +202,36 @@ async fn send(due: &Due, now: Timestamp) -> Attempt {
     init.with_method(Method::Post)
         .with_headers(headers)
         .with_body(Some(due.payload.as_str().into()));
-    let request = match Request::new_with_init(&due.url, &init) {
-        Ok(r) => r,
-        Err(e) => return Attempt::Rejected(0).or_retry(e.to_string()),
-    };
-    let fetcher = Fetch::Request(request);
-    let fetch = Box::pin(fetcher.send());
-    let timeout = Box::pin(worker::Delay::from(TIMEOUT));
-    let outcome = futures_util::future::select(fetch, timeout).await;
-    let attempt = match outcome {
-        futures_util::future::Either::Left((Ok(response), _)) => {
+    match outbound::send(&due.url, &mut init, sending.timeout).await {
+        Outcome::Answered(response) => {
             let status = response.status_code();
             match status {
                 200..=299 => Attempt::Delivered(status),
                 429 | 500..=599 => Attempt::Retry(Some(status), format!("answered {status}")),
-                _ => Attempt::Rejected(status),
+                300..=399 => Attempt::Rejected(status, "redirect not followed"),
+                _ => Attempt::Rejected(status, "not retried"),
             }
         }
-        futures_util::future::Either::Left((Err(e), _)) => Attempt::Retry(None, e.to_string()),
-        futures_util::future::Either::Right(_) => {
-            Attempt::Retry(None, "timed out after 10 s".into())
-        }
-    };
-    attempt
+        Outcome::TimedOut => Attempt::Retry(
+            None,
+            format!("no answer within {} ms", sending.timeout.as_millis()),
+        ),
+        Outcome::Failed(e) => Attempt::Retry(None, e.to_string()),
+    }
 }
 
-impl Attempt {
-    fn or_retry(self, why: String) -> Attempt {
-        match self {
-            Attempt::Rejected(0) => Attempt::Retry(None, why),
-            other => other,
+/// How deliveries are sent: which URLs are allowed, how long an endpoint may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Sending {
+    pub policy: UrlPolicy,
+    pub timeout: std::time::Duration,
+}
+
+impl Sending {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Sending {
+            policy: config.webhooks,
+            timeout: config.outbound_timeout,
         }
     }
 }
@@ -201,32 +243,42 @@ pub async fn deliver_due(
     event_id: Option<&str>,
     now: Timestamp,
     limit: u32,
+    sending: Sending,
 ) -> Result<usize, StoreError> {
     let context = "deliver webhooks";
-    let due: Vec<Due> = db
-        .prepare(
-            "SELECT d.id, d.event_id, d.payload, d.attempts, e.url, e.secret \
-             FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-             WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND (?2 IS NULL OR d.event_id = ?2) \
-             ORDER BY d.next_attempt_at LIMIT ?3",
-        )
-        .bind(&[num(now.millis()), event_id.map_or(JsValue::NULL, JsValue::from_str), num(i64::from(limit))])
-        .map_err(err(context))?
-        .all()
-        .await
-        .map_err(err(context))?
-        .results()
-        .map_err(err(context))?;
+    // Claim before sending, in one statement: the claimed rows are not due again until the
+    // lease ends, so a concurrent sender (the consumer, the cron) claims none of them. A sender
+    // that dies mid-send leaves its rows to be retried when the lease ends.
+    let due: Vec<Due> = sql::all(
+        db,
+        "UPDATE webhook_deliveries SET next_attempt_at = ?4 \
+         WHERE status = 'pending' AND next_attempt_at <= ?1 AND id IN ( \
+           SELECT id FROM webhook_deliveries \
+           WHERE status = 'pending' AND next_attempt_at <= ?1 AND (?2 IS NULL OR event_id = ?2) \
+           ORDER BY next_attempt_at LIMIT ?3) \
+         RETURNING id, event_id, payload, attempts, \
+           (SELECT url FROM webhook_endpoints e WHERE e.id = endpoint_id) AS url, \
+           (SELECT secret FROM webhook_endpoints e WHERE e.id = endpoint_id) AS secret",
+        &[
+            num(now.millis()),
+            event_id.map_or(JsValue::NULL, JsValue::from_str),
+            num(i64::from(limit)),
+            num(now.plus(CLAIM_LEASE).millis()),
+        ],
+        context,
+    )
+    .await?;
     for delivery in &due {
         let attempts = delivery.attempts + 1;
-        let (status, code, error, next) = match send(delivery, now).await {
+        let (status, code, error, next) = match send(delivery, now, &sending).await {
             Attempt::Delivered(code) => ("succeeded", Some(code), None, now),
-            Attempt::Rejected(code) => (
+            Attempt::Rejected(code, why) => (
                 "failed",
                 Some(code),
-                Some(format!("answered {code}; not retried")),
+                Some(format!("answered {code}; {why}")),
                 now,
             ),
+            Attempt::Refused(why) => ("failed", None, Some(why.to_owned()), now),
             Attempt::Retry(code, why) if attempts >= MAX_ATTEMPTS => {
                 ("failed", code, Some(format!("{why}; gave up")), now)
             }
@@ -364,10 +416,34 @@ mod tests {
         assert_eq!(retry_delay(1), Duration::from_secs(30));
         assert_eq!(retry_delay(3), Duration::from_secs(120));
         assert_eq!(retry_delay(20), Duration::from_secs(6 * 3600));
-        assert!(acceptable_url("https://merchant.example/hooks"));
-        assert!(acceptable_url("http://127.0.0.1:9000/hook"));
-        assert!(!acceptable_url("http://merchant.example/hooks"));
-        assert!(!acceptable_url("ftp://x"));
-        assert!(!acceptable_url("not a url"));
+        let prod = UrlPolicy::default();
+        let dev = UrlPolicy {
+            allow_insecure: true,
+            allow_ip_hosts: false,
+        };
+        let ips = UrlPolicy {
+            allow_insecure: false,
+            allow_ip_hosts: true,
+        };
+        assert_eq!(check_url("https://merchant.example/hooks", prod), Ok(()));
+        for refused in [
+            "http://merchant.example/hooks",
+            "https://localhost/hooks",
+            "https://api.localhost/hooks",
+            "https://127.0.0.1/hooks",
+            "https://[::1]/hooks",
+            "https://10.0.0.7/hooks",
+            "https://[2001:db8::1]/hooks",
+            "https://user:pw@merchant.example/hooks",
+            "ftp://merchant.example/x",
+            "/relative",
+        ] {
+            assert!(check_url(refused, prod).is_err(), "{refused}");
+        }
+        assert_eq!(check_url("http://127.0.0.1:9000/hook", dev), Ok(()));
+        assert_eq!(check_url("http://localhost:9000/hook", dev), Ok(()));
+        assert!(check_url("https://10.0.0.7/hooks", dev).is_err());
+        assert_eq!(check_url("https://10.0.0.7/hooks", ips), Ok(()));
+        assert!(check_url("https://127.0.0.1/hooks", ips).is_err());
     }
 }
