@@ -2,10 +2,11 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { adminToken, eventually, minor, newCart, spawnApp } from "./helpers.mjs";
+import { adminToken, assertProblem, eventually, minor, newCart, spawnApp } from "./helpers.mjs";
 
 let app;
-before(async () => (app = await spawnApp()));
+// One retry (2 s later) before the dead-letter queue, so an outage outlasts every retry quickly.
+before(async () => (app = await spawnApp({ queueRetries: { "shop-order-events": 1 } })));
 after(async () => app?.close());
 
 const address = { name: "Alan Turing", line1: "2 Bletchley Park", city: "Milton Keynes", postal_code: "MK3 6EB", country: "GB" };
@@ -156,4 +157,74 @@ test("a checkout that takes a SKU to its low-stock threshold emits inventory.low
   );
   const again = await placeOrder(sku, 1, { onHand: 5, lowThreshold: 5 });
   assert.equal(await eventOf(again.id, "inventory.low"), null, "already below: no second crossing");
+});
+
+test("an outage longer than every retry loses nothing: dead-lettered, re-sent by the cron, applied once", async () => {
+  const read = { Authorization: `Bearer ${await adminToken(["events:read", "events:write"])}` };
+  await app.db.prepare("ALTER TABLE orders_placed RENAME TO orders_placed_offline").run();
+  let order, event, dead;
+  try {
+    order = await placeOrder("ESPRESSOCU-WHITE", 1);
+    event = await eventOf(order.id);
+    // Both attempts fail; the queue gives up and the dead-letter consumer records it.
+    dead = await eventually(
+      () => app.db.prepare("SELECT id, reason, last_error FROM dead_events WHERE event_id = ?1").bind(event.id).first(),
+      "the dead-letter record",
+      20000,
+    );
+  } finally {
+    await app.db.prepare("ALTER TABLE orders_placed_offline RENAME TO orders_placed").run().catch(() => {});
+  }
+  assert.equal(dead.reason, "retries_exhausted");
+  assert.match(dead.last_error, /orders_placed/);
+  assert.equal(await processed(event.id), 0);
+  assert.equal((await app.db.prepare("SELECT applied_at FROM outbox WHERE id = ?1").bind(event.id).first()).applied_at, null, "not done");
+  const list = await app.get("/v1/admin/dead-events", { headers: read });
+  assert.equal(list.status, 200, list.text);
+  const listed = list.body.data.find((d) => d.id === dead.id);
+  assert.deepEqual([listed.event_id, listed.type, listed.applied], [event.id, "order.created", false]);
+
+  // Storage is back: the cron re-sends the unapplied row when due, and it is applied once.
+  const day = order.created_at.slice(0, 10);
+  const before = await placed(day, "EUR");
+  await app.db.prepare("UPDATE outbox SET next_send_at = 0 WHERE id = ?1").bind(event.id).run();
+  assert.equal((await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" })).outcome, "ok");
+  await eventually(async () => (await processed(event.id)) === 1, "the re-sent event to be applied");
+  assert.ok((await app.db.prepare("SELECT applied_at FROM outbox WHERE id = ?1").bind(event.id).first()).applied_at, "done end to end");
+  const after = await placed(day, "EUR");
+  assert.equal(after.orders, (before?.orders ?? 0) + 1, "applied exactly once");
+
+  // An operator's redrive is harmless now: the event is a duplicate.
+  const redriven = await app.post(`/v1/admin/dead-events/${dead.id}/redrive`, undefined, { headers: read });
+  assert.equal(redriven.status, 200, redriven.text);
+  assert.ok(redriven.body.redriven_at);
+  assert.equal(redriven.body.applied, true);
+  await eventually(() => app.logs.some((l) => l.includes(event.id) && l.includes('"duplicate"')), "the redriven copy to be seen");
+  assert.equal(await processed(event.id), 1);
+  assert.deepEqual(await placed(day, "EUR"), after, "nothing counted twice");
+  // An applied row is not re-sent by later cron runs.
+  const attempts = (await app.db.prepare("SELECT attempts FROM outbox WHERE id = ?1").bind(event.id).first()).attempts;
+  await app.db.prepare("UPDATE outbox SET next_send_at = 0 WHERE id = ?1").bind(event.id).run();
+  await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  assert.equal((await app.db.prepare("SELECT attempts FROM outbox WHERE id = ?1").bind(event.id).first()).attempts, attempts);
+});
+
+test("a message that can never be applied is recorded at once, and cannot be redriven", async () => {
+  const write = { Authorization: `Bearer ${await adminToken(["events:read", "events:write"])}` };
+  const producer = await app.mf.getQueueProducer("ORDER_EVENTS", "shop-checkout");
+  const garbage = `not an event ${randomUUID()}`;
+  await producer.send(garbage);
+  const bad = JSON.stringify({ id: `evt_${randomUUID().replaceAll("-", "")}`, type: "order.created", created_at: new Date().toISOString(), data: { order_id: 42 } });
+  await producer.send(bad);
+  const rows = await eventually(async () => {
+    const r = (await app.db.prepare("SELECT id, reason, type, body FROM dead_events WHERE body IN (?1, ?2)").bind(garbage, bad).all()).results;
+    return r.length === 2 ? r : null;
+  }, "both to be recorded");
+  assert.ok(rows.every((r) => r.reason === "undecodable"));
+  assert.equal(await app.db.prepare("SELECT count(*) AS n FROM event_failures WHERE event_id = ?1").bind(JSON.parse(bad).id).first("n"), 0, "not retried");
+  const undecodable = rows.find((r) => r.body === garbage);
+  assertProblem(await app.post(`/v1/admin/dead-events/${undecodable.id}/redrive`, undefined, { headers: write }), 409, "not_redrivable");
+  assertProblem(await app.post("/v1/admin/dead-events/dead_nope/redrive", undefined, { headers: write }), 404, "dead_event_not_found");
+  const readOnly = { Authorization: `Bearer ${await adminToken(["events:read"])}` };
+  assertProblem(await app.post(`/v1/admin/dead-events/${undecodable.id}/redrive`, undefined, { headers: readOnly }), 403, "insufficient_scope");
 });

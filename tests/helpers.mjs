@@ -13,7 +13,7 @@ export { adminToken } from "../scripts/lib/token.mjs";
 export const GENEROUS_LIMITS = { CHECKOUT_BY_CLIENT: 100000, CHECKOUT_BY_EMAIL: 100000 };
 
 /** Start a fresh backend (own D1 state, demo catalog seeded) for one test file. */
-export async function spawnApp({ vars = {}, rateLimits = GENEROUS_LIMITS } = {}) {
+export async function spawnApp({ vars = {}, rateLimits = GENEROUS_LIMITS, queueRetries = {} } = {}) {
   const persistDir = mkdtempSync(path.join(tmpdir(), "shop-e2e-"));
   await migrate(persistDir);
   const logs = [];
@@ -22,6 +22,7 @@ export async function spawnApp({ vars = {}, rateLimits = GENEROUS_LIMITS } = {})
     port: 0,
     onLogLine: (line) => logs.push(line),
     rateLimits,
+    queueRetries,
     // Catalog reads are not cached in tests unless a test asks for it.
     vars: { CATALOG_CACHE_TTL_SECONDS: "0", PAYMENT_PROVIDERS: "test,stripe", ...vars },
   });

@@ -79,11 +79,12 @@ export async function seedDemoCatalog(mf) {
  *  persistDir  local state (D1/KV) root, shared with wrangler's --persist-to
  *  port, host  where to listen (port 0 picks a free one)
  *  vars        extra or overriding vars for every worker
+ *  queueRetries  overriding max_retries per consumed queue ({ "shop-order-events": 1 })
  *  rateLimits  overriding limits per rate-limit binding ({ CHECKOUT_BY_CLIENT: 1000 }); the
  *              bindings and their periods always come from the workers' wrangler.toml
  *  extraWorkers  more Miniflare worker options (e.g. the benchmark's no-op worker)
  */
-export async function startBackend({ persistDir, port = 8787, host = "127.0.0.1", vars = {}, rateLimits = {}, extraWorkers = [], verbose = false, onLogLine }) {
+export async function startBackend({ persistDir, port = 8787, host = "127.0.0.1", vars = {}, rateLimits = {}, queueRetries = {}, extraWorkers = [], verbose = false, onLogLine }) {
   const secrets = devVars();
   const workers = WORKERS.map((name) => {
     const cfg = workerConfig(name);
@@ -111,7 +112,7 @@ export async function startBackend({ persistDir, port = 8787, host = "127.0.0.1"
           {
             maxBatchSize: q.max_batch_size,
             maxBatchTimeout: q.max_batch_timeout,
-            maxRetries: q.max_retries,
+            maxRetries: queueRetries[q.queue] ?? q.max_retries,
             retryDelay: q.retry_delay,
             deadLetterQueue: q.dead_letter_queue,
           },

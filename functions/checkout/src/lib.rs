@@ -17,10 +17,11 @@ use shop_domain::ids::{IdSource, Sku};
 use shop_domain::lifecycle::{self, LifecycleError};
 use shop_domain::order::OrderStatus;
 use shop_domain::pagination::{Cursor, Limit};
-use shop_domain::time::Timestamp;
+use shop_domain::time::{Duration, Timestamp};
 use shop_edge::admin;
 use shop_edge::auth::{self, Audience, Principal};
 use shop_edge::d1::D1Carts;
+use shop_edge::dead_letters;
 use shop_edge::orders::D1Orders;
 use shop_edge::rate_limit;
 use shop_edge::runtime::{self, CryptoIds};
@@ -41,6 +42,8 @@ pub enum Endpoint {
     SetLowThreshold,
     CreateWebhookEndpoint,
     ListWebhookDeliveries,
+    ListDeadEvents,
+    RedriveDeadEvent,
 }
 
 pub const ROUTES: &[Route<Endpoint>] = &[
@@ -100,6 +103,18 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     },
     Route {
         method: "GET",
+        path: "/v1/admin/dead-events",
+        access: Access::Admin("events:read"),
+        endpoint: Endpoint::ListDeadEvents,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/admin/dead-events/{dead_event_id}/redrive",
+        access: Access::Admin("events:write"),
+        endpoint: Endpoint::RedriveDeadEvent,
+    },
+    Route {
+        method: "GET",
         path: "/v1/admin/webhook-deliveries",
         access: Access::Admin("webhooks:read"),
         endpoint: Endpoint::ListWebhookDeliveries,
@@ -123,6 +138,8 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::SetLowThreshold => set_low_threshold(&call).await,
         Endpoint::CreateWebhookEndpoint => create_webhook_endpoint(&call).await,
         Endpoint::ListWebhookDeliveries => list_webhook_deliveries(&call).await,
+        Endpoint::ListDeadEvents => list_dead_events(&call).await,
+        Endpoint::RedriveDeadEvent => redrive_dead_event(&call).await,
     }
 }
 
@@ -212,6 +229,58 @@ async fn list_webhook_deliveries(call: &Call<Endpoint>) -> Result<Reply, Problem
             .await
             .map_err(|e| call.internal("list webhook deliveries", &e))?;
     Reply::json(200, &page).map_err(|e| call.internal("serialising deliveries", &e))
+}
+
+async fn list_dead_events(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.only_query_params(&["limit", "cursor"])?;
+    let after = time_cursor(call)?;
+    let db = call.db()?;
+    let page = dead_letters::list(&db, after, limit(call)?)
+        .await
+        .map_err(|e| call.internal("list dead events", &e))?;
+    Reply::json(200, &page).map_err(|e| call.internal("serialising dead events", &e))
+}
+
+/// Send a dead event's outbox row to the queue again now. Safe to repeat: the consumer applies
+/// an event once, whatever the number of deliveries.
+async fn redrive_dead_event(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let id = call.route.param(0);
+    let db = call.db()?;
+    let not_found = || Problem::not_found("dead_event_not_found", "No dead event with this id");
+    let dead = dead_letters::get(&db, id)
+        .await
+        .map_err(|e| call.internal("get dead event", &e))?
+        .ok_or_else(not_found)?;
+    let not_redrivable = || {
+        Problem::new(
+            409,
+            "not_redrivable",
+            "Cannot be redriven",
+            "This message is not an event this system wrote (it could not be decoded, or has no outbox row); it can only be inspected",
+        )
+    };
+    let event_id = dead.event_id.as_deref().ok_or_else(not_redrivable)?;
+    let row = outbox::row(&db, event_id)
+        .await
+        .map_err(|e| call.internal("read outbox row", &e))?
+        .ok_or_else(not_redrivable)?;
+    outbox::publish(
+        &call.env,
+        &db,
+        std::slice::from_ref(&row),
+        call.now,
+        call.config.checkout.outbox_resend_after,
+    )
+    .await
+    .map_err(|e| call.internal("redriving an event", &e))?;
+    dead_letters::mark_redriven(&db, id, call.now)
+        .await
+        .map_err(|e| call.internal("mark redriven", &e))?;
+    let dead = dead_letters::get(&db, id)
+        .await
+        .map_err(|e| call.internal("get dead event", &e))?
+        .ok_or_else(not_found)?;
+    Reply::json(200, &dead).map_err(|e| call.internal("serialising dead event", &e))
 }
 
 fn limit(call: &Call<Endpoint>) -> Result<Limit, Problem> {
@@ -408,7 +477,15 @@ async fn adjust_inventory(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         )
         .with_extra("available", available.into())),
         admin::AdjustOutcome::Adjusted { stock, events } => {
-            if let Err(e) = outbox::publish(&call.env, &db, &events, call.now).await {
+            if let Err(e) = outbox::publish(
+                &call.env,
+                &db,
+                &events,
+                call.now,
+                call.config.checkout.outbox_resend_after,
+            )
+            .await
+            {
                 call.internal("publishing inventory events", &e);
             }
             Reply::json(200, &stock).map_err(|e| call.internal("serialising stock", &e))
@@ -447,11 +524,14 @@ async fn maintain(env: &Env, run: &str) {
         });
         line.insert(step.into(), value);
     };
-    record("expired_orders", expire_orders(env, &db, now, run).await);
-    let resend_before = now.minus(config.checkout.outbox_resend_after);
+    let resend_after = config.checkout.outbox_resend_after;
+    record(
+        "expired_orders",
+        expire_orders(env, &db, now, resend_after, run).await,
+    );
     record(
         "outbox_resent",
-        resend_outbox(env, &db, resend_before, now).await,
+        resend_outbox(env, &db, now, resend_after).await,
     );
     record(
         "purged",
@@ -469,13 +549,14 @@ async fn expire_orders(
     env: &Env,
     db: &worker::D1Database,
     now: Timestamp,
+    resend_after: Duration,
     run: &str,
 ) -> Result<serde_json::Value, String> {
     let orders = D1Orders::new(db);
     let expired = lifecycle::expire_due(&orders, &CryptoIds, now, 100).await;
     // Whatever was closed before a failure has its events in the outbox: publish them anyway.
     let events = orders.written_events.take();
-    if let Err(e) = outbox::publish(env, db, &events, now).await {
+    if let Err(e) = outbox::publish(env, db, &events, now, resend_after).await {
         runtime::log_error(run, "publishing expiry events", &e);
     }
     expired
@@ -483,19 +564,27 @@ async fn expire_orders(
         .map_err(|e| e.to_string())
 }
 
+/// Send again every outbox row the consumer has not applied and whose re-send is due, a page
+/// at a time (each send moves the row's next re-send further out, so a page is never read twice).
 async fn resend_outbox(
     env: &Env,
     db: &worker::D1Database,
-    unsent_before: Timestamp,
     now: Timestamp,
+    resend_after: Duration,
 ) -> Result<serde_json::Value, String> {
-    let stale = outbox::unsent(db, unsent_before, 100)
-        .await
-        .map_err(|e| e.to_string())?;
-    outbox::publish(env, db, &stale, now)
-        .await
-        .map(Into::into)
-        .map_err(|e| e.to_string())
+    const PAGE: u32 = 100;
+    let mut resent = 0;
+    loop {
+        let due = outbox::unapplied_due(db, now, resend_after, PAGE)
+            .await
+            .map_err(|e| e.to_string())?;
+        resent += outbox::publish(env, db, &due, now, resend_after)
+            .await
+            .map_err(|e| e.to_string())?;
+        if due.len() < PAGE as usize {
+            return Ok(resent.into());
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -548,7 +637,15 @@ async fn transition(call: &Call<Endpoint>, action: Action) -> Result<Reply, Prob
         LifecycleError::Store(e) => call.internal("order transition", &e),
     })?;
     let events = orders.written_events.take();
-    if let Err(e) = outbox::publish(&call.env, &db, &events, call.now).await {
+    if let Err(e) = outbox::publish(
+        &call.env,
+        &db,
+        &events,
+        call.now,
+        call.config.checkout.outbox_resend_after,
+    )
+    .await
+    {
         call.internal("publishing order event", &e);
     }
     let order = orders
@@ -693,7 +790,15 @@ async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         .map_err(|e| map_error(call, e))?;
 
     let events = orders.written_events.take();
-    if let Err(e) = outbox::publish(&call.env, &db, &events, call.now).await {
+    if let Err(e) = outbox::publish(
+        &call.env,
+        &db,
+        &events,
+        call.now,
+        call.config.checkout.outbox_resend_after,
+    )
+    .await
+    {
         // The rows stay unsent; the cron trigger sends them again.
         call.internal("publishing order events", &e);
     }

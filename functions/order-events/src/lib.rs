@@ -1,44 +1,52 @@
-//! The order-events consumer: applies each event from the `ORDER_EVENTS` queue exactly once.
+//! The order-events consumer: applies each event from the `ORDER_EVENTS` queue exactly once,
+//! and records what reaches the dead-letter queue.
 //!
 //! Each message is acknowledged on its own. The event id is claimed with a plain INSERT into
-//! `processed_events` in the same D1 batch as the event's effects, so a redelivered event
-//! violates the key, changes nothing and is acknowledged. A failure is retried with backoff
-//! (2, 4, 8 … s, at most 5 minutes); after `max_retries` the queue moves the message to the
-//! dead-letter queue.
+//! `processed_events` in the same D1 batch as the event's effects and the `applied_at` mark on
+//! its outbox row, so a redelivered event violates the key, changes nothing and is
+//! acknowledged. A storage failure is retried with backoff (2, 4, 8 … s, at most 5 minutes);
+//! after `max_retries` the queue moves the message to `shop-order-events-dlq`, whose messages
+//! this worker records in `dead_events` (the checkout worker's cron keeps re-sending the
+//! unapplied outbox row meanwhile, so the event is applied once storage is back). A message
+//! that can never be applied (not an envelope, or data that does not fit its type) is recorded
+//! at once instead of being retried.
 
+use shop_edge::consumer::{self, ApplyError, DeadReason};
 use shop_edge::outbox::Envelope;
 use shop_edge::runtime::{self, log_error};
-use shop_edge::{consumer, webhooks};
+use shop_edge::webhooks;
 use worker::{
     console_log, event, Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder,
-    ScheduleContext, ScheduledEvent,
+    RawMessage, ScheduleContext, ScheduledEvent,
 };
+
+/// The queue whose messages the main queue gave up on.
+const DEAD_LETTER_QUEUE: &str = "shop-order-events-dlq";
 
 #[event(queue)]
 async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
     let db = env.d1("DB")?;
+    if batch.queue() == DEAD_LETTER_QUEUE {
+        for message in batch.raw_iter() {
+            dead_letter(&db, &message).await;
+        }
+        return Ok(());
+    }
     let sending = webhooks::Sending::from_config(
         &runtime::config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?,
     );
     for message in batch.raw_iter() {
         let id = message.id();
         let body = message.body().as_string().unwrap_or_default();
-        let envelope: Envelope = match serde_json::from_str(&body) {
-            Ok(envelope) => envelope,
-            Err(e) => {
-                // Never valid, however often retried: straight to the dead-letter queue.
-                log_error(&id, "undecodable order event", &e);
-                message.retry_with_options(
-                    &QueueRetryOptionsBuilder::new()
-                        .with_delay_seconds(0)
-                        .build(),
-                );
-                continue;
-            }
-        };
         let now = runtime::now();
-        match consumer::apply(&db, &envelope, now).await {
-            Ok(outcome) => {
+        let applied = match serde_json::from_str::<Envelope>(&body) {
+            Ok(envelope) => consumer::apply(&db, &envelope, now)
+                .await
+                .map(|outcome| (envelope, outcome)),
+            Err(e) => Err(ApplyError::Undecodable(e.to_string())),
+        };
+        match applied {
+            Ok((envelope, outcome)) => {
                 // A failed send stays pending for the cron; the event itself is done.
                 if let Err(e) =
                     webhooks::deliver_due(&db, Some(&envelope.id), now, 50, sending).await
@@ -52,21 +60,58 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
                 console_log!("{}", line);
                 message.ack();
             }
-            Err(e) => {
-                log_error(&envelope.id, "applying order event", &e);
-                let attempts = consumer::record_failure(&db, &envelope, &e)
-                    .await
-                    .unwrap_or(1);
-                let delay = backoff_seconds(attempts);
-                message.retry_with_options(
-                    &QueueRetryOptionsBuilder::new()
-                        .with_delay_seconds(delay)
-                        .build(),
-                );
+            Err(ApplyError::Undecodable(e)) => {
+                // Never applicable, however often retried: recorded at once.
+                log_error(&id, "undecodable order event", &e);
+                match consumer::record_dead(&db, &id, &body, DeadReason::Undecodable, now).await {
+                    Ok(()) => message.ack(),
+                    Err(e) => {
+                        log_error(&id, "recording a dead event", &e);
+                        retry(&message, 1);
+                    }
+                }
+            }
+            Err(ApplyError::Storage(e)) => {
+                log_error(&id, "applying order event", &e);
+                let attempts = match serde_json::from_str::<Envelope>(&body) {
+                    Ok(envelope) => consumer::record_failure(&db, &envelope, &e)
+                        .await
+                        .unwrap_or(1),
+                    Err(_) => 1,
+                };
+                retry(&message, attempts);
             }
         }
     }
     Ok(())
+}
+
+fn retry(message: &RawMessage, attempts: u32) {
+    message.retry_with_options(
+        &QueueRetryOptionsBuilder::new()
+            .with_delay_seconds(backoff_seconds(attempts))
+            .build(),
+    );
+}
+
+/// A message the main queue gave up on: record it for the operator (list, redrive).
+async fn dead_letter(db: &worker::D1Database, message: &RawMessage) {
+    let id = message.id();
+    let body = message.body().as_string().unwrap_or_default();
+    match consumer::record_dead(db, &id, &body, DeadReason::RetriesExhausted, runtime::now()).await
+    {
+        Ok(()) => {
+            console_log!(
+                "{}",
+                serde_json::json!({"level": "warn", "job": "dead-letters", "message_id": id, "recorded": true})
+            );
+            message.ack();
+        }
+        Err(e) => {
+            log_error(&id, "recording a dead letter", &e);
+            retry(message, 1);
+        }
+    }
 }
 
 /// Every minute: send webhook deliveries whose retry is due.

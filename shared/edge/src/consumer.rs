@@ -1,6 +1,7 @@
-//! Applying order events (the queue consumer's storage side): each event's effects and the
-//! claim of its id in one D1 batch, so a redelivered event changes nothing; failures counted
-//! for backoff.
+//! Applying order events (the queue consumer's storage side): each event's effects, the claim
+//! of its id and the mark on its outbox row (`applied_at`: the cron stops re-sending it) in one
+//! D1 batch, so a redelivered event changes nothing; failures counted for backoff; messages that
+//! cannot be applied recorded in `dead_events`.
 
 use serde::Deserialize;
 use shop_domain::events::{OrderCreated, INVENTORY_LOW, ORDER_CREATED, ORDER_PAID};
@@ -13,17 +14,39 @@ use crate::runtime;
 use crate::sql::num;
 use crate::webhooks;
 
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
+/// Why an event was not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyError {
+    /// Its data can never be read as its type says: retrying cannot help.
+    Undecodable(String),
+    /// Storage failed; a retry may succeed.
+    Storage(String),
 }
 
-/// Apply one event: its effects and its claim in one batch. `"duplicate"` when it was
-/// applied before.
+impl std::fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApplyError::Undecodable(e) => write!(f, "undecodable event: {e}"),
+            ApplyError::Storage(e) => write!(f, "storage: {e}"),
+        }
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> ApplyError {
+    ApplyError::Storage(e.to_string())
+}
+
+fn undecodable(e: impl std::fmt::Display) -> ApplyError {
+    ApplyError::Undecodable(e.to_string())
+}
+
+/// Apply one event: its effects, its claim and its outbox mark in one batch. `"duplicate"` when
+/// it was applied before.
 pub async fn apply(
     db: &D1Database,
     envelope: &Envelope,
     now: Timestamp,
-) -> Result<&'static str, String> {
+) -> Result<&'static str, ApplyError> {
     let mut statements: Vec<D1PreparedStatement> = vec![db
         .prepare("INSERT INTO processed_events (event_id, type, processed_at) VALUES (?1, ?2, ?3)")
         .bind(&[
@@ -41,7 +64,7 @@ pub async fn apply(
         // Placed (paid or not): counted apart from sales.
         ORDER_CREATED => {
             let created: OrderCreated =
-                serde_json::from_value(envelope.data.clone()).map_err(err)?;
+                serde_json::from_value(envelope.data.clone()).map_err(undecodable)?;
             statements.push(
                 db.prepare(
                     "INSERT INTO orders_placed (day, currency, orders, units, value_minor) VALUES (?1, ?2, 1, ?3, ?4) \
@@ -60,7 +83,8 @@ pub async fn apply(
         // Sales: an order counts when it is paid, on the day of payment, from its own stored
         // lines (immutable once placed) read inside the batch.
         ORDER_PAID => {
-            let paid: OrderRef = serde_json::from_value(envelope.data.clone()).map_err(err)?;
+            let paid: OrderRef =
+                serde_json::from_value(envelope.data.clone()).map_err(undecodable)?;
             let order: JsValue = paid.order_id.as_str().into();
             statements.push(
                 db.prepare(
@@ -86,7 +110,8 @@ pub async fn apply(
             );
         }
         INVENTORY_LOW => {
-            let low: LowStock = serde_json::from_value(envelope.data.clone()).map_err(err)?;
+            let low: LowStock =
+                serde_json::from_value(envelope.data.clone()).map_err(undecodable)?;
             statements.push(
                 db.prepare(
                     "INSERT INTO stock_alerts (event_id, sku, available, low_threshold, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -106,11 +131,82 @@ pub async fn apply(
     }
     // Outbound webhooks: created once, with the claim; sent below and by the cron.
     statements.push(webhooks::enqueue(db, envelope, now).map_err(err)?);
+    // Done end to end: the cron stops re-sending the outbox row.
+    let mark = mark_applied(db, &envelope.id, now)?;
+    statements.push(mark);
     match db.batch(statements).await {
         Ok(_) => Ok("applied"),
-        Err(e) if e.to_string().contains("processed_events.event_id") => Ok("duplicate"),
-        Err(e) => Err(e.to_string()),
+        Err(e) if e.to_string().contains("processed_events.event_id") => {
+            // Applied before; make sure its outbox row says so (a lost mark would only cost
+            // re-sends, each answered "duplicate").
+            mark_applied(db, &envelope.id, now)?
+                .run()
+                .await
+                .map_err(err)?;
+            Ok("duplicate")
+        }
+        Err(e) => Err(err(e)),
     }
+}
+
+fn mark_applied(
+    db: &D1Database,
+    event_id: &str,
+    now: Timestamp,
+) -> Result<D1PreparedStatement, ApplyError> {
+    db.prepare("UPDATE outbox SET applied_at = coalesce(applied_at, ?2) WHERE id = ?1")
+        .bind(&[event_id.into(), num(now.millis())])
+        .map_err(err)
+}
+
+/// Why a message is recorded as dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadReason {
+    /// It can never be applied (not an envelope, or data that does not fit its type).
+    Undecodable,
+    /// The queue gave up retrying it (it arrived on the dead-letter queue).
+    RetriesExhausted,
+}
+
+impl DeadReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeadReason::Undecodable => "undecodable",
+            DeadReason::RetriesExhausted => "retries_exhausted",
+        }
+    }
+}
+
+/// Record a message that could not be applied, once per queue message (a redelivered dead
+/// letter is recorded already).
+pub async fn record_dead(
+    db: &D1Database,
+    message_id: &str,
+    body: &str,
+    reason: DeadReason,
+    now: Timestamp,
+) -> worker::Result<()> {
+    let envelope: Option<Envelope> = serde_json::from_str(body).ok();
+    let event_id = envelope.as_ref().map(|e| e.id.as_str());
+    db.prepare(
+        "INSERT INTO dead_events (id, message_id, event_id, type, body, reason, last_error, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT last_error FROM event_failures WHERE event_id = ?3), ?7) \
+         ON CONFLICT (message_id) DO NOTHING",
+    )
+    .bind(&[
+        format!("dead_{}", uuid::Uuid::new_v4().simple()).into(),
+        message_id.into(),
+        event_id.map_or(JsValue::NULL, JsValue::from_str),
+        envelope
+            .as_ref()
+            .map_or(JsValue::NULL, |e| JsValue::from_str(&e.kind)),
+        body.into(),
+        reason.as_str().into(),
+        num(now.millis()),
+    ])?
+    .run()
+    .await?;
+    Ok(())
 }
 
 #[derive(Deserialize)]

@@ -11,6 +11,7 @@ pub mod config;
 pub mod consumer;
 pub mod cors;
 pub mod d1;
+pub mod dead_letters;
 pub mod idempotency;
 pub mod memo;
 pub mod orders;
