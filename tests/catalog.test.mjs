@@ -91,6 +91,7 @@ test("catalog reads are cached in the isolate for the configured time", async (t
   assert.equal(second.body.name, first.body.name, "served from the isolate cache");
   // A cache hit answers exactly what a miss would: unknown parameters are still refused.
   assert.equal((await cached.get("/v1/products?limit=2")).status, 200);
+  assert.equal((await cached.get("/v1/products")).status, 200);
   assertProblem(await cached.get("/v1/products?limit=2&colour=red"), 422, "validation_failed");
   assertProblem(await cached.get("/v1/products/prod_beanie?expand=all"), 422, "validation_failed");
   assertProblem(await cached.get("/v1/products?category="), 422, "validation_failed");

@@ -23,6 +23,8 @@ export async function spawnApp({ vars = {}, rateLimits = GENEROUS_LIMITS, queueR
     onLogLine: (line) => logs.push(line),
     rateLimits,
     queueRetries,
+    // Tests never reach past this machine, whatever URL a test (or a fuzzer) configures.
+    loopbackOnly: true,
     // Catalog reads are not cached in tests unless a test asks for it.
     vars: { CATALOG_CACHE_TTL_SECONDS: "0", PAYMENT_PROVIDERS: "test,stripe", ...vars },
   });

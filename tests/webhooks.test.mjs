@@ -133,8 +133,8 @@ test("events are delivered signed; a 500 or 429 is retried, a 400 is not", async
 });
 
 /** A pending delivery of a made-up event to the endpoint `name`, due now. */
-async function plantDelivery(name) {
-  const res = await app.post("/v1/admin/webhook-endpoints", { url: `${base}/${name}`, event_types: ["order.paid"] }, { headers: auth });
+async function plantDelivery(name, url = `${base}/${name}`) {
+  const res = await app.post("/v1/admin/webhook-endpoints", { url, event_types: ["order.paid"] }, { headers: auth });
   assert.equal(res.status, 201, res.text);
   secrets[name] = res.body.secret;
   const id = `whd_${randomUUID().replaceAll("-", "")}`;
@@ -178,6 +178,13 @@ test("an endpoint that does not answer in time is a retried failure, and the run
   const row = await delivery(id);
   assert.deepEqual([row.status, row.attempts, row.last_status_code], ["pending", 1, null]);
   assert.match(row.last_error, /no answer within 1000 ms/);
+});
+
+test("the test harness lets no outbound call leave this machine", async () => {
+  const id = await plantDelivery("elsewhere", "https://merchant.example/hooks");
+  assert.equal((await cron()).outcome, "ok");
+  const row = await delivery(id);
+  assert.deepEqual([row.status, row.last_status_code], ["pending", 502], "answered by the harness, not the network");
 });
 
 test("by default endpoint URLs must be https to a named host", async () => {

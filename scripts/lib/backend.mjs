@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { Miniflare, Log, LogLevel } from "miniflare";
+import { Miniflare, Log, LogLevel, Response as MfResponse, fetch as mfFetch } from "miniflare";
 import { parse as parseToml } from "smol-toml";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -74,17 +74,28 @@ export async function seedDemoCatalog(mf) {
   return true;
 }
 
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
+
+/** An outbound service that forwards to loopback only (and never follows a redirect itself). */
+async function loopbackOutbound(request) {
+  const host = new URL(request.url).hostname;
+  if (LOOPBACK.has(host)) return mfFetch(request, { redirect: "manual" });
+  return new MfResponse(`outbound calls to ${host} are blocked: tests reach loopback only`, { status: 502 });
+}
+
 /**
  * Start all workers on one origin. Options:
  *  persistDir  local state (D1/KV) root, shared with wrangler's --persist-to
  *  port, host  where to listen (port 0 picks a free one)
  *  vars        extra or overriding vars for every worker
+ *  loopbackOnly  outbound calls of the workers reach this machine's loopback only; anything
+ *              else is answered 502 here without a connection or a DNS lookup (tests)
  *  queueRetries  overriding max_retries per consumed queue ({ "shop-order-events": 1 })
  *  rateLimits  overriding limits per rate-limit binding ({ CHECKOUT_BY_CLIENT: 1000 }); the
  *              bindings and their periods always come from the workers' wrangler.toml
  *  extraWorkers  more Miniflare worker options (e.g. the benchmark's no-op worker)
  */
-export async function startBackend({ persistDir, port = 8787, host = "127.0.0.1", vars = {}, rateLimits = {}, queueRetries = {}, extraWorkers = [], verbose = false, onLogLine }) {
+export async function startBackend({ persistDir, port = 8787, host = "127.0.0.1", vars = {}, rateLimits = {}, queueRetries = {}, loopbackOnly = false, extraWorkers = [], verbose = false, onLogLine }) {
   const secrets = devVars();
   const workers = WORKERS.map((name) => {
     const cfg = workerConfig(name);
@@ -125,6 +136,7 @@ export async function startBackend({ persistDir, port = 8787, host = "127.0.0.1"
         ]),
       ),
       bindings: { ...(cfg.vars ?? {}), ...secrets, ...vars },
+      ...(loopbackOnly ? { outboundService: loopbackOutbound } : {}),
     };
   });
   const mf = new Miniflare({

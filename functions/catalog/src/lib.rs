@@ -81,9 +81,11 @@ where
     Fut: std::future::Future<Output = Result<Reply, Problem>>,
 {
     call.only_query_params(known)?;
+    // Present parameters only, by name: `?category=` (refused) is not the same request as no
+    // category at all.
     let query = known
         .iter()
-        .map(|k| call.query(k).unwrap_or(""))
+        .filter_map(|k| call.query(k).map(|v| format!("{k}={v}")))
         .collect::<Vec<_>>()
         .join("&");
     let key = format!(

@@ -1,0 +1,65 @@
+// The served OpenAPI document, exercised by a client no one here wrote: schemathesis generates
+// requests from it (valid and invalid) against the running backend, with an admin token holding
+// every scope the document names, and checks every answer against the document. Bounded in
+// time by SCHEMATHESIS_MAX_TIME (seconds, default 60); a fixed seed makes a failure replayable.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { ROOT } from "../scripts/lib/backend.mjs";
+import { adminToken, spawnApp } from "./helpers.mjs";
+
+const ST = path.join(ROOT, ".tools", "venv", "bin", "st");
+const CHECKS = [
+  "not_a_server_error",
+  "status_code_conformance",
+  "content_type_conformance",
+  "response_schema_conformance",
+  "negative_data_rejection",
+];
+
+let app;
+before(async () => (app = await spawnApp()));
+after(async () => app?.close());
+
+function run(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (out += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, out }));
+  });
+}
+
+test("schemathesis finds no answer that the OpenAPI document does not describe", { timeout: 15 * 60 * 1000 }, async () => {
+  assert.ok(existsSync(ST), "schemathesis is installed by scripts/setup into .tools/venv");
+  const doc = (await app.get("/v1/openapi.json")).body;
+  const scopes = new Set();
+  for (const item of Object.values(doc.paths)) {
+    for (const op of Object.values(item)) for (const s of op.security ?? []) for (const list of Object.values(s)) list.forEach((x) => scopes.add(x));
+  }
+  assert.ok(scopes.size >= 9, `the document names the admin scopes (${[...scopes]})`);
+  const token = await adminToken([...scopes], { ttlSeconds: 3600 });
+  const { code, out } = await run(ST, [
+    "run",
+    `${app.url}/v1/openapi.json`,
+    "--checks",
+    CHECKS.join(","),
+    "--header",
+    `Authorization: Bearer ${token}`,
+    "--max-time",
+    process.env.SCHEMATHESIS_MAX_TIME ?? "60",
+    "--seed",
+    "20261124",
+    "--workers",
+    "2",
+    "--no-color",
+  ]);
+  const summary = out.split("\n").filter((l) => /generated|passed|failed|failures|Seed/.test(l));
+  console.log(summary.join("\n"));
+  assert.equal(code, 0, out);
+  assert.match(out, /\d+ generated, \d+ passed/, "schemathesis ran test cases");
+});
