@@ -144,7 +144,7 @@ for (const args of [
   ["GET /v1/products?limit=20 (isolate cache)", "/v1/products?limit=20", "0 (1 on a miss)"],
   ["GET /v1/carts/{id}", `/v1/carts/${readCart.id}`, "1"],
   ["POST /v1/carts/{id}/items", "/", "3 (+2 with Idempotency-Key)", addScript],
-  ["POST /v1/carts/{id}/checkout (fresh cart each)", "/", "4 + 1 batch of 9", checkoutScript],
+  ["POST /v1/carts/{id}/checkout (fresh cart each)", "/", "4 + 1 batch of 9 (+2 rate-limiter calls)", checkoutScript],
 ]) {
   results.push(await load(...args));
 }
@@ -161,7 +161,7 @@ for (const r of results) {
     `| ${r.name} | ${r.rps.toFixed(0)} | ${(r.rps / ceiling).toFixed(2)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.cpu.toFixed(3)} | ${r.statements} | ${r.errors} |`,
   );
 }
-console.log(`\norders placed during the checkout run: ${placed} (each checkout: idempotency claim, cart read, one placement batch of 9 statements, outbox marked sent, idempotency record completed; plus one queue send)`);
+console.log(`\norders placed during the checkout run: ${placed} (each checkout: two rate-limiter calls, idempotency claim, cart read, one placement batch of 9 statements, outbox send recorded, idempotency record completed; plus one queue send)`);
 console.log("\n| worker | wasm raw KiB | wasm gzip KiB |");
 console.log("| --- | ---: | ---: |");
 for (const w of WORKERS) {

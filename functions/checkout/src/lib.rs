@@ -283,6 +283,20 @@ async fn redrive_dead_event(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     Reply::json(200, &dead).map_err(|e| call.internal("serialising dead event", &e))
 }
 
+/// Send the events a batch wrote to the queue. A failure is logged, not answered: the rows stay
+/// in the outbox, and the cron sends them again.
+async fn publish(
+    call: &Call<Endpoint>,
+    db: &worker::D1Database,
+    events: &[outbox::OutboxRow],
+    what: &str,
+) {
+    let resend_after = call.config.checkout.outbox_resend_after;
+    if let Err(e) = outbox::publish(&call.env, db, events, call.now, resend_after).await {
+        call.internal(what, &e);
+    }
+}
+
 fn limit(call: &Call<Endpoint>) -> Result<Limit, Problem> {
     Limit::parse(call.query("limit")).map_err(|_| {
         Problem::invalid_field(
@@ -477,17 +491,7 @@ async fn adjust_inventory(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         )
         .with_extra("available", available.into())),
         admin::AdjustOutcome::Adjusted { stock, events } => {
-            if let Err(e) = outbox::publish(
-                &call.env,
-                &db,
-                &events,
-                call.now,
-                call.config.checkout.outbox_resend_after,
-            )
-            .await
-            {
-                call.internal("publishing inventory events", &e);
-            }
+            publish(call, &db, &events, "publishing inventory events").await;
             Reply::json(200, &stock).map_err(|e| call.internal("serialising stock", &e))
         }
     }
@@ -637,17 +641,7 @@ async fn transition(call: &Call<Endpoint>, action: Action) -> Result<Reply, Prob
         LifecycleError::Store(e) => call.internal("order transition", &e),
     })?;
     let events = orders.written_events.take();
-    if let Err(e) = outbox::publish(
-        &call.env,
-        &db,
-        &events,
-        call.now,
-        call.config.checkout.outbox_resend_after,
-    )
-    .await
-    {
-        call.internal("publishing order event", &e);
-    }
+    publish(call, &db, &events, "publishing order event").await;
     let order = orders
         .get(&id)
         .await
@@ -790,18 +784,7 @@ async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         .map_err(|e| map_error(call, e))?;
 
     let events = orders.written_events.take();
-    if let Err(e) = outbox::publish(
-        &call.env,
-        &db,
-        &events,
-        call.now,
-        call.config.checkout.outbox_resend_after,
-    )
-    .await
-    {
-        // The rows stay unsent; the cron trigger sends them again.
-        call.internal("publishing order events", &e);
-    }
+    publish(call, &db, &events, "publishing order events").await;
     let token = order_token(call, &placed.order.id)?;
     let answer = CheckoutAnswer {
         order: &placed.order,

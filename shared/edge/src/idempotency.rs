@@ -203,10 +203,11 @@ pub async fn release(db: &D1Database, token: &Token) -> worker::Result<()> {
     .await
 }
 
-async fn retry<F, Fut>(mut attempt: F) -> worker::Result<()>
+/// Run `attempt` until it succeeds, at most [`FINISH_ATTEMPTS`] times; the last error if none did.
+async fn retry<T, F, Fut>(mut attempt: F) -> worker::Result<()>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = worker::Result<worker::D1Result>>,
+    Fut: std::future::Future<Output = worker::Result<T>>,
 {
     let mut last = None;
     for _ in 0..FINISH_ATTEMPTS {
@@ -221,6 +222,34 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finishing_a_record_survives_transient_failures_and_gives_up_after_three() {
+        use std::cell::Cell;
+        let calls = Cell::new(0);
+        let flaky = |fail_first: usize| {
+            calls.set(0);
+            futures_executor::block_on(retry(|| {
+                calls.set(calls.get() + 1);
+                let n = calls.get();
+                async move {
+                    if n <= fail_first {
+                        Err(worker::Error::RustError(format!("D1 unavailable ({n})")))
+                    } else {
+                        Ok(())
+                    }
+                }
+            }))
+        };
+        assert!(flaky(2).is_ok(), "two failures, then stored");
+        assert_eq!(calls.get(), 3);
+        let err = flaky(5).unwrap_err();
+        assert_eq!(calls.get(), 3, "at most three attempts");
+        assert!(
+            err.to_string().contains("(3)"),
+            "the last error is kept: {err}"
+        );
+    }
 
     #[test]
     fn fingerprint_covers_method_path_and_body() {
