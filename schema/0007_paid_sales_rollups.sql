@@ -15,19 +15,20 @@ CREATE TABLE orders_placed (
 INSERT INTO orders_placed (day, currency, orders, units, value_minor)
 SELECT day, currency, orders, units, revenue_minor FROM daily_sales;
 
--- Rebuild the paid rollups from the order.paid events already written (the outbox keeps them).
+-- Rebuild the paid rollups from the order.paid events the consumer already applied (the outbox
+-- keeps them); events not applied yet are counted when the consumer applies them.
 DELETE FROM daily_sales;
 DELETE FROM product_sales;
 INSERT INTO daily_sales (day, currency, orders, units, revenue_minor)
 SELECT strftime('%Y-%m-%d', e.created_at / 1000, 'unixepoch'), o.currency, count(*),
        sum((SELECT coalesce(sum(quantity), 0) FROM order_lines l WHERE l.order_id = o.id)), sum(o.total_minor)
 FROM outbox e JOIN orders o ON o.id = json_extract(e.payload, '$.order_id')
-WHERE e.type = 'order.paid'
+WHERE e.type = 'order.paid' AND e.id IN (SELECT event_id FROM processed_events)
 GROUP BY 1, 2;
 INSERT INTO product_sales (day, product_id, currency, units, revenue_minor)
 SELECT strftime('%Y-%m-%d', e.created_at / 1000, 'unixepoch'), l.product_id, o.currency, sum(l.quantity), sum(l.total_minor)
 FROM outbox e
 JOIN orders o ON o.id = json_extract(e.payload, '$.order_id')
 JOIN order_lines l ON l.order_id = o.id
-WHERE e.type = 'order.paid'
+WHERE e.type = 'order.paid' AND e.id IN (SELECT event_id FROM processed_events)
 GROUP BY 1, 2, 3;

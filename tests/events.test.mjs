@@ -77,6 +77,9 @@ test("sales rollups count paid orders only; placed orders are counted apart", as
     assert.ok(e, type);
     await eventually(async () => (await processed(e.id)) === 1, `${type} to be applied`);
   }
+  // Sales count on the day of payment (the order.paid event's day).
+  const paidDay = new Date((await eventOf(paid.id, "order.paid")).created_at).toISOString().slice(0, 10);
+  assert.equal(paidDay, day, "the test ran across midnight UTC; run it again");
   const salesAfter = await sales(day, "EUR");
   assert.equal(salesAfter.orders, (salesBefore?.orders ?? 0) + 1, "only the paid order is a sale");
   assert.equal(salesAfter.units, (salesBefore?.units ?? 0) + 2);

@@ -148,6 +148,7 @@ test("authorization comes before a replay: a stored admin answer is never replay
   assert.equal(replay.body.secret, undefined);
   assert.equal(replay.body.secret_already_issued, true);
   const stored = await app.db.prepare("SELECT response_body FROM idempotency_keys WHERE key = ?1").bind(key).all();
+  assert.equal(stored.results.length, 1, "the creation's answer is stored");
   assert.ok(stored.results.every((r) => !r.response_body.includes("whsec_")), "no secret in a stored answer");
 
   // Another admin with the same key and body gets an answer of their own.

@@ -107,7 +107,8 @@ pub struct AddressInput {
 }
 
 /// Characters no name or address line may hold: control characters (line breaks, NUL, escape
-/// sequences) and the bidirectional formatting characters that make text display in another
+/// sequences), the Unicode line and paragraph separators, the byte-order mark, and the
+/// bidirectional formatting characters that make text display in another
 /// order than it is stored (overrides, embeddings, isolates and marks), which can disguise a
 /// label, an invoice or a packing slip.
 pub fn has_unsafe_characters(text: &str) -> bool {
@@ -115,7 +116,14 @@ pub fn has_unsafe_characters(text: &str) -> bool {
         c.is_control()
             || matches!(
                 c,
-                '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+                '\u{061C}'
+                    | '\u{200E}'
+                    | '\u{200F}'
+                    | '\u{2028}'
+                    | '\u{2029}'
+                    | '\u{202A}'..='\u{202E}'
+                    | '\u{2066}'..='\u{2069}'
+                    | '\u{FEFF}'
             )
     })
 }
@@ -758,6 +766,8 @@ mod tests {
             ("Ada", Some("Flat 2\nDROP")),
             ("Ada\u{2066}x\u{2069}", None),
             ("Ada\u{0000}", None),
+            ("Ada", Some("Flat 2\u{2028}Floor 3")),
+            ("\u{FEFF}Ada", None),
         ] {
             let issues = CheckoutRequest::parse(CheckoutInput {
                 email: "a@b.com".into(),

@@ -95,6 +95,7 @@ pub enum AuthError {
     BadSignature,
     MissingExpiry,
     MissingIssuedAt,
+    MissingSubject,
     Expired,
     NotYetValid,
     TooLongLived,
@@ -115,6 +116,7 @@ impl AuthError {
             AuthError::BadSignature => ("invalid_token", "The token's signature does not verify"),
             AuthError::MissingExpiry => ("invalid_token", "The token has no exp claim"),
             AuthError::MissingIssuedAt => ("invalid_token", "The token has no iat claim"),
+            AuthError::MissingSubject => ("invalid_token", "The token has no sub claim"),
             AuthError::Expired => ("invalid_token", "The token has expired"),
             AuthError::NotYetValid => ("invalid_token", "The token is not valid yet"),
             AuthError::TooLongLived => (
@@ -217,11 +219,17 @@ pub fn verify(
     if expires - issued > max + leeway {
         return Err(AuthError::TooLongLived);
     }
+    // Every caller is someone: idempotency records are scoped to the subject.
+    let sub = custom
+        .sub
+        .clone()
+        .filter(|s| !s.is_empty())
+        .ok_or(AuthError::MissingSubject)?;
     if !custom.scopes.iter().any(|s| s == scope) {
         return Err(AuthError::InsufficientScope { needed: scope });
     }
     Ok(Principal {
-        sub: custom.sub.clone().unwrap_or_default(),
+        sub,
         audience,
         scopes: custom.scopes.clone(),
     })
@@ -378,6 +386,12 @@ mod tests {
             AuthError::TooLongLived
         );
         assert_eq!(err(T { aud: None, ..ADMIN }), AuthError::WrongAudience);
+        let mut anonymous = claims(ADMIN);
+        anonymous.custom.sub = None;
+        assert_eq!(
+            check(Some(&hs256(&anonymous, SECRET))).unwrap_err(),
+            AuthError::MissingSubject
+        );
         assert_eq!(
             err(T {
                 aud: Some("shop-order"),

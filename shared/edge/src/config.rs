@@ -96,6 +96,18 @@ impl Config {
         if idle_seconds <= 0 {
             return Err(ConfigError("CART_IDLE_TTL_SECONDS must be positive".into()));
         }
+        let resend_after: i64 = number(&lookup, "OUTBOX_RESEND_AFTER_SECONDS", 60)?;
+        if resend_after <= 0 {
+            return Err(ConfigError(
+                "OUTBOX_RESEND_AFTER_SECONDS must be positive".into(),
+            ));
+        }
+        let order_token_days: i64 = number(&lookup, "ORDER_TOKEN_TTL_DAYS", 90)?;
+        if !(1..=400).contains(&order_token_days) {
+            return Err(ConfigError(
+                "ORDER_TOKEN_TTL_DAYS is 1 to 400 (order tokens live at most 400 days)".into(),
+            ));
+        }
         let max_units_per_sku: u32 = number(&lookup, "CHECKOUT_MAX_UNITS_PER_SKU", 50)?;
         if max_units_per_sku == 0 {
             return Err(ConfigError(
@@ -137,12 +149,8 @@ impl Config {
                     .unwrap_or_else(|| "https://api.stripe.com".into())
                     .trim_end_matches('/')
                     .to_owned(),
-                order_token_ttl: Duration::from_days(number(&lookup, "ORDER_TOKEN_TTL_DAYS", 90)?),
-                outbox_resend_after: Duration::from_secs(number(
-                    &lookup,
-                    "OUTBOX_RESEND_AFTER_SECONDS",
-                    60,
-                )?),
+                order_token_ttl: Duration::from_days(order_token_days),
+                outbox_resend_after: Duration::from_secs(resend_after),
                 max_units_per_sku,
             },
             outbound_timeout: std::time::Duration::from_millis(number(
@@ -192,6 +200,13 @@ mod tests {
         assert!(
             Config::from_lookup(|n| (n == "WEBHOOKS_ALLOW_IP_HOSTS").then(|| "yes".into()))
                 .is_err()
+        );
+        assert!(
+            Config::from_lookup(|n| (n == "OUTBOX_RESEND_AFTER_SECONDS").then(|| "0".into()))
+                .is_err()
+        );
+        assert!(
+            Config::from_lookup(|n| (n == "ORDER_TOKEN_TTL_DAYS").then(|| "500".into())).is_err()
         );
         let c = Config::from_lookup(|_| None).unwrap();
         assert!(!c.development && !c.webhooks.allow_insecure && !c.webhooks.allow_ip_hosts);

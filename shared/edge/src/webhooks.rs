@@ -30,8 +30,8 @@ use crate::outbox::Envelope;
 
 /// Attempts before a delivery is given up.
 pub const MAX_ATTEMPTS: i64 = 8;
-/// How long a claimed delivery is hidden from other senders: longer than one send can take.
-const CLAIM_LEASE: Duration = Duration::from_secs(60);
+/// Margin added to a claim's lease beyond the time its sends can take.
+const CLAIM_MARGIN: Duration = Duration::from_secs(60);
 
 fn err(context: &'static str) -> impl Fn(worker::Error) -> StoreError {
     move |e| StoreError::new(format!("{context}: {e}"))
@@ -90,8 +90,11 @@ pub fn check_url(url: &str, policy: UrlPolicy) -> Result<(), &'static str> {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
             (name == "localhost" || name.ends_with(".localhost"), false)
         }
-        Some(Host::Ipv4(a)) => (a.is_loopback(), true),
-        Some(Host::Ipv6(a)) => (a.is_loopback(), true),
+        Some(Host::Ipv4(a)) => (a.is_loopback() || a.is_unspecified(), true),
+        Some(Host::Ipv6(a)) => match a.to_canonical() {
+            std::net::IpAddr::V4(v4) => (v4.is_loopback() || v4.is_unspecified(), true),
+            std::net::IpAddr::V6(v6) => (v6.is_loopback() || v6.is_unspecified(), true),
+        },
         None => return Err("url has no host"),
     };
     if loopback && !policy.allow_insecure {
@@ -263,7 +266,14 @@ pub async fn deliver_due(
             num(now.millis()),
             event_id.map_or(JsValue::NULL, JsValue::from_str),
             num(i64::from(limit)),
-            num(now.plus(CLAIM_LEASE).millis()),
+            // The lease outlasts sending every claimed row one after another, each up to the
+            // timeout: no row is claimed again while this sender may still send it.
+            num(now
+                .plus(Duration::from_millis(i64::from(limit).saturating_mul(
+                    i64::try_from(sending.timeout.as_millis()).unwrap_or(i64::MAX),
+                )))
+                .plus(CLAIM_MARGIN)
+                .millis()),
         ],
         context,
     )
@@ -445,5 +455,12 @@ mod tests {
         assert!(check_url("https://10.0.0.7/hooks", dev).is_err());
         assert_eq!(check_url("https://10.0.0.7/hooks", ips), Ok(()));
         assert!(check_url("https://127.0.0.1/hooks", ips).is_err());
+        for alias in [
+            "https://[::ffff:127.0.0.1]/h",
+            "https://0.0.0.0/h",
+            "https://[::]/h",
+        ] {
+            assert!(check_url(alias, ips).is_err(), "{alias} is this machine");
+        }
     }
 }
