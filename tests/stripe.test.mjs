@@ -3,14 +3,18 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { randomUUID } from "node:crypto";
-import { assertProblem, newCart, spawnApp } from "./helpers.mjs";
+import { adminToken, assertProblem, newCart, spawnApp } from "./helpers.mjs";
 
-let app, server, seen = [], answer = 200;
+// `hold`, when set, is a promise the stand-in waits for before answering (a slow Stripe);
+// `arrived` resolves when a request reaches it.
+let app, server, seen = [], answer = 200, hold = null, arrived = null;
 before(async () => {
   server = createServer((req, res) => {
     let raw = "";
     req.on("data", (d) => (raw += d));
-    req.on("end", () => {
+    req.on("end", async () => {
+      arrived?.();
+      if (hold) await hold;
       seen.push({ method: req.method, url: req.url, headers: req.headers, form: new URLSearchParams(raw) });
       res.writeHead(answer, { "Content-Type": "application/json" });
       const id = `pi_${seen.length}`;
@@ -74,4 +78,49 @@ test("a failing provider is a 502 and nothing is written", async () => {
   assert.equal((await app.get(`/v1/carts/${cartId}`)).body.status, "active");
   const { reserved } = await app.db.prepare("SELECT reserved FROM inventory WHERE sku = 'CLASSICTEE-L-WHITE'").first();
   assert.equal(reserved, 0);
+});
+
+test("a price changed while Stripe creates the PaymentIntent places nothing: 409 price_changed, then the new price after a refresh", async () => {
+  answer = 200;
+  const sku = "CLASSICTEE-L-WHITE";
+  const token = await adminToken(["catalog:write"]);
+  const setPrice = async (amount) => {
+    const res = await app.request("PUT", `/v1/admin/variants/${sku}/prices/EUR`, {
+      json: { amount },
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    assert.equal(res.status, 200, res.text);
+  };
+  await setPrice("20.00");
+  const cartId = await cart();
+  const orders = await app.count("orders");
+
+  // Stripe is slow: the checkout has read the cart (prices current) and waits on Stripe while
+  // the admin raises the price.
+  let release;
+  hold = new Promise((r) => (release = r));
+  const reached = new Promise((r) => (arrived = r));
+  const pending = app.post(`/v1/carts/${cartId}/checkout`, body, { headers: { "Idempotency-Key": randomUUID() } });
+  await reached;
+  await setPrice("35.00");
+  release();
+  const res = await pending;
+  hold = null;
+  arrived = null;
+
+  const p = assertProblem(res, 409, "price_changed");
+  assert.deepEqual(
+    p.changes.map((c) => [c.sku, c.old_unit_price.amount, c.new_unit_price.amount]),
+    [[sku, "20.00", "35.00"]],
+  );
+  assert.equal(await app.count("orders"), orders, "no order");
+  const { reserved } = await app.db.prepare("SELECT reserved FROM inventory WHERE sku = ?1").bind(sku).first();
+  assert.equal(reserved, 0, "nothing reserved");
+  assert.equal((await app.get(`/v1/carts/${cartId}`)).body.status, "active");
+
+  assert.equal((await app.post(`/v1/carts/${cartId}/refresh`, undefined)).status, 200);
+  const placed = await app.post(`/v1/carts/${cartId}/checkout`, body, { headers: { "Idempotency-Key": randomUUID() } });
+  assert.equal(placed.status, 201, placed.text);
+  assert.equal(placed.body.order.lines[0].unit_price.amount, "35.00");
+  assert.equal(seen.at(-1).form.get("amount"), String(placed.body.payment.amount_minor));
 });

@@ -429,10 +429,15 @@ impl Cart {
 
     /// Lines whose snapshot is not the current price (or whose SKU is no longer sold).
     pub fn price_changes(&self, current: &BTreeMap<Sku, CurrentOffer>) -> Vec<PriceChange> {
+        self.price_changes_by(|sku| current.get(sku).and_then(|c| c.unit_price))
+    }
+
+    /// Lines whose snapshot is not `price_now(sku)` (`None`: the SKU is no longer sold).
+    pub fn price_changes_by(&self, price_now: impl Fn(&Sku) -> Option<Money>) -> Vec<PriceChange> {
         self.lines
             .iter()
             .filter_map(|line| {
-                let now_price = current.get(&line.sku).and_then(|c| c.unit_price);
+                let now_price = price_now(&line.sku);
                 (now_price != Some(line.unit_price)).then(|| PriceChange {
                     line_id: line.id.clone(),
                     sku: line.sku.clone(),

@@ -371,13 +371,17 @@ pub enum PlaceOutcome {
     },
     /// The cart changed since it was read; nothing was written.
     CartChanged,
+    /// A line's unit price is no longer the current price (it changed after the cart was read,
+    /// while the payment session was created): the current price of each SKU, `None` when it
+    /// is no longer sold. Nothing was written.
+    PriceChanged(Vec<(Sku, Option<Money>)>),
 }
 
 /// Order storage (port).
 pub trait OrderStore {
-    /// Atomically: insert the order and its lines with a fresh order number, reserve every
-    /// `(sku, quantity)`, close the cart (only if still at `cart_version`), write `event` to the
-    /// outbox. All or nothing.
+    /// Atomically: insert the order and its lines with a fresh order number (only if every
+    /// line's unit price is still the current price), reserve every `(sku, quantity)`, close
+    /// the cart (only if still at `cart_version`), write `event` to the outbox. All or nothing.
     async fn place(
         &self,
         order: &Order,
@@ -643,6 +647,20 @@ impl<C: CartRepository, S: OrderStore, R: ShippingRates> Checkout<'_, C, S, R> {
                 Err(CheckoutError::AlreadyCheckedOut { order_id })
             }
             PlaceOutcome::CartChanged => Err(CheckoutError::CartChanged),
+            PlaceOutcome::PriceChanged(current) => {
+                let changes = cart.price_changes_by(|sku| {
+                    current
+                        .iter()
+                        .find(|(s, _)| s == sku)
+                        .and_then(|(_, price)| *price)
+                });
+                // Changed and changed back: nothing to show, the client simply retries.
+                Err(if changes.is_empty() {
+                    CheckoutError::CartChanged
+                } else {
+                    CheckoutError::PriceChanged(changes)
+                })
+            }
         }
     }
 
@@ -972,6 +990,78 @@ mod tests {
                 assert_eq!(placed.order.totals.subtotal.amount().to_string(), "4956.00");
             },
         );
+    }
+
+    /// A provider that takes its time: the admin changes a price while it creates the session.
+    struct RepricedDuringPayment<'a> {
+        inner: TestPaymentProvider<'a>,
+        catalog: &'a InMemoryCatalog,
+    }
+
+    impl PaymentProvider for RepricedDuringPayment<'_> {
+        fn name(&self) -> &str {
+            "test"
+        }
+
+        async fn create_session(
+            &self,
+            order: &OrderId,
+            amount: Money,
+            key: &str,
+        ) -> Result<PaymentSession, PaymentError> {
+            self.catalog.set_price("MUG", "7.25", Currency::Eur);
+            PaymentProvider::create_session(&self.inner, order, amount, key).await
+        }
+    }
+
+    #[test]
+    fn a_price_changed_while_the_payment_is_created_places_nothing() {
+        let w = world();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let orders = InMemoryOrders::new(&repo);
+        orders.set_stock("TEE", 10);
+        orders.set_stock("MUG", 10);
+        let provider = RepricedDuringPayment {
+            inner: TestPaymentProvider { ids: &w.ids },
+            catalog: &w.catalog,
+        };
+        let providers: [&dyn DynPaymentProvider; 1] = [&provider];
+        let checkout = Checkout {
+            carts: &repo,
+            orders: &orders,
+            shipping: &FlatRates,
+            providers: &providers,
+            ids: &w.ids,
+            policy: &w.checkout,
+        };
+        block_on(async {
+            let cart = cart_with(&w, &repo, &[("TEE", 1), ("MUG", 2)]).await;
+            let err = checkout
+                .checkout(&cart, &request("standard", "test"), "k", T0)
+                .await
+                .unwrap_err();
+            let CheckoutError::PriceChanged(changes) = err else {
+                panic!("{err:?}")
+            };
+            assert_eq!(
+                changes
+                    .iter()
+                    .map(|c| (
+                        c.sku.as_str(),
+                        c.old_unit_price.amount().to_string(),
+                        c.new_unit_price.map(|p| p.amount().to_string())
+                    ))
+                    .collect::<Vec<_>>(),
+                [("MUG", "5.50".to_owned(), Some("7.25".to_owned()))]
+            );
+            assert!(orders.orders.borrow().is_empty());
+            assert!(orders.outbox.borrow().is_empty());
+            assert_eq!(
+                orders.stock.borrow()[&Sku::parse("MUG").unwrap()].reserved(),
+                0
+            );
+            assert_eq!(repo.carts.borrow()[&cart].status, CartStatus::Active);
+        });
     }
 
     #[test]

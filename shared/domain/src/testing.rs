@@ -330,6 +330,27 @@ impl crate::checkout::OrderStore for InMemoryOrders<'_> {
                 order_id: existing.id.clone(),
             });
         }
+        // The placement guard: every line at the current price (schema/0009).
+        let current: Vec<(Sku, Option<Money>)> = order
+            .lines
+            .iter()
+            .map(|l| {
+                let now = self
+                    .carts
+                    .catalog
+                    .current(&l.sku, order.currency)
+                    .and_then(|c| c.unit_price);
+                (l.sku.clone(), now)
+            })
+            .collect();
+        if order
+            .lines
+            .iter()
+            .zip(&current)
+            .any(|(l, (_, now))| *now != Some(l.unit_price))
+        {
+            return Ok(PlaceOutcome::PriceChanged(current));
+        }
         let mut stock = self.stock.borrow().clone();
         let mut short = Vec::new();
         for (sku, quantity) in reservations {

@@ -1,6 +1,7 @@
 //! D1 implementation of the order store. Placing an order is ONE batch: every guard in it is a
-//! constraint or trigger, so a short SKU, a second checkout of the cart or a cart changed since
-//! it was read aborts the whole batch (see schema/0002).
+//! constraint or trigger, so a short SKU, a second checkout of the cart, a cart changed since
+//! it was read or a price changed since it was read aborts the whole batch (see schema/0002 and
+//! schema/0009).
 
 use std::cell::RefCell;
 
@@ -68,6 +69,7 @@ const PLACE_SQL: [&str; 9] = [
      VALUES (?1, (SELECT printf('SO-%d-%06d', year, value) FROM order_counters WHERE year = ?2), ?3, \
        'pending_payment', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17) \
      RETURNING number",
+    // The price trigger (schema/0009) aborts the batch when a line is not at the current price.
     "INSERT INTO order_lines (order_id, position, sku, product_id, name, quantity, unit_minor, \
        subtotal_minor, discount_minor, tax_minor, total_minor) \
      SELECT ?1, CAST(l.key AS INTEGER), json_extract(l.value, '$.sku'), json_extract(l.value, '$.product_id'), \
@@ -104,6 +106,12 @@ struct NumberRow {
 struct Availability {
     sku: String,
     available: i64,
+}
+
+#[derive(Deserialize)]
+struct PriceRow {
+    sku: Sku,
+    amount_minor: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -237,6 +245,30 @@ impl OrderStore for D1Orders<'_> {
 
 impl D1Orders<'_> {
     /// A placement batch failed: say why, from the constraint that fired.
+    /// The current price of each of `order`'s SKUs in its currency (`None`: no longer sold).
+    async fn current_prices(&self, order: &Order) -> Result<Vec<(Sku, Option<Money>)>, StoreError> {
+        let context = "read current prices";
+        let skus: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
+        let rows: Vec<PriceRow> = sql::all(
+            self.db,
+            "SELECT s.value AS sku, p.amount_minor FROM json_each(?1) s \
+             LEFT JOIN prices p ON p.sku = s.value AND p.currency = ?2",
+            &[json(&skus, context)?, order.currency.code().into()],
+            context,
+        )
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let price = r
+                    .amount_minor
+                    .map(|m| Money::from_minor(m, order.currency))
+                    .transpose()
+                    .map_err(|_| StoreError::new(format!("{context}: stored price is invalid")))?;
+                Ok((r.sku, price))
+            })
+            .collect()
+    }
+
     async fn explain_failure(
         &self,
         order: &Order,
@@ -251,6 +283,12 @@ impl D1Orders<'_> {
         }
         if message.contains("stale cart version") {
             return Ok(PlaceOutcome::CartChanged);
+        }
+        if message.contains("price changed") {
+            return self
+                .current_prices(order)
+                .await
+                .map(PlaceOutcome::PriceChanged);
         }
         if message.contains("CHECK constraint failed")
             || message.contains("FOREIGN KEY constraint failed")
