@@ -151,8 +151,20 @@ test("the same checkout sent 5 times at once with one key yields one order", asy
   assert.equal(n, 1);
   const replay = await checkout(cartId, body(), key);
   assert.equal(replay.status, 201);
-  assert.equal(replay.text, created[0].text);
+  assert.equal(replay.headers.get("idempotent-replayed"), "true");
+  assert.equal(replay.headers.get("location"), created[0].headers.get("location"));
+  assert.deepEqual(replay.body.order, created[0].body.order);
+  assert.deepEqual(replay.body.payment, created[0].body.payment, "the same payment, client secret included");
   assert.equal((await stock("RAGLANTEE-S-BLACK")).reserved, 2);
+
+  // The record keeps neither credential the answer shows; the replay issues them again, and
+  // its order token reads the order.
+  const record = await app.db.prepare("SELECT response_body FROM idempotency_keys WHERE key = ?1").bind(key).first();
+  assert.ok(record.response_body.includes(replay.body.order.id));
+  assert.ok(!record.response_body.includes(replay.body.payment.client_secret), "no client secret stored");
+  assert.ok(!record.response_body.includes("order_token"), "no order token stored");
+  const read = await app.get(`/v1/orders/${replay.body.order.id}`, { headers: { Authorization: `Bearer ${replay.body.order_token}` } });
+  assert.equal(read.status, 200, read.text);
 });
 
 test("oversell: 60 concurrent checkouts for 25 units sell exactly 25", async () => {

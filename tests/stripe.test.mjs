@@ -17,7 +17,8 @@ before(async () => {
       if (hold) await hold;
       seen.push({ method: req.method, url: req.url, headers: req.headers, form: new URLSearchParams(raw) });
       res.writeHead(answer, { "Content-Type": "application/json" });
-      const id = `pi_${seen.length}`;
+      // GET /v1/payment_intents/{id} retrieves; POST /v1/payment_intents creates.
+      const id = req.method === "GET" ? req.url.split("/").at(-1) : `pi_${seen.length}`;
       res.end(answer === 200 ? JSON.stringify({ id, client_secret: `${id}_secret_x`, object: "payment_intent" }) : '{"error":{"message":"down"}}');
     });
   });
@@ -65,6 +66,18 @@ test("checkout with stripe creates a PaymentIntent, form-encoded, with the key f
   assert.equal(call.form.get("metadata[cart_id]"), cartId);
   assert.equal(res.body.order.payment_id, `pi_${seen.length}`);
   assert.equal(res.body.payment.client_secret, `pi_${seen.length}_secret_x`);
+
+  // A replay creates nothing: it retrieves the PaymentIntent for its client secret (never
+  // stored) and answers the same order and payment.
+  const created = seen.length;
+  const replay = await app.post(`/v1/carts/${cartId}/checkout`, body, { headers: { "Idempotency-Key": key } });
+  assert.equal(replay.status, 201, replay.text);
+  assert.equal(replay.headers.get("idempotent-replayed"), "true");
+  assert.deepEqual(seen.slice(created).map((c) => [c.method, c.url, c.headers.authorization]), [
+    ["GET", `/v1/payment_intents/${res.body.payment.payment_id}`, "Bearer sk_test_standin"],
+  ]);
+  assert.deepEqual(replay.body.order, res.body.order);
+  assert.deepEqual(replay.body.payment, res.body.payment);
 });
 
 test("a failing provider is a 502 and nothing is written", async () => {

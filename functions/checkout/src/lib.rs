@@ -7,7 +7,7 @@ use shop_domain::checkout::Email;
 use shop_domain::checkout::OrderStore;
 use shop_domain::checkout::{
     AddressInput, Checkout, CheckoutError, CheckoutInput, CheckoutPolicy, CheckoutRequest,
-    DynPaymentProvider, Order, PaymentSession, TestPaymentProvider,
+    DynPaymentProvider, Order, PaymentReference, PaymentSession, TestPaymentProvider,
 };
 use shop_domain::events::{
     INVENTORY_LOW, ORDER_CANCELLED, ORDER_CREATED, ORDER_EXPIRED, ORDER_PAID,
@@ -700,7 +700,18 @@ struct CheckoutAnswer<'a> {
     order_token: String,
 }
 
+/// What a checkout's idempotency record keeps: the answer without the credentials it showed
+/// (the order token and the payment's client secret), which a replay issues again.
+#[derive(Serialize, Deserialize)]
+struct StoredCheckout {
+    order: Order,
+    payment: PaymentReference,
+}
+
 async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    if let Some(stored) = &call.replayed {
+        return replay_checkout(call, stored).await;
+    }
     let key = call.require_idempotency_key()?;
     let cart_id = CartId::parse(call.route.param(0))
         .map_err(|_| Problem::not_found("cart_not_found", "No cart with this id"))?;
@@ -747,24 +758,8 @@ async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let orders = D1Orders::new(&db);
     let ids = CryptoIds;
     let test = TestPaymentProvider { ids: &ids };
-    let stripe = Stripe {
-        api_base: settings.stripe_api_base.clone(),
-        secret_key: call
-            .env
-            .secret("STRIPE_SECRET_KEY")
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
-        timeout: call.config.outbound_timeout,
-        cart_id: cart_id.clone(),
-    };
-    let mut providers: Vec<&dyn DynPaymentProvider> = Vec::new();
-    for name in &settings.payment_providers {
-        match name.as_str() {
-            "test" => providers.push(&test),
-            "stripe" => providers.push(&stripe),
-            _ => {}
-        }
-    }
+    let stripe = stripe(call, &cart_id);
+    let providers = enabled_providers(call, &test, &stripe);
     let policy = CheckoutPolicy {
         tax_rate: call.config.cart.tax_rate,
         reservation_ttl: settings.reservation_ttl,
@@ -791,9 +786,77 @@ async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         payment: &placed.payment,
         order_token: token,
     };
+    let stored = StoredCheckout {
+        order: placed.order.clone(),
+        payment: placed.payment.reference(),
+    };
+    let stored =
+        serde_json::to_string(&stored).map_err(|e| call.internal("serialising order", &e))?;
     Reply::json(201, &answer)
-        .map(|r| r.header("Location", format!("/v1/orders/{}", placed.order.id)))
+        .map(|r| {
+            r.header("Location", format!("/v1/orders/{}", placed.order.id))
+                .complete_on_replay(stored)
+        })
         .map_err(|e| call.internal("serialising order", &e))
+}
+
+/// A replayed checkout: the stored order and payment, with a fresh order token and the client
+/// secret read again from the payment provider. Nothing is placed or charged again.
+async fn replay_checkout(call: &Call<Endpoint>, stored: &Reply) -> Result<Reply, Problem> {
+    let record: StoredCheckout =
+        serde_json::from_str(&stored.body).map_err(|e| call.internal("stored checkout", &e))?;
+    let ids = CryptoIds;
+    let test = TestPaymentProvider { ids: &ids };
+    let stripe = stripe(call, &record.order.cart_id);
+    let providers = enabled_providers(call, &test, &stripe);
+    let payment = record
+        .payment
+        .resume(&providers)
+        .await
+        .map_err(|e| map_error(call, CheckoutError::Payment(e)))?;
+    let answer = CheckoutAnswer {
+        order: &record.order,
+        payment: &payment,
+        order_token: order_token(call, &record.order.id)?,
+    };
+    let body =
+        serde_json::to_string(&answer).map_err(|e| call.internal("serialising order", &e))?;
+    Ok(Reply {
+        body,
+        replay_body: None,
+        completed_on_replay: false,
+        ..stored.clone()
+    })
+}
+
+fn stripe(call: &Call<Endpoint>, cart_id: &CartId) -> Stripe {
+    Stripe {
+        api_base: call.config.checkout.stripe_api_base.clone(),
+        secret_key: call
+            .env
+            .secret("STRIPE_SECRET_KEY")
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+        timeout: call.config.outbound_timeout,
+        cart_id: cart_id.clone(),
+    }
+}
+
+/// The providers `PAYMENT_PROVIDERS` enables, in its order.
+fn enabled_providers<'a>(
+    call: &Call<Endpoint>,
+    test: &'a TestPaymentProvider<'a>,
+    stripe: &'a Stripe,
+) -> Vec<&'a dyn DynPaymentProvider> {
+    let mut providers: Vec<&dyn DynPaymentProvider> = Vec::new();
+    for name in &call.config.checkout.payment_providers {
+        match name.as_str() {
+            "test" => providers.push(test),
+            "stripe" => providers.push(stripe),
+            _ => {}
+        }
+    }
+    providers
 }
 
 fn order_token(call: &Call<Endpoint>, order: &OrderId) -> Result<String, Problem> {

@@ -280,6 +280,51 @@ pub struct PaymentSession {
     pub currency: Currency,
 }
 
+impl PaymentSession {
+    /// The session without its client secret: what an idempotency record may keep.
+    pub fn reference(&self) -> PaymentReference {
+        PaymentReference {
+            provider: self.provider.clone(),
+            payment_id: self.payment_id.clone(),
+            amount_minor: self.amount_minor,
+            currency: self.currency,
+        }
+    }
+}
+
+/// A payment session created earlier, without its client secret (a credential that is shown,
+/// never stored): an idempotent replay of a checkout reads the secret again from the provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentReference {
+    pub provider: String,
+    pub payment_id: String,
+    pub amount_minor: i64,
+    pub currency: Currency,
+}
+
+impl PaymentReference {
+    /// The whole session again, its client secret read from the provider that created it.
+    pub async fn resume(
+        self,
+        providers: &[&dyn DynPaymentProvider],
+    ) -> Result<PaymentSession, PaymentError> {
+        let provider = providers
+            .iter()
+            .find(|p| p.name() == self.provider)
+            .ok_or_else(|| {
+                PaymentError::Unavailable(format!("provider {} is not enabled", self.provider))
+            })?;
+        let client_secret = provider.client_secret(&self.payment_id).await?;
+        Ok(PaymentSession {
+            provider: self.provider,
+            payment_id: self.payment_id,
+            client_secret,
+            amount_minor: self.amount_minor,
+            currency: self.currency,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentError {
     /// The provider refused or could not be reached; nothing was written.
@@ -303,6 +348,8 @@ pub trait PaymentProvider {
         amount: Money,
         idempotency_key: &str,
     ) -> Result<PaymentSession, PaymentError>;
+    /// The client secret of the session `payment_id`, read again from the provider.
+    async fn client_secret(&self, payment_id: &str) -> Result<String, PaymentError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -530,6 +577,10 @@ pub trait DynPaymentProvider {
     ) -> std::pin::Pin<
         Box<dyn std::future::Future<Output = Result<PaymentSession, PaymentError>> + 'a>,
     >;
+    fn client_secret<'a>(
+        &'a self,
+        payment_id: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, PaymentError>> + 'a>>;
 }
 
 impl<P: PaymentProvider> DynPaymentProvider for P {
@@ -551,6 +602,14 @@ impl<P: PaymentProvider> DynPaymentProvider for P {
             amount,
             idempotency_key,
         ))
+    }
+
+    fn client_secret<'a>(
+        &'a self,
+        payment_id: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, PaymentError>> + 'a>>
+    {
+        Box::pin(PaymentProvider::client_secret(self, payment_id))
     }
 }
 
@@ -693,11 +752,17 @@ impl PaymentProvider for TestPaymentProvider<'_> {
         let payment_id = format!("pay_test_{:032x}", self.ids.next_u128());
         Ok(PaymentSession {
             provider: "test".into(),
-            client_secret: format!("{payment_id}_secret_{:032x}", self.ids.next_u128()),
+            client_secret: PaymentProvider::client_secret(self, &payment_id).await?,
             payment_id,
             amount_minor: amount.minor_units(),
             currency: amount.currency(),
         })
+    }
+
+    /// Derived from the payment id, so a replay can show it again: the test provider moves no
+    /// money, and its secret opens nothing.
+    async fn client_secret(&self, payment_id: &str) -> Result<String, PaymentError> {
+        Ok(format!("{payment_id}_secret"))
     }
 }
 
@@ -1011,6 +1076,10 @@ mod tests {
         ) -> Result<PaymentSession, PaymentError> {
             self.catalog.set_price("MUG", "7.25", Currency::Eur);
             PaymentProvider::create_session(&self.inner, order, amount, key).await
+        }
+
+        async fn client_secret(&self, payment_id: &str) -> Result<String, PaymentError> {
+            PaymentProvider::client_secret(&self.inner, payment_id).await
         }
     }
 

@@ -15,6 +15,11 @@ pub struct Reply {
     /// shown once (never stored in a replayable record).
     #[serde(skip)]
     pub replay_body: Option<String>,
+    /// The stored body is incomplete: a replay runs the handler again with the stored reply in
+    /// `Call::replayed`, for it to add what is never stored (an order token, a client secret)
+    /// without repeating the mutation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub completed_on_replay: bool,
 }
 
 impl Reply {
@@ -25,12 +30,21 @@ impl Reply {
             headers: Vec::new(),
             body,
             replay_body: None,
+            completed_on_replay: false,
         }
     }
 
     /// Answer replays of this reply with `body` instead (see [`Reply::replay_body`]).
     pub fn replayed_as(mut self, body: String) -> Self {
         self.replay_body = Some(body);
+        self
+    }
+
+    /// Store `body` instead, and let the handler complete it on replay (see
+    /// [`Reply::completed_on_replay`]).
+    pub fn complete_on_replay(mut self, body: String) -> Self {
+        self.replay_body = Some(body);
+        self.completed_on_replay = true;
         self
     }
 

@@ -40,6 +40,9 @@ pub struct Call<E> {
     pub env: Env,
     /// The admin who called, on `Access::Admin` routes (verified before the handler runs).
     pub principal: Option<Principal>,
+    /// On a replay of a stored answer that its handler completes (see
+    /// [`Reply::completed_on_replay`]): the stored answer, for the handler to complete.
+    pub replayed: Option<Reply>,
     headers: Headers,
     query: Vec<(String, String)>,
     body: Vec<u8>,
@@ -341,6 +344,7 @@ where
         route,
         env,
         principal: None,
+        replayed: None,
         headers,
         query,
         body: body_bytes,
@@ -394,11 +398,20 @@ where
         }
     };
     match claim {
-        Claim::Replay(mut stored) => {
-            stored
+        Claim::Replay(stored) => {
+            let mut reply = if stored.completed_on_replay {
+                // The stored answer lacks credentials shown once; the handler issues them again.
+                call.replayed = Some(stored);
+                handler(call)
+                    .await
+                    .unwrap_or_else(|p| p.into_reply(request_id))
+            } else {
+                stored
+            };
+            reply
                 .headers
                 .push(("Idempotent-Replayed".into(), "true".into()));
-            stored
+            reply
         }
         Claim::Refused(problem) => problem.into_reply(request_id),
         Claim::Proceed(token) => {

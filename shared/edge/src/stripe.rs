@@ -1,5 +1,6 @@
 //! Stripe as a payment provider: creates a PaymentIntent through Stripe's HTTP API
-//! (form-encoded, `Idempotency-Key` forwarded), with a timeout and no redirects followed. The
+//! (form-encoded, `Idempotency-Key` forwarded), and retrieves it again when a checkout is
+//! replayed (its client secret is never stored), with a timeout and no redirects followed. The
 //! base URL is configurable (`STRIPE_API_BASE`) so tests can point it at a local stand-in.
 
 use serde::Deserialize;
@@ -35,17 +36,15 @@ pub fn intent_form(amount: Money, cart_id: &CartId) -> String {
         .finish()
 }
 
-impl PaymentProvider for Stripe {
-    fn name(&self) -> &str {
-        "stripe"
-    }
-
-    async fn create_session(
+impl Stripe {
+    /// Call Stripe's API: `Ok(body)` for a 2xx answer, anything else is `Unavailable`.
+    async fn call(
         &self,
-        _order: &OrderId,
-        amount: Money,
-        idempotency_key: &str,
-    ) -> Result<PaymentSession, PaymentError> {
+        method: Method,
+        path: &str,
+        idempotency_key: Option<String>,
+        form: Option<String>,
+    ) -> Result<String, PaymentError> {
         let unavailable = |why: String| PaymentError::Unavailable(why);
         if self.secret_key.is_empty() {
             return Err(unavailable("STRIPE_SECRET_KEY is not set".into()));
@@ -53,16 +52,16 @@ impl PaymentProvider for Stripe {
         let headers = Headers::new();
         let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| unavailable(e.to_string()));
         set("Authorization", &format!("Bearer {}", self.secret_key))?;
-        set("Content-Type", "application/x-www-form-urlencoded")?;
-        set(
-            "Idempotency-Key",
-            &format!("checkout-{}-{idempotency_key}", self.cart_id),
-        )?;
+        if let Some(key) = idempotency_key {
+            set("Idempotency-Key", &key)?;
+        }
         let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(intent_form(amount, &self.cart_id).into()));
-        let url = format!("{}/v1/payment_intents", self.api_base);
+        if let Some(form) = form {
+            set("Content-Type", "application/x-www-form-urlencoded")?;
+            init.with_body(Some(form.into()));
+        }
+        init.with_method(method).with_headers(headers);
+        let url = format!("{}{path}", self.api_base);
         let mut response = match outbound::send(&url, &mut init, self.timeout).await {
             Outcome::Answered(response) => response,
             Outcome::TimedOut => return Err(unavailable("Stripe did not answer in time".into())),
@@ -76,8 +75,39 @@ impl PaymentProvider for Stripe {
         if !(200..300).contains(&status) {
             return Err(unavailable(format!("Stripe answered {status}: {body}")));
         }
-        let intent: Intent =
-            serde_json::from_str(&body).map_err(|e| unavailable(format!("Stripe answer: {e}")))?;
+        Ok(body)
+    }
+}
+
+fn parse_intent(body: &str) -> Result<Intent, PaymentError> {
+    serde_json::from_str(body).map_err(|e| PaymentError::Unavailable(format!("Stripe answer: {e}")))
+}
+
+/// Is `id` shaped like a Stripe object id (so it can go in a URL path as it is)?
+fn is_stripe_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 255 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+impl PaymentProvider for Stripe {
+    fn name(&self) -> &str {
+        "stripe"
+    }
+
+    async fn create_session(
+        &self,
+        _order: &OrderId,
+        amount: Money,
+        idempotency_key: &str,
+    ) -> Result<PaymentSession, PaymentError> {
+        let body = self
+            .call(
+                Method::Post,
+                "/v1/payment_intents",
+                Some(format!("checkout-{}-{idempotency_key}", self.cart_id)),
+                Some(intent_form(amount, &self.cart_id)),
+            )
+            .await?;
+        let intent = parse_intent(&body)?;
         Ok(PaymentSession {
             provider: "stripe".into(),
             payment_id: intent.id,
@@ -85,6 +115,31 @@ impl PaymentProvider for Stripe {
             amount_minor: amount.minor_units(),
             currency: amount.currency(),
         })
+    }
+
+    /// Retrieves the PaymentIntent (`GET /v1/payment_intents/{id}` with the secret key).
+    async fn client_secret(&self, payment_id: &str) -> Result<String, PaymentError> {
+        if !is_stripe_id(payment_id) {
+            return Err(PaymentError::Unavailable(format!(
+                "not a PaymentIntent id: {payment_id:?}"
+            )));
+        }
+        let body = self
+            .call(
+                Method::Get,
+                &format!("/v1/payment_intents/{payment_id}"),
+                None,
+                None,
+            )
+            .await?;
+        let intent = parse_intent(&body)?;
+        if intent.id != payment_id {
+            return Err(PaymentError::Unavailable(format!(
+                "Stripe answered for another PaymentIntent: {}",
+                intent.id
+            )));
+        }
+        Ok(intent.client_secret)
     }
 }
 
@@ -97,6 +152,10 @@ mod tests {
     fn form_encodes_the_intent() {
         let cart = CartId::parse("cart_0000000000000000000000000000abcd").unwrap();
         let form = intent_form(Money::parse("1500", Currency::Jpy).unwrap(), &cart);
+        assert!(is_stripe_id("pi_3MtwBwLkdIwHu7ix28a3tqPa"));
+        for bad in ["", "pi_1/../../v1/customers", "pi 1", "pi_1?expand=x"] {
+            assert!(!is_stripe_id(bad), "{bad}");
+        }
         assert_eq!(
             form,
             "amount=1500&currency=jpy&automatic_payment_methods%5Benabled%5D=true&metadata%5Bcart_id%5D=cart_0000000000000000000000000000abcd"
