@@ -101,6 +101,16 @@ test("an adjustment changes stock with an audit row, cannot take reserved units,
   assertProblem(await adjust({ delta: 0, reason: "x" }), 422, "validation_failed");
   assertProblem(await adjust({ delta: 1, reason: " " }), 422, "validation_failed");
   assertProblem(await adjust({ delta: 1 }), 422, "validation_failed");
+  // The most negative 64-bit number once slipped through a range check (its absolute value
+  // overflows); a reason with a line break or a bidi override is refused like an empty one.
+  const tooNegative = await app.request("POST", `/v1/admin/inventory/${sku}/adjust`, {
+    body: `{"delta": -9223372036854775808, "reason": "x"}`,
+    headers: { ...write, "Content-Type": "application/json", "Idempotency-Key": randomUUID() },
+  });
+  assert.equal(assertProblem(tooNegative, 422, "validation_failed").errors[0].code, "invalid_delta");
+  for (const reason of ["stock\ntake", "a\u202Eb"]) {
+    assert.equal(assertProblem(await adjust({ delta: 1, reason }), 422, "validation_failed").errors[0].code, "invalid_reason");
+  }
   assertProblem(await adjust({ delta: 1, reason: "x" }, read), 403, "insufficient_scope");
   assertProblem(
     await app.post("/v1/admin/inventory/NO-SUCH-SKU/adjust", { delta: 1, reason: "x" }, { headers: { ...write, "Idempotency-Key": randomUUID() } }),

@@ -14,7 +14,7 @@ Backend running at ${url}  (Ctrl-C stops it)
 
   curl -s '${url}/v1/products?limit=3'
   curl -s -X POST '${url}/v1/carts' -H 'Content-Type: application/json' \\
-       -H "Idempotency-Key: $(uuidgen 2>/dev/null || date +%s%N)" -d '{"currency":"EUR"}'
+       -H "Idempotency-Key: $(od -An -N16 -tx1 /dev/urandom | tr -d ' \\n')" -d '{"currency":"EUR"}'
 
 OpenAPI document: ${url}/v1/openapi.json
 Admin token:      scripts/admin-token catalog:write

@@ -183,12 +183,13 @@ fn cart_reply(call: &Call<Endpoint>, status: u16, view: &CartView) -> Result<Rep
 
 /// An id in the path that does not parse cannot name an existing cart.
 fn cart_id(call: &Call<Endpoint>) -> Result<CartId, Problem> {
-    CartId::parse(call.route.param(0)).map_err(|_| not_found_cart())
+    call.path_param(0, CartId::parse, not_found_cart)
 }
 
 fn line_id(call: &Call<Endpoint>) -> Result<LineId, Problem> {
-    LineId::parse(call.route.param(1))
-        .map_err(|_| Problem::not_found("line_not_found", "No such line in this cart"))
+    call.path_param(1, LineId::parse, || {
+        Problem::not_found("line_not_found", "No such line in this cart")
+    })
 }
 
 fn parse_currency(code: &str) -> Result<Currency, Problem> {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use shop_domain::catalog::{CatalogReader, Category, PriceBook, ProductQuery};
 use shop_domain::ids::{ProductId, Sku};
 use shop_domain::money::{Currency, Money};
-use shop_domain::pagination::{Cursor, Limit};
+
 use shop_edge::d1::D1Catalog;
 use shop_edge::reply::JSON;
 use shop_edge::{memo, serve, Access, Call, Problem, Reply, Route};
@@ -106,36 +106,14 @@ where
 }
 
 async fn list_products(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    let limit = Limit::parse(call.query("limit")).map_err(|_| {
-        Problem::invalid_field(
-            "/query/limit",
-            "invalid_limit",
-            "limit is a whole number from 1 to 100",
-        )
-    })?;
-    let after = call
-        .query("cursor")
-        .map(Cursor::decode)
-        .transpose()
-        .map_err(|_| {
-            Problem::invalid_field(
-                "/query/cursor",
-                "invalid_cursor",
-                "cursor is not one this API issued",
-            )
-        })?;
-    let category = call
-        .query("category")
-        .map(|c| {
-            Category::parse(c).ok_or_else(|| {
-                Problem::invalid_field(
-                    "/query/category",
-                    "invalid_category",
-                    "category is a slug of a-z, 0-9 and -",
-                )
-            })
-        })
-        .transpose()?;
+    let limit = call.limit()?;
+    let after = call.cursor()?;
+    let category = call.parsed_query(
+        "category",
+        "invalid_category",
+        "a slug of a-z, 0-9 and -",
+        Category::parse,
+    )?;
     let db = call.db()?;
     let page = D1Catalog { db: &db }
         .list_products(&ProductQuery {
@@ -150,7 +128,7 @@ async fn list_products(call: &Call<Endpoint>) -> Result<Reply, Problem> {
 
 async fn get_product(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let not_found = || Problem::not_found("product_not_found", "No product with this id");
-    let id = ProductId::parse(call.route.param(0)).map_err(|_| not_found())?;
+    let id = call.path_param(0, ProductId::parse, not_found)?;
     let db = call.db()?;
     let product = D1Catalog { db: &db }
         .product(&id)
@@ -174,7 +152,7 @@ struct PriceSet {
 
 async fn set_price(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let not_found = || Problem::not_found("variant_not_found", "No variant with this SKU");
-    let sku = Sku::parse(call.route.param(0)).map_err(|_| not_found())?;
+    let sku = call.path_param(0, Sku::parse, not_found)?;
     let currency: Currency = call.route.param(1).parse().map_err(|_| {
         Problem::not_found(
             "unsupported_currency",

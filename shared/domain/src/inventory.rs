@@ -10,6 +10,63 @@ use serde::Serialize;
 
 use crate::ids::Sku;
 
+/// The most units one adjustment may add or remove, and the highest low-stock threshold.
+pub const MAX_ADJUSTMENT: i64 = 1_000_000;
+pub const MAX_LOW_THRESHOLD: i64 = 1_000_000;
+/// The longest reason an adjustment may give, in characters.
+pub const MAX_REASON_CHARS: usize = 200;
+
+/// A manual stock change: non-zero, at most [`MAX_ADJUSTMENT`] units either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockDelta(i64);
+
+impl StockDelta {
+    pub fn parse(delta: i64) -> Option<Self> {
+        (delta != 0 && delta.unsigned_abs() <= MAX_ADJUSTMENT.unsigned_abs())
+            .then_some(StockDelta(delta))
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// Why stock was adjusted: 1 to [`MAX_REASON_CHARS`] characters after trimming, without
+/// control or bidirectional-override characters (it is shown in the audit log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdjustmentReason(String);
+
+impl AdjustmentReason {
+    pub fn parse(reason: &str) -> Option<Self> {
+        let reason = reason.trim();
+        let length = reason.chars().count();
+        ((1..=MAX_REASON_CHARS).contains(&length)
+            && !crate::checkout::has_unsafe_characters(reason))
+        .then(|| AdjustmentReason(reason.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The available level at or below which a SKU is low on stock (`inventory.low`): 0 to
+/// [`MAX_LOW_THRESHOLD`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LowThreshold(i64);
+
+impl LowThreshold {
+    pub fn parse(threshold: i64) -> Option<Self> {
+        (0..=MAX_LOW_THRESHOLD)
+            .contains(&threshold)
+            .then_some(LowThreshold(threshold))
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Stock {
     on_hand: i64,
@@ -132,6 +189,30 @@ pub fn sum_by_sku<'a>(lines: impl IntoIterator<Item = (&'a Sku, u32)>) -> Vec<(S
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn parses_adjustment_inputs() {
+        assert_eq!(StockDelta::parse(-5).map(StockDelta::get), Some(-5));
+        assert_eq!(
+            StockDelta::parse(1_000_000).map(StockDelta::get),
+            Some(1_000_000)
+        );
+        for bad in [0, 1_000_001, -1_000_001, i64::MIN] {
+            assert_eq!(StockDelta::parse(bad), None, "{bad}");
+        }
+        assert_eq!(
+            AdjustmentReason::parse("  recount ").unwrap().as_str(),
+            "recount"
+        );
+        assert!(AdjustmentReason::parse(&"é".repeat(200)).is_some());
+        for bad in ["", "   ", "a\u{202E}b", "line\nbreak"] {
+            assert_eq!(AdjustmentReason::parse(bad), None, "{bad:?}");
+        }
+        assert!(AdjustmentReason::parse(&"x".repeat(201)).is_none());
+        assert_eq!(LowThreshold::parse(0).map(LowThreshold::get), Some(0));
+        assert!(LowThreshold::parse(-1).is_none());
+        assert!(LowThreshold::parse(1_000_001).is_none());
+    }
 
     #[test]
     fn reserve_release_sell() {

@@ -19,6 +19,7 @@ pub mod order;
 pub mod pagination;
 pub mod pricing;
 pub mod time;
+pub mod webhooks;
 
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use shop_domain::ids::Sku;
+use shop_domain::inventory::{AdjustmentReason, LowThreshold, StockDelta};
 use shop_domain::money::{Currency, Money};
 use shop_domain::pagination::{Limit, Page};
 use shop_domain::time::Timestamp;
@@ -177,12 +178,13 @@ pub async fn adjust_inventory(
     db: &D1Database,
     adjustment_id: &str,
     sku: &Sku,
-    delta: i64,
-    reason: &str,
+    delta: StockDelta,
+    reason: &AdjustmentReason,
     actor: &str,
     now: Timestamp,
 ) -> Result<AdjustOutcome, StoreError> {
     let context = "adjust inventory";
+    let (delta, reason) = (delta.get(), reason.as_str());
     let sku_js: JsValue = sku.as_str().into();
     let crossing = serde_json::to_string(&[(sku.as_str(), -delta)])
         .map_err(|e| StoreError::new(e.to_string()))?;
@@ -325,13 +327,13 @@ pub async fn purge_expired(db: &D1Database, now: Timestamp) -> Result<Purged, St
 pub async fn set_low_threshold(
     db: &D1Database,
     sku: &Sku,
-    threshold: i64,
+    threshold: LowThreshold,
 ) -> Result<Option<StockRow>, StoreError> {
     let row: Option<StockRowSql> = sql::first(
         db,
         "UPDATE inventory SET low_threshold = ?2 WHERE sku = ?1 \
          RETURNING sku, on_hand, reserved, available, low_threshold, available <= low_threshold AS low",
-        &[sku.as_str().into(), num(threshold)],
+        &[sku.as_str().into(), num(threshold.get())],
         "set low threshold",
     )
     .await?;

@@ -1,4 +1,5 @@
-//! Settings from `wrangler.toml` `[vars]` and secrets, parsed once per request into types.
+//! Settings from `wrangler.toml` `[vars]` and secrets, parsed into types on each request (an
+//! isolate may serve requests with different settings across deploys, and parsing is cheap).
 //! A bad setting is a deployment fault: it is logged and answered 500, never guessed around.
 
 use shop_domain::cart::CartPolicy;
@@ -20,7 +21,7 @@ pub struct Config {
     pub catalog_cache_ttl: Duration,
     pub checkout: CheckoutSettings,
     /// Which merchant webhook URLs are allowed.
-    pub webhooks: crate::webhooks::UrlPolicy,
+    pub webhooks: shop_domain::webhooks::UrlPolicy,
     /// How long any outbound call (payment provider, merchant webhook) may take.
     pub outbound_timeout: std::time::Duration,
 }
@@ -71,6 +72,31 @@ fn number<T: std::str::FromStr>(
             .parse()
             .map_err(|_| ConfigError(format!("{name} is not a number: {text:?}"))),
     }
+}
+
+/// Payment providers this backend can take payments through.
+pub const KNOWN_PAYMENT_PROVIDERS: [&str; 2] = ["stripe", "test"];
+
+/// `PAYMENT_PROVIDERS` (comma-separated). Unset or empty enables none, so a deployment that
+/// forgets it takes no orders (checkout answers 500 and logs why) rather than orders nobody
+/// pays: the offline `test` provider is only ever on when named. An unknown name is an error.
+fn payment_providers(value: Option<String>) -> Result<Vec<String>, ConfigError> {
+    let mut providers = Vec::new();
+    for name in value.unwrap_or_default().split(',').map(str::trim) {
+        if name.is_empty() {
+            continue;
+        }
+        if !KNOWN_PAYMENT_PROVIDERS.contains(&name) {
+            return Err(ConfigError(format!(
+                "PAYMENT_PROVIDERS names an unknown provider {name:?} (known: {})",
+                KNOWN_PAYMENT_PROVIDERS.join(", ")
+            )));
+        }
+        if !providers.iter().any(|p| p == name) {
+            providers.push(name.to_owned());
+        }
+    }
+    Ok(providers)
 }
 
 impl Config {
@@ -139,12 +165,7 @@ impl Config {
                     "RESERVATION_TTL_SECONDS",
                     900,
                 )?),
-                payment_providers: lookup("PAYMENT_PROVIDERS")
-                    .unwrap_or_else(|| "test".into())
-                    .split(',')
-                    .map(|p| p.trim().to_owned())
-                    .filter(|p| !p.is_empty())
-                    .collect(),
+                payment_providers: payment_providers(lookup("PAYMENT_PROVIDERS"))?,
                 stripe_api_base: lookup("STRIPE_API_BASE")
                     .unwrap_or_else(|| "https://api.stripe.com".into())
                     .trim_end_matches('/')
@@ -158,7 +179,7 @@ impl Config {
                 "OUTBOUND_TIMEOUT_MS",
                 10_000,
             )?),
-            webhooks: crate::webhooks::UrlPolicy {
+            webhooks: shop_domain::webhooks::UrlPolicy {
                 allow_insecure: flag(&lookup, "WEBHOOKS_ALLOW_INSECURE_URLS")?,
                 allow_ip_hosts: flag(&lookup, "WEBHOOKS_ALLOW_IP_HOSTS")?,
             },
@@ -210,5 +231,22 @@ mod tests {
         );
         let c = Config::from_lookup(|_| None).unwrap();
         assert!(!c.development && !c.webhooks.allow_insecure && !c.webhooks.allow_ip_hosts);
+    }
+
+    #[test]
+    fn the_test_payment_provider_is_on_only_when_named() {
+        let providers = |v: Option<&str>| {
+            Config::from_lookup(|n| (n == "PAYMENT_PROVIDERS").then(|| v.map(str::to_owned))?)
+                .map(|c| c.checkout.payment_providers)
+        };
+        assert_eq!(providers(None), Ok(vec![]));
+        assert_eq!(providers(Some(" ")), Ok(vec![]));
+        assert_eq!(providers(Some("stripe")), Ok(vec!["stripe".to_owned()]));
+        assert_eq!(
+            providers(Some("test, stripe,test")),
+            Ok(vec!["test".to_owned(), "stripe".to_owned()])
+        );
+        assert!(providers(Some("stripe,paypal")).is_err());
+        assert!(providers(Some("Test")).is_err());
     }
 }

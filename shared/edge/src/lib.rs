@@ -17,6 +17,7 @@ pub mod memo;
 pub mod orders;
 pub mod outbound;
 pub mod outbox;
+pub mod params;
 pub mod problem;
 pub mod rate_limit;
 pub mod reply;

@@ -48,6 +48,18 @@ impl OutboxRow {
 
 pub const QUEUE_BINDING: &str = "ORDER_EVENTS";
 
+impl<E> crate::runtime::Call<E> {
+    /// Send the events a store operation wrote to the queue: the one publish step of every
+    /// handler. A failure is logged, not answered: the rows stay in the outbox and the cron
+    /// sends them again.
+    pub async fn publish(&self, db: &D1Database, rows: &[OutboxRow]) {
+        let resend_after = self.config.checkout.outbox_resend_after;
+        if let Err(e) = publish(&self.env, db, rows, self.now, resend_after).await {
+            self.internal("publishing events", &e);
+        }
+    }
+}
+
 /// Send `rows` to the queue, then record the attempt: the ones that went are marked sent, and
 /// every row gets its next re-send time (`resend_after`, doubling per attempt), which only
 /// matters if the consumer has not applied it by then. Returns how many were sent.

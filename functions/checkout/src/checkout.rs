@@ -1,0 +1,331 @@
+//! `POST /v1/carts/{id}/checkout`: parse the request, apply the abuse limits, run the domain's
+//! checkout, answer the order with its payment session and order token. A replay with the same
+//! `Idempotency-Key` issues the credentials again (they are never stored).
+
+use serde::{Deserialize, Serialize};
+use shop_domain::checkout::{
+    AddressInput, Checkout, CheckoutError, CheckoutInput, CheckoutPolicy, CheckoutRequest,
+    DynPaymentProvider, Order, PaymentReference, PaymentSession, TestPaymentProvider,
+};
+use shop_domain::ids::{CartId, OrderId};
+use shop_edge::auth::{self, Audience, Principal};
+use shop_edge::d1::D1Carts;
+use shop_edge::orders::D1Orders;
+use shop_edge::rate_limit;
+use shop_edge::runtime::CryptoIds;
+use shop_edge::stripe::Stripe;
+use shop_edge::{Call, FieldError, Problem, Reply};
+
+use crate::Endpoint;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressBody {
+    name: String,
+    line1: String,
+    #[serde(default)]
+    line2: Option<String>,
+    city: String,
+    postal_code: String,
+    #[serde(default)]
+    region: Option<String>,
+    country: String,
+    #[serde(default)]
+    phone: Option<String>,
+}
+
+impl From<AddressBody> for AddressInput {
+    fn from(a: AddressBody) -> Self {
+        AddressInput {
+            name: a.name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            postal_code: a.postal_code,
+            region: a.region,
+            country: a.country,
+            phone: a.phone,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckoutBody {
+    email: String,
+    shipping_address: AddressBody,
+    #[serde(default)]
+    billing_address: Option<AddressBody>,
+    shipping_method: String,
+    payment_provider: String,
+}
+
+#[derive(Serialize)]
+struct CheckoutAnswer<'a> {
+    order: &'a Order,
+    payment: &'a PaymentSession,
+    /// Bearer token that lets whoever placed the order read it later, without an account.
+    order_token: String,
+}
+
+/// What a checkout's idempotency record keeps: the answer without the credentials it showed
+/// (the order token and the payment's client secret), which a replay issues again.
+#[derive(Serialize, Deserialize)]
+struct StoredCheckout {
+    order: Order,
+    payment: PaymentReference,
+}
+
+pub async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    if let Some(stored) = &call.replayed {
+        return replay_checkout(call, stored).await;
+    }
+    let key = call.require_idempotency_key()?;
+    let cart_id = call.path_param(0, CartId::parse, || {
+        Problem::not_found("cart_not_found", "No cart with this id")
+    })?;
+    let body: CheckoutBody = call.json()?;
+    let request = CheckoutRequest::parse(CheckoutInput {
+        email: body.email,
+        shipping_address: body.shipping_address.into(),
+        billing_address: body.billing_address.map(Into::into),
+        shipping_method: body.shipping_method,
+        payment_provider: body.payment_provider,
+    })
+    .map_err(|issues| {
+        Problem::new(
+            422,
+            "validation_failed",
+            "Request is not valid",
+            "Some fields are not valid",
+        )
+        .with_errors(
+            issues
+                .into_iter()
+                .map(|i| FieldError::new(i.path, i.code, i.message))
+                .collect(),
+        )
+    })?;
+
+    // Abuse limits (the platform's rate limiter): per client address, then per email, so a
+    // guest cannot hold the stock with one unpaid order after another.
+    let client = call.header("CF-Connecting-IP").unwrap_or_default();
+    call.rate_limit("CHECKOUT_BY_CLIENT", &format!("client:{client}"))
+        .await?;
+    call.rate_limit(
+        "CHECKOUT_BY_EMAIL",
+        &format!(
+            "email:{}",
+            rate_limit::digest(&request.email.as_str().to_lowercase())
+        ),
+    )
+    .await?;
+
+    let settings = &call.config.checkout;
+    let db = call.db()?;
+    let carts = D1Carts { db: &db };
+    let orders = D1Orders::new(&db);
+    let ids = CryptoIds;
+    let test = TestPaymentProvider { ids: &ids };
+    let stripe = stripe(call, &cart_id);
+    let providers = enabled_providers(call, &test, &stripe);
+    if providers.is_empty() {
+        return Err(call.internal(
+            "checkout",
+            &"PAYMENT_PROVIDERS is not set: no payment provider is enabled",
+        ));
+    }
+    let policy = CheckoutPolicy {
+        tax_rate: call.config.cart.tax_rate,
+        reservation_ttl: settings.reservation_ttl,
+        max_units_per_sku: settings.max_units_per_sku,
+    };
+    let service = Checkout {
+        carts: &carts,
+        orders: &orders,
+        shipping: &settings.shipping,
+        providers: &providers,
+        ids: &ids,
+        policy: &policy,
+    };
+    let placed = service
+        .checkout(&cart_id, &request, &key, call.now)
+        .await
+        .map_err(|e| map_error(call, e))?;
+
+    call.publish(&db, &orders.written_events.take()).await;
+    let token = order_token(call, &placed.order.id)?;
+    let answer = CheckoutAnswer {
+        order: &placed.order,
+        payment: &placed.payment,
+        order_token: token,
+    };
+    let stored = StoredCheckout {
+        order: placed.order.clone(),
+        payment: placed.payment.reference(),
+    };
+    let stored =
+        serde_json::to_string(&stored).map_err(|e| call.internal("serialising order", &e))?;
+    Reply::json(201, &answer)
+        .map(|r| {
+            r.header("Location", format!("/v1/orders/{}", placed.order.id))
+                .complete_on_replay(stored)
+        })
+        .map_err(|e| call.internal("serialising order", &e))
+}
+
+/// A replayed checkout: the stored order and payment, with a fresh order token and the client
+/// secret read again from the payment provider. Nothing is placed or charged again.
+async fn replay_checkout(call: &Call<Endpoint>, stored: &Reply) -> Result<Reply, Problem> {
+    let record: StoredCheckout =
+        serde_json::from_str(&stored.body).map_err(|e| call.internal("stored checkout", &e))?;
+    let ids = CryptoIds;
+    let test = TestPaymentProvider { ids: &ids };
+    let stripe = stripe(call, &record.order.cart_id);
+    let providers = enabled_providers(call, &test, &stripe);
+    let payment = record
+        .payment
+        .resume(&providers)
+        .await
+        .map_err(|e| map_error(call, CheckoutError::Payment(e)))?;
+    let answer = CheckoutAnswer {
+        order: &record.order,
+        payment: &payment,
+        order_token: order_token(call, &record.order.id)?,
+    };
+    let body =
+        serde_json::to_string(&answer).map_err(|e| call.internal("serialising order", &e))?;
+    Ok(Reply {
+        body,
+        replay_body: None,
+        completed_on_replay: false,
+        ..stored.clone()
+    })
+}
+
+fn stripe(call: &Call<Endpoint>, cart_id: &CartId) -> Stripe {
+    Stripe {
+        api_base: call.config.checkout.stripe_api_base.clone(),
+        secret_key: call
+            .env
+            .secret("STRIPE_SECRET_KEY")
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+        timeout: call.config.outbound_timeout,
+        cart_id: cart_id.clone(),
+    }
+}
+
+/// The providers `PAYMENT_PROVIDERS` enables, in its order.
+fn enabled_providers<'a>(
+    call: &Call<Endpoint>,
+    test: &'a TestPaymentProvider<'a>,
+    stripe: &'a Stripe,
+) -> Vec<&'a dyn DynPaymentProvider> {
+    let mut providers: Vec<&dyn DynPaymentProvider> = Vec::new();
+    for name in &call.config.checkout.payment_providers {
+        match name.as_str() {
+            "test" => providers.push(test),
+            "stripe" => providers.push(stripe),
+            _ => {}
+        }
+    }
+    providers
+}
+
+pub fn order_token(call: &Call<Endpoint>, order: &OrderId) -> Result<String, Problem> {
+    let principal = Principal {
+        sub: order.to_string(),
+        audience: Audience::Order,
+        scopes: vec!["order:read".into()],
+    };
+    let expires = call.now.plus(call.config.checkout.order_token_ttl);
+    auth::issue(&principal, call.jwt_secret()?.as_bytes(), call.now, expires)
+        .map_err(|e| call.internal("issuing order token", &format!("{e:?}")))
+}
+
+/// The one mapping of checkout errors to HTTP.
+fn map_error(call: &Call<Endpoint>, error: CheckoutError) -> Problem {
+    match error {
+        CheckoutError::CartNotFound => Problem::not_found("cart_not_found", "No cart with this id"),
+        CheckoutError::CartExpired => {
+            Problem::not_found("cart_expired", "This cart expired; create a new one")
+        }
+        CheckoutError::CartEmpty => Problem::new(
+            422,
+            "cart_empty",
+            "Cart is empty",
+            "Add items before checking out",
+        ),
+        CheckoutError::AlreadyCheckedOut { order_id } => Problem::new(
+            409,
+            "cart_already_checked_out",
+            "Cart already checked out",
+            format!("This cart already became order {order_id}"),
+        )
+        .with_extra("order_id", order_id.as_str().into()),
+        CheckoutError::UnknownShippingMethod { known } => Problem::invalid_field(
+            "/shipping_method",
+            "unknown_shipping_method",
+            format!(
+                "No such shipping method for this cart's currency; known: {}",
+                known.join(", ")
+            ),
+        ),
+        CheckoutError::UnknownPaymentProvider { known } => Problem::invalid_field(
+            "/payment_provider",
+            "unknown_payment_provider",
+            format!("Payment providers: {}", known.join(", ")),
+        ),
+        CheckoutError::InsufficientStock(shortages) => Problem::new(
+            409,
+            "insufficient_stock",
+            "Not enough stock",
+            "Some items are no longer available in the quantity in your cart",
+        )
+        .with_extra(
+            "shortages",
+            serde_json::to_value(&shortages).unwrap_or_default(),
+        ),
+        CheckoutError::TooManyUnits {
+            sku,
+            requested,
+            max,
+        } => Problem::new(
+            422,
+            "sku_quantity_above_limit",
+            "Too many units of one item",
+            format!("An order holds at most {max} units of {sku}; the cart has {requested}"),
+        )
+        .with_extra("sku", sku.as_str().into())
+        .with_extra("requested", requested.into())
+        .with_extra("max", max.into()),
+        CheckoutError::PriceChanged(changes) => Problem::new(
+            409,
+            "price_changed",
+            "Prices changed",
+            "Some prices changed since they were added to the cart; refresh the cart (POST /v1/carts/{id}/refresh) to accept the current prices, then check out again",
+        )
+        .with_extra(
+            "changes",
+            serde_json::to_value(&changes).unwrap_or_default(),
+        ),
+        CheckoutError::CartChanged => Problem::new(
+            409,
+            "cart_changed",
+            "Cart changed",
+            "The cart or its stock changed during checkout; read it again and retry",
+        )
+        .with_header("Retry-After", "1"),
+        CheckoutError::Payment(e) => {
+            call.internal("payment provider", &e);
+            Problem::new(
+                502,
+                "payment_provider_unavailable",
+                "Payment provider unavailable",
+                "The payment provider could not create a payment; nothing was charged or reserved, retry later",
+            )
+        }
+        CheckoutError::Store(e) => call.internal("checkout storage", &e),
+    }
+}

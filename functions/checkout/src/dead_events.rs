@@ -1,0 +1,58 @@
+//! Dead events: messages the queue gave up on, listed for an operator and redriven on request.
+
+use shop_edge::{dead_letters, outbox};
+use shop_edge::{Call, Problem, Reply};
+
+use crate::Endpoint;
+
+pub async fn list(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.only_query_params(&["limit", "cursor"])?;
+    let after = call.time_cursor()?;
+    let db = call.db()?;
+    let page = dead_letters::list(&db, after, call.limit()?)
+        .await
+        .map_err(|e| call.internal("list dead events", &e))?;
+    Reply::json(200, &page).map_err(|e| call.internal("serialising dead events", &e))
+}
+
+/// Send a dead event's outbox row to the queue again now. Safe to repeat: the consumer applies
+/// an event once, whatever the number of deliveries.
+pub async fn redrive(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let id = call.route.param(0);
+    let db = call.db()?;
+    let not_found = || Problem::not_found("dead_event_not_found", "No dead event with this id");
+    let dead = dead_letters::get(&db, id)
+        .await
+        .map_err(|e| call.internal("get dead event", &e))?
+        .ok_or_else(not_found)?;
+    let not_redrivable = || {
+        Problem::new(
+            409,
+            "not_redrivable",
+            "Cannot be redriven",
+            "This message is not an event this system wrote (it could not be decoded, or has no outbox row); it can only be inspected",
+        )
+    };
+    let event_id = dead.event_id.as_deref().ok_or_else(not_redrivable)?;
+    let row = outbox::row(&db, event_id)
+        .await
+        .map_err(|e| call.internal("read outbox row", &e))?
+        .ok_or_else(not_redrivable)?;
+    outbox::publish(
+        &call.env,
+        &db,
+        std::slice::from_ref(&row),
+        call.now,
+        call.config.checkout.outbox_resend_after,
+    )
+    .await
+    .map_err(|e| call.internal("redriving an event", &e))?;
+    dead_letters::mark_redriven(&db, id, call.now)
+        .await
+        .map_err(|e| call.internal("mark redriven", &e))?;
+    let dead = dead_letters::get(&db, id)
+        .await
+        .map_err(|e| call.internal("get dead event", &e))?
+        .ok_or_else(not_found)?;
+    Reply::json(200, &dead).map_err(|e| call.internal("serialising dead event", &e))
+}

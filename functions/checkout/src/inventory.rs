@@ -1,0 +1,102 @@
+//! Stock administration: the inventory listing, manual adjustments (audited) and low-stock
+//! thresholds.
+
+use serde::Deserialize;
+use shop_domain::ids::{IdSource, Sku};
+use shop_domain::inventory::{
+    AdjustmentReason, LowThreshold, StockDelta, MAX_ADJUSTMENT, MAX_LOW_THRESHOLD, MAX_REASON_CHARS,
+};
+use shop_domain::pagination::Cursor;
+use shop_edge::admin;
+use shop_edge::runtime::CryptoIds;
+use shop_edge::{Call, Problem, Reply};
+
+use crate::Endpoint;
+
+fn not_found() -> Problem {
+    Problem::not_found("sku_not_found", "No stock record for this SKU")
+}
+
+pub async fn list(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.only_query_params(&["limit", "cursor", "low"])?;
+    let low = call.flag_query("low")?;
+    let after = call.cursor()?;
+    let db = call.db()?;
+    let page = admin::list_inventory(&db, after.as_ref().map(Cursor::key), low, call.limit()?)
+        .await
+        .map_err(|e| call.internal("list inventory", &e))?;
+    Reply::json(200, &page).map_err(|e| call.internal("serialising inventory", &e))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThresholdBody {
+    low_threshold: i64,
+}
+
+pub async fn set_low_threshold(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let sku = call.path_param(0, Sku::parse, not_found)?;
+    let body: ThresholdBody = call.json()?;
+    let threshold = LowThreshold::parse(body.low_threshold).ok_or_else(|| {
+        Problem::invalid_field(
+            "/low_threshold",
+            "invalid_threshold",
+            format!("low_threshold is a whole number from 0 to {MAX_LOW_THRESHOLD}"),
+        )
+    })?;
+    let db = call.db()?;
+    let stock = admin::set_low_threshold(&db, &sku, threshold)
+        .await
+        .map_err(|e| call.internal("set low threshold", &e))?
+        .ok_or_else(not_found)?;
+    Reply::json(200, &stock).map_err(|e| call.internal("serialising stock", &e))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdjustBody {
+    delta: i64,
+    reason: String,
+}
+
+pub async fn adjust(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.require_idempotency_key()?;
+    let principal = call.admin()?;
+    let sku = call.path_param(0, Sku::parse, not_found)?;
+    let body: AdjustBody = call.json()?;
+    let delta = StockDelta::parse(body.delta).ok_or_else(|| {
+        Problem::invalid_field(
+            "/delta",
+            "invalid_delta",
+            format!("delta is a non-zero whole number, at most {MAX_ADJUSTMENT} either way"),
+        )
+    })?;
+    let reason = AdjustmentReason::parse(&body.reason).ok_or_else(|| {
+        Problem::invalid_field(
+            "/reason",
+            "invalid_reason",
+            format!("reason is 1 to {MAX_REASON_CHARS} characters, without control characters"),
+        )
+    })?;
+    let db = call.db()?;
+    let id = format!("adj_{:032x}", CryptoIds.next_u128());
+    match admin::adjust_inventory(&db, &id, &sku, delta, &reason, &principal.sub, call.now)
+        .await
+        .map_err(|e| call.internal("adjust inventory", &e))?
+    {
+        admin::AdjustOutcome::UnknownSku => Err(not_found()),
+        admin::AdjustOutcome::Short { available } => Err(Problem::new(
+            409,
+            "insufficient_stock",
+            "Not enough stock",
+            format!(
+                "Only {available} units are available to remove; the rest is reserved by orders"
+            ),
+        )
+        .with_extra("available", available.into())),
+        admin::AdjustOutcome::Adjusted { stock, events } => {
+            call.publish(&db, &events).await;
+            Reply::json(200, &stock).map_err(|e| call.internal("serialising stock", &e))
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Orders: the order read (its own token or an admin's), the admin listing, and the merchant's
+//! transitions (cancel, capture).
+
+use shop_domain::checkout::{Email, OrderStore};
+use shop_domain::ids::OrderId;
+use shop_domain::lifecycle::{self, LifecycleError};
+use shop_domain::order::OrderStatus;
+use shop_edge::admin;
+use shop_edge::auth::Audience;
+use shop_edge::orders::D1Orders;
+use shop_edge::runtime::CryptoIds;
+use shop_edge::{Call, Problem, Reply};
+
+use crate::Endpoint;
+
+fn not_found() -> Problem {
+    Problem::not_found("order_not_found", "No order with this id")
+}
+
+pub async fn get(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let id = call.path_param(0, OrderId::parse, not_found)?;
+    // The order's own access token, or an admin token with orders:read.
+    match call.require_token(Audience::Order, "order:read") {
+        Ok(principal) if principal.sub == id.as_str() => {}
+        Ok(_) => {
+            return Err(Problem::new(
+                403,
+                "forbidden",
+                "Forbidden",
+                "This token is for another order",
+            ));
+        }
+        Err(_) => {
+            call.require_token(Audience::Admin, "orders:read")?;
+        }
+    }
+    let db = call.db()?;
+    let order = D1Orders::new(&db)
+        .get(&id)
+        .await
+        .map_err(|e| call.internal("get order", &e))?
+        .ok_or_else(not_found)?;
+    Reply::json(200, &order).map_err(|e| call.internal("serialising order", &e))
+}
+
+pub async fn list(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.only_query_params(&[
+        "limit",
+        "cursor",
+        "status",
+        "email",
+        "created_from",
+        "created_before",
+    ])?;
+    let status = call
+        .query("status")
+        .map(|s| {
+            OrderStatus::parse(s)
+                .map(|s| s.as_str().to_owned())
+                .ok_or_else(|| {
+                    Problem::invalid_field(
+                        "/query/status",
+                        "invalid_status",
+                        "status is one of the order statuses",
+                    )
+                })
+        })
+        .transpose()?;
+    let email = call
+        .query("email")
+        .map(|e| {
+            Email::parse(e)
+                .map(|e| e.as_str().to_owned())
+                .ok_or_else(|| {
+                    Problem::invalid_field("/query/email", "invalid_email", "not an email address")
+                })
+        })
+        .transpose()?;
+    let filter = admin::OrderFilter {
+        status,
+        email,
+        created_from: call.timestamp_query("created_from")?,
+        created_before: call.timestamp_query("created_before")?,
+        after: call.time_cursor()?,
+    };
+    let db = call.db()?;
+    let page = admin::list_orders(&db, &filter, call.limit()?)
+        .await
+        .map_err(|e| call.internal("list orders", &e))?;
+    Reply::json(200, &page).map_err(|e| call.internal("serialising orders", &e))
+}
+
+#[derive(Clone, Copy)]
+pub enum Action {
+    Cancel,
+    Capture,
+}
+
+/// Merchant actions on an order: cancel (stock released or restocked) and capture (a payment
+/// received outside a provider webhook, e.g. bank transfer; the reservation becomes a sale).
+pub async fn transition(call: &Call<Endpoint>, action: Action) -> Result<Reply, Problem> {
+    let id = call.path_param(0, OrderId::parse, not_found)?;
+    let db = call.db()?;
+    let orders = D1Orders::new(&db);
+    let (verb, result) = match action {
+        Action::Cancel => (
+            "cancelled",
+            lifecycle::cancel(&orders, &CryptoIds, &id, call.now).await,
+        ),
+        Action::Capture => (
+            "captured",
+            lifecycle::mark_paid(&orders, &CryptoIds, &id, call.now).await,
+        ),
+    };
+    result.map_err(|e| lifecycle_problem(call, e, verb))?;
+    call.publish(&db, &orders.written_events.take()).await;
+    let order = orders
+        .get(&id)
+        .await
+        .map_err(|e| call.internal("get order", &e))?
+        .ok_or_else(not_found)?;
+    Reply::json(200, &order).map_err(|e| call.internal("serialising order", &e))
+}
+
+/// The one mapping of order lifecycle errors to HTTP (`verb`: what was attempted).
+fn lifecycle_problem(call: &Call<Endpoint>, error: LifecycleError, verb: &str) -> Problem {
+    match error {
+        LifecycleError::NotFound => not_found(),
+        LifecycleError::Illegal(illegal) => Problem::new(
+            409,
+            "illegal_transition",
+            "Not allowed in this state",
+            format!(
+                "An order that is {} cannot be {verb}",
+                illegal.from.as_str()
+            ),
+        ),
+        LifecycleError::Ledger(_) => Problem::new(
+            409,
+            "nothing_to_capture",
+            "Nothing to capture",
+            "The order is captured in full",
+        ),
+        LifecycleError::Moved => Problem::new(
+            409,
+            "order_changed",
+            "Order changed",
+            "The order changed meanwhile; retry",
+        )
+        .with_header("Retry-After", "1"),
+        LifecycleError::Store(e) => call.internal("order transition", &e),
+    }
+}
