@@ -1,7 +1,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomUUID } from "node:crypto";
-import { adminToken, assertProblem, newCart, skuWithStock, spawnApp } from "./helpers.mjs";
+import { adminToken, assertProblem, eventually, newCart, skuWithStock, spawnApp } from "./helpers.mjs";
 
 let app;
 before(async () => (app = await spawnApp()));
@@ -184,4 +184,83 @@ test("a key on a capability route is scoped to its resource", async () => {
   assert.equal(b.status, 200, b.text);
   assert.equal(b.body.id, two.id);
   assert.equal(b.headers.get("idempotent-replayed"), null);
+});
+
+/** What the worker logged about the D1 use of the request sent with `X-Request-Id: id`. */
+async function d1Use(id) {
+  let entry;
+  await eventually(async () => {
+    entry = app.logs
+      .map((line) => {
+        try {
+          return JSON.parse(line.slice(line.indexOf("{")));
+        } catch {
+          return undefined;
+        }
+      })
+      .find((e) => e?.request_id === id && typeof e.d1_round_trips === "number");
+    return entry !== undefined;
+  }, `the log line of ${id}`);
+  return entry.d1_round_trips;
+}
+
+test("a key costs no round trip of its own: the claim rides on the first, the answer on the change", async () => {
+  const keyed = () => ({ "Idempotency-Key": randomUUID(), "X-Request-Id": `req-${randomUUID()}` });
+  const stored = (h) => app.db.prepare("SELECT completed, response_status FROM idempotency_keys WHERE key = ?1").bind(h["Idempotency-Key"]).first();
+
+  const createHeaders = keyed();
+  const created = await app.post("/v1/carts", { currency: "EUR" }, { headers: createHeaders });
+  assert.equal(created.status, 201, created.text);
+  assert.equal(await d1Use(createHeaders["X-Request-Id"]), 1, "create: claim, insert and answer in one batch");
+  assert.deepEqual({ ...(await stored(createHeaders)) }, { completed: 1, response_status: 201 });
+
+  const { sku } = await skuWithStock(app, "EUR", 5);
+  const addHeaders = keyed();
+  const added = await app.post(`/v1/carts/${created.body.id}/items`, { sku, quantity: 1 }, { headers: addHeaders });
+  assert.equal(added.status, 200, added.text);
+  assert.equal(await d1Use(addHeaders["X-Request-Id"]), 2, "add: claim + cart + offer, then save + answer");
+  assert.deepEqual({ ...(await stored(addHeaders)) }, { completed: 1, response_status: 200 });
+
+  const checkoutHeaders = keyed();
+  const placed = await app.post(
+    `/v1/carts/${created.body.id}/checkout`,
+    { email: "rt@example.com", shipping_address: { name: "R T", line1: "1 Main St", city: "Berlin", postal_code: "10115", country: "DE" }, shipping_method: "standard", payment_provider: "test" },
+    { headers: checkoutHeaders },
+  );
+  assert.equal(placed.status, 201, placed.text);
+  assert.equal(await d1Use(checkoutHeaders["X-Request-Id"]), 2, "checkout: claim + cart, then the placement batch with the answer");
+  assert.deepEqual({ ...(await stored(checkoutHeaders)) }, { completed: 1, response_status: 201 });
+
+  // The stored answer is complete: a replay gives the same order, its number included.
+  const replay = await app.post(
+    `/v1/carts/${created.body.id}/checkout`,
+    { email: "rt@example.com", shipping_address: { name: "R T", line1: "1 Main St", city: "Berlin", postal_code: "10115", country: "DE" }, shipping_method: "standard", payment_provider: "test" },
+    { headers: { "Idempotency-Key": checkoutHeaders["Idempotency-Key"] } },
+  );
+  assert.equal(replay.status, 201, replay.text);
+  assert.deepEqual(replay.body.order, placed.body.order);
+  assert.match(replay.body.order.number, /^SO-\d{4}-\d{6}$/);
+});
+
+test("concurrent keyed adds to one cart all land once, and each key replays its own answer", async () => {
+  const cart = await newCart(app);
+  const { sku } = await skuWithStock(app, "EUR", 20);
+  const keys = Array.from({ length: 6 }, () => randomUUID());
+  const send = (key) => app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 1 }, { headers: { "Idempotency-Key": key } });
+  const first = await Promise.all(keys.map(send));
+  for (const r of first) assert.ok([200, 409].includes(r.status), r.text);
+  const saved = first.filter((r) => r.status === 200);
+  assert.ok(saved.length >= 1);
+  assert.equal((await app.get(`/v1/carts/${cart.id}`)).body.lines[0].quantity, saved.length, "every 200 counted once");
+  const tags = saved.map((r) => r.headers.get("etag"));
+  assert.equal(new Set(tags).size, tags.length, "each saved change is its own version");
+  const again = await Promise.all(keys.map((key, i) => (first[i].status === 200 ? send(key) : undefined)));
+  for (const [i, r] of again.entries()) {
+    if (!r) continue;
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get("idempotent-replayed"), "true");
+    assert.equal(r.text, first[i].text, "the answer of the attempt that was saved");
+    assert.equal(r.headers.get("etag"), first[i].headers.get("etag"));
+  }
+  assert.equal((await app.get(`/v1/carts/${cart.id}`)).body.lines[0].quantity, saved.length, "replays add nothing");
 });

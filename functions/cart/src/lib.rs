@@ -6,7 +6,7 @@ use shop_domain::cart::{
 };
 use shop_domain::ids::{CartId, LineId, Sku};
 use shop_domain::money::Currency;
-use shop_edge::d1::{D1Carts, D1Catalog};
+use shop_edge::d1::D1Carts;
 use shop_edge::runtime::CryptoIds;
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response};
@@ -106,11 +106,12 @@ struct SetQuantity {
 
 async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
     let db = call.db()?;
-    let repo = D1Carts { db: &db };
-    let catalog = D1Catalog { db: &db };
+    // What a saved change answers: stored with the change when the request has a key.
+    let endpoint = call.route.endpoint;
+    let answer = |view: &CartView| cart_reply(endpoint, view).ok();
+    let repo = D1Carts::answering(&db, &answer);
     let carts = Carts {
         repo: &repo,
-        catalog: &catalog,
         ids: &CryptoIds,
         policy: &call.config.cart,
     };
@@ -119,12 +120,7 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::Create => {
             let body: CreateCart = call.json()?;
             let currency = parse_currency(&body.currency)?;
-            let view = carts
-                .create(currency, now)
-                .await
-                .map_err(|e| map_error(&call, e))?;
-            let location = format!("/v1/carts/{}", view.id);
-            return cart_reply(&call, 201, &view).map(|r| r.header("Location", location));
+            carts.create(currency, now).await
         }
         Endpoint::Get => carts.get(&cart_id(&call)?, now).await,
         Endpoint::AddItem => {
@@ -172,13 +168,19 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         }
     };
     let view = result.map_err(|e| map_error(&call, e))?;
-    cart_reply(&call, 200, &view)
+    cart_reply(endpoint, &view).map_err(|e| call.internal("serialising cart", &e))
 }
 
-fn cart_reply(call: &Call<Endpoint>, status: u16, view: &CartView) -> Result<Reply, Problem> {
-    Reply::json(status, view)
-        .map(|r| r.header("ETag", view.etag.clone()))
-        .map_err(|e| call.internal("serialising cart", &e))
+/// The answer to `endpoint` once the cart is `view`.
+fn cart_reply(endpoint: Endpoint, view: &CartView) -> Result<Reply, serde_json::Error> {
+    let reply = Reply::json(200, view)?.header("ETag", view.etag.clone());
+    Ok(match endpoint {
+        Endpoint::Create => Reply {
+            status: 201,
+            ..reply.header("Location", format!("/v1/carts/{}", view.id))
+        },
+        _ => reply,
+    })
 }
 
 /// An id in the path that does not parse cannot name an existing cart.

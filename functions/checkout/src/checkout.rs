@@ -5,13 +5,14 @@
 use serde::{Deserialize, Serialize};
 use shop_domain::checkout::{
     AddressInput, Checkout, CheckoutError, CheckoutInput, CheckoutPolicy, CheckoutRequest,
-    DynPaymentProvider, Order, PaymentReference, PaymentSession, TestPaymentProvider,
+    DynPaymentProvider, Order, OrderStore, PaymentReference, PaymentSession, TestPaymentProvider,
 };
 use shop_domain::ids::{CartId, OrderId};
 use shop_edge::auth::{self, Audience, Principal};
 use shop_edge::d1::D1Carts;
 use shop_edge::orders::D1Orders;
 use shop_edge::rate_limit;
+use shop_edge::reply::JSON;
 use shop_edge::runtime::CryptoIds;
 use shop_edge::stripe::Stripe;
 use shop_edge::{Call, FieldError, Problem, Reply};
@@ -123,8 +124,10 @@ pub async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
 
     let settings = &call.config.checkout;
     let db = call.db()?;
-    let carts = D1Carts { db: &db };
-    let orders = D1Orders::new(&db);
+    let carts = D1Carts::new(&db);
+    // What a placed order answers, stored in the placement batch when the request has a key.
+    let answer = |order: &Order| stored_reply(order).ok();
+    let orders = D1Orders::answering(&db, &answer);
     let ids = CryptoIds;
     let test = TestPaymentProvider { ids: &ids };
     let stripe = stripe(call, &cart_id);
@@ -153,32 +156,47 @@ pub async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         .await
         .map_err(|e| map_error(call, e))?;
 
-    call.publish(&db, &orders.written_events.take()).await;
+    call.publish(&orders.written_events.take()).await;
     let token = order_token(call, &placed.order.id)?;
     let answer = CheckoutAnswer {
         order: &placed.order,
         payment: &placed.payment,
         order_token: token,
     };
+    let body =
+        serde_json::to_string(&answer).map_err(|e| call.internal("serialising order", &e))?;
+    let stored = stored_reply(&placed.order).map_err(|e| call.internal("serialising order", &e))?;
+    Ok(Reply { body, ..stored })
+}
+
+/// A placed order's answer as its idempotency record keeps it: 201 with the order and its
+/// payment reference, to be completed on replay (see [`StoredCheckout`]). The order's number
+/// may still be empty (the placement batch assigns it); a replay reads it.
+fn stored_reply(order: &Order) -> Result<Reply, serde_json::Error> {
     let stored = StoredCheckout {
-        order: placed.order.clone(),
-        payment: placed.payment.reference(),
+        order: order.clone(),
+        payment: order.payment_reference(),
     };
-    let stored =
-        serde_json::to_string(&stored).map_err(|e| call.internal("serialising order", &e))?;
-    Reply::json(201, &answer)
-        .map(|r| {
-            r.header("Location", format!("/v1/orders/{}", placed.order.id))
-                .complete_on_replay(stored)
-        })
-        .map_err(|e| call.internal("serialising order", &e))
+    Ok(Reply::raw(201, JSON, String::new())
+        .header("Location", format!("/v1/orders/{}", order.id))
+        .complete_on_replay(serde_json::to_string(&stored)?))
 }
 
 /// A replayed checkout: the stored order and payment, with a fresh order token and the client
 /// secret read again from the payment provider. Nothing is placed or charged again.
 async fn replay_checkout(call: &Call<Endpoint>, stored: &Reply) -> Result<Reply, Problem> {
-    let record: StoredCheckout =
+    let mut record: StoredCheckout =
         serde_json::from_str(&stored.body).map_err(|e| call.internal("stored checkout", &e))?;
+    if record.order.number.is_empty() {
+        // Stored with the placement, before the batch numbered the order.
+        let db = call.db()?;
+        record.order.number = D1Orders::new(&db)
+            .get(&record.order.id)
+            .await
+            .map_err(|e| call.internal("get order", &e))?
+            .ok_or_else(|| call.internal("stored checkout", &"its order is missing"))?
+            .number;
+    }
     let ids = CryptoIds;
     let test = TestPaymentProvider { ids: &ids };
     let stripe = stripe(call, &record.order.cart_id);

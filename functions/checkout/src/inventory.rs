@@ -95,7 +95,7 @@ pub async fn adjust(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         )
         .with_extra("available", available.into())),
         admin::AdjustOutcome::Adjusted { stock, events } => {
-            call.publish(&db, &events).await;
+            call.publish(&events).await;
             Reply::json(200, &stock).map_err(|e| call.internal("serialising stock", &e))
         }
     }

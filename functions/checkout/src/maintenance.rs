@@ -9,6 +9,7 @@ use shop_edge::admin;
 use shop_edge::orders::D1Orders;
 use shop_edge::outbox;
 use shop_edge::runtime::{self, CryptoIds};
+use shop_edge::sql::Db;
 use worker::Env;
 
 pub async fn run(env: &Env, run: &str) {
@@ -17,7 +18,7 @@ pub async fn run(env: &Env, run: &str) {
         Ok(config) => config,
         Err(e) => return runtime::log_error(run, "scheduled maintenance", &e),
     };
-    let db = match env.d1("DB") {
+    let db = match Db::open(env) {
         Ok(db) => db,
         Err(e) => return runtime::log_error(run, "scheduled maintenance", &e),
     };
@@ -50,12 +51,14 @@ pub async fn run(env: &Env, run: &str) {
             )
             .map_err(|e| e.to_string()),
     );
+    line.insert("d1_round_trips".into(), db.tally().round_trips().into());
+    line.insert("d1_statements".into(), db.tally().statements().into());
     worker::console_log!("{}", serde_json::Value::Object(line));
 }
 
 async fn expire_orders(
     env: &Env,
-    db: &worker::D1Database,
+    db: &Db,
     now: Timestamp,
     resend_after: Duration,
     run: &str,
@@ -76,7 +79,7 @@ async fn expire_orders(
 /// at a time (each send moves the row's next re-send further out, so a page is never read twice).
 async fn resend_outbox(
     env: &Env,
-    db: &worker::D1Database,
+    db: &Db,
     now: Timestamp,
     resend_after: Duration,
 ) -> Result<serde_json::Value, String> {

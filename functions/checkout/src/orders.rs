@@ -113,7 +113,7 @@ pub async fn transition(call: &Call<Endpoint>, action: Action) -> Result<Reply, 
         ),
     };
     result.map_err(|e| lifecycle_problem(call, e, verb))?;
-    call.publish(&db, &orders.written_events.take()).await;
+    call.publish(&orders.written_events.take()).await;
     let order = orders
         .get(&id)
         .await

@@ -14,6 +14,7 @@
 use shop_edge::consumer::{self, ApplyError, DeadReason};
 use shop_edge::outbox::Envelope;
 use shop_edge::runtime::{self, log_error};
+use shop_edge::sql::Db;
 use shop_edge::webhooks;
 use worker::{
     console_log, event, Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder,
@@ -25,7 +26,7 @@ const DEAD_LETTER_QUEUE: &str = "shop-order-events-dlq";
 
 #[event(queue)]
 async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
-    let db = env.d1("DB")?;
+    let db = Db::open(&env)?;
     if batch.queue() == DEAD_LETTER_QUEUE {
         for message in batch.raw_iter() {
             dead_letter(&db, &message).await;
@@ -74,7 +75,7 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
             Err(ApplyError::Storage(e)) => {
                 log_error(&id, "applying order event", &e);
                 let attempts = match serde_json::from_str::<Envelope>(&body) {
-                    Ok(envelope) => consumer::record_failure(&db, &envelope, &e)
+                    Ok(envelope) => consumer::record_failure(&db, &envelope, &e, now)
                         .await
                         .unwrap_or(1),
                     Err(_) => 1,
@@ -95,7 +96,7 @@ fn retry(message: &RawMessage, attempts: u32) {
 }
 
 /// A message the main queue gave up on: record it for the operator (list, redrive).
-async fn dead_letter(db: &worker::D1Database, message: &RawMessage) {
+async fn dead_letter(db: &Db, message: &RawMessage) {
     let id = message.id();
     let body = message.body().as_string().unwrap_or_default();
     match consumer::record_dead(db, &id, &body, DeadReason::RetriesExhausted, runtime::now()).await
@@ -117,7 +118,7 @@ async fn dead_letter(db: &worker::D1Database, message: &RawMessage) {
 /// Every minute: send webhook deliveries whose retry is due.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let result = match (env.d1("DB"), runtime::config(&env)) {
+    let result = match (Db::open(&env), runtime::config(&env)) {
         (Ok(db), Ok(config)) => {
             let sending = webhooks::Sending::from_config(&config);
             webhooks::deliver_due(&db, None, runtime::now(), 100, sending)

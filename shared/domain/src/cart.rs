@@ -12,7 +12,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{CatalogReader, Offer};
+use crate::catalog::Offer;
 use crate::ids::{CartId, IdSource, LineId, ProductId, Sku};
 use crate::money::{Currency, Money};
 use crate::pricing::{price_lines, Amounts, TaxRate, Totals};
@@ -170,10 +170,19 @@ pub enum SaveOutcome {
 /// Cart storage (port).
 pub trait CartRepository {
     async fn load(&self, id: &CartId) -> Result<Option<LoadedCart>, StoreError>;
-    async fn insert(&self, cart: &Cart) -> Result<(), StoreError>;
+    /// The cart with the catalog's offer of `sku` in the cart's currency (`None`: no such
+    /// SKU), in one read: what adding a line needs.
+    async fn load_with_offer(
+        &self,
+        id: &CartId,
+        sku: &Sku,
+    ) -> Result<Option<(LoadedCart, Option<Offer>)>, StoreError>;
+    /// Store a new cart. `answer` is what the caller will be told: an adapter may store it with
+    /// the change, in the same transaction (an idempotent request's answer).
+    async fn insert(&self, cart: &Cart, answer: &CartView) -> Result<(), StoreError>;
     /// Save `cart` (whose `version` is already the new one) only if the stored version is
-    /// `cart.version - 1`.
-    async fn update(&self, cart: &Cart) -> Result<SaveOutcome, StoreError>;
+    /// `cart.version - 1`; `answer` as in [`CartRepository::insert`].
+    async fn update(&self, cart: &Cart, answer: &CartView) -> Result<SaveOutcome, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -597,9 +606,8 @@ impl CartView {
 const MAX_ATTEMPTS: usize = 3;
 
 /// The cart use cases, over injected ports, ids and policy.
-pub struct Carts<'a, R, C> {
+pub struct Carts<'a, R> {
     pub repo: &'a R,
-    pub catalog: &'a C,
     pub ids: &'a dyn IdSource,
     pub policy: &'a CartPolicy,
 }
@@ -622,11 +630,12 @@ enum Change<'c> {
     Refresh,
 }
 
-impl<R: CartRepository, C: CatalogReader> Carts<'_, R, C> {
+impl<R: CartRepository> Carts<'_, R> {
     pub async fn create(&self, currency: Currency, now: Timestamp) -> Result<CartView, CartError> {
         let cart = Cart::new(CartId::mint(self.ids), currency, now, self.policy);
-        self.repo.insert(&cart).await?;
-        CartView::build(&cart, &BTreeMap::new(), self.policy)
+        let view = CartView::build(&cart, &BTreeMap::new(), self.policy)?;
+        self.repo.insert(&cart, &view).await?;
+        Ok(view)
     }
 
     pub async fn get(&self, id: &CartId, now: Timestamp) -> Result<CartView, CartError> {
@@ -642,12 +651,13 @@ impl<R: CartRepository, C: CatalogReader> Carts<'_, R, C> {
         quantity: Quantity,
         now: Timestamp,
     ) -> Result<CartView, CartError> {
-        let loaded = self.load(id, now).await?;
-        let offer = self
-            .catalog
-            .offer(sku, loaded.cart.currency)
+        let (loaded, offer) = self
+            .repo
+            .load_with_offer(id, sku)
             .await?
-            .ok_or_else(|| CartError::UnknownSku { sku: sku.clone() })?;
+            .ok_or(CartError::NotFound)?;
+        loaded.cart.check_usable(now)?;
+        let offer = offer.ok_or_else(|| CartError::UnknownSku { sku: sku.clone() })?;
         let change = Change::Add {
             offer: &offer,
             quantity,
@@ -761,7 +771,7 @@ impl<R: CartRepository, C: CatalogReader> Carts<'_, R, C> {
             // Priced before saving: a cart whose total cannot be represented is refused, not
             // saved and then failed on.
             let view = CartView::build(&cart, &current, self.policy)?;
-            match self.repo.update(&cart).await? {
+            match self.repo.update(&cart, &view).await? {
                 SaveOutcome::Saved => return Ok(view),
                 SaveOutcome::Stale => {
                     if let Precondition::Matches(_) = precondition {
@@ -820,13 +830,9 @@ mod tests {
         }
     }
 
-    fn service<'a>(
-        w: &'a World,
-        repo: &'a InMemoryCarts<'a>,
-    ) -> Carts<'a, InMemoryCarts<'a>, InMemoryCatalog> {
+    fn service<'a>(w: &'a World, repo: &'a InMemoryCarts<'a>) -> Carts<'a, InMemoryCarts<'a>> {
         Carts {
             repo,
-            catalog: &w.catalog,
             ids: &w.ids,
             policy: &w.policy,
         }

@@ -280,18 +280,6 @@ pub struct PaymentSession {
     pub currency: Currency,
 }
 
-impl PaymentSession {
-    /// The session without its client secret: what an idempotency record may keep.
-    pub fn reference(&self) -> PaymentReference {
-        PaymentReference {
-            provider: self.provider.clone(),
-            payment_id: self.payment_id.clone(),
-            amount_minor: self.amount_minor,
-            currency: self.currency,
-        }
-    }
-}
-
 /// A payment session created earlier, without its client secret (a credential that is shown,
 /// never stored): an idempotent replay of a checkout reads the secret again from the provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -395,6 +383,18 @@ pub struct Order {
     pub reservation_expires_at: Timestamp,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl Order {
+    /// The payment session created for this order, as a reference (no client secret).
+    pub fn payment_reference(&self) -> PaymentReference {
+        PaymentReference {
+            provider: self.payment_provider.clone(),
+            payment_id: self.payment_id.clone(),
+            amount_minor: self.totals.grand_total.minor_units(),
+            currency: self.currency,
+        }
+    }
 }
 
 /// A SKU that could not be reserved.
@@ -924,7 +924,6 @@ mod tests {
     async fn cart_with(w: &World, repo: &InMemoryCarts<'_>, items: &[(&str, i64)]) -> CartId {
         let carts = Carts {
             repo,
-            catalog: &w.catalog,
             ids: &w.ids,
             policy: &w.policy,
         };
@@ -1014,7 +1013,6 @@ mod tests {
                 w.catalog.set_price("MUG", "6.00", Currency::Eur);
                 let carts = Carts {
                     repo,
-                    catalog: &w.catalog,
                     ids: &w.ids,
                     policy: &w.policy,
                 };

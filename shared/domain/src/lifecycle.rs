@@ -226,7 +226,6 @@ mod tests {
         block_on(async {
             let carts = Carts {
                 repo: &repo,
-                catalog: &catalog,
                 ids: &ids,
                 policy: &policy,
             };

@@ -6,7 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use crate::cart::{Cart, CartRepository, CurrentOffer, LoadedCart, SaveOutcome};
+use crate::cart::{Cart, CartRepository, CartView, CurrentOffer, LoadedCart, SaveOutcome};
 use crate::catalog::{
     CatalogReader, Offer, Product, ProductQuery, ProductSummary, StockStatus, Variant,
 };
@@ -251,7 +251,19 @@ impl CartRepository for InMemoryCarts<'_> {
         }))
     }
 
-    async fn insert(&self, cart: &Cart) -> Result<(), StoreError> {
+    async fn load_with_offer(
+        &self,
+        id: &CartId,
+        sku: &Sku,
+    ) -> Result<Option<(LoadedCart, Option<Offer>)>, StoreError> {
+        let Some(loaded) = self.load(id).await? else {
+            return Ok(None);
+        };
+        let offer = self.catalog.offer(sku, loaded.cart.currency).await?;
+        Ok(Some((loaded, offer)))
+    }
+
+    async fn insert(&self, cart: &Cart, _answer: &CartView) -> Result<(), StoreError> {
         self.check()?;
         let mut carts = self.carts.borrow_mut();
         if carts.contains_key(&cart.id) {
@@ -261,7 +273,7 @@ impl CartRepository for InMemoryCarts<'_> {
         Ok(())
     }
 
-    async fn update(&self, cart: &Cart) -> Result<SaveOutcome, StoreError> {
+    async fn update(&self, cart: &Cart, _answer: &CartView) -> Result<SaveOutcome, StoreError> {
         self.check()?;
         let mut carts = self.carts.borrow_mut();
         let stored = carts

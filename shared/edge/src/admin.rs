@@ -9,23 +9,10 @@ use shop_domain::pagination::{Limit, Page};
 use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
-use worker::D1Database;
 
-use crate::sql::{self, num};
+use crate::sql::{self, changes, err, num, opt_num, opt_str as opt, Db, Violation};
 
 use crate::outbox::OutboxRow;
-
-fn opt(s: Option<&str>) -> JsValue {
-    s.map_or(JsValue::NULL, JsValue::from_str)
-}
-
-fn opt_num(n: Option<i64>) -> JsValue {
-    n.map_or(JsValue::NULL, num)
-}
-
-fn err(context: &'static str) -> impl Fn(worker::Error) -> StoreError {
-    move |e| StoreError::new(format!("{context}: {e}"))
-}
 
 #[derive(Deserialize)]
 struct Doc {
@@ -33,7 +20,7 @@ struct Doc {
 }
 
 async fn doc(
-    db: &D1Database,
+    db: &Db,
     sql: &str,
     binds: &[JsValue],
     context: &'static str,
@@ -84,7 +71,7 @@ FROM (SELECT * FROM orders
 
 /// Newest first; the cursor is `<created_at>:<id>` of the last order returned.
 pub async fn list_orders(
-    db: &D1Database,
+    db: &Db,
     filter: &OrderFilter,
     limit: Limit,
 ) -> Result<Page<OrderSummary>, StoreError> {
@@ -142,7 +129,7 @@ FROM (SELECT * FROM inventory
   ORDER BY sku LIMIT ?3)";
 
 pub async fn list_inventory(
-    db: &D1Database,
+    db: &Db,
     after: Option<&str>,
     low_only: bool,
     limit: Limit,
@@ -175,7 +162,7 @@ pub enum AdjustOutcome {
 /// Adjust `sku` by `delta` with its audit row and, when availability falls to the threshold,
 /// `inventory.low` — one batch.
 pub async fn adjust_inventory(
-    db: &D1Database,
+    db: &Db,
     adjustment_id: &str,
     sku: &Sku,
     delta: StockDelta,
@@ -240,9 +227,10 @@ pub async fn adjust_inventory(
         }
         Err(e) => {
             let message = e.to_string();
-            if message.contains("FOREIGN KEY constraint failed") {
+            let violation = sql::violation(&message);
+            if violation == Some(Violation::ForeignKey) {
                 Ok(AdjustOutcome::UnknownSku)
-            } else if message.contains("CHECK constraint failed") {
+            } else if matches!(violation, Some(Violation::Check(_))) {
                 #[derive(Deserialize)]
                 struct Available {
                     available: i64,
@@ -299,7 +287,7 @@ pub const EXPIRED_CART_RETENTION: shop_domain::time::Duration =
 
 /// Forget idempotency records past their 24 h and active carts expired for longer than
 /// [`EXPIRED_CART_RETENTION`] (checked-out carts stay: their orders point at them). One batch.
-pub async fn purge_expired(db: &D1Database, now: Timestamp) -> Result<Purged, StoreError> {
+pub async fn purge_expired(db: &Db, now: Timestamp) -> Result<Purged, StoreError> {
     let context = "purge expired";
     let statements = vec![
         db.prepare("DELETE FROM idempotency_keys WHERE expires_at <= ?1")
@@ -310,22 +298,16 @@ pub async fn purge_expired(db: &D1Database, now: Timestamp) -> Result<Purged, St
             .map_err(err(context))?,
     ];
     let results = db.batch(statements).await.map_err(err(context))?;
-    let changes = |i: usize| {
-        results
-            .get(i)
-            .and_then(|r| r.meta().ok().flatten())
-            .and_then(|m| m.changes)
-            .unwrap_or(0)
-    };
+    let changed = |i: usize| results.get(i).map_or(0, changes);
     Ok(Purged {
-        idempotency_keys: changes(0),
-        carts: changes(1),
+        idempotency_keys: changed(0),
+        carts: changed(1),
     })
 }
 
 /// Set a SKU's low-stock threshold; `None` when there is no stock record for it.
 pub async fn set_low_threshold(
-    db: &D1Database,
+    db: &Db,
     sku: &Sku,
     threshold: LowThreshold,
 ) -> Result<Option<StockRow>, StoreError> {

@@ -7,11 +7,9 @@ use serde::Deserialize;
 use shop_domain::events::{OrderCreated, INVENTORY_LOW, ORDER_CREATED, ORDER_PAID};
 use shop_domain::time::Timestamp;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement};
 
 use crate::outbox::Envelope;
-use crate::runtime;
-use crate::sql::num;
+use crate::sql::{num, Db, Stmt};
 use crate::webhooks;
 
 /// Why an event was not applied.
@@ -43,11 +41,11 @@ fn undecodable(e: impl std::fmt::Display) -> ApplyError {
 /// Apply one event: its effects, its claim and its outbox mark in one batch. `"duplicate"` when
 /// it was applied before.
 pub async fn apply(
-    db: &D1Database,
+    db: &Db,
     envelope: &Envelope,
     now: Timestamp,
 ) -> Result<&'static str, ApplyError> {
-    let mut statements: Vec<D1PreparedStatement> = vec![db
+    let mut statements: Vec<Stmt> = vec![db
         .prepare("INSERT INTO processed_events (event_id, type, processed_at) VALUES (?1, ?2, ?3)")
         .bind(&[
             envelope.id.as_str().into(),
@@ -136,7 +134,12 @@ pub async fn apply(
     statements.push(mark);
     match db.batch(statements).await {
         Ok(_) => Ok("applied"),
-        Err(e) if e.to_string().contains("processed_events.event_id") => {
+        Err(e)
+            if matches!(
+                crate::sql::violation(&e.to_string()),
+                Some(crate::sql::Violation::Unique(columns)) if columns.contains("processed_events.event_id")
+            ) =>
+        {
             // Applied before; make sure its outbox row says so (a lost mark would only cost
             // re-sends, each answered "duplicate").
             mark_applied(db, &envelope.id, now)?
@@ -149,14 +152,14 @@ pub async fn apply(
     }
 }
 
-fn mark_applied(
-    db: &D1Database,
-    event_id: &str,
-    now: Timestamp,
-) -> Result<D1PreparedStatement, ApplyError> {
-    db.prepare("UPDATE outbox SET applied_at = coalesce(applied_at, ?2) WHERE id = ?1")
-        .bind(&[event_id.into(), num(now.millis())])
-        .map_err(err)
+fn mark_applied(db: &Db, event_id: &str, now: Timestamp) -> Result<Stmt, ApplyError> {
+    // Sent, too: the request that wrote it records nothing after sending (see outbox.rs).
+    db.prepare(
+        "UPDATE outbox SET applied_at = coalesce(applied_at, ?2), sent_at = coalesce(sent_at, ?2) \
+         WHERE id = ?1",
+    )
+    .bind(&[event_id.into(), num(now.millis())])
+    .map_err(err)
 }
 
 /// Why a message is recorded as dead.
@@ -180,7 +183,7 @@ impl DeadReason {
 /// Record a message that could not be applied, once per queue message (a redelivered dead
 /// letter is recorded already).
 pub async fn record_dead(
-    db: &D1Database,
+    db: &Db,
     message_id: &str,
     body: &str,
     reason: DeadReason,
@@ -228,9 +231,10 @@ struct Attempts {
 
 /// Count the failure (for backoff and for the operator) and keep the last error.
 pub async fn record_failure(
-    db: &D1Database,
+    db: &Db,
     envelope: &Envelope,
     error: &str,
+    now: Timestamp,
 ) -> worker::Result<u32> {
     let row: Option<Attempts> = db
         .prepare(
@@ -242,9 +246,9 @@ pub async fn record_failure(
             envelope.id.as_str().into(),
             envelope.kind.as_str().into(),
             error.into(),
-            num(runtime::now().millis()),
+            num(now.millis()),
         ])?
-        .first(None)
+        .first()
         .await?;
     Ok(row.map_or(1, |r| u32::try_from(r.attempts).unwrap_or(1)))
 }

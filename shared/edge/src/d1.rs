@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use shop_domain::cart::{
-    Cart, CartLine, CartRepository, CartStatus, CurrentOffer, LoadedCart, SaveOutcome,
+    Cart, CartLine, CartRepository, CartStatus, CartView, CurrentOffer, LoadedCart, SaveOutcome,
 };
 use shop_domain::catalog::{
     CatalogReader, Offer, PriceBook, Product, ProductQuery, ProductSummary, StockStatus, Variant,
@@ -19,21 +19,9 @@ use shop_domain::pagination::Page;
 use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
-use worker::D1Database;
 
-use crate::sql::{self, num};
-
-fn store_err(context: &str) -> impl Fn(worker::Error) -> StoreError + '_ {
-    move |e| StoreError::new(format!("{context}: {e}"))
-}
-
-fn json_err(context: &str) -> impl Fn(serde_json::Error) -> StoreError + '_ {
-    move |e| StoreError::new(format!("{context}: stored JSON does not parse: {e}"))
-}
-
-fn opt_str(s: Option<&str>) -> JsValue {
-    s.map_or(JsValue::NULL, JsValue::from_str)
-}
+use crate::reply::{Answer, Reply};
+use crate::sql::{self, changes, err, json_err, num, opt_str, Db, Violation};
 
 /// A price as stored: `[currency, minor units]`.
 #[derive(Deserialize)]
@@ -57,7 +45,7 @@ struct Doc {
 }
 
 async fn one_doc(
-    db: &D1Database,
+    db: &Db,
     sql: &str,
     binds: &[JsValue],
     context: &str,
@@ -67,7 +55,7 @@ async fn one_doc(
 }
 
 pub struct D1Catalog<'a> {
-    pub db: &'a D1Database,
+    pub db: &'a Db,
 }
 
 #[derive(Deserialize)]
@@ -168,6 +156,15 @@ LEFT JOIN prices pr ON pr.sku = v.sku AND pr.currency = ?2
 LEFT JOIN inventory i ON i.sku = v.sku
 WHERE v.sku = ?1";
 
+/// [`OFFER_SQL`] in the currency of cart `?2`.
+const CART_OFFER_SQL: &str = "\
+SELECT v.sku, v.product_id, p.name, v.options, pr.amount_minor, i.available
+FROM variants v
+JOIN products p ON p.id = v.product_id
+LEFT JOIN prices pr ON pr.sku = v.sku AND pr.currency = (SELECT currency FROM carts WHERE id = ?2)
+LEFT JOIN inventory i ON i.sku = v.sku
+WHERE v.sku = ?1";
+
 impl CatalogReader for D1Catalog<'_> {
     async fn list_products(
         &self,
@@ -231,24 +228,28 @@ impl CatalogReader for D1Catalog<'_> {
             context,
         )
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let options: BTreeMap<String, String> =
-            serde_json::from_str(&row.options).map_err(json_err(context))?;
-        let unit_price = match row.amount_minor {
-            Some(minor) => Some(
-                Money::from_minor(minor, currency)
-                    .map_err(|e| StoreError::new(format!("{context}: stored price: {e}")))?,
-            ),
-            None => None,
-        };
-        Ok(Some(Offer {
-            name: display_name(&row.name, &options),
-            sku: row.sku,
-            product_id: row.product_id,
-            unit_price,
-            available: row.available.unwrap_or(0),
-        }))
+        row.map(|row| offer_from_row(row, currency, context))
+            .transpose()
     }
+}
+
+fn offer_from_row(row: OfferRow, currency: Currency, context: &str) -> Result<Offer, StoreError> {
+    let options: BTreeMap<String, String> =
+        serde_json::from_str(&row.options).map_err(json_err(context))?;
+    let unit_price = match row.amount_minor {
+        Some(minor) => Some(
+            Money::from_minor(minor, currency)
+                .map_err(|e| StoreError::new(format!("{context}: stored price: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(Offer {
+        name: display_name(&row.name, &options),
+        sku: row.sku,
+        product_id: row.product_id,
+        unit_price,
+        available: row.available.unwrap_or(0),
+    })
 }
 
 impl PriceBook for D1Catalog<'_> {
@@ -266,22 +267,36 @@ impl PriceBook for D1Catalog<'_> {
                 price.currency().code().into(),
                 num(price.minor_units()),
             ])
-            .map_err(store_err(context))?
+            .map_err(err(context))?
             .run()
             .await
-            .map_err(store_err(context))?;
-        Ok(result
-            .meta()
-            .ok()
-            .flatten()
-            .and_then(|m| m.changes)
-            .unwrap_or(0)
-            == 1)
+            .map_err(err(context))?;
+        Ok(changes(&result) == 1)
     }
 }
 
 pub struct D1Carts<'a> {
-    pub db: &'a D1Database,
+    pub db: &'a Db,
+    /// The reply the caller will get for a saved cart: with an `Idempotency-Key`, stored in the
+    /// batch that saves it (see [`Db::batch_answering`]).
+    pub answer: Option<Answer<'a, CartView>>,
+}
+
+impl<'a> D1Carts<'a> {
+    pub fn new(db: &'a Db) -> Self {
+        D1Carts { db, answer: None }
+    }
+
+    pub fn answering(db: &'a Db, answer: Answer<'a, CartView>) -> Self {
+        D1Carts {
+            db,
+            answer: Some(answer),
+        }
+    }
+
+    fn answer_for(&self, view: &CartView) -> Option<Reply> {
+        self.answer.and_then(|answer| answer(view))
+    }
 }
 
 #[derive(Deserialize)]
@@ -352,10 +367,53 @@ impl CartRepository for D1Carts<'_> {
         row.map(cart_from_row).transpose()
     }
 
-    async fn insert(&self, cart: &Cart) -> Result<(), StoreError> {
+    async fn load_with_offer(
+        &self,
+        id: &CartId,
+        sku: &Sku,
+    ) -> Result<Option<(LoadedCart, Option<Offer>)>, StoreError> {
+        let context = "load cart with offer";
+        let statements = vec![
+            self.db
+                .prepare(LOAD_CART_SQL)
+                .bind(&[id.as_str().into()])
+                .map_err(err(context))?,
+            self.db
+                .prepare(CART_OFFER_SQL)
+                .bind(&[sku.as_str().into(), id.as_str().into()])
+                .map_err(err(context))?,
+        ];
+        let results = self.db.batch(statements).await.map_err(err(context))?;
+        let mut rows = results.iter();
+        let mut next_row = || {
+            rows.next()
+                .ok_or_else(|| StoreError::new(format!("{context}: missing result")))
+        };
+        let cart: Option<CartRow> = next_row()?
+            .results()
+            .map_err(err(context))?
+            .into_iter()
+            .next();
+        let offer: Option<OfferRow> = next_row()?
+            .results()
+            .map_err(err(context))?
+            .into_iter()
+            .next();
+        let Some(loaded) = cart.map(cart_from_row).transpose()? else {
+            return Ok(None);
+        };
+        let currency = loaded.cart.currency;
+        let offer = offer
+            .map(|row| offer_from_row(row, currency, context))
+            .transpose()?;
+        Ok(Some((loaded, offer)))
+    }
+
+    async fn insert(&self, cart: &Cart, answer: &CartView) -> Result<(), StoreError> {
         let context = "insert cart";
         let lines = serde_json::to_string(&cart.lines).map_err(json_err(context))?;
-        self.db
+        let insert = self
+            .db
             .prepare(
                 "INSERT INTO carts (id, currency, status, version, lines, created_at, updated_at, expires_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -370,24 +428,25 @@ impl CartRepository for D1Carts<'_> {
                 num(cart.updated_at.millis()),
                 num(cart.expires_at.millis()),
             ])
-            .map_err(store_err(context))?
-            .run()
+            .map_err(err(context))?;
+        self.db
+            .batch_answering(vec![insert], self.answer_for(answer).as_ref())
             .await
-            .map_err(store_err(context))?;
+            .map_err(err(context))?;
         Ok(())
     }
 
-    async fn update(&self, cart: &Cart) -> Result<SaveOutcome, StoreError> {
+    async fn update(&self, cart: &Cart, answer: &CartView) -> Result<SaveOutcome, StoreError> {
         let context = "update cart";
         let lines = serde_json::to_string(&cart.lines).map_err(json_err(context))?;
-        let previous = cart.version.saturating_sub(1);
-        // A single statement: when another writer saved first, the WHERE matches nothing and
-        // `changes` says so. (The version trigger guards the same rule inside batches.)
-        let result = self
+        // No version condition in the WHERE: the version trigger aborts the statement (and the
+        // batch with the answer) when another writer saved first, so a lost update never
+        // commits an answer.
+        let update = self
             .db
             .prepare(
                 "UPDATE carts SET status = ?2, version = ?3, lines = ?4, updated_at = ?5, expires_at = ?6 \
-                 WHERE id = ?1 AND version = ?7",
+                 WHERE id = ?1",
             )
             .bind(&[
                 cart.id.as_str().into(),
@@ -396,23 +455,21 @@ impl CartRepository for D1Carts<'_> {
                 lines.into(),
                 num(cart.updated_at.millis()),
                 num(cart.expires_at.millis()),
-                JsValue::from_f64(previous as f64),
             ])
-            .map_err(store_err(context))?
-            .run()
+            .map_err(err(context))?;
+        match self
+            .db
+            .batch_answering(vec![update], self.answer_for(answer).as_ref())
             .await
-            .map_err(store_err(context))?;
-        let changed = result
-            .meta()
-            .ok()
-            .flatten()
-            .and_then(|m| m.changes)
-            .unwrap_or(0);
-        Ok(if changed == 1 {
-            SaveOutcome::Saved
-        } else {
-            SaveOutcome::Stale
-        })
+        {
+            Ok(results) if results.first().map(changes) == Some(1) => Ok(SaveOutcome::Saved),
+            // The cart is gone (purged after it expired): reloading says so.
+            Ok(_) => Ok(SaveOutcome::Stale),
+            Err(e) => match sql::violation(&e.to_string()) {
+                Some(Violation::Trigger("stale cart version")) => Ok(SaveOutcome::Stale),
+                _ => Err(err(context)(e)),
+            },
+        }
     }
 }
 

@@ -6,9 +6,8 @@ use shop_domain::pagination::{Limit, Page};
 use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
-use worker::D1Database;
 
-use crate::sql::{self, num};
+use crate::sql::{self, num, Db};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DeadEvent {
@@ -66,7 +65,7 @@ const COLUMNS: &str = "d.id, d.message_id, d.event_id, d.type, d.reason, d.last_
 
 /// Newest first; the cursor is `<created_at>:<id>` of the last record returned.
 pub async fn list(
-    db: &D1Database,
+    db: &Db,
     after: Option<(i64, String)>,
     limit: Limit,
 ) -> Result<Page<DeadEvent>, StoreError> {
@@ -91,7 +90,7 @@ pub async fn list(
     }))
 }
 
-pub async fn get(db: &D1Database, id: &str) -> Result<Option<DeadEvent>, StoreError> {
+pub async fn get(db: &Db, id: &str) -> Result<Option<DeadEvent>, StoreError> {
     let row: Option<Row> = sql::first(
         db,
         &format!("SELECT {COLUMNS} FROM dead_events d WHERE d.id = ?1"),
@@ -102,7 +101,7 @@ pub async fn get(db: &D1Database, id: &str) -> Result<Option<DeadEvent>, StoreEr
     Ok(row.map(Into::into))
 }
 
-pub async fn mark_redriven(db: &D1Database, id: &str, now: Timestamp) -> Result<(), StoreError> {
+pub async fn mark_redriven(db: &Db, id: &str, now: Timestamp) -> Result<(), StoreError> {
     sql::first::<serde_json::Value>(
         db,
         "UPDATE dead_events SET redriven_at = ?2 WHERE id = ?1 RETURNING id",

@@ -3,36 +3,33 @@
 //!
 //! A record belongs to its caller: it is keyed by `(scope, key)`, where the scope names who sent
 //! the request (see [`crate::routing::Access`]), so one caller's key never replays another
-//! caller's answer. The pipeline authorizes before it claims.
+//! caller's answer. The pipeline authorizes before anything is claimed.
 //!
-//! claim:   INSERT the key as in flight; on conflict read it and decide (replay / 422 / 409),
-//!          taking over dead or expired records with a compare-and-swap on `created_at`.
-//! finish:  store a 2xx response for replay (its replayable form: secrets shown once are left
-//!          out), or delete the record so a retry can run again. Both are retried: a record
-//!          left in flight would let a retry after the lease run the mutation twice.
+//! The key rides on the request's own D1 round trips, so it costs none of its own:
+//! claim:   the request's first round trip is sent as a batch that starts with a plain INSERT of
+//!          the key as in flight. A conflict aborts that batch (a constraint, not a `WHERE`), and
+//!          only then is the record read to decide (replay / 422 / 409), taking over dead or
+//!          expired records with a compare-and-swap on `created_at` and sending the round trip
+//!          again. A request whose key is not its own runs nothing further against D1; the
+//!          pipeline answers the decision.
+//! answer:  [`crate::sql::Db::batch_answering`] adds the answer (its replayable form: secrets
+//!          shown once are left out) to the batch that makes the change.
+//! finish:  otherwise the pipeline stores a 2xx answer, or deletes the record so a retry can run
+//!          again. Both are retried: a record left in flight would let a retry after the lease
+//!          run the mutation twice.
+
+use std::cell::RefCell;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use shop_domain::idempotency::{decide, Decision, IdempotencyKey, PriorAttempt, KEY_TTL};
 use shop_domain::time::Timestamp;
 use worker::wasm_bindgen::JsValue;
-use worker::D1Database;
+use worker::D1Result;
 
 use crate::problem::Problem;
 use crate::reply::Reply;
-
-/// Proof that this request holds the key.
-pub struct Token {
-    scope: String,
-    key: String,
-    created_at: Timestamp,
-}
-
-pub enum Claim {
-    Proceed(Token),
-    Replay(Reply),
-    Refused(Problem),
-}
+use crate::sql::{self, changes, Db, Stmt, Violation};
 
 /// What identifies "the same request": method, path and the exact body bytes.
 pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
@@ -43,6 +40,37 @@ pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     hasher.update(b"\n");
     hasher.update(body);
     hex::encode(hasher.finalize())
+}
+
+/// One request's `Idempotency-Key`, from its claim to its answer.
+pub struct Key {
+    scope: String,
+    key: String,
+    fingerprint: String,
+    /// The request's time: the record's `created_at` while this request holds it.
+    now: Timestamp,
+    state: RefCell<State>,
+}
+
+/// Where a request stands with its key.
+#[derive(Clone)]
+pub enum State {
+    /// No D1 round trip yet: the next one claims the key.
+    Unclaimed,
+    /// The record is this request's, in flight.
+    Held,
+    /// The record holds this request's answer, written with the change.
+    Answered,
+    /// The record is an earlier request's: this one must not run; the pipeline answers this.
+    Refused(Refusal),
+}
+
+#[derive(Clone)]
+pub enum Refusal {
+    /// The earlier request finished: its stored answer.
+    Replay(Reply),
+    /// In flight (409) or the key reused for another request (422).
+    Problem(Problem),
 }
 
 #[derive(Deserialize)]
@@ -57,97 +85,228 @@ fn ms(t: Timestamp) -> JsValue {
     JsValue::from_f64(t.millis() as f64)
 }
 
-fn changes(result: &worker::D1Result) -> usize {
-    result
-        .meta()
-        .ok()
-        .flatten()
-        .and_then(|m| m.changes)
-        .unwrap_or(0)
+/// The error a round trip returns once the key turned out to be an earlier request's.
+fn not_held() -> worker::Error {
+    worker::Error::RustError("Idempotency-Key belongs to an earlier request".into())
 }
 
-pub async fn claim(
-    db: &D1Database,
-    scope: &str,
-    key: &IdempotencyKey,
-    fingerprint: &str,
-    now: Timestamp,
-) -> worker::Result<Claim> {
-    let token = || Token {
-        scope: scope.to_owned(),
-        key: key.as_str().to_owned(),
-        created_at: now,
-    };
-    let inserted = db
-        .prepare(
+impl Key {
+    pub fn new(scope: String, key: &IdempotencyKey, fingerprint: String, now: Timestamp) -> Self {
+        Key {
+            scope,
+            key: key.as_str().to_owned(),
+            fingerprint,
+            now,
+            state: RefCell::new(State::Unclaimed),
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state.borrow().clone()
+    }
+
+    fn set(&self, state: State) {
+        *self.state.borrow_mut() = state;
+    }
+
+    /// The key is an earlier request's: whatever this request does next is discarded.
+    pub fn refused(&self) -> bool {
+        matches!(*self.state.borrow(), State::Refused(_))
+    }
+
+    /// The next round trip must go through [`Key::round_trip`].
+    pub(crate) fn claims_next(&self) -> bool {
+        matches!(*self.state.borrow(), State::Unclaimed | State::Refused(_))
+    }
+
+    /// An answer may still be written with a change.
+    pub(crate) fn can_answer(&self) -> bool {
+        matches!(*self.state.borrow(), State::Unclaimed | State::Held)
+    }
+
+    pub(crate) fn answered(&self) {
+        self.set(State::Answered);
+    }
+
+    /// Send `statements` as one round trip, claiming the key with it first if not yet done.
+    pub(crate) async fn round_trip(
+        &self,
+        db: &Db,
+        statements: Vec<Stmt>,
+    ) -> worker::Result<Vec<D1Result>> {
+        match self.state() {
+            State::Refused(_) => return Err(not_held()),
+            State::Held | State::Answered => return db.send(statements).await,
+            State::Unclaimed => {}
+        }
+        let mut claimed = Vec::with_capacity(statements.len() + 1);
+        claimed.push(self.claim_statement(db)?);
+        claimed.extend(statements.iter().cloned());
+        match db.send(claimed).await {
+            Ok(mut results) => {
+                self.set(State::Held);
+                results.remove(0);
+                Ok(results)
+            }
+            Err(e) if self.is_conflict(&e) => match self.settle(db).await? {
+                None => {
+                    self.set(State::Held);
+                    db.send(statements).await
+                }
+                Some(refusal) => {
+                    self.set(State::Refused(refusal));
+                    Err(not_held())
+                }
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A plain INSERT: an existing record aborts the batch it leads.
+    fn claim_statement(&self, db: &Db) -> worker::Result<Stmt> {
+        db.prepare(
             "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at, expires_at, completed) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 0) ON CONFLICT (scope, key) DO NOTHING",
+             VALUES (?1, ?2, ?3, ?4, ?5, 0)",
         )
         .bind(&[
-            scope.into(),
-            key.as_str().into(),
-            fingerprint.into(),
-            ms(now),
-            ms(now.plus(KEY_TTL)),
-        ])?
-        .run()
-        .await?;
-    if changes(&inserted) == 1 {
-        return Ok(Claim::Proceed(token()));
+            self.scope.as_str().into(),
+            self.key.as_str().into(),
+            self.fingerprint.as_str().into(),
+            ms(self.now),
+            ms(self.now.plus(KEY_TTL)),
+        ])
     }
-    let row: Option<Row> = db
-        .prepare(
-            "SELECT fingerprint, created_at, completed, response_body AS response \
-             FROM idempotency_keys WHERE scope = ?1 AND key = ?2",
+
+    fn is_conflict(&self, error: &worker::Error) -> bool {
+        matches!(
+            sql::violation(&error.to_string()),
+            Some(Violation::Unique(columns)) if columns.starts_with("idempotency_keys.")
         )
-        .bind(&[scope.into(), key.as_str().into()])?
-        .first(None)
-        .await?;
-    let Some(row) = row else {
-        // Deleted between our insert and read (its first attempt failed): ask for a retry.
-        return Ok(Claim::Refused(in_flight()));
-    };
-    let prior = PriorAttempt {
-        fingerprint: row.fingerprint,
-        created_at: Timestamp::from_millis(row.created_at),
-        completed: row.completed == 1,
-    };
-    Ok(match decide(&prior, fingerprint, now) {
-        Decision::Replay => match row.response.as_deref().map(serde_json::from_str::<Reply>) {
-            Some(Ok(reply)) => Claim::Replay(reply),
-            _ => Claim::Refused(in_flight()),
-        },
-        Decision::Mismatch => Claim::Refused(Problem::new(
-            422,
-            "idempotency_key_reused",
-            "Idempotency-Key reused",
-            "This Idempotency-Key was used with a different request",
-        )),
-        Decision::InFlight => Claim::Refused(in_flight()),
-        Decision::Reclaim => {
-            let taken = db
-                .prepare(
-                    "UPDATE idempotency_keys SET fingerprint = ?3, created_at = ?4, expires_at = ?5, \
-                     completed = 0, response_status = NULL, response_headers = NULL, response_body = NULL \
-                     WHERE scope = ?1 AND key = ?2 AND created_at = ?6",
-                )
-                .bind(&[
-                    scope.into(),
-                    key.as_str().into(),
-                    fingerprint.into(),
-                    ms(now),
-                    ms(now.plus(KEY_TTL)),
-                    ms(prior.created_at),
-                ])?
-                .run()
-                .await?;
-            if changes(&taken) == 1 {
-                Claim::Proceed(token())
-            } else {
-                Claim::Refused(in_flight())
+    }
+
+    /// The key exists: decide from its record. `None`: this request may run (it took over an
+    /// abandoned record).
+    async fn settle(&self, db: &Db) -> worker::Result<Option<Refusal>> {
+        // Straight to D1 (`send`): these round trips are the claim's own.
+        let read = db
+            .prepare(
+                "SELECT fingerprint, created_at, completed, response_body AS response \
+                 FROM idempotency_keys WHERE scope = ?1 AND key = ?2",
+            )
+            .bind(&[self.scope.as_str().into(), self.key.as_str().into()])?;
+        let row: Option<Row> = only(db.send(vec![read]).await?)?
+            .results()?
+            .into_iter()
+            .next();
+        let Some(row) = row else {
+            // Deleted between our insert and read (its first attempt failed): ask for a retry.
+            return Ok(Some(Refusal::Problem(in_flight())));
+        };
+        let prior = PriorAttempt {
+            fingerprint: row.fingerprint,
+            created_at: Timestamp::from_millis(row.created_at),
+            completed: row.completed == 1,
+        };
+        Ok(match decide(&prior, &self.fingerprint, self.now) {
+            Decision::Replay => Some(
+                match row.response.as_deref().map(serde_json::from_str::<Reply>) {
+                    Some(Ok(reply)) => Refusal::Replay(reply),
+                    _ => Refusal::Problem(in_flight()),
+                },
+            ),
+            Decision::Mismatch => Some(Refusal::Problem(Problem::new(
+                422,
+                "idempotency_key_reused",
+                "Idempotency-Key reused",
+                "This Idempotency-Key was used with a different request",
+            ))),
+            Decision::InFlight => Some(Refusal::Problem(in_flight())),
+            Decision::Reclaim => {
+                let take = db
+                    .prepare(
+                        "UPDATE idempotency_keys SET fingerprint = ?3, created_at = ?4, expires_at = ?5, \
+                         completed = 0, response_status = NULL, response_headers = NULL, response_body = NULL \
+                         WHERE scope = ?1 AND key = ?2 AND created_at = ?6",
+                    )
+                    .bind(&[
+                        self.scope.as_str().into(),
+                        self.key.as_str().into(),
+                        self.fingerprint.as_str().into(),
+                        ms(self.now),
+                        ms(self.now.plus(KEY_TTL)),
+                        ms(prior.created_at),
+                    ])?;
+                let taken = only(db.send(vec![take]).await?)?;
+                if changes(&taken) == 1 {
+                    None
+                } else {
+                    Some(Refusal::Problem(in_flight()))
+                }
             }
+        })
+    }
+
+    /// Store `reply` (its replayable form) as this request's answer, in whatever batch it joins.
+    pub(crate) fn answer_statement(&self, db: &Db, reply: &Reply) -> worker::Result<Stmt> {
+        let stored = serde_json::to_string(&reply.replayable())
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        db.prepare(
+            "UPDATE idempotency_keys SET completed = 1, response_status = ?4, response_body = ?5 \
+             WHERE scope = ?1 AND key = ?2 AND created_at = ?3",
+        )
+        .bind(&[
+            self.scope.as_str().into(),
+            self.key.as_str().into(),
+            ms(self.now),
+            JsValue::from_f64(f64::from(reply.status)),
+            stored.into(),
+        ])
+    }
+
+    /// Store `reply` as the answer, after the fact (the handler did not answer in its batch).
+    /// A request that never reached D1 claims the key and answers in one statement.
+    pub async fn complete(&self, db: &Db, reply: &Reply) -> worker::Result<()> {
+        let unclaimed = matches!(self.state(), State::Unclaimed);
+        retry(|| async {
+            let mut statements = Vec::with_capacity(2);
+            if unclaimed {
+                statements.push(self.claim_statement(db)?);
+            }
+            statements.push(self.answer_statement(db, reply)?);
+            db.send(statements).await
+        })
+        .await?;
+        self.set(State::Answered);
+        Ok(())
+    }
+
+    /// Forget the record, so a corrected retry can run.
+    pub async fn release(&self, db: &Db) -> worker::Result<()> {
+        if !matches!(self.state(), State::Held) {
+            return Ok(());
         }
-    })
+        retry(|| async {
+            db.prepare(
+                "DELETE FROM idempotency_keys \
+                 WHERE scope = ?1 AND key = ?2 AND created_at = ?3 AND completed = 0",
+            )
+            .bind(&[
+                self.scope.as_str().into(),
+                self.key.as_str().into(),
+                ms(self.now),
+            ])?
+            .run()
+            .await
+        })
+        .await
+    }
+}
+
+/// The result of a batch of one.
+fn only(mut results: Vec<D1Result>) -> worker::Result<D1Result> {
+    results
+        .pop()
+        .ok_or_else(|| worker::Error::RustError("D1 batch returned no result".into()))
 }
 
 fn in_flight() -> Problem {
@@ -162,46 +321,6 @@ fn in_flight() -> Problem {
 
 /// How many times finishing a record is tried before giving up (and logging).
 const FINISH_ATTEMPTS: usize = 3;
-
-/// Store `reply` (its replayable form) for replay.
-pub async fn complete(db: &D1Database, token: &Token, reply: &Reply) -> worker::Result<()> {
-    let stored = serde_json::to_string(&reply.replayable())
-        .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    retry(|| async {
-        db.prepare(
-            "UPDATE idempotency_keys SET completed = 1, response_status = ?4, response_body = ?5 \
-             WHERE scope = ?1 AND key = ?2 AND created_at = ?3",
-        )
-        .bind(&[
-            token.scope.as_str().into(),
-            token.key.as_str().into(),
-            ms(token.created_at),
-            JsValue::from_f64(f64::from(reply.status)),
-            stored.as_str().into(),
-        ])?
-        .run()
-        .await
-    })
-    .await
-}
-
-/// Forget the record, so a corrected retry can run.
-pub async fn release(db: &D1Database, token: &Token) -> worker::Result<()> {
-    retry(|| async {
-        db.prepare(
-            "DELETE FROM idempotency_keys \
-             WHERE scope = ?1 AND key = ?2 AND created_at = ?3 AND completed = 0",
-        )
-        .bind(&[
-            token.scope.as_str().into(),
-            token.key.as_str().into(),
-            ms(token.created_at),
-        ])?
-        .run()
-        .await
-    })
-    .await
-}
 
 /// Run `attempt` until it succeeds, at most [`FINISH_ATTEMPTS`] times; the last error if none did.
 async fn retry<T, F, Fut>(mut attempt: F) -> worker::Result<()>

@@ -16,35 +16,37 @@ use shop_domain::order::{OrderStatus, PaymentLedger};
 use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
-use worker::D1Database;
 
-use crate::sql::{self, num};
+use crate::sql::{self, err, json, num, Db, Stmt, Violation};
 
 use crate::outbox::OutboxRow;
+use crate::reply::Answer;
 
 pub struct D1Orders<'a> {
-    pub db: &'a D1Database,
+    pub db: &'a Db,
     /// Outbox rows the last `place` wrote, for the caller to publish.
     pub written_events: RefCell<Vec<OutboxRow>>,
+    /// The reply the caller will get for a placed order: with an `Idempotency-Key`, stored in
+    /// the placement batch (see [`Db::batch_answering`]). The order it is given has no number
+    /// yet (the batch assigns it).
+    answer: Option<Answer<'a, Order>>,
 }
 
 impl<'a> D1Orders<'a> {
-    pub fn new(db: &'a D1Database) -> Self {
+    pub fn new(db: &'a Db) -> Self {
         D1Orders {
             db,
             written_events: RefCell::new(Vec::new()),
+            answer: None,
         }
     }
-}
 
-fn err(context: &'static str) -> impl Fn(worker::Error) -> StoreError {
-    move |e| StoreError::new(format!("{context}: {e}"))
-}
-
-fn json<T: Serialize>(value: &T, context: &'static str) -> Result<JsValue, StoreError> {
-    serde_json::to_string(value)
-        .map(JsValue::from)
-        .map_err(|e| StoreError::new(format!("{context}: {e}")))
+    pub fn answering(db: &'a Db, answer: Answer<'a, Order>) -> Self {
+        D1Orders {
+            answer: Some(answer),
+            ..D1Orders::new(db)
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -196,7 +198,8 @@ impl OrderStore for D1Orders<'_> {
         for (sql, bind) in PLACE_SQL.iter().zip(binds) {
             statements.push(self.db.prepare(*sql).bind(&bind).map_err(err(context))?);
         }
-        let results = match self.db.batch(statements).await {
+        let answer = self.answer.and_then(|answer| answer(order));
+        let results = match self.db.batch_answering(statements, answer.as_ref()).await {
             Ok(results) => results,
             Err(e) => {
                 return self
@@ -275,48 +278,53 @@ impl D1Orders<'_> {
         reservations: &[(Sku, u32)],
         message: &str,
     ) -> Result<PlaceOutcome, StoreError> {
-        if message.contains("orders.cart_id") {
-            return match self.order_for_cart(&order.cart_id).await? {
-                Some(order_id) => Ok(PlaceOutcome::AlreadyCheckedOut { order_id }),
-                None => Ok(PlaceOutcome::CartChanged),
-            };
-        }
-        if message.contains("stale cart version") {
-            return Ok(PlaceOutcome::CartChanged);
-        }
-        if message.contains("price changed") {
-            return self
+        match sql::violation(message) {
+            Some(Violation::Unique(columns)) if columns.contains("orders.cart_id") => {
+                Ok(match self.order_for_cart(&order.cart_id).await? {
+                    Some(order_id) => PlaceOutcome::AlreadyCheckedOut { order_id },
+                    None => PlaceOutcome::CartChanged,
+                })
+            }
+            Some(Violation::Trigger("stale cart version")) => Ok(PlaceOutcome::CartChanged),
+            Some(Violation::Trigger("price changed")) => self
                 .current_prices(order)
                 .await
-                .map(PlaceOutcome::PriceChanged);
+                .map(PlaceOutcome::PriceChanged),
+            Some(Violation::Check(_) | Violation::ForeignKey) => self.shortages(reservations).await,
+            _ => Err(StoreError::new(format!("place order: {message}"))),
         }
-        if message.contains("CHECK constraint failed")
-            || message.contains("FOREIGN KEY constraint failed")
-        {
-            let skus: Vec<&str> = reservations.iter().map(|(s, _)| s.as_str()).collect();
-            let rows: Vec<Availability> = sql::all(self.db, "SELECT sku, available FROM inventory WHERE sku IN (SELECT value FROM json_each(?1))", &[json(&skus, "read availability")?], "read availability").await?;
-            let shortages: Vec<Shortage> = reservations
-                .iter()
-                .filter_map(|(sku, requested)| {
-                    let available = rows
-                        .iter()
-                        .find(|r| r.sku == sku.as_str())
-                        .map_or(0, |r| r.available);
-                    (i64::from(*requested) > available).then(|| Shortage {
-                        sku: sku.clone(),
-                        requested: *requested,
-                        available: available.max(0),
-                    })
+    }
+
+    /// What stock is short for `reservations`, read after the placement batch was refused.
+    async fn shortages(&self, reservations: &[(Sku, u32)]) -> Result<PlaceOutcome, StoreError> {
+        let skus: Vec<&str> = reservations.iter().map(|(s, _)| s.as_str()).collect();
+        let rows: Vec<Availability> = sql::all(
+            self.db,
+            "SELECT sku, available FROM inventory WHERE sku IN (SELECT value FROM json_each(?1))",
+            &[json(&skus, "read availability")?],
+            "read availability",
+        )
+        .await?;
+        let shortages: Vec<Shortage> = reservations
+            .iter()
+            .filter_map(|(sku, requested)| {
+                let available = rows
+                    .iter()
+                    .find(|r| r.sku == sku.as_str())
+                    .map_or(0, |r| r.available);
+                (i64::from(*requested) > available).then(|| Shortage {
+                    sku: sku.clone(),
+                    requested: *requested,
+                    available: available.max(0),
                 })
-                .collect();
-            // Stock freed up between the failure and this read: the client may simply retry.
-            return Ok(if shortages.is_empty() {
-                PlaceOutcome::CartChanged
-            } else {
-                PlaceOutcome::Short(shortages)
-            });
-        }
-        Err(StoreError::new(format!("place order: {message}")))
+            })
+            .collect();
+        // Stock freed up between the failure and this read: the client may simply retry.
+        Ok(if shortages.is_empty() {
+            PlaceOutcome::CartChanged
+        } else {
+            PlaceOutcome::Short(shortages)
+        })
     }
 }
 
@@ -465,7 +473,7 @@ struct AmountsRow {
 impl D1Orders<'_> {
     async fn run_transition(
         &self,
-        statements: Vec<worker::D1PreparedStatement>,
+        statements: Vec<Stmt>,
         context: &'static str,
     ) -> Result<shop_domain::lifecycle::CloseOutcome, StoreError> {
         use shop_domain::lifecycle::CloseOutcome;
@@ -479,22 +487,17 @@ impl D1Orders<'_> {
             }
             Err(e) => {
                 let message = e.to_string();
-                if message.contains("CHECK constraint failed")
-                    || message.contains("illegal order transition")
-                {
-                    Ok(CloseOutcome::Moved)
-                } else {
-                    Err(StoreError::new(format!("{context}: {message}")))
+                match sql::violation(&message) {
+                    Some(Violation::Check(_) | Violation::Trigger("illegal order transition")) => {
+                        Ok(CloseOutcome::Moved)
+                    }
+                    _ => Err(StoreError::new(format!("{context}: {message}"))),
                 }
             }
         }
     }
 
-    fn outbox_insert(
-        &self,
-        event: &Event,
-        context: &'static str,
-    ) -> Result<worker::D1PreparedStatement, StoreError> {
+    fn outbox_insert(&self, event: &Event, context: &'static str) -> Result<Stmt, StoreError> {
         self.db
             .prepare(PLACE_SQL[7])
             .bind(&[

@@ -7,9 +7,9 @@
 use serde::{Deserialize, Serialize};
 use shop_domain::time::{Duration, Timestamp};
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, Env};
+use worker::Env;
 
-use crate::sql::num;
+use crate::sql::{num, Db};
 
 /// The longest wait between two sends of an unapplied row: after the n-th send the next one is
 /// due `resend_after × 2^(n−1)` later, at most this.
@@ -50,22 +50,36 @@ pub const QUEUE_BINDING: &str = "ORDER_EVENTS";
 
 impl<E> crate::runtime::Call<E> {
     /// Send the events a store operation wrote to the queue: the one publish step of every
-    /// handler. A failure is logged, not answered: the rows stay in the outbox and the cron
-    /// sends them again.
-    pub async fn publish(&self, db: &D1Database, rows: &[OutboxRow]) {
-        let resend_after = self.config.checkout.outbox_resend_after;
-        if let Err(e) = publish(&self.env, db, rows, self.now, resend_after).await {
+    /// handler. Nothing is written to D1 on the request's path: the consumer marks a row sent
+    /// and applied in its effect batch, and until then the cron sends it again
+    /// (`resend_after` after it was written). A failure is logged, not answered.
+    pub async fn publish(&self, rows: &[OutboxRow]) {
+        if let Err(e) = send(&self.env, rows).await {
             self.internal("publishing events", &e);
         }
     }
 }
 
-/// Send `rows` to the queue, then record the attempt: the ones that went are marked sent, and
-/// every row gets its next re-send time (`resend_after`, doubling per attempt), which only
-/// matters if the consumer has not applied it by then. Returns how many were sent.
+/// Send `rows` to the queue in one `send_batch`.
+pub async fn send(env: &Env, rows: &[OutboxRow]) -> worker::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let messages = rows
+        .iter()
+        .map(|row| serde_json::to_string(&row.envelope()))
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    env.queue(QUEUE_BINDING)?.send_batch(messages).await
+}
+
+/// Send `rows` to the queue, then record the attempt (the cron's and an admin's redrive): each
+/// row is marked sent when the batch went, and gets its next re-send time (`resend_after`,
+/// doubling per attempt), which only matters if the consumer has not applied it by then.
+/// Returns how many were sent.
 pub async fn publish(
     env: &Env,
-    db: &D1Database,
+    db: &Db,
     rows: &[OutboxRow],
     now: Timestamp,
     resend_after: Duration,
@@ -73,49 +87,33 @@ pub async fn publish(
     if rows.is_empty() {
         return Ok(0);
     }
-    let queue = env.queue(QUEUE_BINDING)?;
-    let mut sent: Vec<&str> = Vec::with_capacity(rows.len());
-    let mut first_error = None;
-    for row in rows {
-        let message = serde_json::to_string(&row.envelope())
-            .map_err(|e| worker::Error::RustError(e.to_string()))?;
-        match queue.send(message).await {
-            Ok(()) => sent.push(&row.id),
-            Err(e) => {
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    let ids = serde_json::to_string(&sent).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let all = serde_json::to_string(&rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
+    let sent = send(env, rows).await;
+    let ids = serde_json::to_string(&rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>())
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
     // next_send_at = now + resend_after × 2^(attempts − 1), at most MAX_RESEND_DELAY (in SQL,
     // from each row's own attempt count).
     db.prepare(
         "UPDATE outbox SET attempts = attempts + 1, \
-         sent_at = CASE WHEN id IN (SELECT value FROM json_each(?1)) THEN ?2 ELSE sent_at END, \
+         sent_at = CASE WHEN ?1 THEN ?2 ELSE sent_at END, \
          next_send_at = ?2 + min(?4 * (1 << min(attempts, 30)), ?5) \
          WHERE id IN (SELECT value FROM json_each(?3))",
     )
     .bind(&[
-        ids.into(),
+        JsValue::from_bool(sent.is_ok()),
         num(now.millis()),
-        all.into(),
+        ids.into(),
         num(resend_after.millis()),
         num(MAX_RESEND_DELAY.millis()),
     ])?
     .run()
     .await?;
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(sent.len()),
-    }
+    sent.map(|()| rows.len())
 }
 
 /// Rows the consumer has not applied whose re-send is due: their last send was `next_send_at`
 /// ago, or (never recorded) they were written more than `resend_after` ago.
 pub async fn unapplied_due(
-    db: &D1Database,
+    db: &Db,
     now: Timestamp,
     resend_after: Duration,
     limit: u32,
@@ -136,9 +134,9 @@ pub async fn unapplied_due(
 }
 
 /// One row, by id (an admin's redrive sends it again).
-pub async fn row(db: &D1Database, id: &str) -> worker::Result<Option<OutboxRow>> {
+pub async fn row(db: &Db, id: &str) -> worker::Result<Option<OutboxRow>> {
     db.prepare("SELECT id, type, payload, created_at FROM outbox WHERE id = ?1")
         .bind(&[id.into()])?
-        .first(None)
+        .first()
         .await
 }

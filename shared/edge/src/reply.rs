@@ -5,6 +5,11 @@ use serde::{Deserialize, Serialize};
 
 pub const JSON: &str = "application/json";
 
+/// What a change to a `T` answers its caller, for an adapter to store with the change when the
+/// request has an `Idempotency-Key` (see [`crate::sql::Db::batch_answering`]). `None`: no
+/// answer to store (the pipeline stores the handler's reply afterwards).
+pub type Answer<'a, T> = &'a dyn Fn(&T) -> Option<Reply>;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reply {
     pub status: u16,

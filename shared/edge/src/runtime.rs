@@ -7,13 +7,17 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use shop_domain::ids::IdSource;
 use shop_domain::time::Timestamp;
-use worker::{console_error, console_log, D1Database, Env, Headers, Request, Response};
+use worker::{console_error, console_log, Env, Headers, Request, Response};
+
+use std::rc::Rc;
+
+use crate::sql::{Db, Tally};
 
 use crate::auth::{self, Audience, Principal};
 use crate::body;
 use crate::config::Config;
 use crate::cors;
-use crate::idempotency::{self, Claim};
+use crate::idempotency::{self, Key, Refusal, State};
 use crate::problem::Problem;
 use crate::reply::Reply;
 use crate::routing::{is_mutation, resolve, Access, Matched, Route};
@@ -43,6 +47,11 @@ pub struct Call<E> {
     /// On a replay of a stored answer that its handler completes (see
     /// [`Reply::completed_on_replay`]): the stored answer, for the handler to complete.
     pub replayed: Option<Reply>,
+    /// D1 round trips made for this request (see [`Call::db`]).
+    tally: Rc<Tally>,
+    /// The request's `Idempotency-Key`, claimed by its first D1 round trip (see
+    /// [`crate::idempotency`]).
+    key: Option<Rc<Key>>,
     headers: Headers,
     query: Vec<(String, String)>,
     body: Vec<u8>,
@@ -86,9 +95,11 @@ impl<E> Call<E> {
         )
     }
 
-    pub fn db(&self) -> Result<D1Database, Problem> {
+    /// The D1 database, its round trips counted for this request's log line.
+    pub fn db(&self) -> Result<Db, Problem> {
         self.env
             .d1("DB")
+            .map(|db| Db::new(db, self.tally.clone(), self.key.clone()))
             .map_err(|e| self.internal("D1 binding DB", &e))
     }
 
@@ -164,7 +175,11 @@ impl<E> Call<E> {
 
     /// Log an internal failure with its cause and return the opaque 500.
     pub fn internal(&self, context: &str, cause: &dyn std::fmt::Display) -> Problem {
-        log_error(&self.request_id, context, cause);
+        // Once the key proved to be an earlier request's, D1 refuses this one on purpose and
+        // the pipeline answers instead: not a failure.
+        if !self.key.as_ref().is_some_and(|k| k.refused()) {
+            log_error(&self.request_id, context, cause);
+        }
         Problem::internal()
     }
 }
@@ -217,10 +232,11 @@ pub async fn serve<E, F, Fut>(
 ) -> worker::Result<Response>
 where
     E: Copy,
-    F: FnOnce(Call<E>) -> Fut,
+    F: Fn(Call<E>) -> Fut,
     Fut: Future<Output = Result<Reply, Problem>>,
 {
     let started = worker::Date::now().as_millis();
+    let tally = Rc::new(Tally::default());
     // A second handle on the same JS object (worker's `Headers::clone` copies every header).
     let headers = Headers(req.headers().0.clone());
     let header = |name: &str| headers.get(name).ok().flatten();
@@ -262,6 +278,7 @@ where
                             &request_id,
                             &method,
                             &path,
+                            tally.clone(),
                             handler,
                         )
                         .await;
@@ -287,6 +304,8 @@ where
         "route": template.unwrap_or(path.as_str()),
         "status": status,
         "duration_ms": duration_ms,
+        "d1_round_trips": tally.round_trips(),
+        "d1_statements": tally.statements(),
     });
     console_log!("{}", line);
     Ok(response)
@@ -301,10 +320,12 @@ async fn run<E, F, Fut>(
     request_id: &str,
     method: &str,
     path: &str,
+    tally: Rc<Tally>,
     handler: F,
 ) -> Reply
 where
-    F: FnOnce(Call<E>) -> Fut,
+    E: Copy,
+    F: Fn(Call<E>) -> Fut,
     Fut: Future<Output = Result<Reply, Problem>>,
 {
     let headers = Headers(req.headers().0.clone());
@@ -345,6 +366,8 @@ where
         env,
         principal: None,
         replayed: None,
+        tally,
+        key: None,
         headers,
         query,
         body: body_bytes,
@@ -382,27 +405,28 @@ where
             .unwrap_or_else(|p| p.into_reply(request_id));
     };
 
-    let db = match call.db() {
+    let scope = idempotency_scope(&call);
+    let fingerprint = idempotency::fingerprint(method, path, &call.body);
+    let key = Rc::new(Key::new(scope, &key, fingerprint, call.now));
+    call.key = Some(key.clone());
+    // For a replay that its handler completes (below).
+    let again = call.without_key();
+    let reply = handler(call)
+        .await
+        .unwrap_or_else(|p| p.into_reply(request_id));
+    let db = match again.db() {
         Ok(db) => db,
         Err(p) => return p.into_reply(request_id),
     };
-    let scope = idempotency_scope(&call);
-    let fingerprint = idempotency::fingerprint(method, path, &call.body);
-    let now = call.now;
-    let claim = match idempotency::claim(&db, &scope, &key, &fingerprint, now).await {
-        Ok(claim) => claim,
-        Err(e) => {
-            return call
-                .internal("idempotency claim", &e)
-                .into_reply(request_id)
-        }
-    };
-    match claim {
-        Claim::Replay(stored) => {
+    match key.state() {
+        State::Refused(Refusal::Problem(problem)) => problem.into_reply(request_id),
+        State::Refused(Refusal::Replay(stored)) => {
             let mut reply = if stored.completed_on_replay {
-                // The stored answer lacks credentials shown once; the handler issues them again.
-                call.replayed = Some(stored);
-                handler(call)
+                // The stored answer lacks credentials shown once; the handler issues them again
+                // (without the key: nothing it does is claimed or stored).
+                let mut again = again;
+                again.replayed = Some(stored);
+                handler(again)
                     .await
                     .unwrap_or_else(|p| p.into_reply(request_id))
             } else {
@@ -413,20 +437,39 @@ where
                 .push(("Idempotent-Replayed".into(), "true".into()));
             reply
         }
-        Claim::Refused(problem) => problem.into_reply(request_id),
-        Claim::Proceed(token) => {
-            let reply = handler(call)
-                .await
-                .unwrap_or_else(|p| p.into_reply(request_id));
+        // Stored with the change (a later failure keeps it: the change happened, and a retry
+        // gets the answer it made).
+        State::Answered => reply,
+        State::Unclaimed | State::Held => {
             let done = if (200..300).contains(&reply.status) {
-                idempotency::complete(&db, &token, &reply).await
+                key.complete(&db, &reply).await
             } else {
-                idempotency::release(&db, &token).await
+                key.release(&db).await
             };
             if let Err(e) = done {
                 log_error(request_id, "idempotency record", &e);
             }
             reply
+        }
+    }
+}
+
+impl<E: Copy> Call<E> {
+    /// The same request, not holding its `Idempotency-Key` (round trips go straight to D1).
+    fn without_key(&self) -> Call<E> {
+        Call {
+            request_id: self.request_id.clone(),
+            now: self.now,
+            config: self.config.clone(),
+            route: self.route.clone(),
+            env: self.env.clone(),
+            principal: self.principal.clone(),
+            replayed: None,
+            tally: self.tally.clone(),
+            key: None,
+            headers: Headers(self.headers.0.clone()),
+            query: self.query.clone(),
+            body: self.body.clone(),
         }
     }
 }

@@ -11,7 +11,7 @@
 //! http and loopback, and IP-literal hosts, only where settings allow (see [`UrlPolicy`]), checked
 //! when the endpoint is created and again before every send.
 
-use crate::sql::{self, num};
+use crate::sql::{self, err, num, Db, Stmt};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -23,7 +23,7 @@ use shop_domain::time::{Duration, Timestamp};
 use shop_domain::webhooks::{EndpointUrl, UrlPolicy};
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Headers, Method, RequestInit};
+use worker::{Headers, Method, RequestInit};
 
 use crate::outbound::{self, Outcome};
 use crate::outbox::Envelope;
@@ -32,10 +32,6 @@ use crate::outbox::Envelope;
 pub const MAX_ATTEMPTS: i64 = 8;
 /// Margin added to a claim's lease beyond the time its sends can take.
 const CLAIM_MARGIN: Duration = Duration::from_secs(60);
-
-fn err(context: &'static str) -> impl Fn(worker::Error) -> StoreError {
-    move |e| StoreError::new(format!("{context}: {e}"))
-}
 
 /// A fresh `whsec_` secret: 32 random bytes, base64.
 pub fn new_secret(ids: &dyn IdSource) -> String {
@@ -76,11 +72,7 @@ pub struct Endpoint {
     pub created_at: Timestamp,
 }
 
-pub async fn create_endpoint(
-    db: &D1Database,
-    endpoint: &Endpoint,
-    secret: &str,
-) -> Result<(), StoreError> {
+pub async fn create_endpoint(db: &Db, endpoint: &Endpoint, secret: &str) -> Result<(), StoreError> {
     let types =
         serde_json::to_string(&endpoint.event_types).map_err(|e| StoreError::new(e.to_string()))?;
     db.prepare("INSERT INTO webhook_endpoints (id, url, event_types, secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
@@ -99,11 +91,7 @@ pub async fn create_endpoint(
 }
 
 /// For the consumer's batch: one pending delivery per enabled endpoint subscribed to the event.
-pub fn enqueue(
-    db: &D1Database,
-    envelope: &Envelope,
-    now: Timestamp,
-) -> worker::Result<D1PreparedStatement> {
+pub fn enqueue(db: &Db, envelope: &Envelope, now: Timestamp) -> worker::Result<Stmt> {
     let payload =
         serde_json::to_string(envelope).map_err(|e| worker::Error::RustError(e.to_string()))?;
     db.prepare(
@@ -198,7 +186,7 @@ impl Sending {
 /// Send every pending delivery that is due (of one event, or all), and record the outcome.
 /// Returns how many were attempted.
 pub async fn deliver_due(
-    db: &D1Database,
+    db: &Db,
     event_id: Option<&str>,
     now: Timestamp,
     limit: u32,
@@ -307,7 +295,7 @@ struct DeliveryRow {
 
 /// Newest first; the cursor is `<created_at>:<id>`.
 pub async fn list_deliveries(
-    db: &D1Database,
+    db: &Db,
     endpoint_id: Option<&str>,
     status: Option<&str>,
     after: Option<(i64, String)>,
