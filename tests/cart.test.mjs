@@ -121,11 +121,11 @@ test("quantity is limited per line and by available stock when adding", async ()
   const a = await skuWithStock(app, "EUR", 5);
   await app.db.prepare("UPDATE inventory SET on_hand = 4, reserved = 0 WHERE sku = ?1").bind(a.sku).run();
   let p = assertProblem(await app.post(`/v1/carts/${cart.id}/items`, { sku: a.sku, quantity: 5 }), 409, "insufficient_stock");
-  assert.deepEqual([p.sku, p.requested, p.available], [a.sku, 5, 4]);
+  assert.deepEqual(p.shortages, [{ sku: a.sku, requested: 5, available: 4 }], "the one shape of insufficient_stock");
   let res = await app.post(`/v1/carts/${cart.id}/items`, { sku: a.sku, quantity: 4 });
   assert.equal(res.status, 200);
   p = assertProblem(await app.post(`/v1/carts/${cart.id}/items`, { sku: a.sku, quantity: 1 }), 409, "insufficient_stock");
-  assert.equal(p.requested, 5);
+  assert.equal(p.shortages[0].requested, 5);
   const line = res.body.lines[0].id;
   assertProblem(await app.patch(`/v1/carts/${cart.id}/items/${line}`, { quantity: 6 }), 409, "insufficient_stock");
   res = await app.patch(`/v1/carts/${cart.id}/items/${line}`, { quantity: 2 });

@@ -131,12 +131,13 @@ test("a consumer failure is retried with backoff until the event applies, once",
 
 test("an outbox row whose send failed is re-sent by the cron", async () => {
   const id = `evt_${randomUUID().replaceAll("-", "")}`;
+  const low = JSON.stringify({ sku: "BEANIE-BLACK", available: 2, low_threshold: 3 });
   await app.db
-    .prepare("INSERT INTO outbox (id, type, payload, created_at) VALUES (?1, 'order.note', '{\"note\":\"lost send\"}', ?2)")
-    .bind(id, Date.now() - 5 * 60 * 1000)
+    .prepare("INSERT INTO outbox (id, type, payload, created_at) VALUES (?1, 'inventory.low', ?3, ?2)")
+    .bind(id, Date.now() - 5 * 60 * 1000, low)
     .run();
   const fresh = `evt_${randomUUID().replaceAll("-", "")}`;
-  await app.db.prepare("INSERT INTO outbox (id, type, payload, created_at) VALUES (?1, 'order.note', '{}', ?2)").bind(fresh, Date.now()).run();
+  await app.db.prepare("INSERT INTO outbox (id, type, payload, created_at) VALUES (?1, 'inventory.low', ?3, ?2)").bind(fresh, Date.now(), low).run();
   const worker = await app.mf.getWorker("shop-checkout");
   const result = await worker.scheduled({ cron: "* * * * *" });
   assert.equal(result.outcome, "ok");
@@ -230,4 +231,41 @@ test("a message that can never be applied is recorded at once, and cannot be red
   assertProblem(await app.post("/v1/admin/dead-events/dead_nope/redrive", undefined, { headers: write }), 404, "dead_event_not_found");
   const readOnly = { Authorization: `Bearer ${await adminToken(["events:read"])}` };
   assertProblem(await app.post(`/v1/admin/dead-events/${undecodable.id}/redrive`, undefined, { headers: readOnly }), 403, "insufficient_scope");
+});
+
+test("an outbox row that is not an event this code wrote is logged and pushed back, and the cron moves on", async () => {
+  const broken = `evt_${randomUUID().replaceAll("-", "")}`;
+  const good = `evt_${randomUUID().replaceAll("-", "")}`;
+  const old = Date.now() - 10 * 60 * 1000;
+  await app.db.prepare("INSERT INTO outbox (id, type, payload, created_at) VALUES (?1, 'order.note', '{}', ?2)").bind(broken, old).run();
+  await app.db
+    .prepare("INSERT INTO outbox (id, type, payload, created_at) VALUES (?1, 'inventory.low', ?3, ?2)")
+    .bind(good, old + 1, JSON.stringify({ sku: "BEANIE-BLACK", available: 1, low_threshold: 3 }))
+    .run();
+  const result = await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  assert.equal(result.outcome, "ok");
+  const row = await app.db.prepare("SELECT sent_at, attempts, next_send_at, applied_at FROM outbox WHERE id = ?1").bind(broken).first();
+  assert.deepEqual([row.sent_at, row.attempts, row.applied_at], [null, 1, null], "never sent, pushed back, left for an operator");
+  assert.ok(row.next_send_at > Date.now(), "not due again at once");
+  assert.ok(app.logs.some((l) => l.includes(broken) && l.includes("unreadable outbox row")), "logged");
+  await eventually(async () => (await processed(good)) === 1, "the readable row beside it to be applied");
+});
+
+test("the queue and merchants get the event as one typed envelope", async () => {
+  const order = await placeOrder("TRAVELMUG-BLACK", 1);
+  const row = await eventOf(order.id);
+  await eventually(async () => (await processed(row.id)) === 1, "order.created to be applied");
+  // The webhook payload is the envelope the queue carried: id, type, created_at, data.
+  const producer = await app.mf.getQueueProducer("ORDER_EVENTS", "shop-checkout");
+  const envelope = { id: row.id, created_at: new Date(row.created_at).toISOString(), type: "order.created", data: JSON.parse(row.payload) };
+  assert.deepEqual(Object.keys(envelope.data).sort(), ["cart_id", "currency", "lines", "order_id", "total"]);
+  assert.deepEqual(envelope.data.lines.map((l) => [l.sku, l.quantity]), [["TRAVELMUG-BLACK", 1]]);
+  // A message of a known type whose data is not that type's payload is not an event.
+  const wrong = JSON.stringify({ ...envelope, id: `evt_${randomUUID().replaceAll("-", "")}`, type: "order.paid" });
+  await producer.send(wrong);
+  const dead = await eventually(
+    () => app.db.prepare("SELECT reason, type FROM dead_events WHERE body = ?1").bind(wrong).first(),
+    "the mistyped message to be recorded",
+  );
+  assert.deepEqual({ ...dead }, { reason: "undecodable", type: "order.paid" });
 });

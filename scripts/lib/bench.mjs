@@ -25,7 +25,7 @@ const noop = {
 await migrate(work);
 // The checkout load comes from one client: lift its abuse limits (not what is measured).
 const rateLimits = { CHECKOUT_BY_CLIENT: 1e9, CHECKOUT_BY_EMAIL: 1e9 };
-// Every request's log line carries `d1_round_trips` and `d1_statements` (see runtime.rs):
+// Every request's log line carries `d1_round_trips` and `d1_statements` (see shared/edge/src/http/runtime.rs):
 // summed here per route template, reset before each load.
 let d1 = new Map();
 function onLogLine(line) {

@@ -5,9 +5,10 @@ use shop_domain::cart::{
     CartError, CartView, Carts, Precondition, Quantity, ABSOLUTE_MAX_QUANTITY,
 };
 use shop_domain::ids::{CartId, LineId, Sku};
+use shop_domain::inventory::Shortage;
 use shop_domain::money::Currency;
-use shop_edge::d1::D1Carts;
-use shop_edge::runtime::CryptoIds;
+use shop_edge::http::runtime::CryptoIds;
+use shop_edge::store::carts::D1Carts;
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response};
 
@@ -71,7 +72,7 @@ pub const ROUTES: &[Route<Endpoint>] = &[
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     if is_checkout(&req.path()) {
-        return shop_edge::runtime::forward(req, &env, "CHECKOUT").await;
+        return shop_edge::http::runtime::forward(req, &env, "CHECKOUT").await;
     }
     serve(req, env, ROUTES, handle).await
 }
@@ -259,15 +260,11 @@ fn map_error(call: &Call<Endpoint>, error: CartError) -> Problem {
             sku,
             requested,
             available,
-        } => Problem::new(
-            409,
-            "insufficient_stock",
-            "Not enough stock",
-            format!("{sku}: {requested} requested, {available} available"),
-        )
-        .with_extra("sku", sku.as_str().into())
-        .with_extra("requested", requested.into())
-        .with_extra("available", available.into()),
+        } => Problem::insufficient_stock(&[Shortage {
+            sku,
+            requested,
+            available,
+        }]),
         CartError::UnknownSku { sku } => {
             Problem::invalid_field("/sku", "unknown_sku", format!("No product has SKU {sku}"))
         }
@@ -315,7 +312,7 @@ mod tests {
     #[test]
     fn every_mutation_is_authorized_by_the_pipeline() {
         assert_eq!(
-            shop_edge::routing::mutations_authorized_late(ROUTES),
+            shop_edge::http::routing::mutations_authorized_late(ROUTES),
             Vec::<String>::new()
         );
     }
@@ -323,7 +320,7 @@ mod tests {
     #[test]
     fn every_route_is_in_the_openapi_document() {
         assert_eq!(
-            shop_edge::routing::undocumented_routes(ROUTES, OPENAPI),
+            shop_edge::http::routing::undocumented_routes(ROUTES, OPENAPI),
             Vec::<String>::new()
         );
     }

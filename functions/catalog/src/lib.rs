@@ -6,9 +6,10 @@ use shop_domain::catalog::{CatalogReader, Category, PriceBook, ProductQuery};
 use shop_domain::ids::{ProductId, Sku};
 use shop_domain::money::{Currency, Money};
 
-use shop_edge::d1::D1Catalog;
-use shop_edge::reply::JSON;
-use shop_edge::{memo, serve, Access, Call, Problem, Reply, Route};
+use shop_edge::http::memo;
+use shop_edge::http::reply::JSON;
+use shop_edge::store::catalog::D1Catalog;
+use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response};
 
 /// The checked-in OpenAPI 3.1 document, served as is.
@@ -188,7 +189,7 @@ mod tests {
     #[test]
     fn every_mutation_is_authorized_by_the_pipeline() {
         assert_eq!(
-            shop_edge::routing::mutations_authorized_late(ROUTES),
+            shop_edge::http::routing::mutations_authorized_late(ROUTES),
             Vec::<String>::new()
         );
     }
@@ -196,7 +197,7 @@ mod tests {
     #[test]
     fn every_route_is_in_the_openapi_document() {
         assert_eq!(
-            shop_edge::routing::undocumented_routes(ROUTES, OPENAPI),
+            shop_edge::http::routing::undocumented_routes(ROUTES, OPENAPI),
             Vec::<String>::new()
         );
     }

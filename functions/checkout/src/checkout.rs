@@ -5,16 +5,17 @@
 use serde::{Deserialize, Serialize};
 use shop_domain::checkout::{
     AddressInput, Checkout, CheckoutError, CheckoutInput, CheckoutPolicy, CheckoutRequest,
-    DynPaymentProvider, Order, OrderStore, PaymentReference, PaymentSession, TestPaymentProvider,
+    DynPaymentProvider, PaymentReference, PaymentSession, TestPaymentProvider,
 };
 use shop_domain::ids::{CartId, OrderId};
-use shop_edge::auth::{self, Audience, Principal};
-use shop_edge::d1::D1Carts;
-use shop_edge::orders::D1Orders;
-use shop_edge::rate_limit;
-use shop_edge::reply::JSON;
-use shop_edge::runtime::CryptoIds;
-use shop_edge::stripe::Stripe;
+use shop_domain::order::{Order, OrderStore};
+use shop_edge::http::auth::{self, Audience, Principal};
+use shop_edge::http::rate_limit;
+use shop_edge::http::reply::JSON;
+use shop_edge::http::runtime::CryptoIds;
+use shop_edge::outbound::stripe::Stripe;
+use shop_edge::store::carts::D1Carts;
+use shop_edge::store::orders::D1Orders;
 use shop_edge::{Call, FieldError, Problem, Reply};
 
 use crate::Endpoint;
@@ -156,7 +157,7 @@ pub async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         .await
         .map_err(|e| map_error(call, e))?;
 
-    call.publish(&orders.written_events.take()).await;
+    call.publish(&placed.events).await;
     let token = order_token(call, &placed.order.id)?;
     let answer = CheckoutAnswer {
         order: &placed.order,
@@ -295,16 +296,7 @@ fn map_error(call: &Call<Endpoint>, error: CheckoutError) -> Problem {
             "unknown_payment_provider",
             format!("Payment providers: {}", known.join(", ")),
         ),
-        CheckoutError::InsufficientStock(shortages) => Problem::new(
-            409,
-            "insufficient_stock",
-            "Not enough stock",
-            "Some items are no longer available in the quantity in your cart",
-        )
-        .with_extra(
-            "shortages",
-            serde_json::to_value(&shortages).unwrap_or_default(),
-        ),
+        CheckoutError::InsufficientStock(shortages) => Problem::insufficient_stock(&shortages),
         CheckoutError::TooManyUnits {
             sku,
             requested,

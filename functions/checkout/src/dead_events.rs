@@ -1,6 +1,6 @@
 //! Dead events: messages the queue gave up on, listed for an operator and redriven on request.
 
-use shop_edge::{dead_letters, outbox};
+use shop_edge::store::{dead_events, outbox};
 use shop_edge::{Call, Problem, Reply};
 
 use crate::Endpoint;
@@ -9,7 +9,7 @@ pub async fn list(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     call.only_query_params(&["limit", "cursor"])?;
     let after = call.time_cursor()?;
     let db = call.db()?;
-    let page = dead_letters::list(&db, after, call.limit()?)
+    let page = dead_events::list(&db, after, call.limit()?)
         .await
         .map_err(|e| call.internal("list dead events", &e))?;
     Reply::json(200, &page).map_err(|e| call.internal("serialising dead events", &e))
@@ -21,7 +21,7 @@ pub async fn redrive(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let id = call.route.param(0);
     let db = call.db()?;
     let not_found = || Problem::not_found("dead_event_not_found", "No dead event with this id");
-    let dead = dead_letters::get(&db, id)
+    let dead = dead_events::get(&db, id)
         .await
         .map_err(|e| call.internal("get dead event", &e))?
         .ok_or_else(not_found)?;
@@ -34,23 +34,23 @@ pub async fn redrive(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         )
     };
     let event_id = dead.event_id.as_deref().ok_or_else(not_redrivable)?;
-    let row = outbox::row(&db, event_id)
+    let event = outbox::event(&db, event_id)
         .await
         .map_err(|e| call.internal("read outbox row", &e))?
         .ok_or_else(not_redrivable)?;
     outbox::publish(
         &call.env,
         &db,
-        std::slice::from_ref(&row),
+        std::slice::from_ref(&event),
         call.now,
         call.config.checkout.outbox_resend_after,
     )
     .await
     .map_err(|e| call.internal("redriving an event", &e))?;
-    dead_letters::mark_redriven(&db, id, call.now)
+    dead_events::mark_redriven(&db, id, call.now)
         .await
         .map_err(|e| call.internal("mark redriven", &e))?;
-    let dead = dead_letters::get(&db, id)
+    let dead = dead_events::get(&db, id)
         .await
         .map_err(|e| call.internal("get dead event", &e))?
         .ok_or_else(not_found)?;

@@ -4,11 +4,12 @@
 use serde::Deserialize;
 use shop_domain::ids::{IdSource, Sku};
 use shop_domain::inventory::{
-    AdjustmentReason, LowThreshold, StockDelta, MAX_ADJUSTMENT, MAX_LOW_THRESHOLD, MAX_REASON_CHARS,
+    AdjustmentReason, LowThreshold, Shortage, StockDelta, MAX_ADJUSTMENT, MAX_LOW_THRESHOLD,
+    MAX_REASON_CHARS,
 };
 use shop_domain::pagination::Cursor;
-use shop_edge::admin;
-use shop_edge::runtime::CryptoIds;
+use shop_edge::http::runtime::CryptoIds;
+use shop_edge::store::inventory as stock;
 use shop_edge::{Call, Problem, Reply};
 
 use crate::Endpoint;
@@ -22,7 +23,7 @@ pub async fn list(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let low = call.flag_query("low")?;
     let after = call.cursor()?;
     let db = call.db()?;
-    let page = admin::list_inventory(&db, after.as_ref().map(Cursor::key), low, call.limit()?)
+    let page = stock::list_inventory(&db, after.as_ref().map(Cursor::key), low, call.limit()?)
         .await
         .map_err(|e| call.internal("list inventory", &e))?;
     Reply::json(200, &page).map_err(|e| call.internal("serialising inventory", &e))
@@ -45,7 +46,7 @@ pub async fn set_low_threshold(call: &Call<Endpoint>) -> Result<Reply, Problem> 
         )
     })?;
     let db = call.db()?;
-    let stock = admin::set_low_threshold(&db, &sku, threshold)
+    let stock = stock::set_low_threshold(&db, &sku, threshold)
         .await
         .map_err(|e| call.internal("set low threshold", &e))?
         .ok_or_else(not_found)?;
@@ -80,21 +81,20 @@ pub async fn adjust(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     })?;
     let db = call.db()?;
     let id = format!("adj_{:032x}", CryptoIds.next_u128());
-    match admin::adjust_inventory(&db, &id, &sku, delta, &reason, &principal.sub, call.now)
+    match stock::adjust_inventory(&db, &id, &sku, delta, &reason, &principal.sub, call.now)
         .await
         .map_err(|e| call.internal("adjust inventory", &e))?
     {
-        admin::AdjustOutcome::UnknownSku => Err(not_found()),
-        admin::AdjustOutcome::Short { available } => Err(Problem::new(
-            409,
-            "insufficient_stock",
-            "Not enough stock",
-            format!(
-                "Only {available} units are available to remove; the rest is reserved by orders"
-            ),
-        )
-        .with_extra("available", available.into())),
-        admin::AdjustOutcome::Adjusted { stock, events } => {
+        stock::AdjustOutcome::UnknownSku => Err(not_found()),
+        // Only what no order holds can be removed.
+        stock::AdjustOutcome::Short { available } => {
+            Err(Problem::insufficient_stock(&[Shortage {
+                sku,
+                requested: u32::try_from(delta.get().unsigned_abs()).unwrap_or(u32::MAX),
+                available,
+            }]))
+        }
+        stock::AdjustOutcome::Adjusted { stock, events } => {
             call.publish(&events).await;
             Reply::json(200, &stock).map_err(|e| call.internal("serialising stock", &e))
         }

@@ -12,7 +12,7 @@ mod orders;
 mod webhook_endpoints;
 
 use shop_domain::ids::IdSource;
-use shop_edge::runtime::CryptoIds;
+use shop_edge::http::runtime::CryptoIds;
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn every_mutation_is_authorized_by_the_pipeline() {
         assert_eq!(
-            shop_edge::routing::mutations_authorized_late(ROUTES),
+            shop_edge::http::routing::mutations_authorized_late(ROUTES),
             Vec::<String>::new()
         );
     }
@@ -152,7 +152,7 @@ mod tests {
     #[test]
     fn every_route_is_in_the_openapi_document() {
         assert_eq!(
-            shop_edge::routing::undocumented_routes(ROUTES, OPENAPI),
+            shop_edge::http::routing::undocumented_routes(ROUTES, OPENAPI),
             Vec::<String>::new()
         );
     }

@@ -5,11 +5,11 @@
 
 use shop_domain::lifecycle;
 use shop_domain::time::{Duration, Timestamp};
-use shop_edge::admin;
-use shop_edge::orders::D1Orders;
-use shop_edge::outbox;
-use shop_edge::runtime::{self, CryptoIds};
-use shop_edge::sql::Db;
+use shop_edge::http::runtime::{self, CryptoIds};
+use shop_edge::store::orders::D1Orders;
+use shop_edge::store::outbox;
+use shop_edge::store::retention;
+use shop_edge::store::sql::Db;
 use worker::Env;
 
 pub async fn run(env: &Env, run: &str) {
@@ -44,7 +44,7 @@ pub async fn run(env: &Env, run: &str) {
     );
     record(
         "purged",
-        admin::purge_expired(&db, now)
+        retention::purge_expired(&db, now)
             .await
             .map(
                 |p| serde_json::json!({ "idempotency_keys": p.idempotency_keys, "carts": p.carts }),
@@ -64,15 +64,15 @@ async fn expire_orders(
     run: &str,
 ) -> Result<serde_json::Value, String> {
     let orders = D1Orders::new(db);
-    let expired = lifecycle::expire_due(&orders, &CryptoIds, now, 100).await;
-    // Whatever was closed before a failure has its events in the outbox: publish them anyway.
-    let events = orders.written_events.take();
-    if let Err(e) = outbox::publish(env, db, &events, now, resend_after).await {
+    // On a failure, what was closed before it has its events in the outbox: the re-send step
+    // sends them when due.
+    let expired = lifecycle::expire_due(&orders, &CryptoIds, now, 100)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Err(e) = outbox::publish(env, db, &expired.events, now, resend_after).await {
         runtime::log_error(run, "publishing expiry events", &e);
     }
-    expired
-        .map(|ids| ids.len().into())
-        .map_err(|e| e.to_string())
+    Ok(expired.orders.len().into())
 }
 
 /// Send again every outbox row the consumer has not applied and whose re-send is due, a page
@@ -89,7 +89,18 @@ async fn resend_outbox(
         let due = outbox::unapplied_due(db, now, resend_after, PAGE)
             .await
             .map_err(|e| e.to_string())?;
-        resent += outbox::publish(env, db, &due, now, resend_after)
+        if !due.unreadable.is_empty() {
+            // Not events this code wrote: logged, and pushed back like a failed send so the
+            // page moves on (they stay unapplied, for an operator to see).
+            for (id, e) in &due.unreadable {
+                runtime::log_error(id, "unreadable outbox row", e);
+            }
+            let ids: Vec<&str> = due.unreadable.iter().map(|(id, _)| id.as_str()).collect();
+            outbox::record_attempts(db, &ids, false, now, resend_after)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        resent += outbox::publish(env, db, &due.events, now, resend_after)
             .await
             .map_err(|e| e.to_string())?;
         if due.len() < PAGE as usize {

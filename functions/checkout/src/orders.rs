@@ -1,14 +1,15 @@
 //! Orders: the order read (its own token or an admin's), the admin listing, and the merchant's
 //! transitions (cancel, capture).
 
-use shop_domain::checkout::{Email, OrderStore};
+use shop_domain::checkout::Email;
 use shop_domain::ids::OrderId;
 use shop_domain::lifecycle::{self, LifecycleError};
 use shop_domain::order::OrderStatus;
-use shop_edge::admin;
-use shop_edge::auth::Audience;
-use shop_edge::orders::D1Orders;
-use shop_edge::runtime::CryptoIds;
+use shop_domain::order::OrderStore;
+use shop_edge::http::auth::Audience;
+use shop_edge::http::runtime::CryptoIds;
+use shop_edge::store::order_search;
+use shop_edge::store::orders::D1Orders;
 use shop_edge::{Call, Problem, Reply};
 
 use crate::Endpoint;
@@ -76,7 +77,7 @@ pub async fn list(call: &Call<Endpoint>) -> Result<Reply, Problem> {
                 })
         })
         .transpose()?;
-    let filter = admin::OrderFilter {
+    let filter = order_search::OrderFilter {
         status,
         email,
         created_from: call.timestamp_query("created_from")?,
@@ -84,7 +85,7 @@ pub async fn list(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         after: call.time_cursor()?,
     };
     let db = call.db()?;
-    let page = admin::list_orders(&db, &filter, call.limit()?)
+    let page = order_search::list_orders(&db, &filter, call.limit()?)
         .await
         .map_err(|e| call.internal("list orders", &e))?;
     Reply::json(200, &page).map_err(|e| call.internal("serialising orders", &e))
@@ -112,8 +113,8 @@ pub async fn transition(call: &Call<Endpoint>, action: Action) -> Result<Reply, 
             lifecycle::mark_paid(&orders, &CryptoIds, &id, call.now).await,
         ),
     };
-    result.map_err(|e| lifecycle_problem(call, e, verb))?;
-    call.publish(&orders.written_events.take()).await;
+    let moved = result.map_err(|e| lifecycle_problem(call, e, verb))?;
+    call.publish(&moved.events).await;
     let order = orders
         .get(&id)
         .await

@@ -4,8 +4,8 @@ use serde::Deserialize;
 use shop_domain::events::Subscription;
 use shop_domain::ids::IdSource;
 use shop_domain::webhooks::EndpointUrl;
-use shop_edge::runtime::CryptoIds;
-use shop_edge::webhooks;
+use shop_edge::http::runtime::CryptoIds;
+use shop_edge::outbound::webhooks;
 use shop_edge::{Call, Problem, Reply};
 
 use crate::Endpoint;

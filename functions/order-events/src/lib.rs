@@ -11,11 +11,11 @@
 //! that can never be applied (not an envelope, or data that does not fit its type) is recorded
 //! at once instead of being retried.
 
-use shop_edge::consumer::{self, ApplyError, DeadReason};
-use shop_edge::outbox::Envelope;
-use shop_edge::runtime::{self, log_error};
-use shop_edge::sql::Db;
-use shop_edge::webhooks;
+use shop_domain::events::Event;
+use shop_edge::http::runtime::{self, log_error};
+use shop_edge::outbound::webhooks;
+use shop_edge::store::effects::{self, ApplyError, DeadReason};
+use shop_edge::store::sql::Db;
 use worker::{
     console_log, event, Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder,
     RawMessage, ScheduleContext, ScheduledEvent,
@@ -40,23 +40,23 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
         let id = message.id();
         let body = message.body().as_string().unwrap_or_default();
         let now = runtime::now();
-        let applied = match serde_json::from_str::<Envelope>(&body) {
-            Ok(envelope) => consumer::apply(&db, &envelope, now)
+        let applied = match serde_json::from_str::<Event>(&body) {
+            Ok(event) => effects::apply(&db, &event, now)
                 .await
-                .map(|outcome| (envelope, outcome)),
+                .map(|outcome| (event, outcome)),
             Err(e) => Err(ApplyError::Undecodable(e.to_string())),
         };
         match applied {
-            Ok((envelope, outcome)) => {
+            Ok((event, outcome)) => {
                 // A failed send stays pending for the cron; the event itself is done.
                 if let Err(e) =
-                    webhooks::deliver_due(&db, Some(&envelope.id), now, 50, sending).await
+                    webhooks::deliver_due(&db, Some(event.id.as_str()), now, 50, sending).await
                 {
-                    log_error(&envelope.id, "delivering webhooks", &e);
+                    log_error(event.id.as_str(), "delivering webhooks", &e);
                 }
                 let line = serde_json::json!({
-                    "level": "info", "job": "order-events", "event_id": envelope.id,
-                    "type": envelope.kind, "outcome": outcome,
+                    "level": "info", "job": "order-events", "event_id": event.id,
+                    "type": event.kind().as_str(), "outcome": outcome,
                 });
                 console_log!("{}", line);
                 message.ack();
@@ -64,7 +64,7 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
             Err(ApplyError::Undecodable(e)) => {
                 // Never applicable, however often retried: recorded at once.
                 log_error(&id, "undecodable order event", &e);
-                match consumer::record_dead(&db, &id, &body, DeadReason::Undecodable, now).await {
+                match effects::record_dead(&db, &id, &body, DeadReason::Undecodable, now).await {
                     Ok(()) => message.ack(),
                     Err(e) => {
                         log_error(&id, "recording a dead event", &e);
@@ -74,8 +74,8 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
             }
             Err(ApplyError::Storage(e)) => {
                 log_error(&id, "applying order event", &e);
-                let attempts = match serde_json::from_str::<Envelope>(&body) {
-                    Ok(envelope) => consumer::record_failure(&db, &envelope, &e, now)
+                let attempts = match serde_json::from_str::<Event>(&body) {
+                    Ok(event) => effects::record_failure(&db, &event, &e, now)
                         .await
                         .unwrap_or(1),
                     Err(_) => 1,
@@ -99,8 +99,7 @@ fn retry(message: &RawMessage, attempts: u32) {
 async fn dead_letter(db: &Db, message: &RawMessage) {
     let id = message.id();
     let body = message.body().as_string().unwrap_or_default();
-    match consumer::record_dead(db, &id, &body, DeadReason::RetriesExhausted, runtime::now()).await
-    {
+    match effects::record_dead(db, &id, &body, DeadReason::RetriesExhausted, runtime::now()).await {
         Ok(()) => {
             console_log!(
                 "{}",

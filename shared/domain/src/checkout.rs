@@ -9,11 +9,13 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::cart::{Cart, CartRepository, CartStatus, PriceChange};
-use crate::events::{Event, ORDER_CREATED};
-use crate::ids::{CartId, IdSource, OrderId, ProductId, Sku};
+use crate::events::{Event, OrderCreated, OrderCreatedLine, Payload};
+use crate::ids::{CartId, IdSource, OrderId, Sku};
 use crate::inventory::sum_by_sku;
 use crate::money::{Currency, Money};
-use crate::order::{OrderStatus, PaymentLedger};
+use crate::order::{
+    Order, OrderLine, OrderStatus, OrderStore, OrderTotals, PaymentLedger, PlaceOutcome,
+};
 use crate::pricing::{price_lines, TaxRate};
 use crate::time::{Duration, Timestamp};
 use crate::StoreError;
@@ -340,105 +342,7 @@ pub trait PaymentProvider {
     async fn client_secret(&self, payment_id: &str) -> Result<String, PaymentError>;
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderLine {
-    pub sku: Sku,
-    pub product_id: ProductId,
-    pub name: String,
-    pub quantity: u32,
-    pub unit_price: Money,
-    pub subtotal: Money,
-    pub discount: Money,
-    pub tax: Money,
-    pub total: Money,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderTotals {
-    pub subtotal: Money,
-    pub discount: Money,
-    pub shipping: Money,
-    pub tax: Money,
-    pub grand_total: Money,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Order {
-    pub id: OrderId,
-    /// Human order number, assigned by the store when the order is placed (`SO-2026-000123`).
-    pub number: String,
-    pub cart_id: CartId,
-    pub status: OrderStatus,
-    pub currency: Currency,
-    pub email: Email,
-    pub lines: Vec<OrderLine>,
-    pub totals: OrderTotals,
-    pub shipping_method: String,
-    pub shipping_address: Address,
-    pub billing_address: Address,
-    pub payment_provider: String,
-    pub payment_id: String,
-    #[serde(skip)]
-    pub ledger: PaymentLedger,
-    pub reservation_expires_at: Timestamp,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-}
-
-impl Order {
-    /// The payment session created for this order, as a reference (no client secret).
-    pub fn payment_reference(&self) -> PaymentReference {
-        PaymentReference {
-            provider: self.payment_provider.clone(),
-            payment_id: self.payment_id.clone(),
-            amount_minor: self.totals.grand_total.minor_units(),
-            currency: self.currency,
-        }
-    }
-}
-
-/// A SKU that could not be reserved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Shortage {
-    pub sku: Sku,
-    pub requested: u32,
-    pub available: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlaceOutcome {
-    Placed {
-        number: String,
-    },
-    /// At least one SKU is short; nothing was written.
-    Short(Vec<Shortage>),
-    /// The cart already has an order; nothing was written.
-    AlreadyCheckedOut {
-        order_id: OrderId,
-    },
-    /// The cart changed since it was read; nothing was written.
-    CartChanged,
-    /// A line's unit price is no longer the current price (it changed after the cart was read,
-    /// while the payment session was created): the current price of each SKU, `None` when it
-    /// is no longer sold. Nothing was written.
-    PriceChanged(Vec<(Sku, Option<Money>)>),
-}
-
-/// Order storage (port).
-pub trait OrderStore {
-    /// Atomically: insert the order and its lines with a fresh order number (only if every
-    /// line's unit price is still the current price), reserve every `(sku, quantity)`, close
-    /// the cart (only if still at `cart_version`), write `event` to the outbox. All or nothing.
-    async fn place(
-        &self,
-        order: &Order,
-        reservations: &[(Sku, u32)],
-        cart_version: u64,
-        event: &Event,
-    ) -> Result<PlaceOutcome, StoreError>;
-    async fn order_for_cart(&self, cart: &CartId) -> Result<Option<OrderId>, StoreError>;
-    async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
-}
+pub use crate::inventory::Shortage;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutPolicy {
@@ -488,6 +392,8 @@ impl From<StoreError> for CheckoutError {
 pub struct Placed {
     pub order: Order,
     pub payment: PaymentSession,
+    /// What the placement wrote to the outbox, for the caller to publish.
+    pub events: Vec<Event>,
 }
 
 /// Build the order a cart would become, without writing anything. Lines are priced at their
@@ -680,16 +586,22 @@ impl<C: CartRepository, S: OrderStore, R: ShippingRates> Checkout<'_, C, S, R> {
         let reservations = sum_by_sku(order.lines.iter().map(|l| (&l.sku, l.quantity)));
         let event = Event::new(
             self.ids,
-            ORDER_CREATED,
             now,
-            serde_json::json!({
-                "order_id": order.id,
-                "cart_id": order.cart_id,
-                "currency": order.currency,
-                "total": order.totals.grand_total,
-                "lines": order.lines.iter().map(|l| serde_json::json!({
-                    "sku": l.sku, "product_id": l.product_id, "quantity": l.quantity, "total": l.total,
-                })).collect::<Vec<_>>(),
+            Payload::OrderCreated(OrderCreated {
+                order_id: order.id.clone(),
+                cart_id: order.cart_id.clone(),
+                currency: order.currency,
+                total: order.totals.grand_total,
+                lines: order
+                    .lines
+                    .iter()
+                    .map(|l| OrderCreatedLine {
+                        sku: l.sku.clone(),
+                        product_id: l.product_id.clone(),
+                        quantity: l.quantity,
+                        total: l.total,
+                    })
+                    .collect(),
             }),
         );
         match self
@@ -697,9 +609,13 @@ impl<C: CartRepository, S: OrderStore, R: ShippingRates> Checkout<'_, C, S, R> {
             .place(&order, &reservations, cart.version, &event)
             .await?
         {
-            PlaceOutcome::Placed { number } => {
+            PlaceOutcome::Placed { number, events } => {
                 order.number = number;
-                Ok(Placed { order, payment })
+                Ok(Placed {
+                    order,
+                    payment,
+                    events,
+                })
             }
             PlaceOutcome::Short(shortages) => Err(CheckoutError::InsufficientStock(shortages)),
             PlaceOutcome::AlreadyCheckedOut { order_id } => {
@@ -770,6 +686,7 @@ impl PaymentProvider for TestPaymentProvider<'_> {
 mod tests {
     use super::*;
     use crate::cart::{CartPolicy, Carts, Precondition, Quantity};
+    use crate::events::EventKind;
     use crate::testing::{
         FlatRates, InMemoryCarts, InMemoryCatalog, InMemoryOrders, SequentialIds,
     };
@@ -964,7 +881,7 @@ mod tests {
                 assert_eq!(o.reservation_expires_at, T0.plus(Duration::from_secs(900)));
                 let stock = orders.stock.borrow();
                 assert_eq!(stock[&Sku::parse("TEE").unwrap()].reserved(), 2);
-                assert_eq!(orders.outbox.borrow()[0].kind, "order.created");
+                assert_eq!(orders.outbox.borrow()[0].kind(), EventKind::OrderCreated);
                 assert_eq!(repo.carts.borrow()[&cart].status, CartStatus::CheckedOut);
             },
         );

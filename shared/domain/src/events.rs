@@ -1,32 +1,140 @@
-//! Domain events, written to the outbox in the same batch as the change they announce.
-//! Envelope on the queue and to merchants: `{id, type, created_at, data}`.
+//! Domain events, written to the outbox in the same batch as the change they announce, then sent
+//! on the queue and to merchants. [`Event`] is the envelope itself: serialized, it is
+//! `{"id", "created_at", "type", "data"}`, and every kind has a typed payload ([`Payload`]).
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{EventId, IdSource};
+use crate::ids::{CartId, EventId, IdSource, OrderId, ProductId, Sku};
+use crate::money::{Currency, Money};
+use crate::order::OrderStatus;
 use crate::time::Timestamp;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub id: EventId,
-    #[serde(rename = "type")]
-    pub kind: String,
     pub created_at: Timestamp,
-    pub data: serde_json::Value,
+    /// `type` and `data`.
+    #[serde(flatten)]
+    pub payload: Payload,
 }
 
 impl Event {
-    pub fn new(ids: &dyn IdSource, kind: &str, now: Timestamp, data: serde_json::Value) -> Self {
+    pub fn new(ids: &dyn IdSource, now: Timestamp, payload: Payload) -> Self {
         Event {
             id: EventId::mint(ids),
-            kind: kind.to_owned(),
             created_at: now,
-            data,
+            payload,
         }
+    }
+
+    pub fn kind(&self) -> EventKind {
+        self.payload.kind()
     }
 }
 
-/// Every kind of event this system writes (payment, shipment and ticket events join here).
+/// What an event says, by kind. A message whose `type` is not one of these, or whose `data` is
+/// not its kind's payload, is not an event (the consumer records it as undecodable at once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Payload {
+    #[serde(rename = "order.created")]
+    OrderCreated(OrderCreated),
+    #[serde(rename = "order.paid")]
+    OrderPaid(OrderPaid),
+    #[serde(rename = "order.cancelled")]
+    OrderCancelled(OrderClosed),
+    #[serde(rename = "order.expired")]
+    OrderExpired(OrderClosed),
+    #[serde(rename = "inventory.low")]
+    InventoryLow(InventoryLow),
+}
+
+impl Payload {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Payload::OrderCreated(_) => EventKind::OrderCreated,
+            Payload::OrderPaid(_) => EventKind::OrderPaid,
+            Payload::OrderCancelled(_) => EventKind::OrderCancelled,
+            Payload::OrderExpired(_) => EventKind::OrderExpired,
+            Payload::InventoryLow(_) => EventKind::InventoryLow,
+        }
+    }
+
+    /// The `data` alone, as JSON text (what the outbox's `payload` column holds).
+    pub fn data_json(&self) -> Result<String, serde_json::Error> {
+        match self {
+            Payload::OrderCreated(p) => serde_json::to_string(p),
+            Payload::OrderPaid(p) => serde_json::to_string(p),
+            Payload::OrderCancelled(p) | Payload::OrderExpired(p) => serde_json::to_string(p),
+            Payload::InventoryLow(p) => serde_json::to_string(p),
+        }
+    }
+
+    /// From the outbox's `type` and `payload` columns.
+    pub fn from_parts(kind: &str, data: &str) -> Result<Self, serde_json::Error> {
+        let data: serde_json::Value = serde_json::from_str(data)?;
+        serde_json::from_value(serde_json::json!({ "type": kind, "data": data }))
+    }
+}
+
+/// `order.created`: an order was placed (paid or not).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCreated {
+    pub order_id: OrderId,
+    pub cart_id: CartId,
+    pub currency: Currency,
+    pub total: Money,
+    pub lines: Vec<OrderCreatedLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCreatedLine {
+    pub sku: Sku,
+    pub product_id: ProductId,
+    pub quantity: u32,
+    pub total: Money,
+}
+
+impl OrderCreated {
+    pub fn units(&self) -> u64 {
+        self.lines.iter().map(|l| u64::from(l.quantity)).sum()
+    }
+}
+
+/// `order.paid`: the payment was captured in full; the order's stock is sold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPaid {
+    pub order_id: OrderId,
+    /// What has been captured in all, in minor units of the order's currency.
+    pub captured_minor: i64,
+}
+
+/// `order.cancelled` and `order.expired`: the order closed and its stock went back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderClosed {
+    pub order_id: OrderId,
+    pub from: OrderStatus,
+    pub status: OrderStatus,
+    /// A paid order that is cancelled must be refunded.
+    pub refund_required: bool,
+}
+
+/// `inventory.low`: a SKU's availability fell to or below its threshold, because of an order or
+/// an adjustment (written by SQL inside the batch that took the stock, see `shared/edge`'s
+/// outbox).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryLow {
+    pub sku: Sku,
+    pub available: i64,
+    pub low_threshold: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<OrderId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjustment_id: Option<String>,
+}
+
+/// Every kind of event this system writes (payment, shipment and ticket events join here, each
+/// with its [`Payload`] variant).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EventKind {
     OrderCreated,
@@ -59,12 +167,6 @@ impl EventKind {
         EventKind::ALL.into_iter().find(|k| k.as_str() == text)
     }
 }
-
-pub const ORDER_CREATED: &str = EventKind::OrderCreated.as_str();
-pub const ORDER_PAID: &str = EventKind::OrderPaid.as_str();
-pub const ORDER_CANCELLED: &str = EventKind::OrderCancelled.as_str();
-pub const ORDER_EXPIRED: &str = EventKind::OrderExpired.as_str();
-pub const INVENTORY_LOW: &str = EventKind::InventoryLow.as_str();
 
 /// What a merchant webhook endpoint subscribes to: `*` (every kind, present and future) or 1
 /// to [`Subscription::MAX_TYPES`] kinds. Stored and shown as the list of strings it was given.
@@ -114,29 +216,6 @@ impl Subscription {
     }
 }
 
-/// The part of `order.created` the orders-placed rollup reads.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct OrderCreated {
-    pub order_id: crate::ids::OrderId,
-    pub currency: crate::money::Currency,
-    pub total: crate::money::Money,
-    pub lines: Vec<OrderCreatedLine>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct OrderCreatedLine {
-    pub sku: crate::ids::Sku,
-    pub product_id: crate::ids::ProductId,
-    pub quantity: u32,
-    pub total: crate::money::Money,
-}
-
-impl OrderCreated {
-    pub fn units(&self) -> u64 {
-        self.lines.iter().map(|l| u64::from(l.quantity)).sum()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +258,34 @@ mod tests {
         });
         let created: OrderCreated = serde_json::from_value(data).unwrap();
         assert_eq!(created.units(), 4);
+    }
+
+    #[test]
+    fn an_event_is_the_envelope_and_its_payload_is_typed_by_kind() {
+        let text = r#"{"id":"evt_0000000000000000000000000000000a","type":"inventory.low","created_at":"2026-11-28T10:00:00.000Z","data":{"sku":"MUG","available":3,"low_threshold":5,"order_id":"ord_0000000000000000000000000000000a"}}"#;
+        let event: Event = serde_json::from_str(text).unwrap();
+        assert_eq!(event.kind(), EventKind::InventoryLow);
+        let Payload::InventoryLow(low) = &event.payload else {
+            panic!("typed by its kind: {event:?}");
+        };
+        assert_eq!((low.available, low.adjustment_id.as_deref()), (3, None));
+        // Serialized back: the same envelope, and the same payload text the outbox keeps.
+        let again: serde_json::Value = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            again,
+            serde_json::from_str::<serde_json::Value>(text).unwrap()
+        );
+        let stored = event.payload.data_json().unwrap();
+        assert_eq!(
+            Payload::from_parts("inventory.low", &stored).unwrap(),
+            event.payload
+        );
+
+        // Not an event: an unknown kind, or a payload that is not its kind's.
+        assert!(Payload::from_parts("order.note", "{}").is_err());
+        assert!(Payload::from_parts("order.paid", r#"{"order_id":42}"#).is_err());
+        assert!(
+            serde_json::from_str::<Event>(&text.replace("inventory.low", "order.paid")).is_err()
+        );
     }
 }

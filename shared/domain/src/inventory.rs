@@ -10,6 +10,17 @@ use serde::Serialize;
 
 use crate::ids::Sku;
 
+/// A SKU with less stock than a request needs: the one shape of every "not enough stock" answer
+/// (a cart line, a checkout, an admin's removal).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Shortage {
+    pub sku: Sku,
+    /// Units the request needed.
+    pub requested: u32,
+    /// Units available to it.
+    pub available: i64,
+}
+
 /// The most units one adjustment may add or remove, and the highest low-stock threshold.
 pub const MAX_ADJUSTMENT: i64 = 1_000_000;
 pub const MAX_LOW_THRESHOLD: i64 = 1_000_000;

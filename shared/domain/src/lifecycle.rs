@@ -1,7 +1,7 @@
 //! What happens to orders after checkout: unpaid orders expire (their stock released), and the
 //! merchant cancels (stock released before payment, restocked after).
 
-use crate::events::{Event, ORDER_CANCELLED, ORDER_EXPIRED, ORDER_PAID};
+use crate::events::{Event, OrderClosed, OrderPaid, Payload};
 use crate::ids::{IdSource, OrderId};
 use crate::order::{IllegalTransition, OrderStatus, Transition};
 use crate::order::{LedgerError, PaymentLedger};
@@ -10,7 +10,8 @@ use crate::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloseOutcome {
-    Closed,
+    /// Done, with the events the change wrote (for the caller to publish).
+    Closed(Vec<Event>),
     /// The order moved on meanwhile (e.g. was paid); nothing was written.
     Moved,
 }
@@ -66,23 +67,32 @@ fn event_for(
     to: OrderStatus,
     now: Timestamp,
 ) -> Event {
-    let kind = if to == OrderStatus::Expired {
-        ORDER_EXPIRED
-    } else {
-        ORDER_CANCELLED
+    let closed = OrderClosed {
+        order_id: id.clone(),
+        from,
+        status: to,
+        refund_required: from.refundable() && to == OrderStatus::Cancelled,
     };
-    Event::new(
-        ids,
-        kind,
-        now,
-        serde_json::json!({
-            "order_id": id,
-            "from": from.as_str(),
-            "status": to.as_str(),
-            // A paid order that is cancelled must be refunded.
-            "refund_required": from.refundable() && to == OrderStatus::Cancelled,
-        }),
-    )
+    let payload = if to == OrderStatus::Expired {
+        Payload::OrderExpired(closed)
+    } else {
+        Payload::OrderCancelled(closed)
+    };
+    Event::new(ids, now, payload)
+}
+
+/// An order moved by the lifecycle: its new status and the events the move wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    pub status: OrderStatus,
+    pub events: Vec<Event>,
+}
+
+/// What an expiry run did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Expired {
+    pub orders: Vec<OrderId>,
+    pub events: Vec<Event>,
 }
 
 /// Expire every unpaid order past its reservation, reading them `page` at a time until none is
@@ -93,8 +103,8 @@ pub async fn expire_due<S: OrderLifecycle>(
     ids: &dyn IdSource,
     now: Timestamp,
     page: u32,
-) -> Result<Vec<OrderId>, StoreError> {
-    let mut expired = Vec::new();
+) -> Result<Expired, StoreError> {
+    let mut expired = Expired::default();
     let mut seen = std::collections::BTreeSet::new();
     loop {
         let due = store.due_for_expiry(now, page).await?;
@@ -112,8 +122,9 @@ pub async fn expire_due<S: OrderLifecycle>(
                 continue;
             };
             let event = event_for(ids, &id, from, to, now);
-            if store.close(&id, from, to, &event, now).await? == CloseOutcome::Closed {
-                expired.push(id);
+            if let CloseOutcome::Closed(events) = store.close(&id, from, to, &event, now).await? {
+                expired.orders.push(id);
+                expired.events.extend(events);
             }
         }
         if last_page || !progressed {
@@ -128,14 +139,14 @@ pub async fn cancel<S: OrderLifecycle>(
     ids: &dyn IdSource,
     id: &OrderId,
     now: Timestamp,
-) -> Result<OrderStatus, LifecycleError> {
+) -> Result<Moved, LifecycleError> {
     let from = store.status(id).await?.ok_or(LifecycleError::NotFound)?;
     let to = from
         .apply(Transition::Cancel)
         .map_err(LifecycleError::Illegal)?;
     let event = event_for(ids, id, from, to, now);
     match store.close(id, from, to, &event, now).await? {
-        CloseOutcome::Closed => Ok(to),
+        CloseOutcome::Closed(events) => Ok(Moved { status: to, events }),
         CloseOutcome::Moved => Err(LifecycleError::Moved),
     }
 }
@@ -146,7 +157,7 @@ pub async fn mark_paid<S: OrderLifecycle>(
     ids: &dyn IdSource,
     id: &OrderId,
     now: Timestamp,
-) -> Result<OrderStatus, LifecycleError> {
+) -> Result<Moved, LifecycleError> {
     let from = store.status(id).await?.ok_or(LifecycleError::NotFound)?;
     let to = from
         .apply(Transition::Pay)
@@ -158,12 +169,14 @@ pub async fn mark_paid<S: OrderLifecycle>(
         .map_err(LifecycleError::Ledger)?;
     let event = Event::new(
         ids,
-        ORDER_PAID,
         now,
-        serde_json::json!({ "order_id": id, "captured_minor": ledger.captured() }),
+        Payload::OrderPaid(OrderPaid {
+            order_id: id.clone(),
+            captured_minor: ledger.captured(),
+        }),
     );
     match store.pay(id, amount, &event, now).await? {
-        CloseOutcome::Closed => Ok(to),
+        CloseOutcome::Closed(events) => Ok(Moved { status: to, events }),
         CloseOutcome::Moved => Err(LifecycleError::Moved),
     }
 }
@@ -176,6 +189,7 @@ mod tests {
         AddressInput, Checkout, CheckoutInput, CheckoutPolicy, CheckoutRequest, DynPaymentProvider,
         TestPaymentProvider,
     };
+    use crate::events::EventKind;
     use crate::ids::Sku;
     use crate::money::Currency;
     use crate::pricing::TaxRate;
@@ -279,9 +293,14 @@ mod tests {
             let now = T0.plus(Duration::from_secs(16 * 60));
             let expired = expire_due(orders, ids, now, 10).await.unwrap();
             assert_eq!(
-                expired,
+                expired.orders,
                 vec![placed[1].clone()],
                 "the paid one is not expired, the young one not yet"
+            );
+            assert_eq!(
+                expired.events.iter().map(Event::kind).collect::<Vec<_>>(),
+                vec![EventKind::OrderExpired],
+                "the run returns what it wrote, to publish"
             );
             assert_eq!(
                 orders.status(&placed[1]).await.unwrap(),
@@ -293,16 +312,21 @@ mod tests {
                 "sold 2, released 2, 2 still held"
             );
             assert!(
-                expire_due(orders, ids, now, 10).await.unwrap().is_empty(),
+                expire_due(orders, ids, now, 10)
+                    .await
+                    .unwrap()
+                    .orders
+                    .is_empty(),
                 "idempotent"
             );
-            let kinds: Vec<String> = orders
-                .outbox
-                .borrow()
-                .iter()
-                .map(|e| e.kind.clone())
-                .collect();
-            assert_eq!(kinds.iter().filter(|k| *k == ORDER_EXPIRED).count(), 1);
+            let kinds: Vec<EventKind> = orders.outbox.borrow().iter().map(Event::kind).collect();
+            assert_eq!(
+                kinds
+                    .iter()
+                    .filter(|k| **k == EventKind::OrderExpired)
+                    .count(),
+                1
+            );
         });
     }
 
@@ -310,7 +334,7 @@ mod tests {
     fn expiry_pages_through_every_due_order_in_one_run() {
         with_orders(5, async |orders, ids, placed| {
             let later = T0.plus(Duration::from_days(1));
-            let mut expired = expire_due(orders, ids, later, 2).await.unwrap();
+            let mut expired = expire_due(orders, ids, later, 2).await.unwrap().orders;
             expired.sort();
             let mut all = placed.clone();
             all.sort();
@@ -323,14 +347,14 @@ mod tests {
     fn cancel_releases_or_restocks_and_says_when_to_refund() {
         with_orders(2, async |orders, ids, placed| {
             assert_eq!(
-                cancel(orders, ids, &placed[0], T0).await,
+                cancel(orders, ids, &placed[0], T0).await.map(|m| m.status),
                 Ok(OrderStatus::Cancelled)
             );
             assert_eq!(tee_stock(orders), (10, 2));
             mark_paid(orders, ids, &placed[1], T0).await.unwrap();
             assert_eq!(tee_stock(orders), (8, 0));
             assert_eq!(
-                cancel(orders, ids, &placed[1], T0).await,
+                cancel(orders, ids, &placed[1], T0).await.map(|m| m.status),
                 Ok(OrderStatus::Cancelled)
             );
             assert_eq!(tee_stock(orders), (10, 0), "restocked");
@@ -338,8 +362,10 @@ mod tests {
                 .outbox
                 .borrow()
                 .iter()
-                .filter(|e| e.kind == ORDER_CANCELLED)
-                .map(|e| e.data["refund_required"] == true)
+                .filter_map(|e| match &e.payload {
+                    Payload::OrderCancelled(c) => Some(c.refund_required),
+                    _ => None,
+                })
                 .collect();
             assert_eq!(refunds, vec![false, true]);
             assert!(matches!(
@@ -358,7 +384,9 @@ mod tests {
     fn capture_is_once_and_in_full() {
         with_orders(1, async |orders, ids, placed| {
             assert_eq!(
-                mark_paid(orders, ids, &placed[0], T0).await,
+                mark_paid(orders, ids, &placed[0], T0)
+                    .await
+                    .map(|m| m.status),
                 Ok(OrderStatus::Paid)
             );
             let (total, ledger) = orders.amounts(&placed[0]).await.unwrap().unwrap();
@@ -371,7 +399,7 @@ mod tests {
                 .outbox
                 .borrow()
                 .iter()
-                .filter(|e| e.kind == ORDER_PAID)
+                .filter(|e| e.kind() == EventKind::OrderPaid)
                 .count();
             assert_eq!(paid, 1);
         });

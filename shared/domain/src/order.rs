@@ -1,9 +1,109 @@
-//! Orders: the status state machine (the one place transitions are decided) and the money
-//! ledger of captures and refunds.
+//! Orders: the order itself, its storage port, the status state machine (the one place
+//! transitions are decided) and the money ledger of captures and refunds.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use crate::checkout::{Address, Email, PaymentReference};
+use crate::events::Event;
+use crate::ids::{CartId, OrderId, ProductId, Sku};
+use crate::inventory::Shortage;
+use crate::money::{Currency, Money};
+use crate::time::Timestamp;
+use crate::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub sku: Sku,
+    pub product_id: ProductId,
+    pub name: String,
+    pub quantity: u32,
+    pub unit_price: Money,
+    pub subtotal: Money,
+    pub discount: Money,
+    pub tax: Money,
+    pub total: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderTotals {
+    pub subtotal: Money,
+    pub discount: Money,
+    pub shipping: Money,
+    pub tax: Money,
+    pub grand_total: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: OrderId,
+    /// Human order number, assigned by the store when the order is placed (`SO-2026-000123`).
+    pub number: String,
+    pub cart_id: CartId,
+    pub status: OrderStatus,
+    pub currency: Currency,
+    pub email: Email,
+    pub lines: Vec<OrderLine>,
+    pub totals: OrderTotals,
+    pub shipping_method: String,
+    pub shipping_address: Address,
+    pub billing_address: Address,
+    pub payment_provider: String,
+    pub payment_id: String,
+    #[serde(skip)]
+    pub ledger: PaymentLedger,
+    pub reservation_expires_at: Timestamp,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Order {
+    /// The payment session created for this order, as a reference (no client secret).
+    pub fn payment_reference(&self) -> PaymentReference {
+        PaymentReference {
+            provider: self.payment_provider.clone(),
+            payment_id: self.payment_id.clone(),
+            amount_minor: self.totals.grand_total.minor_units(),
+            currency: self.currency,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlaceOutcome {
+    Placed {
+        number: String,
+        /// Every event the batch wrote: `order.created` and any `inventory.low` crossings.
+        events: Vec<Event>,
+    },
+    /// At least one SKU is short; nothing was written.
+    Short(Vec<Shortage>),
+    /// The cart already has an order; nothing was written.
+    AlreadyCheckedOut { order_id: OrderId },
+    /// The cart changed since it was read; nothing was written.
+    CartChanged,
+    /// A line's unit price is no longer the current price (it changed after the cart was read,
+    /// while the payment session was created): the current price of each SKU, `None` when it
+    /// is no longer sold. Nothing was written.
+    PriceChanged(Vec<(Sku, Option<Money>)>),
+}
+
+/// Order storage (port).
+pub trait OrderStore {
+    /// Atomically: insert the order and its lines with a fresh order number (only if every
+    /// line's unit price is still the current price), reserve every `(sku, quantity)`, close
+    /// the cart (only if still at `cart_version`), write `event` to the outbox. All or nothing.
+    async fn place(
+        &self,
+        order: &Order,
+        reservations: &[(Sku, u32)],
+        cart_version: u64,
+        event: &Event,
+    ) -> Result<PlaceOutcome, StoreError>;
+    async fn order_for_cart(&self, cart: &CartId) -> Result<Option<OrderId>, StoreError>;
+    async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
+}
 
 /// Where an order is in its life. Terminal states: `Completed`, `Cancelled`, `Expired`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

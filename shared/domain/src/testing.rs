@@ -295,7 +295,7 @@ impl CartRepository for InMemoryCarts<'_> {
 /// Orders held in memory, with the same all-or-nothing placement as the D1 batch.
 pub struct InMemoryOrders<'c> {
     pub carts: &'c InMemoryCarts<'c>,
-    pub orders: RefCell<Vec<crate::checkout::Order>>,
+    pub orders: RefCell<Vec<crate::order::Order>>,
     pub stock: RefCell<BTreeMap<Sku, crate::inventory::Stock>>,
     pub outbox: RefCell<Vec<crate::events::Event>>,
     pub fail: Cell<bool>,
@@ -320,15 +320,16 @@ impl<'c> InMemoryOrders<'c> {
     }
 }
 
-impl crate::checkout::OrderStore for InMemoryOrders<'_> {
+impl crate::order::OrderStore for InMemoryOrders<'_> {
     async fn place(
         &self,
-        order: &crate::checkout::Order,
+        order: &crate::order::Order,
         reservations: &[(Sku, u32)],
         cart_version: u64,
         event: &crate::events::Event,
-    ) -> Result<crate::checkout::PlaceOutcome, StoreError> {
-        use crate::checkout::{PlaceOutcome, Shortage};
+    ) -> Result<crate::order::PlaceOutcome, StoreError> {
+        use crate::checkout::Shortage;
+        use crate::order::PlaceOutcome;
         if self.fail.get() {
             return Err(StoreError::new("in-memory orders told to fail"));
         }
@@ -393,7 +394,10 @@ impl crate::checkout::OrderStore for InMemoryOrders<'_> {
         let number = placed.number.clone();
         self.orders.borrow_mut().push(placed);
         self.outbox.borrow_mut().push(event.clone());
-        Ok(PlaceOutcome::Placed { number })
+        Ok(PlaceOutcome::Placed {
+            number,
+            events: vec![event.clone()],
+        })
     }
 
     async fn order_for_cart(
@@ -411,7 +415,7 @@ impl crate::checkout::OrderStore for InMemoryOrders<'_> {
     async fn get(
         &self,
         id: &crate::ids::OrderId,
-    ) -> Result<Option<crate::checkout::Order>, StoreError> {
+    ) -> Result<Option<crate::order::Order>, StoreError> {
         Ok(self.orders.borrow().iter().find(|o| &o.id == id).cloned())
     }
 }
@@ -507,7 +511,7 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
         order.status = to;
         order.updated_at = now;
         self.outbox.borrow_mut().push(event.clone());
-        Ok(crate::lifecycle::CloseOutcome::Closed)
+        Ok(crate::lifecycle::CloseOutcome::Closed(vec![event.clone()]))
     }
 
     async fn amounts(
@@ -553,6 +557,6 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
         order.status = crate::order::OrderStatus::Paid;
         order.updated_at = now;
         self.outbox.borrow_mut().push(event.clone());
-        Ok(crate::lifecycle::CloseOutcome::Closed)
+        Ok(crate::lifecycle::CloseOutcome::Closed(vec![event.clone()]))
     }
 }

@@ -6,7 +6,7 @@ use shop_domain::cart::CartPolicy;
 use shop_domain::pricing::TaxRate;
 use shop_domain::time::Duration;
 
-use crate::body::DEFAULT_BODY_LIMIT;
+use crate::http::body::DEFAULT_BODY_LIMIT;
 use crate::shipping::FlatRates;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,34 +1,20 @@
-//! Glue shared by every worker: the D1 adapters of the domain's ports, the request pipeline
-//! (request ids, CORS, body limits, `Idempotency-Key`, problem+json, logging) and JWT auth.
+//! Glue shared by every worker, grouped by concern:
+//! - `http`: the request pipeline and what handlers use from it;
+//! - `store`: D1 (the adapters of the domain's ports, the outbox, idempotency records' SQL);
+//! - `outbound`: calls to other systems (Stripe, merchant webhooks), with timeouts and no
+//!   redirects;
+//! - `config` and `shipping`: settings, and the shipping rates they define.
 //!
 //! Workers stay thin: they declare routes, parse into domain types, call the domain and map
 //! its errors; everything runtime-shaped that two workers would repeat lives here.
 
-pub mod admin;
-pub mod auth;
-pub mod body;
 pub mod config;
-pub mod consumer;
-pub mod cors;
-pub mod d1;
-pub mod dead_letters;
-pub mod idempotency;
-pub mod memo;
-pub mod orders;
+pub mod http;
 pub mod outbound;
-pub mod outbox;
-pub mod params;
-pub mod problem;
-pub mod rate_limit;
-pub mod reply;
-pub mod routing;
-pub mod runtime;
 pub mod shipping;
-pub mod sql;
-pub mod stripe;
-pub mod webhooks;
+pub mod store;
 
-pub use problem::{FieldError, Problem};
-pub use reply::Reply;
-pub use routing::{Access, Route};
-pub use runtime::{serve, Call};
+pub use http::problem::{FieldError, Problem};
+pub use http::reply::Reply;
+pub use http::routing::{Access, Route};
+pub use http::runtime::{serve, Call};

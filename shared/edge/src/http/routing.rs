@@ -3,7 +3,7 @@
 //! answered, idempotent replays included), the 405 `Allow` header, and the test that the
 //! OpenAPI document lists every route.
 
-use crate::problem::Problem;
+use crate::http::problem::Problem;
 
 /// Who may call a route. The pipeline checks it before reading any record or replaying any
 /// answer, and scopes `Idempotency-Key` records to the caller it names.

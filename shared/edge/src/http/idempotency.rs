@@ -2,7 +2,7 @@
 //! themselves live in `shop_domain::idempotency`; this is the storage around them.
 //!
 //! A record belongs to its caller: it is keyed by `(scope, key)`, where the scope names who sent
-//! the request (see [`crate::routing::Access`]), so one caller's key never replays another
+//! the request (see [`crate::http::routing::Access`]), so one caller's key never replays another
 //! caller's answer. The pipeline authorizes before anything is claimed.
 //!
 //! The key rides on the request's own D1 round trips, so it costs none of its own:
@@ -12,7 +12,7 @@
 //!          expired records with a compare-and-swap on `created_at` and sending the round trip
 //!          again. A request whose key is not its own runs nothing further against D1; the
 //!          pipeline answers the decision.
-//! answer:  [`crate::sql::Db::batch_answering`] adds the answer (its replayable form: secrets
+//! answer:  [`crate::store::sql::Db::batch_answering`] adds the answer (its replayable form: secrets
 //!          shown once are left out) to the batch that makes the change.
 //! finish:  otherwise the pipeline stores a 2xx answer, or deletes the record so a retry can run
 //!          again. Both are retried: a record left in flight would let a retry after the lease
@@ -27,9 +27,9 @@ use shop_domain::time::Timestamp;
 use worker::wasm_bindgen::JsValue;
 use worker::D1Result;
 
-use crate::problem::Problem;
-use crate::reply::Reply;
-use crate::sql::{self, changes, Db, Stmt, Violation};
+use crate::http::problem::Problem;
+use crate::http::reply::Reply;
+use crate::store::sql::{self, changes, Db, Stmt, Violation};
 
 /// What identifies "the same request": method, path and the exact body bytes.
 pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {

@@ -3,29 +3,24 @@
 //! it was read or a price changed since it was read aborts the whole batch (see schema/0002 and
 //! schema/0009).
 
-use std::cell::RefCell;
-
 use serde::{Deserialize, Serialize};
-use shop_domain::checkout::{
-    Address, Order, OrderLine, OrderStore, OrderTotals, PlaceOutcome, Shortage,
-};
+use shop_domain::checkout::{Address, Shortage};
 use shop_domain::events::Event;
 use shop_domain::ids::{CartId, OrderId, ProductId, Sku};
 use shop_domain::money::{Currency, Money};
+use shop_domain::order::{Order, OrderLine, OrderStore, OrderTotals, PlaceOutcome};
 use shop_domain::order::{OrderStatus, PaymentLedger};
 use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 
-use crate::sql::{self, err, json, num, Db, Stmt, Violation};
+use crate::store::sql::{self, err, json, num, Db, Stmt, Violation};
 
-use crate::outbox::OutboxRow;
-use crate::reply::Answer;
+use crate::http::reply::Answer;
+use crate::store::outbox::{self, Taker};
 
 pub struct D1Orders<'a> {
     pub db: &'a Db,
-    /// Outbox rows the last `place` wrote, for the caller to publish.
-    pub written_events: RefCell<Vec<OutboxRow>>,
     /// The reply the caller will get for a placed order: with an `Idempotency-Key`, stored in
     /// the placement batch (see [`Db::batch_answering`]). The order it is given has no number
     /// yet (the batch assigns it).
@@ -34,11 +29,7 @@ pub struct D1Orders<'a> {
 
 impl<'a> D1Orders<'a> {
     pub fn new(db: &'a Db) -> Self {
-        D1Orders {
-            db,
-            written_events: RefCell::new(Vec::new()),
-            answer: None,
-        }
+        D1Orders { db, answer: None }
     }
 
     pub fn answering(db: &'a Db, answer: Answer<'a, Order>) -> Self {
@@ -62,7 +53,7 @@ struct LineParam<'a> {
     total: i64,
 }
 
-const PLACE_SQL: [&str; 9] = [
+const PLACE_SQL: [&str; 7] = [
     "INSERT INTO order_counters (year, value) VALUES (?1, 0) ON CONFLICT (year) DO NOTHING",
     "UPDATE order_counters SET value = value + 1 WHERE year = ?1",
     "INSERT INTO orders (id, number, cart_id, status, currency, email, subtotal_minor, discount_minor, \
@@ -88,15 +79,6 @@ const PLACE_SQL: [&str; 9] = [
      SELECT ?1, json_extract(value, '$[0]'), json_extract(value, '$[1]'), ?2, 'held' FROM json_each(?3)",
     // The version trigger aborts the batch when the cart changed since it was read.
     "UPDATE carts SET status = 'checked_out', version = ?2, updated_at = ?3 WHERE id = ?1",
-    "INSERT INTO outbox (id, type, payload, created_at) VALUES (?1, ?2, ?3, ?4) \
-     RETURNING id, type, payload, created_at",
-    // inventory.low for every SKU this reservation took to or below its threshold.
-    "INSERT INTO outbox (id, type, payload, created_at) \
-     SELECT 'evt_' || lower(hex(randomblob(16))), 'inventory.low', \
-       json_object('sku', i.sku, 'available', i.available, 'low_threshold', i.low_threshold, 'order_id', ?1), ?2 \
-     FROM inventory i JOIN json_each(?3) r ON json_extract(r.value, '$[0]') = i.sku \
-     WHERE i.available <= i.low_threshold AND i.available + json_extract(r.value, '$[1]') > i.low_threshold \
-     RETURNING id, type, payload, created_at",
 ];
 
 #[derive(Deserialize)]
@@ -152,7 +134,7 @@ impl OrderStore for D1Orders<'_> {
         let now = num(order.created_at.millis());
         let year = num(i64::from(order.created_at.year()));
         let t = &order.totals;
-        let binds: [Vec<JsValue>; 9] = [
+        let binds: [Vec<JsValue>; 7] = [
             vec![year.clone()],
             vec![year.clone()],
             vec![
@@ -186,18 +168,22 @@ impl OrderStore for D1Orders<'_> {
                 JsValue::from_f64(cart_version.saturating_add(1) as f64),
                 now.clone(),
             ],
-            vec![
-                event.id.as_str().into(),
-                event.kind.as_str().into(),
-                json(&event.data, context)?,
-                num(event.created_at.millis()),
-            ],
-            vec![id, now, holds_json],
         ];
-        let mut statements = Vec::with_capacity(PLACE_SQL.len());
+        let mut statements = Vec::with_capacity(PLACE_SQL.len() + 2);
         for (sql, bind) in PLACE_SQL.iter().zip(binds) {
             statements.push(self.db.prepare(*sql).bind(&bind).map_err(err(context))?);
         }
+        // The events, after the reservation: `order.created`, and `inventory.low` for every SKU
+        // the reservation took to its threshold.
+        let taken: Vec<(&Sku, i64)> = reservations
+            .iter()
+            .map(|(s, q)| (s, i64::from(*q)))
+            .collect();
+        statements.push(outbox::insert(self.db, event).map_err(err(context))?);
+        statements.push(
+            outbox::low_stock_crossings(self.db, Taker::Order(&order.id), &taken, order.created_at)
+                .map_err(err(context))?,
+        );
         let answer = self.answer.and_then(|answer| answer(order));
         let results = match self.db.batch_answering(statements, answer.as_ref()).await {
             Ok(results) => results,
@@ -213,12 +199,9 @@ impl OrderStore for D1Orders<'_> {
             .and_then(|rows| rows.into_iter().next())
             .ok_or_else(|| StoreError::new("place order: no order number returned"))?
             .number;
-        let mut written = Vec::new();
-        for result in results.iter().skip(7) {
-            written.extend(result.results::<OutboxRow>().map_err(err(context))?);
-        }
-        *self.written_events.borrow_mut() = written;
-        Ok(PlaceOutcome::Placed { number })
+        let events = outbox::written(results.get(PLACE_SQL.len()..).unwrap_or_default())
+            .map_err(err(context))?;
+        Ok(PlaceOutcome::Placed { number, events })
     }
 
     async fn order_for_cart(&self, cart: &CartId) -> Result<Option<OrderId>, StoreError> {
@@ -478,13 +461,15 @@ impl D1Orders<'_> {
     ) -> Result<shop_domain::lifecycle::CloseOutcome, StoreError> {
         use shop_domain::lifecycle::CloseOutcome;
         match self.db.batch(statements).await {
-            Ok(results) => {
-                let mut written = self.written_events.borrow_mut();
-                if let Some(last) = results.last() {
-                    written.extend(last.results::<OutboxRow>().map_err(err(context))?);
-                }
-                Ok(CloseOutcome::Closed)
-            }
+            // The outbox statement is the last of every transition.
+            Ok(results) => Ok(CloseOutcome::Closed(
+                outbox::written(
+                    results
+                        .get(results.len().saturating_sub(1)..)
+                        .unwrap_or_default(),
+                )
+                .map_err(err(context))?,
+            )),
             Err(e) => {
                 let message = e.to_string();
                 match sql::violation(&message) {
@@ -498,15 +483,7 @@ impl D1Orders<'_> {
     }
 
     fn outbox_insert(&self, event: &Event, context: &'static str) -> Result<Stmt, StoreError> {
-        self.db
-            .prepare(PLACE_SQL[7])
-            .bind(&[
-                event.id.as_str().into(),
-                event.kind.as_str().into(),
-                json(&event.data, context)?,
-                num(event.created_at.millis()),
-            ])
-            .map_err(err(context))
+        outbox::insert(self.db, event).map_err(err(context))
     }
 }
 

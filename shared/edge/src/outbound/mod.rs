@@ -2,6 +2,9 @@
 //! a timeout (the call is aborted when it passes), and redirects are never followed (a 3xx is
 //! the answer; a redirect could lead a signed request somewhere its sender never approved).
 
+pub mod stripe;
+pub mod webhooks;
+
 use futures_util::future::{select, Either};
 use worker::{AbortController, Fetch, Request, RequestInit, RequestRedirect, Response};
 

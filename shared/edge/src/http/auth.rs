@@ -9,7 +9,7 @@ use jwt_compact::{AlgorithmExt, UntrustedToken, ValidationError};
 use serde::{Deserialize, Serialize};
 use shop_domain::time::{Duration, Timestamp};
 
-use crate::problem::Problem;
+use crate::http::problem::Problem;
 
 /// Shortest accepted signing secret, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;

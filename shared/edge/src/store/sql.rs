@@ -10,8 +10,8 @@ use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
-use crate::idempotency::Key;
-use crate::reply::Reply;
+use crate::http::idempotency::Key;
+use crate::http::reply::Reply;
 
 /// D1 round trips made on behalf of one request (or one queue batch, or one cron run).
 #[derive(Debug, Default)]
@@ -45,7 +45,7 @@ impl Tally {
 /// round trip escapes the count: the uncounted `D1Database` is not reachable through it.
 ///
 /// A request that carries an `Idempotency-Key` hands its [`Key`] to its `Db`: the request's
-/// first round trip then also claims the key (see [`crate::idempotency`]), and
+/// first round trip then also claims the key (see [`crate::http::idempotency`]), and
 /// [`Db::batch_answering`] stores the answer in the batch that makes the change.
 #[derive(Clone)]
 pub struct Db {
@@ -269,6 +269,35 @@ pub fn violation(message: &str) -> Option<Violation<'_>> {
     extended
         .contains("SQLITE_CONSTRAINT_TRIGGER")
         .then_some(Violation::Trigger(detail))
+}
+
+#[derive(serde::Deserialize)]
+struct Doc {
+    doc: Option<String>,
+}
+
+/// The one text column `doc` of a read that SQLite builds as one JSON document
+/// (`json_object` / `json_group_array`): one statement, one crossing of the JS/WASM boundary.
+pub async fn doc(
+    db: &Db,
+    sql: &str,
+    binds: &[JsValue],
+    context: &str,
+) -> Result<Option<String>, StoreError> {
+    let row: Option<Doc> = first(db, sql, binds, context).await?;
+    Ok(row.and_then(|r| r.doc))
+}
+
+/// [`doc`] of a listing: `[]` when there is nothing.
+pub async fn doc_or_empty(
+    db: &Db,
+    sql: &str,
+    binds: &[JsValue],
+    context: &str,
+) -> Result<String, StoreError> {
+    Ok(doc(db, sql, binds, context)
+        .await?
+        .unwrap_or_else(|| "[]".into()))
 }
 
 /// The first row of `sql`, if any.

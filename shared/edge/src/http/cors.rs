@@ -2,8 +2,8 @@
 //! Credentials are never allowed: carts are capabilities in the URL, admin calls use bearer
 //! tokens, and no cookie is read.
 
-use crate::problem::Problem;
-use crate::reply::Reply;
+use crate::http::problem::Problem;
+use crate::http::reply::Reply;
 
 pub const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 pub const ALLOWED_HEADERS: &str =

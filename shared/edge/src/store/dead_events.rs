@@ -1,5 +1,5 @@
 //! The dead-letter record (`dead_events`): messages the consumer could not apply, for an
-//! operator to list and redrive. Recording happens in `consumer::record_dead`.
+//! operator to list and redrive. Recording happens in `effects::record_dead`.
 
 use serde::{Deserialize, Serialize};
 use shop_domain::pagination::{Limit, Page};
@@ -7,7 +7,7 @@ use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 
-use crate::sql::{self, num, Db};
+use crate::store::sql::{self, num, Db};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DeadEvent {

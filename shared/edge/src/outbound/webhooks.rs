@@ -11,7 +11,7 @@
 //! http and loopback, and IP-literal hosts, only where settings allow (see [`UrlPolicy`]), checked
 //! when the endpoint is created and again before every send.
 
-use crate::sql::{self, err, num, Db, Stmt};
+use crate::store::sql::{self, err, num, Db, Stmt};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -26,7 +26,7 @@ use worker::wasm_bindgen::JsValue;
 use worker::{Headers, Method, RequestInit};
 
 use crate::outbound::{self, Outcome};
-use crate::outbox::Envelope;
+use shop_domain::events::Event;
 
 /// Attempts before a delivery is given up.
 pub const MAX_ATTEMPTS: i64 = 8;
@@ -91,9 +91,9 @@ pub async fn create_endpoint(db: &Db, endpoint: &Endpoint, secret: &str) -> Resu
 }
 
 /// For the consumer's batch: one pending delivery per enabled endpoint subscribed to the event.
-pub fn enqueue(db: &Db, envelope: &Envelope, now: Timestamp) -> worker::Result<Stmt> {
+pub fn enqueue(db: &Db, event: &Event, now: Timestamp) -> worker::Result<Stmt> {
     let payload =
-        serde_json::to_string(envelope).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        serde_json::to_string(event).map_err(|e| worker::Error::RustError(e.to_string()))?;
     db.prepare(
         "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts, \
            next_attempt_at, created_at, updated_at) \
@@ -101,7 +101,7 @@ pub fn enqueue(db: &Db, envelope: &Envelope, now: Timestamp) -> worker::Result<S
          FROM webhook_endpoints e \
          WHERE e.enabled = 1 AND EXISTS (SELECT 1 FROM json_each(e.event_types) t WHERE t.value IN ('*', ?2))",
     )
-    .bind(&[envelope.id.as_str().into(), envelope.kind.as_str().into(), payload.into(), num(now.millis())])
+    .bind(&[event.id.as_str().into(), event.kind().as_str().into(), payload.into(), num(now.millis())])
 }
 
 #[derive(Deserialize)]

@@ -5,8 +5,8 @@
 use shop_domain::pagination::{Cursor, Limit};
 use shop_domain::time::Timestamp;
 
-use crate::problem::Problem;
-use crate::runtime::Call;
+use crate::http::problem::Problem;
+use crate::http::runtime::Call;
 
 impl<E> Call<E> {
     /// `?limit=` (1 to 100, default 20).

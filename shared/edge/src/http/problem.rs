@@ -1,8 +1,9 @@
 //! RFC 9457 problem details (`application/problem+json`): the one shape of every error answer.
 
 use serde::Serialize;
+use shop_domain::inventory::Shortage;
 
-use crate::reply::Reply;
+use crate::http::reply::Reply;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 const TYPE_BASE: &str = "https://edge-commerce.dev/problems/";
@@ -83,6 +84,27 @@ impl Problem {
             detail.clone(),
         )
         .with_errors(vec![FieldError::new(pointer, code, detail)])
+    }
+
+    /// 409 `insufficient_stock`, with each short SKU: the one shape of every "not enough stock"
+    /// answer (cart, checkout, admin adjustment).
+    pub fn insufficient_stock(shortages: &[Shortage]) -> Self {
+        let detail = shortages
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}: {} requested, {} available",
+                    s.sku,
+                    s.requested,
+                    s.available.max(0)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        Problem::new(409, "insufficient_stock", "Not enough stock", detail).with_extra(
+            "shortages",
+            serde_json::to_value(shortages).unwrap_or_default(),
+        )
     }
 
     pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {

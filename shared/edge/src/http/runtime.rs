@@ -11,16 +11,16 @@ use worker::{console_error, console_log, Env, Headers, Request, Response};
 
 use std::rc::Rc;
 
-use crate::sql::{Db, Tally};
+use crate::store::sql::{Db, Tally};
 
-use crate::auth::{self, Audience, Principal};
-use crate::body;
 use crate::config::Config;
-use crate::cors;
-use crate::idempotency::{self, Key, Refusal, State};
-use crate::problem::Problem;
-use crate::reply::Reply;
-use crate::routing::{is_mutation, resolve, Access, Matched, Route};
+use crate::http::auth::{self, Audience, Principal};
+use crate::http::body;
+use crate::http::cors;
+use crate::http::idempotency::{self, Key, Refusal, State};
+use crate::http::problem::Problem;
+use crate::http::reply::Reply;
+use crate::http::routing::{is_mutation, resolve, Access, Matched, Route};
 
 /// Ids drawn from the runtime's CSPRNG (`crypto.getRandomValues`, through `uuid`).
 pub struct CryptoIds;
@@ -50,7 +50,7 @@ pub struct Call<E> {
     /// D1 round trips made for this request (see [`Call::db`]).
     tally: Rc<Tally>,
     /// The request's `Idempotency-Key`, claimed by its first D1 round trip (see
-    /// [`crate::idempotency`]).
+    /// [`crate::http::idempotency`]).
     key: Option<Rc<Key>>,
     headers: Headers,
     query: Vec<(String, String)>,
@@ -147,9 +147,9 @@ impl<E> Call<E> {
     /// Count this request against the limiter bound as `binding` under `key`: 429 with
     /// `Retry-After` when the limit is reached.
     pub async fn rate_limit(&self, binding: &str, key: &str) -> Result<(), Problem> {
-        match crate::rate_limit::check(&self.env, binding, key).await {
-            Ok(crate::rate_limit::Verdict::Allowed) => Ok(()),
-            Ok(crate::rate_limit::Verdict::Limited) => Err(Problem::new(
+        match crate::http::rate_limit::check(&self.env, binding, key).await {
+            Ok(crate::http::rate_limit::Verdict::Allowed) => Ok(()),
+            Ok(crate::http::rate_limit::Verdict::Limited) => Err(Problem::new(
                 429,
                 "rate_limited",
                 "Too many requests",

@@ -4,13 +4,12 @@
 //! cannot be applied recorded in `dead_events`.
 
 use serde::Deserialize;
-use shop_domain::events::{OrderCreated, INVENTORY_LOW, ORDER_CREATED, ORDER_PAID};
+use shop_domain::events::{Event, Payload};
 use shop_domain::time::Timestamp;
 use worker::wasm_bindgen::JsValue;
 
-use crate::outbox::Envelope;
-use crate::sql::{num, Db, Stmt};
-use crate::webhooks;
+use crate::outbound::webhooks;
+use crate::store::sql::{self, num, Db, Stmt, Violation};
 
 /// Why an event was not applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,35 +33,22 @@ fn err(e: impl std::fmt::Display) -> ApplyError {
     ApplyError::Storage(e.to_string())
 }
 
-fn undecodable(e: impl std::fmt::Display) -> ApplyError {
-    ApplyError::Undecodable(e.to_string())
-}
-
 /// Apply one event: its effects, its claim and its outbox mark in one batch. `"duplicate"` when
 /// it was applied before.
-pub async fn apply(
-    db: &Db,
-    envelope: &Envelope,
-    now: Timestamp,
-) -> Result<&'static str, ApplyError> {
+pub async fn apply(db: &Db, event: &Event, now: Timestamp) -> Result<&'static str, ApplyError> {
     let mut statements: Vec<Stmt> = vec![db
         .prepare("INSERT INTO processed_events (event_id, type, processed_at) VALUES (?1, ?2, ?3)")
         .bind(&[
-            envelope.id.as_str().into(),
-            envelope.kind.as_str().into(),
+            event.id.as_str().into(),
+            event.kind().as_str().into(),
             num(now.millis()),
         ])
         .map_err(err)?];
-    let day = envelope
-        .created_at
-        .get(..10)
-        .unwrap_or("1970-01-01")
-        .to_owned();
-    match envelope.kind.as_str() {
+    let day = event.created_at.to_rfc3339();
+    let day = day.get(..10).unwrap_or("1970-01-01");
+    match &event.payload {
         // Placed (paid or not): counted apart from sales.
-        ORDER_CREATED => {
-            let created: OrderCreated =
-                serde_json::from_value(envelope.data.clone()).map_err(undecodable)?;
+        Payload::OrderCreated(created) => {
             statements.push(
                 db.prepare(
                     "INSERT INTO orders_placed (day, currency, orders, units, value_minor) VALUES (?1, ?2, 1, ?3, ?4) \
@@ -70,7 +56,7 @@ pub async fn apply(
                      value_minor = value_minor + excluded.value_minor",
                 )
                 .bind(&[
-                    day.as_str().into(),
+                    day.into(),
                     created.currency.code().into(),
                     num(i64::try_from(created.units()).unwrap_or(i64::MAX)),
                     num(created.total.minor_units()),
@@ -80,9 +66,7 @@ pub async fn apply(
         }
         // Sales: an order counts when it is paid, on the day of payment, from its own stored
         // lines (immutable once placed) read inside the batch.
-        ORDER_PAID => {
-            let paid: OrderRef =
-                serde_json::from_value(envelope.data.clone()).map_err(undecodable)?;
+        Payload::OrderPaid(paid) => {
             let order: JsValue = paid.order_id.as_str().into();
             statements.push(
                 db.prepare(
@@ -92,7 +76,7 @@ pub async fn apply(
                      ON CONFLICT (day, currency) DO UPDATE SET orders = orders + 1, units = units + excluded.units, \
                      revenue_minor = revenue_minor + excluded.revenue_minor",
                 )
-                .bind(&[day.as_str().into(), order.clone()])
+                .bind(&[day.into(), order.clone()])
                 .map_err(err)?,
             );
             statements.push(
@@ -103,19 +87,17 @@ pub async fn apply(
                      ON CONFLICT (day, product_id, currency) DO UPDATE SET units = units + excluded.units, \
                      revenue_minor = revenue_minor + excluded.revenue_minor",
                 )
-                .bind(&[day.as_str().into(), order])
+                .bind(&[day.into(), order])
                 .map_err(err)?,
             );
         }
-        INVENTORY_LOW => {
-            let low: LowStock =
-                serde_json::from_value(envelope.data.clone()).map_err(undecodable)?;
+        Payload::InventoryLow(low) => {
             statements.push(
                 db.prepare(
                     "INSERT INTO stock_alerts (event_id, sku, available, low_threshold, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .bind(&[
-                    envelope.id.as_str().into(),
+                    event.id.as_str().into(),
                     low.sku.as_str().into(),
                     num(low.available),
                     num(low.low_threshold),
@@ -124,25 +106,25 @@ pub async fn apply(
                 .map_err(err)?,
             );
         }
-        // Other events have no effect here yet; claiming them keeps the log complete.
-        _ => {}
+        // No effect here yet; claiming them keeps the log complete.
+        Payload::OrderCancelled(_) | Payload::OrderExpired(_) => {}
     }
     // Outbound webhooks: created once, with the claim; sent below and by the cron.
-    statements.push(webhooks::enqueue(db, envelope, now).map_err(err)?);
+    statements.push(webhooks::enqueue(db, event, now).map_err(err)?);
     // Done end to end: the cron stops re-sending the outbox row.
-    let mark = mark_applied(db, &envelope.id, now)?;
+    let mark = mark_applied(db, event.id.as_str(), now)?;
     statements.push(mark);
     match db.batch(statements).await {
         Ok(_) => Ok("applied"),
         Err(e)
             if matches!(
-                crate::sql::violation(&e.to_string()),
-                Some(crate::sql::Violation::Unique(columns)) if columns.contains("processed_events.event_id")
+                sql::violation(&e.to_string()),
+                Some(Violation::Unique(columns)) if columns.contains("processed_events.event_id")
             ) =>
         {
             // Applied before; make sure its outbox row says so (a lost mark would only cost
             // re-sends, each answered "duplicate").
-            mark_applied(db, &envelope.id, now)?
+            mark_applied(db, event.id.as_str(), now)?
                 .run()
                 .await
                 .map_err(err)?;
@@ -189,8 +171,9 @@ pub async fn record_dead(
     reason: DeadReason,
     now: Timestamp,
 ) -> worker::Result<()> {
-    let envelope: Option<Envelope> = serde_json::from_str(body).ok();
-    let event_id = envelope.as_ref().map(|e| e.id.as_str());
+    // What can be read of it, for the record (it may not be an event at all).
+    let header: Option<Header> = serde_json::from_str(body).ok();
+    let event_id = header.as_ref().map(|e| e.id.as_str());
     db.prepare(
         "INSERT INTO dead_events (id, message_id, event_id, type, body, reason, last_error, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT last_error FROM event_failures WHERE event_id = ?3), ?7) \
@@ -200,7 +183,7 @@ pub async fn record_dead(
         format!("dead_{}", uuid::Uuid::new_v4().simple()).into(),
         message_id.into(),
         event_id.map_or(JsValue::NULL, JsValue::from_str),
-        envelope
+        header
             .as_ref()
             .map_or(JsValue::NULL, |e| JsValue::from_str(&e.kind)),
         body.into(),
@@ -212,16 +195,12 @@ pub async fn record_dead(
     Ok(())
 }
 
+/// The envelope's header, read from a message that may not be an event.
 #[derive(Deserialize)]
-struct OrderRef {
-    order_id: shop_domain::ids::OrderId,
-}
-
-#[derive(Deserialize)]
-struct LowStock {
-    sku: String,
-    available: i64,
-    low_threshold: i64,
+struct Header {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
 }
 
 #[derive(Deserialize)]
@@ -232,7 +211,7 @@ struct Attempts {
 /// Count the failure (for backoff and for the operator) and keep the last error.
 pub async fn record_failure(
     db: &Db,
-    envelope: &Envelope,
+    event: &Event,
     error: &str,
     now: Timestamp,
 ) -> worker::Result<u32> {
@@ -243,8 +222,8 @@ pub async fn record_failure(
              updated_at = excluded.updated_at RETURNING attempts",
         )
         .bind(&[
-            envelope.id.as_str().into(),
-            envelope.kind.as_str().into(),
+            event.id.as_str().into(),
+            event.kind().as_str().into(),
             error.into(),
             num(now.millis()),
         ])?

@@ -4,7 +4,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::error::Category;
 
-use crate::problem::{FieldError, Problem};
+use crate::http::problem::{FieldError, Problem};
 
 /// Default body limit; configurable with `BODY_LIMIT_BYTES`.
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;

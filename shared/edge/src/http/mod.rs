@@ -1,0 +1,15 @@
+//! The HTTP side of every worker: the request pipeline (`runtime::serve`: request ids, CORS,
+//! routing, body limits, authorization, `Idempotency-Key`, problem+json, one log line) and what
+//! handlers use from it (parameters, bodies, replies, tokens, rate limits, the isolate cache).
+
+pub mod auth;
+pub mod body;
+pub mod cors;
+pub mod idempotency;
+pub mod memo;
+pub mod params;
+pub mod problem;
+pub mod rate_limit;
+pub mod reply;
+pub mod routing;
+pub mod runtime;

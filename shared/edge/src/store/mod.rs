@@ -1,0 +1,13 @@
+//! D1: the adapters of the domain's storage ports and the records around them. Every statement
+//! runs through `sql::Db`, which counts round trips and carries the request's idempotency key.
+
+pub mod carts;
+pub mod catalog;
+pub mod dead_events;
+pub mod effects;
+pub mod inventory;
+pub mod order_search;
+pub mod orders;
+pub mod outbox;
+pub mod retention;
+pub mod sql;

@@ -1,0 +1,246 @@
+//! The outbox's second half: events committed in a batch are sent to the `ORDER_EVENTS` queue.
+//! A row is done only when the consumer has applied it (`applied_at`, set in the consumer's own
+//! effect batch); until then the cron sends it again, with backoff (`next_send_at`), for as long
+//! as it takes. Messages are JSON strings: a `serde_json::Value` sent through a Queue arrives
+//! empty.
+
+use serde::Deserialize;
+use shop_domain::events::{Event, Payload};
+use shop_domain::ids::{EventId, OrderId, Sku};
+use shop_domain::time::{Duration, Timestamp};
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Result, Env};
+
+use crate::store::sql::{num, Db, Stmt};
+
+/// The longest wait between two sends of an unapplied row: after the n-th send the next one is
+/// due `resend_after × 2^(n−1)` later, at most this.
+pub const MAX_RESEND_DELAY: Duration = Duration::from_secs(3600);
+
+/// An outbox row as stored (and returned by `RETURNING id, type, payload, created_at`).
+#[derive(Debug, Clone, Deserialize)]
+struct OutboxRow {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    payload: String,
+    created_at: i64,
+}
+
+impl OutboxRow {
+    fn event(self) -> worker::Result<Event> {
+        let bad = |what: &str| worker::Error::RustError(format!("outbox row {}: {what}", self.id));
+        Ok(Event {
+            id: EventId::parse(&self.id).map_err(|_| bad("invalid id"))?,
+            created_at: Timestamp::from_millis(self.created_at),
+            payload: Payload::from_parts(&self.kind, &self.payload)
+                .map_err(|e| bad(&format!("not a {} payload: {e}", self.kind)))?,
+        })
+    }
+}
+
+/// The statement that writes `event` to the outbox, for the batch that makes its change.
+/// [`written`] reads it back from the batch's results.
+pub fn insert(db: &Db, event: &Event) -> worker::Result<Stmt> {
+    let payload = event
+        .payload
+        .data_json()
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    db.prepare(
+        "INSERT INTO outbox (id, type, payload, created_at) VALUES (?1, ?2, ?3, ?4) \
+         RETURNING id, type, payload, created_at",
+    )
+    .bind(&[
+        event.id.as_str().into(),
+        event.kind().as_str().into(),
+        payload.into(),
+        num(event.created_at.millis()),
+    ])
+}
+
+/// What took stock from a SKU, named in its `inventory.low` payload.
+pub enum Taker<'a> {
+    Order(&'a OrderId),
+    Adjustment(&'a str),
+}
+
+/// `inventory.low` for every SKU that `taken` (`(sku, units taken)`; a non-positive amount gave
+/// stock back) took from above its threshold to at or below it: computed in SQL, after the
+/// change, inside its batch, so it is exact under any concurrency. The one statement that writes
+/// this event. [`written`] reads what it wrote from the batch's results.
+pub fn low_stock_crossings(
+    db: &Db,
+    taker: Taker<'_>,
+    taken: &[(&Sku, i64)],
+    now: Timestamp,
+) -> worker::Result<Stmt> {
+    let (field, id) = match taker {
+        Taker::Order(id) => ("order_id", id.as_str()),
+        Taker::Adjustment(id) => ("adjustment_id", id),
+    };
+    let taken: Vec<(&str, i64)> = taken.iter().map(|(s, q)| (s.as_str(), *q)).collect();
+    let taken =
+        serde_json::to_string(&taken).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    db.prepare(
+        "INSERT INTO outbox (id, type, payload, created_at) \
+         SELECT 'evt_' || lower(hex(randomblob(16))), 'inventory.low', \
+           json_object('sku', i.sku, 'available', i.available, 'low_threshold', i.low_threshold, ?1, ?2), ?3 \
+         FROM inventory i JOIN json_each(?4) r ON json_extract(r.value, '$[0]') = i.sku \
+         WHERE json_extract(r.value, '$[1]') > 0 AND i.available <= i.low_threshold \
+           AND i.available + json_extract(r.value, '$[1]') > i.low_threshold \
+         RETURNING id, type, payload, created_at",
+    )
+    .bind(&[field.into(), id.into(), num(now.millis()), taken.into()])
+}
+
+/// The events that the outbox statements ([`insert`], [`low_stock_crossings`]) among `results`
+/// wrote (other statements return no outbox rows and are skipped by the caller's choice of
+/// `results`).
+pub fn written(results: &[D1Result]) -> worker::Result<Vec<Event>> {
+    let mut events = Vec::new();
+    for result in results {
+        for row in result.results::<OutboxRow>()? {
+            events.push(row.event()?);
+        }
+    }
+    Ok(events)
+}
+
+pub const QUEUE_BINDING: &str = "ORDER_EVENTS";
+
+impl<E> crate::http::runtime::Call<E> {
+    /// Send the events a store operation wrote to the queue: the one publish step of every
+    /// handler. Nothing is written to D1 on the request's path: the consumer marks a row sent
+    /// and applied in its effect batch, and until then the cron sends it again
+    /// (`resend_after` after it was written). A failure is logged, not answered.
+    pub async fn publish(&self, events: &[Event]) {
+        if let Err(e) = send(&self.env, events).await {
+            self.internal("publishing events", &e);
+        }
+    }
+}
+
+/// Send `events` to the queue in one `send_batch`, each as the JSON text of the envelope.
+pub async fn send(env: &Env, events: &[Event]) -> worker::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let messages = events
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+    env.queue(QUEUE_BINDING)?.send_batch(messages).await
+}
+
+/// Send `events` to the queue, then record the attempt (the cron's and an admin's redrive): see
+/// [`record_attempts`]. Returns how many were sent.
+pub async fn publish(
+    env: &Env,
+    db: &Db,
+    events: &[Event],
+    now: Timestamp,
+    resend_after: Duration,
+) -> worker::Result<usize> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let sent = send(env, events).await;
+    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    record_attempts(db, &ids, sent.is_ok(), now, resend_after).await?;
+    sent.map(|()| events.len())
+}
+
+/// Record a send attempt of the rows `ids`: marked sent when it went, and each row's next
+/// re-send time (`resend_after`, doubling per attempt, at most [`MAX_RESEND_DELAY`]), which only
+/// matters if the consumer has not applied it by then.
+pub async fn record_attempts(
+    db: &Db,
+    ids: &[&str],
+    sent: bool,
+    now: Timestamp,
+    resend_after: Duration,
+) -> worker::Result<()> {
+    let ids = serde_json::to_string(ids).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    // next_send_at = now + resend_after × 2^(attempts − 1), at most MAX_RESEND_DELAY (in SQL,
+    // from each row's own attempt count).
+    db.prepare(
+        "UPDATE outbox SET attempts = attempts + 1, \
+         sent_at = CASE WHEN ?1 THEN ?2 ELSE sent_at END, \
+         next_send_at = ?2 + min(?4 * (1 << min(attempts, 30)), ?5) \
+         WHERE id IN (SELECT value FROM json_each(?3))",
+    )
+    .bind(&[
+        JsValue::from_bool(sent),
+        num(now.millis()),
+        ids.into(),
+        num(resend_after.millis()),
+        num(MAX_RESEND_DELAY.millis()),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+/// Unapplied rows due for a re-send, read as events; rows that do not read as an event (never
+/// written by this system's code) are listed apart, for the caller to log and to push back.
+pub struct Due {
+    pub events: Vec<Event>,
+    pub unreadable: Vec<(String, worker::Error)>,
+}
+
+impl Due {
+    pub fn len(&self) -> usize {
+        self.events.len() + self.unreadable.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Rows the consumer has not applied whose re-send is due: their last send was `next_send_at`
+/// ago, or (never recorded) they were written more than `resend_after` ago.
+pub async fn unapplied_due(
+    db: &Db,
+    now: Timestamp,
+    resend_after: Duration,
+    limit: u32,
+) -> worker::Result<Due> {
+    let rows: Vec<OutboxRow> = db
+        .prepare(
+            "SELECT id, type, payload, created_at FROM outbox \
+             WHERE applied_at IS NULL AND coalesce(next_send_at, created_at + ?2) <= ?1 \
+             ORDER BY created_at LIMIT ?3",
+        )
+        .bind(&[
+            num(now.millis()),
+            num(resend_after.millis()),
+            JsValue::from_f64(f64::from(limit)),
+        ])?
+        .all()
+        .await?
+        .results()?;
+    let mut due = Due {
+        events: Vec::with_capacity(rows.len()),
+        unreadable: Vec::new(),
+    };
+    for row in rows {
+        let id = row.id.clone();
+        match row.event() {
+            Ok(event) => due.events.push(event),
+            Err(e) => due.unreadable.push((id, e)),
+        }
+    }
+    Ok(due)
+}
+
+/// One event of the outbox, by id (an admin's redrive sends it again).
+pub async fn event(db: &Db, id: &str) -> worker::Result<Option<Event>> {
+    let row: Option<OutboxRow> = db
+        .prepare("SELECT id, type, payload, created_at FROM outbox WHERE id = ?1")
+        .bind(&[id.into()])?
+        .first()
+        .await?;
+    row.map(OutboxRow::event).transpose()
+}
