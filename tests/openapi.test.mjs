@@ -43,7 +43,7 @@ test("schemathesis finds no answer that the OpenAPI document does not describe",
   }
   assert.ok(scopes.size >= 9, `the document names the admin scopes (${[...scopes]})`);
   const token = await adminToken([...scopes], { ttlSeconds: 3600 });
-  const { code, out } = await run(ST, [
+  const schemathesis = () => run(ST, [
     "run",
     `${app.url}/v1/openapi.json`,
     "--checks",
@@ -58,8 +58,23 @@ test("schemathesis finds no answer that the OpenAPI document does not describe",
     "2",
     "--no-color",
   ]);
+  // CPython 3.11.7 (this machine's) has a bug in `ast.parse` under threads (gh-106905, fixed in
+  // 3.11.8) that hypothesis can hit while describing a filter inside schemathesis: the tool
+  // crashes with a "Runtime Error" that says nothing about our API. Such a run is repeated (at
+  // most twice); a run with any finding of a check is never repeated.
+  let { code, out } = await schemathesis();
+  for (let retry = 0; retry < 2 && code !== 0 && toolCrashOnly(out); retry++) {
+    console.log("schemathesis crashed on CPython gh-106905; running it again");
+    ({ code, out } = await schemathesis());
+  }
   const summary = out.split("\n").filter((l) => /generated|passed|failed|failures|Seed/.test(l));
   console.log(summary.join("\n"));
   assert.equal(code, 0, out);
   assert.match(out, /\d+ generated, \d+ passed/, "schemathesis ran test cases");
 });
+
+/** The run failed only because the tool itself crashed on the CPython AST bug: no check failed. */
+function toolCrashOnly(out) {
+  const findings = out.includes("FAILURES") || /unique failures?/.test(out) || out.includes("❌");
+  return out.includes("AST constructor recursion depth mismatch") && !findings;
+}

@@ -1,6 +1,7 @@
 // Cross-cutting behaviour: admin auth, CORS, request ids, logs, the OpenAPI document.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { SignJWT } from "jose";
 import { adminToken, assertProblem, spawnApp } from "./helpers.mjs";
 
@@ -140,5 +141,25 @@ test("the example JWT secret is refused outside development", async () => {
     assert.equal(res.status, 200, res.text);
   } finally {
     await dev.close();
+  }
+});
+
+test("a storage failure is an opaque 500; its cause is logged once, with the request id", async () => {
+  await app.db.prepare("ALTER TABLE products RENAME TO products_offline").run();
+  try {
+    const id = `req-${randomUUID()}`;
+    const res = await app.get("/v1/products/prod_beanie", { headers: { "X-Request-Id": id } });
+    assertProblem(res, 500, "internal_error");
+    assert.ok(!res.text.includes("products"), `opaque: ${res.text}`);
+    assert.equal(res.body.request_id, id);
+    await new Promise((r) => setTimeout(r, 200));
+    const errors = app.logs
+      .filter((l) => l.includes(id))
+      .map((l) => JSON.parse(l.slice(l.indexOf("{"))))
+      .filter((l) => l.level === "error");
+    assert.equal(errors.length, 1, JSON.stringify(errors));
+    assert.match(errors[0].error, /^get product: [\s\S]*no such table: products/, "the cause says what was being done and why");
+  } finally {
+    await app.db.prepare("ALTER TABLE products_offline RENAME TO products").run();
   }
 });

@@ -168,8 +168,8 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
                 .await
         }
     };
-    let view = result.map_err(|e| map_error(&call, e))?;
-    cart_reply(endpoint, &view).map_err(|e| call.internal("serialising cart", &e))
+    let view = result.map_err(map_error)?;
+    Ok(cart_reply(endpoint, &view)?)
 }
 
 /// The answer to `endpoint` once the cart is `view`.
@@ -229,7 +229,7 @@ fn not_found_cart() -> Problem {
 }
 
 /// The one mapping of cart errors to HTTP.
-fn map_error(call: &Call<Endpoint>, error: CartError) -> Problem {
+fn map_error(error: CartError) -> Problem {
     match error {
         CartError::NotFound => not_found_cart(),
         CartError::Expired => Problem::not_found(
@@ -292,7 +292,7 @@ fn map_error(call: &Call<Endpoint>, error: CartError) -> Problem {
             "The cart is being changed concurrently; retry",
         )
         .with_header("Retry-After", "1"),
-        CartError::Store(e) => call.internal("cart storage", &e),
+        CartError::Store(e) => e.into(),
     }
 }
 

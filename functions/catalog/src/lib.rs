@@ -122,9 +122,8 @@ async fn list_products(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             limit,
             after,
         })
-        .await
-        .map_err(|e| call.internal("list products", &e))?;
-    Reply::json(200, &page).map_err(|e| call.internal("serialising products", &e))
+        .await?;
+    Ok(Reply::json(200, &page)?)
 }
 
 async fn get_product(call: &Call<Endpoint>) -> Result<Reply, Problem> {
@@ -133,10 +132,9 @@ async fn get_product(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let db = call.db()?;
     let product = D1Catalog { db: &db }
         .product(&id)
-        .await
-        .map_err(|e| call.internal("get product", &e))?
+        .await?
         .ok_or_else(not_found)?;
-    Reply::json(200, &product).map_err(|e| call.internal("serialising product", &e))
+    Ok(Reply::json(200, &product)?)
 }
 
 #[derive(Deserialize)]
@@ -171,15 +169,12 @@ async fn set_price(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         ));
     }
     let db = call.db()?;
-    let found = D1Catalog { db: &db }
-        .set_price(&sku, price)
-        .await
-        .map_err(|e| call.internal("set price", &e))?;
+    let found = D1Catalog { db: &db }.set_price(&sku, price).await?;
     if !found {
         return Err(not_found());
     }
     memo::clear();
-    Reply::json(200, &PriceSet { sku, price }).map_err(|e| call.internal("serialising price", &e))
+    Ok(Reply::json(200, &PriceSet { sku, price })?)
 }
 
 #[cfg(test)]

@@ -164,9 +164,8 @@ pub async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         payment: &placed.payment,
         order_token: token,
     };
-    let body =
-        serde_json::to_string(&answer).map_err(|e| call.internal("serialising order", &e))?;
-    let stored = stored_reply(&placed.order).map_err(|e| call.internal("serialising order", &e))?;
+    let body = serde_json::to_string(&answer)?;
+    let stored = stored_reply(&placed.order)?;
     Ok(Reply { body, ..stored })
 }
 
@@ -186,15 +185,13 @@ fn stored_reply(order: &Order) -> Result<Reply, serde_json::Error> {
 /// A replayed checkout: the stored order and payment, with a fresh order token and the client
 /// secret read again from the payment provider. Nothing is placed or charged again.
 async fn replay_checkout(call: &Call<Endpoint>, stored: &Reply) -> Result<Reply, Problem> {
-    let mut record: StoredCheckout =
-        serde_json::from_str(&stored.body).map_err(|e| call.internal("stored checkout", &e))?;
+    let mut record: StoredCheckout = serde_json::from_str(&stored.body)?;
     if record.order.number.is_empty() {
         // Stored with the placement, before the batch numbered the order.
         let db = call.db()?;
         record.order.number = D1Orders::new(&db)
             .get(&record.order.id)
-            .await
-            .map_err(|e| call.internal("get order", &e))?
+            .await?
             .ok_or_else(|| call.internal("stored checkout", &"its order is missing"))?
             .number;
     }
@@ -212,8 +209,7 @@ async fn replay_checkout(call: &Call<Endpoint>, stored: &Reply) -> Result<Reply,
         payment: &payment,
         order_token: order_token(call, &record.order.id)?,
     };
-    let body =
-        serde_json::to_string(&answer).map_err(|e| call.internal("serialising order", &e))?;
+    let body = serde_json::to_string(&answer)?;
     Ok(Reply {
         body,
         replay_body: None,
@@ -336,6 +332,6 @@ fn map_error(call: &Call<Endpoint>, error: CheckoutError) -> Problem {
                 "The payment provider could not create a payment; nothing was charged or reserved, retry later",
             )
         }
-        CheckoutError::Store(e) => call.internal("checkout storage", &e),
+        CheckoutError::Store(e) => e.into(),
     }
 }

@@ -9,10 +9,8 @@ pub async fn list(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     call.only_query_params(&["limit", "cursor"])?;
     let after = call.time_cursor()?;
     let db = call.db()?;
-    let page = dead_events::list(&db, after, call.limit()?)
-        .await
-        .map_err(|e| call.internal("list dead events", &e))?;
-    Reply::json(200, &page).map_err(|e| call.internal("serialising dead events", &e))
+    let page = dead_events::list(&db, after, call.limit()?).await?;
+    Ok(Reply::json(200, &page)?)
 }
 
 /// Send a dead event's outbox row to the queue again now. Safe to repeat: the consumer applies
@@ -21,10 +19,7 @@ pub async fn redrive(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let id = call.route.param(0);
     let db = call.db()?;
     let not_found = || Problem::not_found("dead_event_not_found", "No dead event with this id");
-    let dead = dead_events::get(&db, id)
-        .await
-        .map_err(|e| call.internal("get dead event", &e))?
-        .ok_or_else(not_found)?;
+    let dead = dead_events::get(&db, id).await?.ok_or_else(not_found)?;
     let not_redrivable = || {
         Problem::new(
             409,
@@ -35,8 +30,7 @@ pub async fn redrive(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     };
     let event_id = dead.event_id.as_deref().ok_or_else(not_redrivable)?;
     let event = outbox::event(&db, event_id)
-        .await
-        .map_err(|e| call.internal("read outbox row", &e))?
+        .await?
         .ok_or_else(not_redrivable)?;
     outbox::publish(
         &call.env,
@@ -45,14 +39,8 @@ pub async fn redrive(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         call.now,
         call.config.checkout.outbox_resend_after,
     )
-    .await
-    .map_err(|e| call.internal("redriving an event", &e))?;
-    dead_events::mark_redriven(&db, id, call.now)
-        .await
-        .map_err(|e| call.internal("mark redriven", &e))?;
-    let dead = dead_events::get(&db, id)
-        .await
-        .map_err(|e| call.internal("get dead event", &e))?
-        .ok_or_else(not_found)?;
-    Reply::json(200, &dead).map_err(|e| call.internal("serialising dead event", &e))
+    .await?;
+    dead_events::mark_redriven(&db, id, call.now).await?;
+    let dead = dead_events::get(&db, id).await?.ok_or_else(not_found)?;
+    Ok(Reply::json(200, &dead)?)
 }

@@ -23,10 +23,9 @@ pub async fn list(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let low = call.flag_query("low")?;
     let after = call.cursor()?;
     let db = call.db()?;
-    let page = stock::list_inventory(&db, after.as_ref().map(Cursor::key), low, call.limit()?)
-        .await
-        .map_err(|e| call.internal("list inventory", &e))?;
-    Reply::json(200, &page).map_err(|e| call.internal("serialising inventory", &e))
+    let page =
+        stock::list_inventory(&db, after.as_ref().map(Cursor::key), low, call.limit()?).await?;
+    Ok(Reply::json(200, &page)?)
 }
 
 #[derive(Deserialize)]
@@ -47,10 +46,9 @@ pub async fn set_low_threshold(call: &Call<Endpoint>) -> Result<Reply, Problem> 
     })?;
     let db = call.db()?;
     let stock = stock::set_low_threshold(&db, &sku, threshold)
-        .await
-        .map_err(|e| call.internal("set low threshold", &e))?
+        .await?
         .ok_or_else(not_found)?;
-    Reply::json(200, &stock).map_err(|e| call.internal("serialising stock", &e))
+    Ok(Reply::json(200, &stock)?)
 }
 
 #[derive(Deserialize)]
@@ -81,10 +79,7 @@ pub async fn adjust(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     })?;
     let db = call.db()?;
     let id = format!("adj_{:032x}", CryptoIds.next_u128());
-    match stock::adjust_inventory(&db, &id, &sku, delta, &reason, &principal.sub, call.now)
-        .await
-        .map_err(|e| call.internal("adjust inventory", &e))?
-    {
+    match stock::adjust_inventory(&db, &id, &sku, delta, &reason, &principal.sub, call.now).await? {
         stock::AdjustOutcome::UnknownSku => Err(not_found()),
         // Only what no order holds can be removed.
         stock::AdjustOutcome::Short { available } => {
@@ -96,7 +91,7 @@ pub async fn adjust(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         }
         stock::AdjustOutcome::Adjusted { stock, events } => {
             call.publish(&events).await;
-            Reply::json(200, &stock).map_err(|e| call.internal("serialising stock", &e))
+            Ok(Reply::json(200, &stock)?)
         }
     }
 }

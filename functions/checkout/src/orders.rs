@@ -36,12 +36,8 @@ pub async fn get(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         }
     }
     let db = call.db()?;
-    let order = D1Orders::new(&db)
-        .get(&id)
-        .await
-        .map_err(|e| call.internal("get order", &e))?
-        .ok_or_else(not_found)?;
-    Reply::json(200, &order).map_err(|e| call.internal("serialising order", &e))
+    let order = D1Orders::new(&db).get(&id).await?.ok_or_else(not_found)?;
+    Ok(Reply::json(200, &order)?)
 }
 
 pub async fn list(call: &Call<Endpoint>) -> Result<Reply, Problem> {
@@ -85,10 +81,8 @@ pub async fn list(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         after: call.time_cursor()?,
     };
     let db = call.db()?;
-    let page = order_search::list_orders(&db, &filter, call.limit()?)
-        .await
-        .map_err(|e| call.internal("list orders", &e))?;
-    Reply::json(200, &page).map_err(|e| call.internal("serialising orders", &e))
+    let page = order_search::list_orders(&db, &filter, call.limit()?).await?;
+    Ok(Reply::json(200, &page)?)
 }
 
 #[derive(Clone, Copy)]
@@ -113,18 +107,14 @@ pub async fn transition(call: &Call<Endpoint>, action: Action) -> Result<Reply, 
             lifecycle::mark_paid(&orders, &CryptoIds, &id, call.now).await,
         ),
     };
-    let moved = result.map_err(|e| lifecycle_problem(call, e, verb))?;
+    let moved = result.map_err(|e| lifecycle_problem(e, verb))?;
     call.publish(&moved.events).await;
-    let order = orders
-        .get(&id)
-        .await
-        .map_err(|e| call.internal("get order", &e))?
-        .ok_or_else(not_found)?;
-    Reply::json(200, &order).map_err(|e| call.internal("serialising order", &e))
+    let order = orders.get(&id).await?.ok_or_else(not_found)?;
+    Ok(Reply::json(200, &order)?)
 }
 
 /// The one mapping of order lifecycle errors to HTTP (`verb`: what was attempted).
-fn lifecycle_problem(call: &Call<Endpoint>, error: LifecycleError, verb: &str) -> Problem {
+fn lifecycle_problem(error: LifecycleError, verb: &str) -> Problem {
     match error {
         LifecycleError::NotFound => not_found(),
         LifecycleError::Illegal(illegal) => Problem::new(
@@ -149,6 +139,6 @@ fn lifecycle_problem(call: &Call<Endpoint>, error: LifecycleError, verb: &str) -
             "The order changed meanwhile; retry",
         )
         .with_header("Retry-After", "1"),
-        LifecycleError::Store(e) => call.internal("order transition", &e),
+        LifecycleError::Store(e) => e.into(),
     }
 }

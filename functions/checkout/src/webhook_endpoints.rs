@@ -39,20 +39,15 @@ pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         created_at: call.now,
     };
     let db = call.db()?;
-    webhooks::create_endpoint(&db, &endpoint, &secret)
-        .await
-        .map_err(|e| call.internal("create webhook endpoint", &e))?;
+    webhooks::create_endpoint(&db, &endpoint, &secret).await?;
     // The secret is shown once: a replay of this answer says it was issued, without it.
     let replay = webhooks::Endpoint {
         secret: None,
         secret_already_issued: true,
         ..endpoint.clone()
     };
-    let replay_body =
-        serde_json::to_string(&replay).map_err(|e| call.internal("serialising endpoint", &e))?;
-    Reply::json(201, &endpoint)
-        .map(|r| r.replayed_as(replay_body))
-        .map_err(|e| call.internal("serialising endpoint", &e))
+    let replay_body = serde_json::to_string(&replay)?;
+    Ok(Reply::json(201, &endpoint)?.replayed_as(replay_body))
 }
 
 pub async fn list_deliveries(call: &Call<Endpoint>) -> Result<Reply, Problem> {
@@ -71,7 +66,6 @@ pub async fn list_deliveries(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let db = call.db()?;
     let page =
         webhooks::list_deliveries(&db, call.query("endpoint_id"), status, after, call.limit()?)
-            .await
-            .map_err(|e| call.internal("list webhook deliveries", &e))?;
-    Reply::json(200, &page).map_err(|e| call.internal("serialising deliveries", &e))
+            .await?;
+    Ok(Reply::json(200, &page)?)
 }

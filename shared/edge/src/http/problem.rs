@@ -39,6 +39,8 @@ pub struct Problem {
     pub extra: Vec<(&'static str, serde_json::Value)>,
     /// Extra response headers (e.g. `Allow` on 405).
     pub headers: Vec<(&'static str, String)>,
+    /// Why an internal error happened: logged by the pipeline with the request id, never sent.
+    pub cause: Option<String>,
 }
 
 impl Problem {
@@ -56,6 +58,7 @@ impl Problem {
             errors: Vec::new(),
             extra: Vec::new(),
             headers: Vec::new(),
+            cause: None,
         }
     }
 
@@ -136,6 +139,14 @@ impl Problem {
         )
     }
 
+    /// The opaque 500 for `cause`, which the pipeline logs (see [`Problem::cause`]).
+    pub fn internal_because(cause: impl std::fmt::Display) -> Self {
+        Problem {
+            cause: Some(cause.to_string()),
+            ..Problem::internal()
+        }
+    }
+
     pub fn into_reply(self, request_id: &str) -> Reply {
         let mut body = serde_json::Map::new();
         body.insert("type".into(), format!("{TYPE_BASE}{}", self.code).into());
@@ -165,9 +176,46 @@ impl Problem {
     }
 }
 
+/// A storage failure in a handler is an internal error: `?` turns it into the opaque 500 and the
+/// pipeline logs its cause (a `StoreError` says what was being done).
+impl From<shop_domain::StoreError> for Problem {
+    fn from(e: shop_domain::StoreError) -> Self {
+        Problem::internal_because(e)
+    }
+}
+
+/// A runtime failure (D1, a queue) in a handler: the opaque 500, its cause logged.
+impl From<worker::Error> for Problem {
+    fn from(e: worker::Error) -> Self {
+        Problem::internal_because(e)
+    }
+}
+
+/// Serialising our own answer failed: the opaque 500, its cause logged. (Request bodies are
+/// parsed by `Call::json`, which answers 4xx problems of its own.)
+impl From<serde_json::Error> for Problem {
+    fn from(e: serde_json::Error) -> Self {
+        Problem::internal_because(format!("serialising an answer: {e}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_internal_cause_is_kept_for_the_log_and_never_sent() {
+        let problem: Problem =
+            shop_domain::StoreError::new("get order: D1_ERROR: no such table: orders").into();
+        assert_eq!(problem.status, 500);
+        assert_eq!(
+            problem.cause.as_deref(),
+            Some("get order: D1_ERROR: no such table: orders")
+        );
+        let reply = problem.into_reply("req_1");
+        assert!(!reply.body.contains("orders"), "opaque: {}", reply.body);
+        assert!(reply.body.contains("req_1"));
+    }
 
     #[test]
     fn renders_rfc9457_members() {

@@ -400,9 +400,7 @@ where
         _ => None,
     };
     let Some(key) = key else {
-        return handler(call)
-            .await
-            .unwrap_or_else(|p| p.into_reply(request_id));
+        return settle(handler(call).await, request_id, None);
     };
 
     let scope = idempotency_scope(&call);
@@ -411,9 +409,7 @@ where
     call.key = Some(key.clone());
     // For a replay that its handler completes (below).
     let again = call.without_key();
-    let reply = handler(call)
-        .await
-        .unwrap_or_else(|p| p.into_reply(request_id));
+    let reply = settle(handler(call).await, request_id, Some(&key));
     let db = match again.db() {
         Ok(db) => db,
         Err(p) => return p.into_reply(request_id),
@@ -426,9 +422,7 @@ where
                 // (without the key: nothing it does is claimed or stored).
                 let mut again = again;
                 again.replayed = Some(stored);
-                handler(again)
-                    .await
-                    .unwrap_or_else(|p| p.into_reply(request_id))
+                settle(handler(again).await, request_id, None)
             } else {
                 stored
             };
@@ -452,6 +446,20 @@ where
             reply
         }
     }
+}
+
+/// A handler's result as the reply. An internal problem's cause is logged here, once, with the
+/// request id, unless the request's key proved to be an earlier request's (D1 refused the
+/// request on purpose, and the pipeline answers instead).
+fn settle(result: Result<Reply, Problem>, request_id: &str, key: Option<&Key>) -> Reply {
+    result.unwrap_or_else(|problem| {
+        if let Some(cause) = &problem.cause {
+            if !key.is_some_and(Key::refused) {
+                log_error(request_id, "handler", cause);
+            }
+        }
+        problem.into_reply(request_id)
+    })
 }
 
 impl<E: Copy> Call<E> {
