@@ -37,7 +37,7 @@ pub fn is_mutation(method: &str) -> bool {
 }
 
 /// Mutations whose access the pipeline cannot check itself (`Access::Handler`), as
-/// `"METHOD /path"`. Each worker's tests assert this is empty.
+/// `"METHOD /path"`.
 pub fn mutations_authorized_late<E>(routes: &[Route<E>]) -> Vec<String> {
     routes
         .iter()
@@ -111,8 +111,21 @@ pub fn resolve<E: Copy>(
     }
 }
 
+/// What is wrong with a worker's route table, as `"METHOD /path: why"`: a mutation the pipeline
+/// cannot authorize itself, or a route the OpenAPI document `openapi` (JSON) does not list.
+/// Each worker's tests assert this is empty.
+pub fn route_table_faults<E>(routes: &[Route<E>], openapi: &str) -> Vec<String> {
+    let late = mutations_authorized_late(routes)
+        .into_iter()
+        .map(|r| format!("{r}: a mutation authorized by its handler, not the pipeline"));
+    let undocumented = undocumented_routes(routes, openapi)
+        .into_iter()
+        .map(|r| format!("{r}: not in the OpenAPI document"));
+    late.chain(undocumented).collect()
+}
+
 /// Routes of `routes` that the OpenAPI document `openapi` (JSON) does not list, as
-/// `"METHOD /path"`. Each worker's tests assert this is empty.
+/// `"METHOD /path"`.
 pub fn undocumented_routes<E>(routes: &[Route<E>], openapi: &str) -> Vec<String> {
     let document: serde_json::Value = serde_json::from_str(openapi).unwrap_or_default();
     routes
