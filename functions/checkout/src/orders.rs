@@ -132,7 +132,7 @@ fn lifecycle_problem(error: LifecycleError, verb: &str) -> Problem {
             "Nothing to capture",
             "The order is captured in full",
         ),
-        LifecycleError::Moved => Problem::new(
+        LifecycleError::Moved | LifecycleError::AlreadyRecorded => Problem::new(
             409,
             "order_changed",
             "Order changed",

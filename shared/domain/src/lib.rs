@@ -17,6 +17,7 @@ pub mod lifecycle;
 pub mod money;
 pub mod order;
 pub mod pagination;
+pub mod payments;
 pub mod pricing;
 pub mod time;
 pub mod webhooks;

@@ -14,6 +14,9 @@ pub enum CloseOutcome {
     Closed(Vec<Event>),
     /// The order moved on meanwhile (e.g. was paid); nothing was written.
     Moved,
+    /// The provider event that came with the change (its receipt) was recorded before: this is
+    /// a second delivery of it, and nothing was written.
+    AlreadyRecorded,
 }
 
 /// Order storage for the lifecycle (port).
@@ -50,6 +53,8 @@ pub enum LifecycleError {
     Illegal(IllegalTransition),
     /// The order changed while we acted; retry.
     Moved,
+    /// The provider event behind this change was applied before (a redelivery).
+    AlreadyRecorded,
     Ledger(LedgerError),
     Store(StoreError),
 }
@@ -148,6 +153,7 @@ pub async fn cancel<S: OrderLifecycle>(
     match store.close(id, from, to, &event, now).await? {
         CloseOutcome::Closed(events) => Ok(Moved { status: to, events }),
         CloseOutcome::Moved => Err(LifecycleError::Moved),
+        CloseOutcome::AlreadyRecorded => Err(LifecycleError::AlreadyRecorded),
     }
 }
 
@@ -178,6 +184,7 @@ pub async fn mark_paid<S: OrderLifecycle>(
     match store.pay(id, amount, &event, now).await? {
         CloseOutcome::Closed(events) => Ok(Moved { status: to, events }),
         CloseOutcome::Moved => Err(LifecycleError::Moved),
+        CloseOutcome::AlreadyRecorded => Err(LifecycleError::AlreadyRecorded),
     }
 }
 

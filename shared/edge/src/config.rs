@@ -24,6 +24,9 @@ pub struct Config {
     pub webhooks: shop_domain::webhooks::UrlPolicy,
     /// How long any outbound call (payment provider, merchant webhook) may take.
     pub outbound_timeout: std::time::Duration,
+    /// How far a payment webhook's signed timestamp may be from now, either way
+    /// (`PAYMENT_WEBHOOK_TOLERANCE_SECONDS`, 1 to 3600, default 300).
+    pub payment_webhook_tolerance: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,7 +143,14 @@ impl Config {
                 "CHECKOUT_MAX_UNITS_PER_SKU must be positive".into(),
             ));
         }
+        let tolerance: i64 = number(&lookup, "PAYMENT_WEBHOOK_TOLERANCE_SECONDS", 300)?;
+        if !(1..=3600).contains(&tolerance) {
+            return Err(ConfigError(
+                "PAYMENT_WEBHOOK_TOLERANCE_SECONDS is 1 to 3600".into(),
+            ));
+        }
         Ok(Config {
+            payment_webhook_tolerance: Duration::from_secs(tolerance),
             development: lookup("ENVIRONMENT").is_some_and(|e| e.trim() == "development"),
             cors_origins,
             body_limit: number(&lookup, "BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT)?,

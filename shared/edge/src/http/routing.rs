@@ -20,6 +20,10 @@ pub enum Access {
     /// The handler authorizes (reads that accept more than one kind of token). Never used for
     /// a mutation: a stored answer must never be replayed before authorization.
     Handler,
+    /// A provider's signed delivery (a payment webhook): the handler verifies the signature on
+    /// the raw body before it reads or writes anything. Deliveries are deduplicated by the
+    /// provider's event id, so `Idempotency-Key` is not used.
+    Signed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

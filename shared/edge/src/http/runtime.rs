@@ -86,6 +86,11 @@ impl<E> Call<E> {
         }
     }
 
+    /// The body's bytes exactly as received (what a signature covers).
+    pub fn raw_body(&self) -> &[u8] {
+        &self.body
+    }
+
     /// The body as `T`, strictly (see [`body::parse_json`]).
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Problem> {
         body::parse_json(
@@ -383,7 +388,7 @@ where
     }
 
     let key = match call.header("Idempotency-Key") {
-        Some(raw) if is_mutation(method) => {
+        Some(raw) if is_mutation(method) && call.route.access != Access::Signed => {
             match shop_domain::idempotency::IdempotencyKey::parse(&raw) {
                 Ok(key) => Some(key),
                 Err(e) => {
@@ -495,7 +500,7 @@ fn idempotency_scope<E>(call: &Call<E>) -> String {
             "client:{}",
             call.header("CF-Connecting-IP").unwrap_or_default()
         ),
-        Access::Handler => format!("route:{}", call.route.template),
+        Access::Handler | Access::Signed => format!("route:{}", call.route.template),
     }
 }
 

@@ -9,5 +9,6 @@ pub mod inventory;
 pub mod order_search;
 pub mod orders;
 pub mod outbox;
+pub mod payments;
 pub mod retention;
 pub mod sql;

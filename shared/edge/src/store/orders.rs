@@ -25,11 +25,26 @@ pub struct D1Orders<'a> {
     /// the placement batch (see [`Db::batch_answering`]). The order it is given has no number
     /// yet (the batch assigns it).
     answer: Option<Answer<'a, Order>>,
+    /// A statement that records the provider event behind a lifecycle change (a payment
+    /// webhook's claim): it leads the change's batch, so a second delivery aborts it.
+    receipt: Option<Stmt>,
 }
 
 impl<'a> D1Orders<'a> {
     pub fn new(db: &'a Db) -> Self {
-        D1Orders { db, answer: None }
+        D1Orders {
+            db,
+            answer: None,
+            receipt: None,
+        }
+    }
+
+    /// Lifecycle changes that also record `receipt` in their batch (see [`D1Orders::receipt`]).
+    pub fn with_receipt(db: &'a Db, receipt: Stmt) -> Self {
+        D1Orders {
+            receipt: Some(receipt),
+            ..D1Orders::new(db)
+        }
     }
 
     pub fn answering(db: &'a Db, answer: Answer<'a, Order>) -> Self {
@@ -460,6 +475,8 @@ impl D1Orders<'_> {
         context: &'static str,
     ) -> Result<shop_domain::lifecycle::CloseOutcome, StoreError> {
         use shop_domain::lifecycle::CloseOutcome;
+        let receipted = self.receipt.is_some();
+        let statements: Vec<Stmt> = self.receipt.iter().cloned().chain(statements).collect();
         match self.db.batch(statements).await {
             // The outbox statement is the last of every transition.
             Ok(results) => Ok(CloseOutcome::Closed(
@@ -475,6 +492,11 @@ impl D1Orders<'_> {
                 match sql::violation(&message) {
                     Some(Violation::Check(_) | Violation::Trigger("illegal order transition")) => {
                         Ok(CloseOutcome::Moved)
+                    }
+                    Some(Violation::Unique(columns))
+                        if receipted && columns.starts_with("payment_events.") =>
+                    {
+                        Ok(CloseOutcome::AlreadyRecorded)
                     }
                     _ => Err(StoreError::new(format!("{context}: {message}"))),
                 }

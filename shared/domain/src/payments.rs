@@ -1,0 +1,489 @@
+//! Payment provider webhooks: verifying a delivery before anything is read from it, and the
+//! provider's event as this system understands it.
+//!
+//! Stripe signs `"<t>.<raw body>"` with HMAC-SHA256 and sends
+//! `Stripe-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>…]`. A delivery is accepted when its
+//! timestamp is within the tolerance of now (either way) and any `v1` matches any configured
+//! secret (several during a rotation). The comparison is the `hmac` crate's constant-time
+//! `verify_slice`.
+
+use std::collections::BTreeMap;
+
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+
+use crate::ids::{CartId, OrderId};
+use crate::money::{Currency, Money};
+use crate::order::OrderStatus;
+use crate::time::{Duration, Timestamp};
+
+/// How far a delivery's timestamp may be from now, either way (Stripe's default).
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// Why a delivery is refused. Nothing is read from, or written for, a refused delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureError {
+    /// No signature header.
+    Missing,
+    /// The header is not `t=…,v1=…`.
+    Malformed,
+    /// Signed too long ago, or too far in the future.
+    OutsideTolerance,
+    /// No signature matches any secret.
+    NoMatch,
+    /// No secret is configured: every delivery is refused.
+    NoSecret,
+}
+
+impl SignatureError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureError::Missing => "missing signature",
+            SignatureError::Malformed => "malformed signature header",
+            SignatureError::OutsideTolerance => "timestamp outside the tolerance",
+            SignatureError::NoMatch => "no signature matches",
+            SignatureError::NoSecret => "no webhook secret configured",
+        }
+    }
+}
+
+/// Verify a Stripe delivery: `header` is `Stripe-Signature`, `body` the raw bytes as received.
+/// Returns the signed timestamp.
+pub fn verify_stripe(
+    header: Option<&str>,
+    body: &[u8],
+    secrets: &[String],
+    now: Timestamp,
+    tolerance: Duration,
+) -> Result<Timestamp, SignatureError> {
+    if secrets.is_empty() {
+        return Err(SignatureError::NoSecret);
+    }
+    let header = header.ok_or(SignatureError::Missing)?;
+    let mut signed_at: Option<i64> = None;
+    let mut signatures: Vec<Vec<u8>> = Vec::new();
+    for item in header.split(',') {
+        let (key, value) = item
+            .trim()
+            .split_once('=')
+            .ok_or(SignatureError::Malformed)?;
+        match key {
+            "t" => {
+                let seconds: i64 = value.parse().map_err(|_| SignatureError::Malformed)?;
+                signed_at = Some(seconds);
+            }
+            // An undecodable v1 can match nothing; others may still match.
+            "v1" => signatures.extend(hex::decode(value).ok()),
+            // Other schemes (v0, future ones) are not ours to check.
+            _ => {}
+        }
+    }
+    let seconds = signed_at.ok_or(SignatureError::Malformed)?;
+    if signatures.is_empty() {
+        return Err(SignatureError::Malformed);
+    }
+    let signed_at = Timestamp::from_millis(seconds.saturating_mul(1000));
+    let skew = now
+        .millis()
+        .saturating_sub(signed_at.millis())
+        .saturating_abs();
+    if skew > tolerance.millis() {
+        return Err(SignatureError::OutsideTolerance);
+    }
+    let prefix = format!("{seconds}.");
+    for secret in secrets {
+        for signature in &signatures {
+            let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+                continue;
+            };
+            mac.update(prefix.as_bytes());
+            mac.update(body);
+            if mac.verify_slice(signature).is_ok() {
+                return Ok(signed_at);
+            }
+        }
+    }
+    Err(SignatureError::NoMatch)
+}
+
+/// Secrets from a comma-separated setting (several during a rotation); blanks are ignored.
+pub fn secrets_from(setting: &str) -> Vec<String> {
+    setting
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A Stripe event, as far as this system reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct StripeEvent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When Stripe created the event (unix seconds): the order of events for one payment.
+    pub created: i64,
+    pub data: StripeEventData,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct StripeEventData {
+    pub object: StripeObject,
+}
+
+/// The object an event is about: a PaymentIntent, a Charge or a Dispute.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct StripeObject {
+    pub id: String,
+    #[serde(default)]
+    pub object: String,
+    #[serde(default)]
+    pub amount: Option<i64>,
+    #[serde(default)]
+    pub amount_received: Option<i64>,
+    #[serde(default)]
+    pub amount_refunded: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// On a Charge or a Dispute: the PaymentIntent it belongs to.
+    #[serde(default)]
+    pub payment_intent: Option<String>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl StripeEvent {
+    /// The PaymentIntent this event is about (the id recorded on the order at checkout).
+    pub fn payment_id(&self) -> &str {
+        let object = &self.data.object;
+        match object.object.as_str() {
+            "payment_intent" => &object.id,
+            _ => object.payment_intent.as_deref().unwrap_or(&object.id),
+        }
+    }
+
+    pub fn occurred_at(&self) -> Timestamp {
+        Timestamp::from_millis(self.created.saturating_mul(1000))
+    }
+}
+
+/// The Stripe event types this system reads; any other is answered 200 and ignored.
+pub const STRIPE_EVENT_TYPES: [&str; 5] = [
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "payment_intent.canceled",
+    "charge.refunded",
+    "charge.dispute.created",
+];
+
+/// The order an event names, as far as paying it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayableOrder {
+    pub id: OrderId,
+    pub status: OrderStatus,
+    pub total: Money,
+}
+
+/// What was done with an accepted event (recorded with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The order was pending payment and is now paid.
+    Paid,
+    /// A success whose amount or currency is not the order's total: not paid.
+    AmountMismatch,
+    /// No order has this payment; kept for investigation.
+    UnknownOrder,
+    /// A success for an order that is not pending payment (paid already, expired, cancelled).
+    NotPayable,
+    /// Kept in the order's payment ledger; no status change.
+    Recorded,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Paid => "paid",
+            Outcome::AmountMismatch => "amount_mismatch",
+            Outcome::UnknownOrder => "unknown_order",
+            Outcome::NotPayable => "not_payable",
+            Outcome::Recorded => "recorded",
+        }
+    }
+}
+
+/// What to do with a verified event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Mark the order paid, recording the event in the same batch.
+    Pay { order: OrderId },
+    /// Record the event only.
+    Record(Outcome),
+    /// Not a type this system reads: answered 200, nothing written.
+    Ignore,
+}
+
+impl StripeEvent {
+    /// The amount and currency the event reports, when it reports one.
+    pub fn amount(&self) -> Option<Money> {
+        let object = &self.data.object;
+        let currency: Currency = object
+            .currency
+            .as_deref()?
+            .to_ascii_uppercase()
+            .parse()
+            .ok()?;
+        let minor = object.amount_received.or(object.amount)?;
+        Money::from_minor(minor, currency).ok()
+    }
+
+    /// The order id the PaymentIntent's metadata names, if any.
+    pub fn order_hint(&self) -> Option<OrderId> {
+        self.data
+            .object
+            .metadata
+            .get("order_id")
+            .and_then(|id| OrderId::parse(id).ok())
+    }
+
+    /// The cart id the PaymentIntent's metadata names (the Stripe adapter sets it at checkout;
+    /// a cart becomes at most one order).
+    pub fn cart_hint(&self) -> Option<CartId> {
+        self.data
+            .object
+            .metadata
+            .get("cart_id")
+            .and_then(|id| CartId::parse(id).ok())
+    }
+}
+
+/// Decide what a verified Stripe event does to `order` (the order its payment belongs to, if
+/// any). Only a success whose amount and currency are exactly the order's total pays an order,
+/// and only one that is pending payment; everything else is recorded, never un-paying anything.
+pub fn decide(event: &StripeEvent, order: Option<&PayableOrder>) -> Verdict {
+    if !STRIPE_EVENT_TYPES.contains(&event.kind.as_str()) {
+        return Verdict::Ignore;
+    }
+    let Some(order) = order else {
+        return Verdict::Record(Outcome::UnknownOrder);
+    };
+    if event.kind != "payment_intent.succeeded" {
+        return Verdict::Record(Outcome::Recorded);
+    }
+    if event.amount() != Some(order.total) {
+        return Verdict::Record(Outcome::AmountMismatch);
+    }
+    if order.status == OrderStatus::PendingPayment {
+        Verdict::Pay {
+            order: order.id.clone(),
+        }
+    } else {
+        Verdict::Record(Outcome::NotPayable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+    const BODY: &[u8] = br#"{"id":"evt_1","type":"payment_intent.succeeded"}"#;
+
+    /// A vector from the `stripe` npm package:
+    /// `stripe.webhooks.generateTestHeaderString({payload, secret: "whsec_test_secret", timestamp: 1800000000})`.
+    const OFFICIAL: &str =
+        "t=1800000000,v1=334f9dbfd609cf6c38f112f028756732c80faa7fdbeab117549d6303a5dcf896";
+
+    fn sign(secret: &str, t: i64, body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{t}.").as_bytes());
+        mac.update(body);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    fn secrets(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn accepts_what_the_official_library_signs() {
+        let header = format!(
+            "t=1800000000,v1={}",
+            sign("whsec_test_secret", 1_800_000_000, BODY)
+        );
+        assert_eq!(
+            header, OFFICIAL,
+            "our HMAC agrees with the official library's"
+        );
+        assert_eq!(
+            verify_stripe(
+                Some(OFFICIAL),
+                BODY,
+                &secrets(&["whsec_test_secret"]),
+                NOW,
+                DEFAULT_TOLERANCE
+            ),
+            Ok(NOW)
+        );
+    }
+
+    #[test]
+    fn refuses_forged_stale_tampered_and_missing() {
+        let ok = secrets(&["whsec_new"]);
+        let t = 1_800_000_000;
+        let good = format!("t={t},v1={}", sign("whsec_new", t, BODY));
+        let check = |header: Option<&str>, body: &[u8], now: Timestamp| {
+            verify_stripe(header, body, &ok, now, DEFAULT_TOLERANCE)
+        };
+        assert!(check(Some(&good), BODY, NOW).is_ok());
+        assert_eq!(check(None, BODY, NOW), Err(SignatureError::Missing));
+        assert_eq!(
+            check(Some("v1=abc"), BODY, NOW),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            check(Some("t=x,v1=ab"), BODY, NOW),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            check(Some(&format!("t={t}")), BODY, NOW),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            check(Some(&good), b"{\"id\":\"evt_2\"}", NOW),
+            Err(SignatureError::NoMatch),
+            "tampered body"
+        );
+        let wrong = format!("t={t},v1={}", sign("whsec_other", t, BODY));
+        assert_eq!(check(Some(&wrong), BODY, NOW), Err(SignatureError::NoMatch));
+        let late = NOW.plus(Duration::from_secs(301));
+        assert_eq!(
+            check(Some(&good), BODY, late),
+            Err(SignatureError::OutsideTolerance)
+        );
+        let early = NOW.minus(Duration::from_secs(301));
+        assert_eq!(
+            check(Some(&good), BODY, early),
+            Err(SignatureError::OutsideTolerance),
+            "from the future"
+        );
+        assert!(check(Some(&good), BODY, NOW.plus(Duration::from_secs(300))).is_ok());
+        assert_eq!(
+            verify_stripe(Some(&good), BODY, &[], NOW, DEFAULT_TOLERANCE),
+            Err(SignatureError::NoSecret)
+        );
+    }
+
+    #[test]
+    fn rotation_accepts_old_and_new_secrets_and_several_signatures() {
+        let t = 1_800_000_000;
+        let both = secrets(&["whsec_old", "whsec_new"]);
+        for secret in ["whsec_old", "whsec_new"] {
+            let header = format!("t={t},v1={}", sign(secret, t, BODY));
+            assert!(verify_stripe(Some(&header), BODY, &both, NOW, DEFAULT_TOLERANCE).is_ok());
+        }
+        let header = format!(
+            "t={t},v1=00ff,v1=zz,v0=abc,v1={}",
+            sign("whsec_new", t, BODY)
+        );
+        assert!(verify_stripe(
+            Some(&header),
+            BODY,
+            &secrets(&["whsec_new"]),
+            NOW,
+            DEFAULT_TOLERANCE
+        )
+        .is_ok());
+        assert_eq!(
+            secrets_from(" whsec_a, ,whsec_b "),
+            secrets(&["whsec_a", "whsec_b"])
+        );
+    }
+
+    #[test]
+    fn reads_the_payment_an_event_is_about() {
+        let event: StripeEvent = serde_json::from_str(
+            r#"{"id":"evt_1","type":"charge.refunded","created":1800000000,"data":{"object":{"id":"ch_1","object":"charge","amount":1000,"amount_refunded":500,"currency":"eur","payment_intent":"pi_1","metadata":{"order_id":"ord_1"}}},"livemode":false}"#,
+        )
+        .unwrap();
+        assert_eq!(event.payment_id(), "pi_1");
+        assert_eq!(event.occurred_at(), NOW);
+        assert_eq!(
+            event
+                .data
+                .object
+                .metadata
+                .get("order_id")
+                .map(String::as_str),
+            Some("ord_1")
+        );
+    }
+
+    fn succeeded(amount: i64, currency: &str) -> StripeEvent {
+        serde_json::from_value(serde_json::json!({
+            "id": "evt_1", "type": "payment_intent.succeeded", "created": 1_800_000_000,
+            "data": {"object": {"id": "pi_1", "object": "payment_intent", "amount": amount,
+                "amount_received": amount, "currency": currency}}
+        }))
+        .unwrap()
+    }
+
+    fn order(status: OrderStatus) -> PayableOrder {
+        PayableOrder {
+            id: OrderId::parse("ord_0000000000000000000000000000000a").unwrap(),
+            status,
+            total: Money::from_minor(4490, Currency::Eur).unwrap(),
+        }
+    }
+
+    #[test]
+    fn only_the_exact_total_pays_a_pending_order() {
+        let pending = order(OrderStatus::PendingPayment);
+        assert_eq!(
+            decide(&succeeded(4490, "eur"), Some(&pending)),
+            Verdict::Pay {
+                order: pending.id.clone()
+            }
+        );
+        for wrong in [
+            succeeded(4489, "eur"),
+            succeeded(4490, "usd"),
+            succeeded(4490, "xxx"),
+        ] {
+            assert_eq!(
+                decide(&wrong, Some(&pending)),
+                Verdict::Record(Outcome::AmountMismatch)
+            );
+        }
+        for status in [
+            OrderStatus::Paid,
+            OrderStatus::Expired,
+            OrderStatus::Cancelled,
+        ] {
+            assert_eq!(
+                decide(&succeeded(4490, "eur"), Some(&order(status))),
+                Verdict::Record(Outcome::NotPayable),
+                "a success never moves an order that is not pending ({status:?})"
+            );
+        }
+        assert_eq!(
+            decide(&succeeded(4490, "eur"), None),
+            Verdict::Record(Outcome::UnknownOrder)
+        );
+    }
+
+    #[test]
+    fn other_events_are_recorded_and_unknown_types_ignored() {
+        let mut failed = succeeded(4490, "eur");
+        failed.kind = "payment_intent.payment_failed".into();
+        let paid = order(OrderStatus::Paid);
+        assert_eq!(
+            decide(&failed, Some(&paid)),
+            Verdict::Record(Outcome::Recorded)
+        );
+        let mut other = succeeded(4490, "eur");
+        other.kind = "customer.created".into();
+        assert_eq!(decide(&other, Some(&paid)), Verdict::Ignore);
+    }
+}

@@ -1,0 +1,174 @@
+// Payment webhooks: Stripe events signed by the official `stripe` library, posted to
+// POST /v1/webhooks/payments/stripe. Verified before anything is read; recorded once; only the
+// exact total pays a pending order; nothing un-pays one.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import Stripe from "stripe";
+import { assertProblem, minor, newCart, spawnApp } from "./helpers.mjs";
+
+const OLD = "whsec_old_0123456789abcdef";
+const NEW = "whsec_new_fedcba9876543210";
+const stripe = new Stripe("sk_test_unused");
+
+let app;
+before(async () => (app = await spawnApp({ vars: { STRIPE_WEBHOOK_SECRETS: `${OLD},${NEW}` } })));
+after(async () => app?.close());
+
+const address = { name: "Grace Hopper", line1: "1 Navy Way", city: "Arlington", postal_code: "22202", country: "US" };
+
+async function placeOrder(sku = "BUCKETHAT-SAND") {
+  await app.db.prepare("UPDATE inventory SET on_hand = 50, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
+  const cart = await newCart(app);
+  assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 1 })).status, 200);
+  const res = await app.post(
+    `/v1/carts/${cart.id}/checkout`,
+    { email: "gh@example.com", shipping_address: address, shipping_method: "standard", payment_provider: "test" },
+    { headers: { "Idempotency-Key": randomUUID() } },
+  );
+  assert.equal(res.status, 201, res.text);
+  return res.body.order;
+}
+
+/** A Stripe event about `order`'s PaymentIntent, as Stripe would send it. */
+function event(order, { type = "payment_intent.succeeded", amount = minor(order.totals.grand_total), currency = "eur", created } = {}) {
+  return JSON.stringify({
+    id: `evt_${randomUUID().replaceAll("-", "")}`,
+    object: "event",
+    type,
+    created: created ?? Math.floor(Date.now() / 1000),
+    livemode: false,
+    data: {
+      object: {
+        id: order.payment_id,
+        object: "payment_intent",
+        amount,
+        amount_received: type === "payment_intent.succeeded" ? amount : 0,
+        currency,
+        metadata: { cart_id: order.cart_id },
+      },
+    },
+  });
+}
+
+const sign = (payload, { secret = NEW, timestamp } = {}) =>
+  stripe.webhooks.generateTestHeaderString({ payload, secret, ...(timestamp ? { timestamp } : {}) });
+
+function deliver(payload, header = sign(payload)) {
+  const headers = { "Content-Type": "application/json" };
+  if (header !== null) headers["Stripe-Signature"] = header;
+  return app.request("POST", "/v1/webhooks/payments/stripe", { body: payload, headers });
+}
+
+const status = (id) => app.db.prepare("SELECT status FROM orders WHERE id = ?1").bind(id).first("status");
+const recorded = (id) => app.db.prepare("SELECT event_id, type, outcome FROM payment_events WHERE order_id = ?1 ORDER BY received_at").bind(id).all().then((r) => r.results);
+const paidEvents = (id) =>
+  app.db.prepare("SELECT count(*) AS n FROM outbox WHERE type = 'order.paid' AND json_extract(payload, '$.order_id') = ?1").bind(id).first("n");
+
+test("a signed payment_intent.succeeded pays its order exactly once, however often it arrives", async () => {
+  const order = await placeOrder();
+  assert.equal(await status(order.id), "pending_payment");
+  const payload = event(order);
+  const header = sign(payload);
+  const concurrent = await Promise.all([1, 2, 3].map(() => deliver(payload, header)));
+  const sequential = [await deliver(payload, header), await deliver(payload, header)];
+  const outcomes = [...concurrent, ...sequential].map((r) => {
+    assert.equal(r.status, 200, r.text);
+    return r.body.outcome;
+  });
+  assert.deepEqual(outcomes.filter((o) => o === "paid"), ["paid"], outcomes.join(","));
+  assert.ok(outcomes.every((o) => o === "paid" || o === "duplicate"), outcomes.join(","));
+  assert.equal(await status(order.id), "paid");
+  assert.equal((await recorded(order.id)).length, 1, "the event is recorded once");
+  assert.equal(await paidEvents(order.id), 1, "order.paid is written once");
+  const stock = await app.db.prepare("SELECT on_hand, reserved FROM inventory WHERE sku = 'BUCKETHAT-SAND'").first();
+  assert.deepEqual({ ...stock }, { on_hand: 49, reserved: 0 }, "the reservation became a sale");
+});
+
+test("forged, stale, future, tampered and unsigned deliveries are 400 and write nothing", async () => {
+  const order = await placeOrder();
+  const payload = event(order);
+  const now = Math.floor(Date.now() / 1000);
+  const before = await app.count("payment_events");
+  const attempts = {
+    "wrong secret": deliver(payload, sign(payload, { secret: "whsec_someone_else" })),
+    stale: deliver(payload, sign(payload, { timestamp: now - 301 })),
+    future: deliver(payload, sign(payload, { timestamp: now + 301 })),
+    tampered: deliver(payload.replace(order.payment_id, "pi_someone_else"), sign(payload)),
+    "no header": deliver(payload, null),
+    "malformed header": deliver(payload, "v1=deadbeef"),
+  };
+  for (const [name, pending] of Object.entries(attempts)) {
+    const res = await pending;
+    assertProblem(res, 400, "signature_invalid");
+    assert.ok(!res.text.includes(order.id), `${name}: nothing of the body is echoed`);
+  }
+  assert.equal(await app.count("payment_events"), before, "nothing recorded");
+  assert.equal(await status(order.id), "pending_payment", "nothing paid");
+});
+
+test("during a rotation both the old and the new secret verify", async () => {
+  for (const secret of [OLD, NEW]) {
+    const order = await placeOrder();
+    const payload = event(order);
+    const res = await deliver(payload, sign(payload, { secret }));
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.outcome, "paid");
+    assert.equal(await status(order.id), "paid");
+  }
+});
+
+test("a success that is not the order's total is recorded and does not pay", async () => {
+  const order = await placeOrder();
+  for (const wrong of [{ amount: minor(order.totals.grand_total) - 1 }, { currency: "usd" }]) {
+    const res = await deliver(event(order, wrong));
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.outcome, "amount_mismatch");
+  }
+  assert.equal(await status(order.id), "pending_payment");
+  assert.deepEqual((await recorded(order.id)).map((r) => r.outcome), ["amount_mismatch", "amount_mismatch"]);
+  assert.equal(await paidEvents(order.id), 0);
+});
+
+test("late and out-of-order events never un-pay an order; other types are recorded or ignored", async () => {
+  const order = await placeOrder();
+  const early = Math.floor(Date.now() / 1000) - 60;
+  const paid = await deliver(event(order, { created: early + 30 }));
+  assert.equal(paid.body.outcome, "paid");
+  // The failure of an earlier attempt arrives after the success.
+  const failed = await deliver(event(order, { type: "payment_intent.payment_failed", created: early }));
+  assert.equal(failed.status, 200, failed.text);
+  assert.equal(failed.body.outcome, "recorded");
+  // A second success for the same order (another PaymentIntent, say) does not pay it twice.
+  const again = await deliver(event(order));
+  assert.equal(again.body.outcome, "not_payable");
+  assert.equal(await status(order.id), "paid");
+  assert.equal(await paidEvents(order.id), 1);
+  assert.deepEqual((await recorded(order.id)).map((r) => r.type), ["payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.succeeded"]);
+
+  const ignored = await deliver(event(order, { type: "customer.created" }));
+  assert.equal(ignored.body.outcome, "ignored");
+  assert.equal((await recorded(order.id)).length, 3, "an ignored type writes nothing");
+});
+
+test("an event for a payment no order has is recorded for investigation; a signed body that is not an event is 400", async () => {
+  const ghost = { id: `ord_${"0".repeat(31)}f`, number: "SO-0000-000000", payment_id: "pi_nobody", totals: { grand_total: { amount: "1.00", currency: "EUR" } } };
+  const payload = event(ghost);
+  const res = await deliver(payload);
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.body.outcome, "unknown_order");
+  const row = await app.db.prepare("SELECT order_id, outcome, payment_id FROM payment_events WHERE event_id = ?1").bind(JSON.parse(payload).id).first();
+  assert.deepEqual({ ...row }, { order_id: null, outcome: "unknown_order", payment_id: "pi_nobody" });
+
+  const garbage = JSON.stringify({ hello: "world" });
+  assertProblem(await deliver(garbage), 400, "invalid_event");
+});
+
+test("an event whose PaymentIntent id is not on record finds its order by the cart in its metadata", async () => {
+  const order = await placeOrder();
+  // As the Stripe adapter creates it: metadata[cart_id] (stable across retries of a checkout).
+  const res = await deliver(event({ ...order, payment_id: `pi_${randomUUID().replaceAll("-", "")}` }));
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.body.outcome, "paid");
+  assert.equal(await status(order.id), "paid");
+});
