@@ -5,7 +5,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import Stripe from "stripe";
-import { assertProblem, minor, newCart, spawnApp } from "./helpers.mjs";
+import { adminToken, assertProblem, minor, newCart, spawnApp } from "./helpers.mjs";
 
 const OLD = "whsec_old_0123456789abcdef";
 const NEW = "whsec_new_fedcba9876543210";
@@ -27,7 +27,7 @@ async function placeOrder(sku = "BUCKETHAT-SAND") {
     { headers: { "Idempotency-Key": randomUUID() } },
   );
   assert.equal(res.status, 201, res.text);
-  return res.body.order;
+  return { ...res.body.order, token: res.body.order_token };
 }
 
 /** A Stripe event about `order`'s PaymentIntent, as Stripe would send it. */
@@ -171,4 +171,31 @@ test("an event whose PaymentIntent id is not on record finds its order by the ca
   assert.equal(res.status, 200, res.text);
   assert.equal(res.body.outcome, "paid");
   assert.equal(await status(order.id), "paid");
+});
+
+test("GET /v1/orders/{id}/payment: status, amounts and the ledger, for the order's token or an admin", async () => {
+  const order = await placeOrder();
+  const now = Math.floor(Date.now() / 1000);
+  const failed = event(order, { type: "payment_intent.payment_failed", created: now - 20 });
+  const succeeded = event(order, { created: now - 10 });
+  // Delivered out of order: the ledger follows the provider's own time.
+  assert.equal((await deliver(succeeded)).body.outcome, "paid");
+  assert.equal((await deliver(failed)).body.outcome, "recorded");
+  const read = (headers) => app.get(`/v1/orders/${order.id}/payment`, { headers });
+  const res = await read({ Authorization: `Bearer ${order.token}` });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.body.status, "paid");
+  assert.deepEqual(res.body.captured, order.totals.grand_total);
+  assert.deepEqual(res.body.refunded, { amount: "0.00", currency: "EUR" });
+  assert.deepEqual(
+    res.body.events.map((e) => [e.event_id, e.type, e.outcome]),
+    [[JSON.parse(failed).id, "payment_intent.payment_failed", "recorded"], [JSON.parse(succeeded).id, "payment_intent.succeeded", "paid"]],
+  );
+  assert.deepEqual(res.body.events[1].amount, order.totals.grand_total);
+
+  const admin = await read({ Authorization: `Bearer ${await adminToken(["orders:read"])}` });
+  assert.equal(admin.status, 200, admin.text);
+  assertProblem(await read({}), 401, "unauthenticated");
+  const other = await placeOrder();
+  assertProblem(await read({ Authorization: `Bearer ${other.token}` }), 403, "forbidden");
 });

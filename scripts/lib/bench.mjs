@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
+import Stripe from "stripe";
 import { ROOT, WORKERS, migrate, seedDemoCatalog, startBackend } from "./backend.mjs";
 
 const DURATION = process.env.BENCH_SECONDS ?? "8";
@@ -44,7 +45,15 @@ function onLogLine(line) {
   sum.statements += entry.d1_statements;
   d1.set(entry.route, sum);
 }
-const { mf, url } = await startBackend({ persistDir: work, port: 0, rateLimits, extraWorkers: [noop], onLogLine });
+const WEBHOOK_SECRET = "whsec_bench_0123456789";
+const { mf, url } = await startBackend({
+  persistDir: work,
+  port: 0,
+  rateLimits,
+  extraWorkers: [noop],
+  onLogLine,
+  vars: { STRIPE_WEBHOOK_SECRETS: WEBHOOK_SECRET },
+});
 await seedDemoCatalog(mf);
 const db = await mf.getD1Database("DB", "shop-catalog");
 
@@ -118,6 +127,50 @@ end
 `,
 );
 
+// Payment webhooks: Stripe events signed by the official library, read by wrk from a file of
+// `<Stripe-Signature>\t<body>` lines. Fresh: a distinct event each (a payment no order has, so
+// each is verified, looked up and recorded); duplicates: one event over and over (verified,
+// looked up, refused by the claim).
+const stripe = new Stripe("sk_test_unused");
+function webhookScript(name, count) {
+  const t = Math.floor(Date.now() / 1000);
+  const lines = [];
+  for (let i = 0; i < count; i++) {
+    const payload = JSON.stringify({
+      id: `evt_bench_${name}_${i}`,
+      object: "event",
+      type: "payment_intent.payment_failed",
+      created: t,
+      data: { object: { id: `pi_bench_${i}`, object: "payment_intent", amount: 1000, currency: "eur", metadata: {} } },
+    });
+    lines.push(`${stripe.webhooks.generateTestHeaderString({ payload, secret: WEBHOOK_SECRET, timestamp: t })}\t${payload}`);
+  }
+  const file = path.join(work, `webhook-${name}.txt`);
+  writeFileSync(file, lines.join("\n") + "\n");
+  const script = path.join(work, `webhook-${name}.lua`);
+  writeFileSync(
+    script,
+    `local events, i = {}, 0
+for line in io.lines("${file}") do
+  local tab = line:find("\t", 1, true)
+  events[#events + 1] = { line:sub(1, tab - 1), line:sub(tab + 1) }
+end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i + 1
+  local e = events[((i - 1) % #events) + 1]
+  wrk.headers["Stripe-Signature"] = e[1]
+  return wrk.format(nil, "/v1/webhooks/payments/stripe", nil, e[2])
+end
+`,
+  );
+  return script;
+}
+// Signed just before their load runs (a signature is only good for 300 s).
+const freshWebhooks = () => webhookScript("fresh", Number(process.env.BENCH_WEBHOOK_EVENTS ?? 20000));
+const duplicateWebhooks = () => webhookScript("duplicate", 1);
+
 const workerdPids = execFileSync("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)], { encoding: "utf8" })
   .split("\n")
   .filter((l) => l.includes("workerd"))
@@ -148,6 +201,7 @@ function measuredD1() {
 }
 
 async function load(name, route, script) {
+  if (typeof script === "function") script = script();
   const args = ["-t1", `-c${CONNECTIONS}`, `-d${DURATION}s`, "--latency"];
   if (script) args.push("-s", script);
   const before = ticks();
@@ -180,6 +234,8 @@ for (const args of [
   ["GET /v1/carts/{id}", `/v1/carts/${readCart.id}`],
   ["POST /v1/carts/{id}/items (Idempotency-Key)", "/", addScript],
   ["POST /v1/carts/{id}/checkout (fresh cart each)", "/", checkoutScript],
+  ["POST /v1/webhooks/payments/stripe (distinct signed events)", "/", freshWebhooks],
+  ["POST /v1/webhooks/payments/stripe (one event, duplicates)", "/", duplicateWebhooks],
 ]) {
   results.push(await load(...args));
 }

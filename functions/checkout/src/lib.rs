@@ -20,6 +20,7 @@ use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledE
 pub enum Endpoint {
     Checkout,
     GetOrder,
+    GetOrderPayment,
     CancelOrder,
     CaptureOrder,
     ListOrders,
@@ -44,6 +45,12 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         path: "/v1/orders/{order_id}",
         access: Access::Handler,
         endpoint: Endpoint::GetOrder,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/orders/{order_id}/payment",
+        access: Access::Handler,
+        endpoint: Endpoint::GetOrderPayment,
     },
     Route {
         method: "POST",
@@ -116,6 +123,7 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
     match call.route.endpoint {
         Endpoint::Checkout => checkout::checkout(&call).await,
         Endpoint::GetOrder => orders::get(&call).await,
+        Endpoint::GetOrderPayment => orders::payment(&call).await,
         Endpoint::CancelOrder => orders::transition(&call, orders::Action::Cancel).await,
         Endpoint::CaptureOrder => orders::transition(&call, orders::Action::Capture).await,
         Endpoint::ListOrders => orders::list(&call).await,

@@ -1,5 +1,5 @@
-//! Orders: the order read (its own token or an admin's), the admin listing, and the merchant's
-//! transitions (cancel, capture).
+//! Orders: the order read and its payment ledger (its own token or an admin's), the admin
+//! listing, and the merchant's transitions (cancel, capture).
 
 use shop_domain::checkout::Email;
 use shop_domain::ids::OrderId;
@@ -10,6 +10,7 @@ use shop_edge::http::auth::Audience;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::order_search;
 use shop_edge::store::orders::D1Orders;
+use shop_edge::store::payments;
 use shop_edge::{Call, Problem, Reply};
 
 use crate::Endpoint;
@@ -18,9 +19,10 @@ fn not_found() -> Problem {
     Problem::not_found("order_not_found", "No order with this id")
 }
 
-pub async fn get(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+/// The order in the path, for a caller holding its own access token or an admin token with
+/// `orders:read` (checked before anything is read).
+fn readable_order(call: &Call<Endpoint>) -> Result<OrderId, Problem> {
     let id = call.path_param(0, OrderId::parse, not_found)?;
-    // The order's own access token, or an admin token with orders:read.
     match call.require_token(Audience::Order, "order:read") {
         Ok(principal) if principal.sub == id.as_str() => {}
         Ok(_) => {
@@ -35,9 +37,23 @@ pub async fn get(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             call.require_token(Audience::Admin, "orders:read")?;
         }
     }
+    Ok(id)
+}
+
+pub async fn get(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let id = readable_order(call)?;
     let db = call.db()?;
     let order = D1Orders::new(&db).get(&id).await?.ok_or_else(not_found)?;
     Ok(Reply::json(200, &order)?)
+}
+
+/// `GET /v1/orders/{id}/payment`: status, captured and refunded amounts, and the ledger of
+/// provider events recorded for the order.
+pub async fn payment(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let id = readable_order(call)?;
+    let db = call.db()?;
+    let payment = payments::ledger(&db, &id).await?.ok_or_else(not_found)?;
+    Ok(Reply::json(200, &payment)?)
 }
 
 pub async fn list(call: &Call<Endpoint>) -> Result<Reply, Problem> {

@@ -3,7 +3,7 @@
 //! `(provider, event_id)`: it leads the batch of the event's effects (a paid order's batch, see
 //! `D1Orders::with_receipt`), so a second delivery aborts that batch and changes nothing.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shop_domain::ids::{CartId, OrderId};
 use shop_domain::money::{Currency, Money};
 use shop_domain::order::OrderStatus;
@@ -99,4 +99,103 @@ fn is_duplicate(e: &worker::Error) -> bool {
         sql::violation(&e.to_string()),
         Some(Violation::Unique(columns)) if columns.starts_with("payment_events.")
     )
+}
+
+/// An order's payment: its status and amounts, and its ledger (the provider events recorded for
+/// it, in the provider's own order). A read model: served as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct PaymentView {
+    pub order_id: OrderId,
+    pub status: OrderStatus,
+    pub total: Money,
+    pub captured: Money,
+    pub refunded: Money,
+    pub events: Vec<LedgerEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerEntry {
+    pub provider: String,
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The amount the event reports, when it reports one.
+    pub amount: Option<Money>,
+    /// The provider's own time of the event.
+    pub occurred_at: Timestamp,
+    pub received_at: Timestamp,
+    /// What this system did with it (see `shop_domain::payments::Outcome`).
+    pub outcome: String,
+}
+
+#[derive(Deserialize)]
+struct LedgerDoc {
+    id: OrderId,
+    status: String,
+    currency: String,
+    total: i64,
+    captured: i64,
+    refunded: i64,
+    events: Vec<EntryRow>,
+}
+
+#[derive(Deserialize)]
+struct EntryRow {
+    provider: String,
+    event_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    amount_minor: Option<i64>,
+    currency: Option<String>,
+    occurred_at: i64,
+    received_at: i64,
+    outcome: String,
+}
+
+const LEDGER_SQL: &str = "\
+SELECT json_object('id', o.id, 'status', o.status, 'currency', o.currency, 'total', o.total_minor,
+  'captured', o.captured_minor, 'refunded', o.refunded_minor,
+  'events', json((SELECT json_group_array(json_object('provider', e.provider, 'event_id', e.event_id,
+      'type', e.type, 'amount_minor', e.amount_minor, 'currency', e.currency,
+      'occurred_at', e.occurred_at, 'received_at', e.received_at, 'outcome', e.outcome))
+    FROM (SELECT * FROM payment_events WHERE order_id = o.id
+          ORDER BY occurred_at, received_at, event_id) e))) AS doc
+FROM orders o WHERE o.id = ?1";
+
+/// The payment of `order`, `None` when there is no such order. One statement.
+pub async fn ledger(db: &Db, order: &OrderId) -> Result<Option<PaymentView>, StoreError> {
+    let context = "payment ledger";
+    let Some(doc) = sql::doc(db, LEDGER_SQL, &[order.as_str().into()], context).await? else {
+        return Ok(None);
+    };
+    let doc: LedgerDoc = serde_json::from_str(&doc).map_err(sql::json_err(context))?;
+    let bad = |what: &str| StoreError::new(format!("{context}: stored {what} is invalid"));
+    let currency: Currency = doc.currency.parse().map_err(|_| bad("currency"))?;
+    let money = |minor: i64| Money::from_minor(minor, currency).map_err(|_| bad("amount"));
+    let events = doc
+        .events
+        .into_iter()
+        .map(|e| LedgerEntry {
+            amount: e
+                .currency
+                .as_deref()
+                .and_then(|c| c.parse::<Currency>().ok())
+                .zip(e.amount_minor)
+                .and_then(|(c, minor)| Money::from_minor(minor, c).ok()),
+            provider: e.provider,
+            event_id: e.event_id,
+            kind: e.kind,
+            occurred_at: Timestamp::from_millis(e.occurred_at),
+            received_at: Timestamp::from_millis(e.received_at),
+            outcome: e.outcome,
+        })
+        .collect();
+    Ok(Some(PaymentView {
+        order_id: doc.id,
+        status: OrderStatus::parse(&doc.status).ok_or_else(|| bad("status"))?,
+        total: money(doc.total)?,
+        captured: money(doc.captured)?,
+        refunded: money(doc.refunded)?,
+        events,
+    }))
 }
