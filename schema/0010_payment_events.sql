@@ -13,7 +13,8 @@ CREATE TABLE payment_events (
   amount_minor INTEGER,
   currency     TEXT,
   occurred_at  INTEGER NOT NULL,
-  -- What this system did with it: paid, amount_mismatch, unknown_order, not_payable, recorded.
+  -- What this system did with it: paid, amount_mismatch, unknown_order, not_payable, recorded,
+  -- malformed (signed, but not an event: event_id is the body's SHA-256, type is malformed).
   outcome      TEXT NOT NULL,
   received_at  INTEGER NOT NULL,
   payload      TEXT NOT NULL,

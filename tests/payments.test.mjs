@@ -17,8 +17,8 @@ after(async () => app?.close());
 
 const address = { name: "Grace Hopper", line1: "1 Navy Way", city: "Arlington", postal_code: "22202", country: "US" };
 
-async function placeOrder(sku = "BUCKETHAT-SAND") {
-  await app.db.prepare("UPDATE inventory SET on_hand = 50, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
+async function placeOrder(sku = "BUCKETHAT-SAND", { restock = true } = {}) {
+  if (restock) await app.db.prepare("UPDATE inventory SET on_hand = 50, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
   const cart = await newCart(app);
   assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 1 })).status, 200);
   const res = await app.post(
@@ -160,8 +160,50 @@ test("an event for a payment no order has is recorded for investigation; a signe
   const row = await app.db.prepare("SELECT order_id, outcome, payment_id FROM payment_events WHERE event_id = ?1").bind(JSON.parse(payload).id).first();
   assert.deepEqual({ ...row }, { order_id: null, outcome: "unknown_order", payment_id: "pi_nobody" });
 
-  const garbage = JSON.stringify({ hello: "world" });
+  // Signed by Stripe but not an event: 400, and kept (once per distinct body) for investigation.
+  const garbage = JSON.stringify({ hello: randomUUID() });
   assertProblem(await deliver(garbage), 400, "invalid_event");
+  assertProblem(await deliver(garbage), 400, "invalid_event");
+  const kept = (await app.db.prepare("SELECT type, outcome, payload FROM payment_events WHERE payload = ?1").bind(garbage).all()).results;
+  assert.deepEqual(kept.map((r) => [r.type, r.outcome]), [["malformed", "malformed"]]);
+  // Unsigned garbage is refused before it is even read: nothing kept.
+  const unsigned = JSON.stringify({ hello: randomUUID() });
+  assertProblem(await deliver(unsigned, "t=1,v1=00"), 400, "signature_invalid");
+  assert.equal(await app.db.prepare("SELECT count(*) AS n FROM payment_events WHERE payload = ?1").bind(unsigned).first("n"), 0);
+});
+
+test("a shuffled stream of events for 20 orders, each delivered twice at once, ends as if delivered in order", async () => {
+  await app.db.prepare("UPDATE inventory SET on_hand = 100, reserved = 0, low_threshold = 0 WHERE sku = 'BUCKETHAT-BLACK'").run();
+  const orders = [];
+  for (let i = 0; i < 20; i++) orders.push(await placeOrder("BUCKETHAT-BLACK", { restock: false }));
+  const t = Math.floor(Date.now() / 1000) - 120;
+  const stream = [];
+  for (const order of orders) {
+    stream.push(event(order, { type: "payment_intent.payment_failed", created: t }));
+    stream.push(event(order, { created: t + 10 }));
+    stream.push(event(order, { type: "payment_intent.canceled", created: t + 5 }));
+  }
+  // Fisher-Yates with a fixed seed, so a failure replays.
+  let seed = 20261128;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let i = stream.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [stream[i], stream[j]] = [stream[j], stream[i]];
+  }
+  for (let i = 0; i < stream.length; i += 6) {
+    const batch = stream.slice(i, i + 6);
+    const answers = await Promise.all(batch.flatMap((payload) => [deliver(payload), deliver(payload)]));
+    for (const res of answers) assert.equal(res.status, 200, res.text);
+  }
+  for (const order of orders) {
+    assert.equal(await status(order.id), "paid", order.id);
+    assert.equal(await paidEvents(order.id), 1, `one order.paid for ${order.id}`);
+    const ledger = await recorded(order.id);
+    assert.equal(ledger.length, 3, "each event recorded exactly once");
+    assert.deepEqual(ledger.filter((r) => r.outcome === "paid").length, 1);
+  }
+  const stock = await app.db.prepare("SELECT on_hand, reserved FROM inventory WHERE sku = 'BUCKETHAT-BLACK'").first();
+  assert.deepEqual({ ...stock }, { on_hand: 80, reserved: 0 }, "twenty sales, nothing left held");
 });
 
 test("an event whose PaymentIntent id is not on record finds its order by the cart in its metadata", async () => {

@@ -78,7 +78,7 @@ async fn stripe(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         );
     }
     let body = call.raw_body();
-    payments::verify_stripe(
+    let signed_at = payments::verify_stripe(
         call.header("Stripe-Signature").as_deref(),
         body,
         &secrets,
@@ -93,10 +93,23 @@ async fn stripe(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             format!("The Stripe-Signature does not verify: {}", e.as_str()),
         )
     })?;
-    let text = std::str::from_utf8(body).map_err(|_| malformed("the body is not UTF-8"))?;
-    let event: StripeEvent = serde_json::from_str(text)
-        .map_err(|e| malformed(&format!("the body is not a Stripe event: {e}")))?;
     let db = call.db()?;
+    let parsed = std::str::from_utf8(body)
+        .map_err(|_| "the body is not UTF-8".to_owned())
+        .and_then(|text| {
+            serde_json::from_str::<StripeEvent>(text)
+                .map(|event| (text, event))
+                .map_err(|e| format!("the body is not a Stripe event: {e}"))
+        });
+    let (text, event) = match parsed {
+        Ok(parsed) => parsed,
+        Err(detail) => {
+            // Signed by the provider, so kept for investigation (once per distinct body).
+            let claim = store::claim_malformed(&db, PROVIDER, body, signed_at, call.now)?;
+            store::record(claim).await?;
+            return Err(Problem::new(400, "invalid_event", "Invalid event", detail));
+        }
+    };
     let order = store::find_order(
         &db,
         event.payment_id(),
@@ -169,10 +182,6 @@ async fn record(
         );
     }
     received(outcome.as_str())
-}
-
-fn malformed(detail: &str) -> Problem {
-    Problem::new(400, "invalid_event", "Invalid event", detail.to_owned())
 }
 
 #[cfg(test)]

@@ -107,6 +107,13 @@ pub fn verify_stripe(
     Err(SignatureError::NoMatch)
 }
 
+/// The id a signed delivery that is not an event is recorded under: its body's SHA-256, so the
+/// same bad body sent again is recorded once.
+pub fn malformed_id(body: &[u8]) -> String {
+    use sha2::Digest;
+    format!("malformed_{}", hex::encode(Sha256::digest(body)))
+}
+
 /// Secrets from a comma-separated setting (several during a rotation); blanks are ignored.
 pub fn secrets_from(setting: &str) -> Vec<String> {
     setting
@@ -199,6 +206,9 @@ pub enum Outcome {
     NotPayable,
     /// Kept in the order's payment ledger; no status change.
     Recorded,
+    /// Signed by the provider but not an event this system can read: kept for investigation
+    /// (answered 400).
+    Malformed,
 }
 
 impl Outcome {
@@ -209,6 +219,7 @@ impl Outcome {
             Outcome::UnknownOrder => "unknown_order",
             Outcome::NotPayable => "not_payable",
             Outcome::Recorded => "recorded",
+            Outcome::Malformed => "malformed",
         }
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use shop_domain::ids::{CartId, OrderId};
 use shop_domain::money::{Currency, Money};
 use shop_domain::order::OrderStatus;
-use shop_domain::payments::{Outcome, PayableOrder, StripeEvent};
+use shop_domain::payments::{self, Outcome, PayableOrder, StripeEvent};
 use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
@@ -83,6 +83,31 @@ pub fn claim(
         JsValue::from_str(payload),
     ])
     .map_err(err("record payment event"))
+}
+
+/// The statement that records a signed delivery that is not an event (see
+/// `shop_domain::payments::malformed_id`).
+pub fn claim_malformed(
+    db: &Db,
+    provider: &str,
+    body: &[u8],
+    signed_at: Timestamp,
+    now: Timestamp,
+) -> Result<Stmt, StoreError> {
+    db.prepare(
+        "INSERT INTO payment_events (provider, event_id, type, order_id, payment_id, amount_minor, \
+           currency, occurred_at, outcome, received_at, payload) \
+         VALUES (?1, ?2, 'malformed', NULL, '', NULL, NULL, ?3, ?4, ?5, ?6)",
+    )
+    .bind(&[
+        provider.into(),
+        payments::malformed_id(body).into(),
+        num(signed_at.millis()),
+        Outcome::Malformed.as_str().into(),
+        num(now.millis()),
+        JsValue::from_str(&String::from_utf8_lossy(body)),
+    ])
+    .map_err(err("record malformed payment event"))
 }
 
 /// Run a claim alone. `false`: the event was recorded before (a second delivery).
