@@ -59,11 +59,12 @@ test("checkout with stripe creates a PaymentIntent, form-encoded, with the key f
   assert.equal(call.url, "/v1/payment_intents");
   assert.equal(call.headers.authorization, "Bearer sk_test_standin");
   assert.equal(call.headers["content-type"], "application/x-www-form-urlencoded");
-  assert.equal(call.headers["idempotency-key"], `checkout-${cartId}-${key}`);
+  assert.match(call.headers["idempotency-key"], /^checkout-[0-9a-f]{64}$/, "derived from the key, at most Stripe's 255 characters");
   assert.equal(call.form.get("currency"), "jpy");
   assert.equal(Number(call.form.get("amount")), res.body.payment.amount_minor);
   assert.equal(res.body.order.totals.grand_total.amount, call.form.get("amount"), "JPY minor units are yen");
   assert.equal(call.form.get("metadata[cart_id]"), cartId);
+  assert.equal(call.form.get("metadata[order_id]"), res.body.order.id);
   assert.equal(res.body.order.payment_id, `pi_${seen.length}`);
   assert.equal(res.body.payment.client_secret, `pi_${seen.length}_secret_x`);
 
@@ -84,13 +85,33 @@ test("a failing provider is a 502 and nothing is written", async () => {
   answer = 500;
   const cartId = await cart();
   const orders = await app.count("orders");
-  const res = await app.post(`/v1/carts/${cartId}/checkout`, body, { headers: { "Idempotency-Key": randomUUID() } });
+  const key = randomUUID();
+  const res = await app.post(`/v1/carts/${cartId}/checkout`, body, { headers: { "Idempotency-Key": key } });
   assertProblem(res, 502, "payment_provider_unavailable");
   assert.ok(!res.text.includes("down"), "the provider's answer is logged, not echoed");
   assert.equal(await app.count("orders"), orders);
   assert.equal((await app.get(`/v1/carts/${cartId}`)).body.status, "active");
   const { reserved } = await app.db.prepare("SELECT reserved FROM inventory WHERE sku = 'CLASSICTEE-L-WHITE'").first();
   assert.equal(reserved, 0);
+
+  // The retry of the same checkout sends Stripe the same key (it would find the same
+  // PaymentIntent); once the cart changed, the key changes too (Stripe would otherwise refuse
+  // the same key with other parameters).
+  const failedKey = seen.at(-1).headers["idempotency-key"];
+  answer = 200;
+  const retry = await app.post(`/v1/carts/${cartId}/checkout`, body, { headers: { "Idempotency-Key": key } });
+  assert.equal(retry.status, 201, retry.text);
+  assert.equal(seen.at(-1).headers["idempotency-key"], failedKey, "a retry: the same key");
+  const changed = await cart();
+  answer = 500;
+  const second = randomUUID();
+  assertProblem(await app.post(`/v1/carts/${changed}/checkout`, body, { headers: { "Idempotency-Key": second } }), 502, "payment_provider_unavailable");
+  const before = seen.at(-1).headers["idempotency-key"];
+  answer = 200;
+  assert.equal((await app.post(`/v1/carts/${changed}/items`, { sku: "CLASSICTEE-L-WHITE", quantity: 1 })).status, 200);
+  const after = await app.post(`/v1/carts/${changed}/checkout`, body, { headers: { "Idempotency-Key": second } });
+  assert.equal(after.status, 201, after.text);
+  assert.notEqual(seen.at(-1).headers["idempotency-key"], before, "the cart changed: another key");
 });
 
 test("a price changed while Stripe creates the PaymentIntent places nothing: 409 price_changed, then the new price after a refresh", async () => {

@@ -578,8 +578,11 @@ impl<C: CartRepository, S: OrderStore, R: ShippingRates> Checkout<'_, C, S, R> {
             OrderId::mint(self.ids),
             now,
         )?;
+        // The provider's key names this version of the cart: a retry of the same checkout finds
+        // the same payment session, and one after the cart changed starts a new one.
+        let provider_key = format!("{idempotency_key}:v{}", cart.version);
         let payment = provider
-            .create_session(&order.id, order.totals.grand_total, idempotency_key)
+            .create_session(&order.id, order.totals.grand_total, &provider_key)
             .await
             .map_err(CheckoutError::Payment)?;
         order.payment_id = payment.payment_id.clone();

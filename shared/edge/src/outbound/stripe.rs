@@ -1,5 +1,6 @@
 //! Stripe as a payment provider: creates a PaymentIntent through Stripe's HTTP API
-//! (form-encoded, `Idempotency-Key` forwarded), and retrieves it again when a checkout is
+//! (form-encoded, with an `Idempotency-Key` derived from the checkout's, see [`intent_key`]),
+//! and retrieves it again when a checkout is
 //! replayed (its client secret is never stored), with a timeout and no redirects followed. The
 //! base URL is configurable (`STRIPE_API_BASE`) so tests can point it at a local stand-in.
 
@@ -26,14 +27,36 @@ struct Intent {
     client_secret: String,
 }
 
-/// The form body of a PaymentIntent.
-pub fn intent_form(amount: Money, cart_id: &CartId) -> String {
+/// The form body of a PaymentIntent. Its metadata names the cart (stable across retries of a
+/// checkout) and the order (the payment webhook finds the order by either).
+pub fn intent_form(amount: Money, cart_id: &CartId, order: &OrderId) -> String {
     worker::url::form_urlencoded::Serializer::new(String::new())
         .append_pair("amount", &amount.minor_units().to_string())
         .append_pair("currency", &amount.currency().code().to_ascii_lowercase())
         .append_pair("automatic_payment_methods[enabled]", "true")
         .append_pair("metadata[cart_id]", cart_id.as_str())
+        .append_pair("metadata[order_id]", order.as_str())
         .finish()
+}
+
+/// The `Idempotency-Key` sent to Stripe for a PaymentIntent: `checkout-` and the SHA-256 of the
+/// cart, the checkout's key (which the domain extends with the cart's version) and the amount,
+/// so it is 73 characters whatever the client sent (Stripe allows 255), the same for a retry of
+/// the same checkout, and different once the cart or its total changed (a corrected retry after
+/// a 409 never meets Stripe's "same key, other parameters" refusal).
+pub fn intent_key(cart_id: &CartId, idempotency_key: &str, amount: Money) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in [
+        cart_id.as_str(),
+        idempotency_key,
+        &amount.minor_units().to_string(),
+        amount.currency().code(),
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update(b"\n");
+    }
+    format!("checkout-{}", hex::encode(hasher.finalize()))
 }
 
 impl Stripe {
@@ -95,7 +118,7 @@ impl PaymentProvider for Stripe {
 
     async fn create_session(
         &self,
-        _order: &OrderId,
+        order: &OrderId,
         amount: Money,
         idempotency_key: &str,
     ) -> Result<PaymentSession, PaymentError> {
@@ -103,8 +126,8 @@ impl PaymentProvider for Stripe {
             .call(
                 Method::Post,
                 "/v1/payment_intents",
-                Some(format!("checkout-{}-{idempotency_key}", self.cart_id)),
-                Some(intent_form(amount, &self.cart_id)),
+                Some(intent_key(&self.cart_id, idempotency_key, amount)),
+                Some(intent_form(amount, &self.cart_id, order)),
             )
             .await?;
         let intent = parse_intent(&body)?;
@@ -151,14 +174,50 @@ mod tests {
     #[test]
     fn form_encodes_the_intent() {
         let cart = CartId::parse("cart_0000000000000000000000000000abcd").unwrap();
-        let form = intent_form(Money::parse("1500", Currency::Jpy).unwrap(), &cart);
+        let order = OrderId::parse("ord_0000000000000000000000000000abcd").unwrap();
+        let form = intent_form(Money::parse("1500", Currency::Jpy).unwrap(), &cart, &order);
         assert!(is_stripe_id("pi_3MtwBwLkdIwHu7ix28a3tqPa"));
         for bad in ["", "pi_1/../../v1/customers", "pi 1", "pi_1?expand=x"] {
             assert!(!is_stripe_id(bad), "{bad}");
         }
         assert_eq!(
             form,
-            "amount=1500&currency=jpy&automatic_payment_methods%5Benabled%5D=true&metadata%5Bcart_id%5D=cart_0000000000000000000000000000abcd"
+            "amount=1500&currency=jpy&automatic_payment_methods%5Benabled%5D=true&metadata%5Bcart_id%5D=cart_0000000000000000000000000000abcd&metadata%5Border_id%5D=ord_0000000000000000000000000000abcd"
+        );
+    }
+
+    #[test]
+    fn the_intent_key_is_short_stable_and_follows_the_cart_and_amount() {
+        let cart = CartId::parse("cart_0000000000000000000000000000abcd").unwrap();
+        let eur = |s: &str| Money::parse(s, Currency::Eur).unwrap();
+        let long = "k".repeat(255);
+        let key = intent_key(&cart, &format!("{long}:v7"), eur("10.00"));
+        assert_eq!(
+            key.len(),
+            73,
+            "at most Stripe's 255 whatever the client's key: {key}"
+        );
+        assert!(key.starts_with("checkout-"));
+        assert_eq!(
+            key,
+            intent_key(&cart, &format!("{long}:v7"), eur("10.00")),
+            "a retry: the same key"
+        );
+        assert_ne!(
+            key,
+            intent_key(&cart, &format!("{long}:v8"), eur("10.00")),
+            "the cart changed"
+        );
+        assert_ne!(
+            key,
+            intent_key(&cart, &format!("{long}:v7"), eur("10.01")),
+            "the amount changed"
+        );
+        let other = CartId::parse("cart_0000000000000000000000000000abce").unwrap();
+        assert_ne!(
+            key,
+            intent_key(&other, &format!("{long}:v7"), eur("10.00")),
+            "another cart"
         );
     }
 }
