@@ -168,13 +168,18 @@ impl Key {
             "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at, expires_at, completed) \
              VALUES (?1, ?2, ?3, ?4, ?5, 0)",
         )
-        .bind(&[
+        .bind(&self.record())
+    }
+
+    /// `?1`–`?5` of a record held by this request: scope, key, fingerprint, created, expires.
+    fn record(&self) -> [JsValue; 5] {
+        [
             self.scope.as_str().into(),
             self.key.as_str().into(),
             self.fingerprint.as_str().into(),
             ms(self.now),
             ms(self.now.plus(KEY_TTL)),
-        ])
+        ]
     }
 
     fn is_conflict(&self, error: &worker::Error) -> bool {
@@ -228,14 +233,7 @@ impl Key {
                          completed = 0, response_status = NULL, response_headers = NULL, response_body = NULL \
                          WHERE scope = ?1 AND key = ?2 AND created_at = ?6",
                     )
-                    .bind(&[
-                        self.scope.as_str().into(),
-                        self.key.as_str().into(),
-                        self.fingerprint.as_str().into(),
-                        ms(self.now),
-                        ms(self.now.plus(KEY_TTL)),
-                        ms(prior.created_at),
-                    ])?;
+                    .bind(&[self.record().as_slice(), &[ms(prior.created_at)]].concat())?;
                 let taken = only(db.send(vec![take]).await?)?;
                 if changes(&taken) == 1 {
                     None

@@ -42,7 +42,7 @@ pub fn is_mutation(method: &str) -> bool {
 
 /// Mutations whose access the pipeline cannot check itself (`Access::Handler`), as
 /// `"METHOD /path"`.
-pub fn mutations_authorized_late<E>(routes: &[Route<E>]) -> Vec<String> {
+fn mutations_authorized_late<E>(routes: &[Route<E>]) -> Vec<String> {
     routes
         .iter()
         .filter(|r| is_mutation(r.method) && r.access == Access::Handler)
@@ -130,7 +130,7 @@ pub fn route_table_faults<E>(routes: &[Route<E>], openapi: &str) -> Vec<String> 
 
 /// Routes of `routes` that the OpenAPI document `openapi` (JSON) does not list, as
 /// `"METHOD /path"`.
-pub fn undocumented_routes<E>(routes: &[Route<E>], openapi: &str) -> Vec<String> {
+fn undocumented_routes<E>(routes: &[Route<E>], openapi: &str) -> Vec<String> {
     let document: serde_json::Value = serde_json::from_str(openapi).unwrap_or_default();
     routes
         .iter()

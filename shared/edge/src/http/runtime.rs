@@ -415,10 +415,6 @@ where
     // For a replay that its handler completes (below).
     let again = call.without_key();
     let reply = settle(handler(call).await, request_id, Some(&key));
-    let db = match again.db() {
-        Ok(db) => db,
-        Err(p) => return p.into_reply(request_id),
-    };
     match key.state() {
         State::Refused(Refusal::Problem(problem)) => problem.into_reply(request_id),
         State::Refused(Refusal::Replay(stored)) => {
@@ -440,6 +436,10 @@ where
         // gets the answer it made).
         State::Answered => reply,
         State::Unclaimed | State::Held => {
+            let db = match again.db() {
+                Ok(db) => db,
+                Err(p) => return p.into_reply(request_id),
+            };
             let done = if (200..300).contains(&reply.status) {
                 key.complete(&db, &reply).await
             } else {

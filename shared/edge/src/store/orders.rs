@@ -18,6 +18,7 @@ use crate::store::sql::{self, err, json, num, Db, Stmt, Violation};
 
 use crate::http::reply::Answer;
 use crate::store::outbox::{self, Taker};
+use crate::store::payments;
 
 pub struct D1Orders<'a> {
     pub db: &'a Db,
@@ -480,12 +481,8 @@ impl D1Orders<'_> {
         match self.db.batch(statements).await {
             // The outbox statement is the last of every transition.
             Ok(results) => Ok(CloseOutcome::Closed(
-                outbox::written(
-                    results
-                        .get(results.len().saturating_sub(1)..)
-                        .unwrap_or_default(),
-                )
-                .map_err(err(context))?,
+                outbox::written(results.last().map(std::slice::from_ref).unwrap_or_default())
+                    .map_err(err(context))?,
             )),
             Err(e) => {
                 let message = e.to_string();
@@ -493,9 +490,7 @@ impl D1Orders<'_> {
                     Some(Violation::Check(_) | Violation::Trigger("illegal order transition")) => {
                         Ok(CloseOutcome::Moved)
                     }
-                    Some(Violation::Unique(columns))
-                        if receipted && columns.starts_with("payment_events.") =>
-                    {
+                    _ if receipted && payments::is_repeated_claim(&message) => {
                         Ok(CloseOutcome::AlreadyRecorded)
                     }
                     _ => Err(StoreError::new(format!("{context}: {message}"))),

@@ -114,14 +114,15 @@ pub fn claim_malformed(
 pub async fn record(claim: Stmt) -> Result<bool, StoreError> {
     match claim.run().await {
         Ok(_) => Ok(true),
-        Err(e) if is_duplicate(&e) => Ok(false),
+        Err(e) if is_repeated_claim(&e.to_string()) => Ok(false),
         Err(e) => Err(err("record payment event")(e)),
     }
 }
 
-fn is_duplicate(e: &worker::Error) -> bool {
+/// Did a batch fail because its claim was recorded before (a second delivery of the event)?
+pub(crate) fn is_repeated_claim(message: &str) -> bool {
     matches!(
-        sql::violation(&e.to_string()),
+        sql::violation(message),
         Some(Violation::Unique(columns)) if columns.starts_with("payment_events.")
     )
 }
