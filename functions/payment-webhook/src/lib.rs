@@ -1,6 +1,8 @@
-//! The payment webhook: `POST /v1/webhooks/payments/stripe`. Thin glue over
+//! The payment webhooks: `POST /v1/webhooks/payments/stripe` (Stripe's signature and events)
+//! and `POST /v1/webhooks/payments/{provider}` (providers that sign with Standard Webhooks, in
+//! the small vocabulary of `shop_domain::payments::StandardEvent`). Thin glue over
 //! `shop_domain::payments`: verify the signature on the raw body (before anything is read or
-//! written), parse the event, find its order, decide, and write the claim with the effects.
+//! written), read the event, find its order, decide, and write the claim with the effects.
 //!
 //! A delivery is recorded once (`payment_events`, primary key `(provider, event_id)`): the claim
 //! leads the batch of its effects, so a second delivery, concurrent or late, changes nothing
@@ -9,7 +11,10 @@
 
 use serde::Serialize;
 use shop_domain::lifecycle::{self, LifecycleError};
-use shop_domain::payments::{self, Outcome, PayableOrder, StripeEvent, Verdict};
+use shop_domain::payments::{
+    self, Outcome, PayableOrder, PaymentEvent, SignatureError, StandardEvent, StripeEvent, Verdict,
+};
+use shop_domain::standard_webhooks::{self, Headers};
 use shop_edge::http::runtime::{log_error, CryptoIds};
 use shop_edge::store::orders::D1Orders;
 use shop_edge::store::payments as store;
@@ -20,17 +25,27 @@ use worker::{event, Context, Env, Request, Response};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Stripe,
+    Standard,
 }
 
 /// Every route of this worker: dispatch, 405 answers and the OpenAPI test all read this table.
-pub const ROUTES: &[Route<Endpoint>] = &[Route {
-    method: "POST",
-    path: "/v1/webhooks/payments/stripe",
-    access: Access::Signed,
-    endpoint: Endpoint::Stripe,
-}];
+/// The first route that matches wins, so `stripe` is never read as a Standard Webhooks provider.
+pub const ROUTES: &[Route<Endpoint>] = &[
+    Route {
+        method: "POST",
+        path: "/v1/webhooks/payments/stripe",
+        access: Access::Signed,
+        endpoint: Endpoint::Stripe,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/webhooks/payments/{provider}",
+        access: Access::Signed,
+        endpoint: Endpoint::Standard,
+    },
+];
 
-const PROVIDER: &str = "stripe";
+const STRIPE: &str = "stripe";
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
@@ -40,6 +55,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
 async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
     match call.route.endpoint {
         Endpoint::Stripe => stripe(&call).await,
+        Endpoint::Standard => standard(&call).await,
     }
 }
 
@@ -61,12 +77,22 @@ fn received(outcome: &'static str) -> Result<Reply, Problem> {
     )?)
 }
 
-async fn stripe(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    // Verified before anything is parsed, read or written.
+fn signature_invalid(header: &str, e: SignatureError) -> Problem {
+    Problem::new(
+        400,
+        "signature_invalid",
+        "Signature invalid",
+        format!("The {header} does not verify: {}", e.as_str()),
+    )
+}
+
+/// The configured secrets of a setting (comma-separated); unset or empty is logged, since it
+/// refuses every delivery.
+fn secrets(call: &Call<Endpoint>, setting: &str) -> Vec<String> {
     let secrets = payments::secrets_from(
         &call
             .env
-            .secret("STRIPE_WEBHOOK_SECRETS")
+            .secret(setting)
             .map(|s| s.to_string())
             .unwrap_or_default(),
     );
@@ -74,9 +100,15 @@ async fn stripe(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         log_error(
             &call.request_id,
             "payment webhook",
-            "STRIPE_WEBHOOK_SECRETS is not set: every delivery is refused",
+            format!("{setting} is not set: every delivery is refused"),
         );
     }
+    secrets
+}
+
+async fn stripe(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    // Verified before anything is parsed, read or written.
+    let secrets = secrets(call, "STRIPE_WEBHOOK_SECRETS");
     let body = call.raw_body();
     let signed_at = payments::verify_stripe(
         call.header("Stripe-Signature").as_deref(),
@@ -85,52 +117,105 @@ async fn stripe(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         call.now,
         call.config.payment_webhook_tolerance,
     )
-    .map_err(|e| {
-        Problem::new(
-            400,
-            "signature_invalid",
-            "Signature invalid",
-            format!("The Stripe-Signature does not verify: {}", e.as_str()),
-        )
-    })?;
+    .map_err(|e| signature_invalid("Stripe-Signature", e))?;
     let db = call.db()?;
-    let parsed = std::str::from_utf8(body)
-        .map_err(|_| "the body is not UTF-8".to_owned())
-        .and_then(|text| {
-            serde_json::from_str::<StripeEvent>(text)
-                .map(|event| (text, event))
-                .map_err(|e| format!("the body is not a Stripe event: {e}"))
-        });
+    let parsed = utf8(body).and_then(|text| {
+        serde_json::from_str::<StripeEvent>(text)
+            .map(|event| (text, event.read()))
+            .map_err(|e| format!("the body is not a Stripe event: {e}"))
+    });
+    accept(call, &db, STRIPE, body, signed_at, parsed).await
+}
+
+async fn standard(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    // A provider is known by its secrets: one with none configured does not exist (404, the same
+    // for every unconfigured or ill-formed name). Verified before anything is parsed or written.
+    let provider = call.route.param(0);
+    let configured = payments::standard_secrets_setting(provider)
+        .and_then(|setting| call.env.secret(&setting).ok())
+        .map(|s| payments::secrets_from(&s.to_string()))
+        .filter(|secrets| !secrets.is_empty());
+    let Some(secrets) = configured else {
+        return Err(Problem::new(
+            404,
+            "unknown_provider",
+            "Unknown payment provider",
+            "No payment provider with this name is configured.",
+        ));
+    };
+    let body = call.raw_body();
+    let id = call.header("webhook-id");
+    let timestamp = call.header("webhook-timestamp");
+    let signature = call.header("webhook-signature");
+    let headers = Headers {
+        id: id.as_deref(),
+        timestamp: timestamp.as_deref(),
+        signature: signature.as_deref(),
+    };
+    let signed_at = standard_webhooks::verify(
+        headers,
+        body,
+        &secrets,
+        call.now,
+        call.config.payment_webhook_tolerance,
+    )
+    .map_err(|e| signature_invalid("webhook-signature", e))?;
+    let id = id.unwrap_or_default();
+    let db = call.db()?;
+    let parsed = utf8(body).and_then(|text| {
+        serde_json::from_str::<StandardEvent>(text)
+            .map(|event| (text, event.read(&id)))
+            .map_err(|e| format!("the body is not a payment event: {e}"))
+    });
+    accept(call, &db, provider, body, signed_at, parsed).await
+}
+
+fn utf8(body: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_owned())
+}
+
+/// A verified delivery of `provider`: record what cannot be read (400), else find the event's
+/// order, decide, and write the claim with the effects.
+async fn accept(
+    call: &Call<Endpoint>,
+    db: &Db,
+    provider: &str,
+    body: &[u8],
+    signed_at: shop_domain::time::Timestamp,
+    parsed: Result<(&str, PaymentEvent), String>,
+) -> Result<Reply, Problem> {
     let (text, event) = match parsed {
         Ok(parsed) => parsed,
         Err(detail) => {
             // Signed by the provider, so kept for investigation (once per distinct body).
-            let claim = store::claim_malformed(&db, PROVIDER, body, signed_at, call.now)?;
+            let claim = store::claim_malformed(db, provider, body, signed_at, call.now)?;
             store::record(claim).await?;
             return Err(Problem::new(400, "invalid_event", "Invalid event", detail));
         }
     };
-    let order = store::find_order(
-        &db,
-        event.payment_id(),
-        event.order_hint().as_ref(),
-        event.cart_hint().as_ref(),
-    )
-    .await?;
+    if event.effect.is_none() {
+        return received("ignored");
+    }
+    let order = store::find_order(db, provider, &event).await?;
+    let delivery = Delivery {
+        provider,
+        event: &event,
+        text,
+    };
     match payments::decide(&event, order.as_ref()) {
         Verdict::Ignore => received("ignored"),
-        Verdict::Record(outcome) => record(call, &db, &event, order.as_ref(), outcome, text).await,
+        Verdict::Record(outcome) => record(call, db, delivery, order.as_ref(), outcome).await,
         Verdict::Pay { order: order_id } => {
             let claim = store::claim(
-                &db,
-                PROVIDER,
+                db,
+                provider,
                 &event,
                 Some(&order_id),
                 Outcome::Paid,
                 text,
                 call.now,
             )?;
-            let orders = D1Orders::with_receipt(&db, claim);
+            let orders = D1Orders::with_receipt(db, claim);
             match lifecycle::mark_paid(&orders, &CryptoIds, &order_id, call.now).await {
                 Ok(paid) => {
                     call.publish(&paid.events).await;
@@ -139,10 +224,10 @@ async fn stripe(call: &Call<Endpoint>) -> Result<Reply, Problem> {
                 Err(LifecycleError::AlreadyRecorded) => received("duplicate"),
                 // Paid, expired or cancelled meanwhile: recorded, not paid.
                 Err(LifecycleError::Moved | LifecycleError::Illegal(_)) => {
-                    record(call, &db, &event, order.as_ref(), Outcome::NotPayable, text).await
+                    record(call, db, delivery, order.as_ref(), Outcome::NotPayable).await
                 }
                 Err(LifecycleError::NotFound) => {
-                    record(call, &db, &event, None, Outcome::UnknownOrder, text).await
+                    record(call, db, delivery, None, Outcome::UnknownOrder).await
                 }
                 Err(LifecycleError::Ledger(e)) => Err(Problem::internal_because(format!(
                     "paying order {order_id}: {e:?}"
@@ -153,17 +238,29 @@ async fn stripe(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     }
 }
 
+/// A verified, readable delivery.
+#[derive(Clone, Copy)]
+struct Delivery<'a> {
+    provider: &'a str,
+    event: &'a PaymentEvent,
+    text: &'a str,
+}
+
 /// Record the event with `outcome` and no other effect.
 async fn record(
     call: &Call<Endpoint>,
     db: &Db,
-    event: &StripeEvent,
+    delivery: Delivery<'_>,
     order: Option<&PayableOrder>,
     outcome: Outcome,
-    text: &str,
 ) -> Result<Reply, Problem> {
+    let Delivery {
+        provider,
+        event,
+        text,
+    } = delivery;
     let order_id = order.map(|o| &o.id);
-    let claim = store::claim(db, PROVIDER, event, order_id, outcome, text, call.now)?;
+    let claim = store::claim(db, provider, event, order_id, outcome, text, call.now)?;
     if !store::record(claim).await? {
         return received("duplicate");
     }
@@ -173,7 +270,7 @@ async fn record(
             &call.request_id,
             "payment needs review",
             format!(
-                "{} {} for order {:?}: {}",
+                "{provider} {} {} for order {:?}: {}",
                 event.kind,
                 event.id,
                 order_id.map(|o| o.as_str()),

@@ -48,6 +48,23 @@ impl SignatureError {
     }
 }
 
+/// A delivery signed at unix `seconds`, if that is within `tolerance` of `now` either way.
+pub(crate) fn signed_within(
+    seconds: i64,
+    now: Timestamp,
+    tolerance: Duration,
+) -> Result<Timestamp, SignatureError> {
+    let signed_at = Timestamp::from_millis(seconds.saturating_mul(1000));
+    let skew = now
+        .millis()
+        .saturating_sub(signed_at.millis())
+        .saturating_abs();
+    if skew > tolerance.millis() {
+        return Err(SignatureError::OutsideTolerance);
+    }
+    Ok(signed_at)
+}
+
 /// Verify a Stripe delivery: `header` is `Stripe-Signature`, `body` the raw bytes as received.
 /// Returns the signed timestamp.
 pub fn verify_stripe(
@@ -83,14 +100,7 @@ pub fn verify_stripe(
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    let signed_at = Timestamp::from_millis(seconds.saturating_mul(1000));
-    let skew = now
-        .millis()
-        .saturating_sub(signed_at.millis())
-        .saturating_abs();
-    if skew > tolerance.millis() {
-        return Err(SignatureError::OutsideTolerance);
-    }
+    let signed_at = signed_within(seconds, now, tolerance)?;
     let prefix = format!("{seconds}.");
     for secret in secrets {
         for signature in &signatures {
@@ -122,6 +132,17 @@ pub fn secrets_from(setting: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// The setting that holds the Standard Webhooks secrets of `provider`:
+/// `PAYMENT_WEBHOOK_SECRETS_<PROVIDER>`. A provider name is 1–32 lowercase letters, digits and
+/// underscores, starting with a letter; any other name has no setting (and no provider).
+pub fn standard_secrets_setting(provider: &str) -> Option<String> {
+    let mut chars = provider.chars();
+    let well_formed = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && provider.len() <= 32;
+    well_formed.then(|| format!("PAYMENT_WEBHOOK_SECRETS_{}", provider.to_ascii_uppercase()))
 }
 
 /// A Stripe event, as far as this system reads it.
@@ -176,14 +197,135 @@ impl StripeEvent {
     }
 }
 
-/// The Stripe event types this system reads; any other is answered 200 and ignored.
-pub const STRIPE_EVENT_TYPES: [&str; 5] = [
-    "payment_intent.succeeded",
-    "payment_intent.payment_failed",
-    "payment_intent.canceled",
-    "charge.refunded",
-    "charge.dispute.created",
-];
+/// What a provider's event means for the payment it is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// The payment succeeded (the money is captured).
+    Succeeded,
+    /// An attempt failed (the customer may try again).
+    Failed,
+    /// The payment was cancelled at the provider.
+    Canceled,
+    /// Money was given back.
+    Refunded,
+    /// The customer disputed the payment.
+    Disputed,
+}
+
+/// A verified provider event, whatever the provider: what the ledger records and what
+/// [`decide`] reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentEvent {
+    /// The provider's event id (unique per provider): the claim.
+    pub id: String,
+    /// The provider's own type name, as received.
+    pub kind: String,
+    /// `None`: not a type this system reads (answered 200, nothing written).
+    pub effect: Option<Effect>,
+    /// The provider's payment id (the one recorded on the order at checkout).
+    pub payment_id: String,
+    /// The amount the event reports, when it reports one in a known currency.
+    pub amount: Option<Money>,
+    /// The provider's own time of the event: the order of a payment's events.
+    pub occurred_at: Timestamp,
+    /// The order the provider's metadata names, if any.
+    pub order_hint: Option<OrderId>,
+    /// The cart the provider's metadata names, if any (a cart becomes at most one order).
+    pub cart_hint: Option<CartId>,
+}
+
+fn money(minor: Option<i64>, currency: Option<&str>) -> Option<Money> {
+    let currency: Currency = currency?.to_ascii_uppercase().parse().ok()?;
+    Money::from_minor(minor?, currency).ok()
+}
+
+impl StripeEvent {
+    /// The event as this system reads it.
+    pub fn read(&self) -> PaymentEvent {
+        let effect = match self.kind.as_str() {
+            "payment_intent.succeeded" => Some(Effect::Succeeded),
+            "payment_intent.payment_failed" => Some(Effect::Failed),
+            "payment_intent.canceled" => Some(Effect::Canceled),
+            "charge.refunded" => Some(Effect::Refunded),
+            "charge.dispute.created" => Some(Effect::Disputed),
+            _ => None,
+        };
+        let object = &self.data.object;
+        let metadata = |key: &str| object.metadata.get(key).map(String::as_str);
+        PaymentEvent {
+            id: self.id.clone(),
+            kind: self.kind.clone(),
+            effect,
+            payment_id: self.payment_id().to_owned(),
+            amount: money(
+                object.amount_received.or(object.amount),
+                object.currency.as_deref(),
+            ),
+            occurred_at: self.occurred_at(),
+            order_hint: metadata("order_id").and_then(|id| OrderId::parse(id).ok()),
+            cart_hint: metadata("cart_id").and_then(|id| CartId::parse(id).ok()),
+        }
+    }
+}
+
+/// The event vocabulary of providers that sign with Standard Webhooks (documented in the
+/// README and the OpenAPI document). The `webhook-id` header is the event id; the body is
+///
+/// ```json
+/// {"type": "payment.succeeded", "timestamp": "2026-11-28T12:00:00Z",
+///  "data": {"payment_id": "pay_123", "amount_minor": 4490, "currency": "EUR",
+///           "order_id": "ord_…"}}
+/// ```
+///
+/// `type` is `payment.succeeded`, `payment.failed` or `refund.succeeded` (others are ignored);
+/// `timestamp` is when the provider says it happened; `order_id` is optional (the payment id
+/// recorded at checkout finds the order first).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct StandardEvent {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub timestamp: Timestamp,
+    pub data: StandardEventData,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct StandardEventData {
+    pub payment_id: String,
+    #[serde(default)]
+    pub amount_minor: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub order_id: Option<String>,
+    #[serde(default)]
+    pub refund_id: Option<String>,
+}
+
+impl StandardEvent {
+    /// The event as this system reads it; `id` is the delivery's `webhook-id`.
+    pub fn read(&self, id: &str) -> PaymentEvent {
+        let effect = match self.kind.as_str() {
+            "payment.succeeded" => Some(Effect::Succeeded),
+            "payment.failed" => Some(Effect::Failed),
+            "refund.succeeded" => Some(Effect::Refunded),
+            _ => None,
+        };
+        let data = &self.data;
+        PaymentEvent {
+            id: id.to_owned(),
+            kind: self.kind.clone(),
+            effect,
+            payment_id: data.payment_id.clone(),
+            amount: money(data.amount_minor, data.currency.as_deref()),
+            occurred_at: self.timestamp,
+            order_hint: data
+                .order_id
+                .as_deref()
+                .and_then(|id| OrderId::parse(id).ok()),
+            cart_hint: None,
+        }
+    }
+}
 
 /// The order an event names, as far as paying it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,54 +377,20 @@ pub enum Verdict {
     Ignore,
 }
 
-impl StripeEvent {
-    /// The amount and currency the event reports, when it reports one.
-    pub fn amount(&self) -> Option<Money> {
-        let object = &self.data.object;
-        let currency: Currency = object
-            .currency
-            .as_deref()?
-            .to_ascii_uppercase()
-            .parse()
-            .ok()?;
-        let minor = object.amount_received.or(object.amount)?;
-        Money::from_minor(minor, currency).ok()
-    }
-
-    /// The order id the PaymentIntent's metadata names, if any.
-    pub fn order_hint(&self) -> Option<OrderId> {
-        self.data
-            .object
-            .metadata
-            .get("order_id")
-            .and_then(|id| OrderId::parse(id).ok())
-    }
-
-    /// The cart id the PaymentIntent's metadata names (the Stripe adapter sets it at checkout;
-    /// a cart becomes at most one order).
-    pub fn cart_hint(&self) -> Option<CartId> {
-        self.data
-            .object
-            .metadata
-            .get("cart_id")
-            .and_then(|id| CartId::parse(id).ok())
-    }
-}
-
-/// Decide what a verified Stripe event does to `order` (the order its payment belongs to, if
-/// any). Only a success whose amount and currency are exactly the order's total pays an order,
-/// and only one that is pending payment; everything else is recorded, never un-paying anything.
-pub fn decide(event: &StripeEvent, order: Option<&PayableOrder>) -> Verdict {
-    if !STRIPE_EVENT_TYPES.contains(&event.kind.as_str()) {
+/// Decide what a verified event does to `order` (the order its payment belongs to, if any).
+/// Only a success whose amount and currency are exactly the order's total pays an order, and
+/// only one that is pending payment; everything else is recorded, never un-paying anything.
+pub fn decide(event: &PaymentEvent, order: Option<&PayableOrder>) -> Verdict {
+    let Some(effect) = event.effect else {
         return Verdict::Ignore;
-    }
+    };
     let Some(order) = order else {
         return Verdict::Record(Outcome::UnknownOrder);
     };
-    if event.kind != "payment_intent.succeeded" {
+    if effect != Effect::Succeeded {
         return Verdict::Record(Outcome::Recorded);
     }
-    if event.amount() != Some(order.total) {
+    if event.amount != Some(order.total) {
         return Verdict::Record(Outcome::AmountMismatch);
     }
     if order.status == OrderStatus::PendingPayment {
@@ -452,7 +560,7 @@ mod tests {
     fn only_the_exact_total_pays_a_pending_order() {
         let pending = order(OrderStatus::PendingPayment);
         assert_eq!(
-            decide(&succeeded(4490, "eur"), Some(&pending)),
+            decide(&succeeded(4490, "eur").read(), Some(&pending)),
             Verdict::Pay {
                 order: pending.id.clone()
             }
@@ -463,7 +571,7 @@ mod tests {
             succeeded(4490, "xxx"),
         ] {
             assert_eq!(
-                decide(&wrong, Some(&pending)),
+                decide(&wrong.read(), Some(&pending)),
                 Verdict::Record(Outcome::AmountMismatch)
             );
         }
@@ -473,13 +581,13 @@ mod tests {
             OrderStatus::Cancelled,
         ] {
             assert_eq!(
-                decide(&succeeded(4490, "eur"), Some(&order(status))),
+                decide(&succeeded(4490, "eur").read(), Some(&order(status))),
                 Verdict::Record(Outcome::NotPayable),
                 "a success never moves an order that is not pending ({status:?})"
             );
         }
         assert_eq!(
-            decide(&succeeded(4490, "eur"), None),
+            decide(&succeeded(4490, "eur").read(), None),
             Verdict::Record(Outcome::UnknownOrder)
         );
     }
@@ -490,11 +598,62 @@ mod tests {
         failed.kind = "payment_intent.payment_failed".into();
         let paid = order(OrderStatus::Paid);
         assert_eq!(
-            decide(&failed, Some(&paid)),
+            decide(&failed.read(), Some(&paid)),
             Verdict::Record(Outcome::Recorded)
         );
         let mut other = succeeded(4490, "eur");
         other.kind = "customer.created".into();
-        assert_eq!(decide(&other, Some(&paid)), Verdict::Ignore);
+        assert_eq!(decide(&other.read(), Some(&paid)), Verdict::Ignore);
+    }
+
+    #[test]
+    fn a_provider_name_gives_its_secrets_setting() {
+        assert_eq!(
+            standard_secrets_setting("acme_pay2").as_deref(),
+            Some("PAYMENT_WEBHOOK_SECRETS_ACME_PAY2")
+        );
+        for bad in ["", "Acme", "2pay", "acme-pay", "a%2Fb", &"a".repeat(33)] {
+            assert_eq!(standard_secrets_setting(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn reads_the_standard_webhooks_vocabulary() {
+        let event: StandardEvent = serde_json::from_str(
+            r#"{"type":"payment.succeeded","timestamp":"2027-01-15T08:00:00Z","data":{"payment_id":"pay_1","amount_minor":4490,"currency":"eur","order_id":"ord_0000000000000000000000000000000a"}}"#,
+        )
+        .unwrap();
+        let read = event.read("msg_1");
+        assert_eq!(read.id, "msg_1");
+        assert_eq!(read.effect, Some(Effect::Succeeded));
+        assert_eq!(read.payment_id, "pay_1");
+        assert_eq!(read.occurred_at, NOW);
+        assert_eq!(read.amount, Money::from_minor(4490, Currency::Eur).ok());
+        assert_eq!(read.order_hint, Some(order(OrderStatus::Paid).id));
+        let pending = order(OrderStatus::PendingPayment);
+        assert_eq!(
+            decide(&read, Some(&pending)),
+            Verdict::Pay {
+                order: pending.id.clone()
+            }
+        );
+        for (kind, effect) in [
+            ("payment.failed", Some(Effect::Failed)),
+            ("refund.succeeded", Some(Effect::Refunded)),
+            ("payment.created", None),
+        ] {
+            let other = StandardEvent {
+                kind: kind.into(),
+                ..event.clone()
+            };
+            assert_eq!(other.read("msg_2").effect, effect, "{kind}");
+        }
+        for bad in [
+            r#"{"type":"payment.succeeded","timestamp":"yesterday","data":{"payment_id":"p"}}"#,
+            r#"{"type":"payment.succeeded","timestamp":"2027-01-15T08:00:00Z","data":{}}"#,
+            r#"{"type":"payment.succeeded","timestamp":"2027-01-15T08:00:00Z"}"#,
+        ] {
+            assert!(serde_json::from_str::<StandardEvent>(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use shop_domain::ids::{CartId, OrderId};
 use shop_domain::money::{Currency, Money};
 use shop_domain::order::OrderStatus;
-use shop_domain::payments::{self, Outcome, PayableOrder, StripeEvent};
+use shop_domain::payments::{self, Outcome, PayableOrder, PaymentEvent};
 use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
@@ -22,23 +22,26 @@ struct OrderRow {
     total_minor: i64,
 }
 
-/// The order a payment belongs to: by the payment id recorded at checkout, else by the order or
-/// cart id the provider's metadata names.
+/// The order `event` of `provider` is about: by the payment id recorded at checkout, else by
+/// the order or cart id the provider's metadata names. Only an order paid through `provider`, or
+/// through the offline `test` provider (so a locally placed order can be paid by a locally
+/// signed event), can be found: one provider's events never touch another's orders.
 pub async fn find_order(
     db: &Db,
-    payment_id: &str,
-    order: Option<&OrderId>,
-    cart: Option<&CartId>,
+    provider: &str,
+    event: &PaymentEvent,
 ) -> Result<Option<PayableOrder>, StoreError> {
     let context = "find order of payment";
     let row: Option<OrderRow> = sql::first(
         db,
         "SELECT id, status, currency, total_minor FROM orders \
-         WHERE payment_id = ?1 OR id = ?2 OR cart_id = ?3 ORDER BY payment_id = ?1 DESC LIMIT 1",
+         WHERE (payment_id = ?1 OR id = ?2 OR cart_id = ?3) AND payment_provider IN (?4, 'test') \
+         ORDER BY payment_id = ?1 DESC LIMIT 1",
         &[
-            payment_id.into(),
-            opt_str(order.map(OrderId::as_str)),
-            opt_str(cart.map(CartId::as_str)),
+            event.payment_id.as_str().into(),
+            opt_str(event.order_hint.as_ref().map(OrderId::as_str)),
+            opt_str(event.cart_hint.as_ref().map(CartId::as_str)),
+            provider.into(),
         ],
         context,
     )
@@ -57,13 +60,13 @@ pub async fn find_order(
 pub fn claim(
     db: &Db,
     provider: &str,
-    event: &StripeEvent,
+    event: &PaymentEvent,
     order: Option<&OrderId>,
     outcome: Outcome,
     payload: &str,
     now: Timestamp,
 ) -> Result<Stmt, StoreError> {
-    let amount = event.amount();
+    let amount = event.amount;
     db.prepare(
         "INSERT INTO payment_events (provider, event_id, type, order_id, payment_id, amount_minor, \
            currency, occurred_at, outcome, received_at, payload) \
@@ -74,10 +77,10 @@ pub fn claim(
         event.id.as_str().into(),
         event.kind.as_str().into(),
         opt_str(order.map(OrderId::as_str)),
-        event.payment_id().into(),
+        event.payment_id.as_str().into(),
         opt_num(amount.map(|m| m.minor_units())),
         opt_str(amount.map(|m| m.currency().code())),
-        num(event.occurred_at().millis()),
+        num(event.occurred_at.millis()),
         outcome.as_str().into(),
         num(now.millis()),
         JsValue::from_str(payload),
