@@ -134,14 +134,15 @@ test("a provider with no secrets configured does not exist; one provider's secre
 });
 
 test("the amount must be the total; late failures never un-pay; unknown types are ignored; a signed non-event is 400 and kept", async () => {
-  const order = await placeOrder();
-  const t = Date.now() - 60_000;
-  for (const wrong of [{ amount: minor(order.totals.grand_total) + 1 }, { currency: "USD" }]) {
-    const res = await deliver(event(order, { ...wrong, at: new Date(t) }));
+  for (const wrong of [{ amount: 1 }, { currency: "USD" }]) {
+    const other = await placeOrder();
+    const res = await deliver(event(other, wrong));
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.outcome, "amount_mismatch");
+    assert.equal(await status(other.id), "payment_review");
   }
-  assert.equal(await status(order.id), "pending_payment");
+  const order = await placeOrder();
+  const t = Date.now() - 60_000;
   assert.equal((await deliver(event(order, { at: new Date(t + 20_000) }))).body.outcome, "paid");
   // The failure of an earlier attempt arrives after the success.
   const failed = await deliver(event(order, { type: "payment.failed", at: new Date(t + 10_000) }));
@@ -149,13 +150,13 @@ test("the amount must be the total; late failures never un-pay; unknown types ar
   assert.equal(await status(order.id), "paid");
   assert.deepEqual(
     (await recorded(order.id)).map((r) => [r.type, r.outcome]),
-    [["payment.succeeded", "amount_mismatch"], ["payment.succeeded", "amount_mismatch"], ["payment.failed", "recorded"], ["payment.succeeded", "paid"]],
+    [["payment.failed", "recorded"], ["payment.succeeded", "paid"]],
     "the ledger follows the provider's own time",
   );
   const ignored = await deliver(event(order, { type: "customer.created" }));
   assert.equal(ignored.status, 200, ignored.text);
   assert.equal(ignored.body.outcome, "ignored");
-  assert.equal((await recorded(order.id)).length, 4, "an ignored type writes nothing");
+  assert.equal((await recorded(order.id)).length, 2, "an ignored type writes nothing");
 
   const garbage = { id: `msg_${randomUUID()}`, payload: JSON.stringify({ type: "payment.succeeded", data: {} }) };
   assertProblem(await deliver(garbage), 400, "invalid_event");

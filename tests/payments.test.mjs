@@ -118,16 +118,71 @@ test("during a rotation both the old and the new secret verify", async () => {
   }
 });
 
-test("a success that is not the order's total is recorded and does not pay", async () => {
+const reviews = (id) =>
+  app.db
+    .prepare("SELECT payload FROM outbox WHERE type = 'order.payment_review' AND json_extract(payload, '$.order_id') = ?1 ORDER BY created_at")
+    .bind(id)
+    .all()
+    .then((r) => r.results.map((row) => JSON.parse(row.payload)));
+const available = (sku = "BUCKETHAT-SAND") => app.db.prepare("SELECT on_hand - reserved AS n FROM inventory WHERE sku = ?1").bind(sku).first("n");
+
+test("a success that is not the order's total puts the order to review, releases its stock and tells the merchant", async () => {
   const order = await placeOrder();
-  for (const wrong of [{ amount: minor(order.totals.grand_total) - 1 }, { currency: "usd" }]) {
-    const res = await deliver(event(order, wrong));
-    assert.equal(res.status, 200, res.text);
-    assert.equal(res.body.outcome, "amount_mismatch");
-  }
-  assert.equal(await status(order.id), "pending_payment");
-  assert.deepEqual((await recorded(order.id)).map((r) => r.outcome), ["amount_mismatch", "amount_mismatch"]);
+  assert.equal(await available(), 49);
+  const short = event(order, { amount: minor(order.totals.grand_total) - 1 });
+  const res = await deliver(short);
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.body.outcome, "amount_mismatch");
+  assert.equal(await status(order.id), "payment_review");
+  assert.equal(await available(), 50, "nothing pays for the stock: released");
+  // Another currency, then the right amount: the order is in review already, so neither pays.
+  assert.equal((await deliver(event(order, { currency: "usd" }))).body.outcome, "amount_mismatch");
+  assert.equal((await deliver(event(order))).body.outcome, "not_payable");
+  assert.equal(await status(order.id), "payment_review");
+  assert.deepEqual((await recorded(order.id)).map((r) => r.outcome), ["amount_mismatch", "amount_mismatch", "not_payable"]);
   assert.equal(await paidEvents(order.id), 0);
+  const told = await reviews(order.id);
+  assert.deepEqual(
+    told.map((e) => [e.from, e.status, e.reason]),
+    [["pending_payment", "payment_review", "amount_mismatch"], ["payment_review", "payment_review", "amount_mismatch"], ["payment_review", "payment_review", "already_in_review"]],
+  );
+  assert.deepEqual(
+    { provider: told[0].provider, payment_id: told[0].payment_id, provider_event_id: told[0].provider_event_id, amount: told[0].amount },
+    { provider: "stripe", payment_id: order.payment_id, provider_event_id: JSON.parse(short).id, amount: { amount: ((minor(order.totals.grand_total) - 1) / 100).toFixed(2), currency: "EUR" } },
+  );
+  // The merchant resolves it by cancelling: a refund is required.
+  const admin = { Authorization: `Bearer ${await adminToken(["orders:write"])}` };
+  const cancelled = await app.post(`/v1/admin/orders/${order.id}/cancel`, {}, { headers: { ...admin, "Idempotency-Key": randomUUID() } });
+  assert.equal(cancelled.status, 200, cancelled.text);
+  assert.equal(cancelled.body.status, "cancelled");
+  assert.equal(await available(), 50, "nothing given back twice");
+  const closed = await app.db
+    .prepare("SELECT payload FROM outbox WHERE type = 'order.cancelled' AND json_extract(payload, '$.order_id') = ?1")
+    .bind(order.id)
+    .first("payload");
+  assert.deepEqual(JSON.parse(closed), { order_id: order.id, from: "payment_review", status: "cancelled", refund_required: true });
+});
+
+test("a payment that succeeds after its order expired or was cancelled is not lost: review, and the merchant is told", async () => {
+  const expired = await placeOrder();
+  await app.db.prepare("UPDATE orders SET reservation_expires_at = 0 WHERE id = ?1").bind(expired.id).run();
+  await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  assert.equal(await status(expired.id), "expired");
+  const cancelled = await placeOrder();
+  const admin = { Authorization: `Bearer ${await adminToken(["orders:write"])}` };
+  const res = await app.post(`/v1/admin/orders/${cancelled.id}/cancel`, {}, { headers: { ...admin, "Idempotency-Key": randomUUID() } });
+  assert.equal(res.status, 200, res.text);
+  const stock = await available();
+
+  for (const [order, reason] of [[expired, "order_expired"], [cancelled, "order_cancelled"]]) {
+    const payload = event(order);
+    const answers = await Promise.all([deliver(payload), deliver(payload)]);
+    assert.deepEqual(answers.map((r) => r.body.outcome).sort(), ["duplicate", "not_payable"]);
+    assert.equal(await status(order.id), "payment_review", reason);
+    const told = await reviews(order.id);
+    assert.deepEqual(told.map((e) => [e.from, e.status, e.reason]), [[reason.replace("order_", ""), "payment_review", reason]]);
+  }
+  assert.equal(await available(), stock, "a review takes no stock");
 });
 
 test("late and out-of-order events never un-pay an order; other types are recorded or ignored", async () => {
@@ -144,6 +199,8 @@ test("late and out-of-order events never un-pay an order; other types are record
   assert.equal(again.body.outcome, "not_payable");
   assert.equal(await status(order.id), "paid");
   assert.equal(await paidEvents(order.id), 1);
+  // A second payment of a paid order: the order stays paid, the merchant is told.
+  assert.deepEqual((await reviews(order.id)).map((e) => [e.from, e.status, e.reason]), [["paid", "paid", "already_paid"]]);
   assert.deepEqual((await recorded(order.id)).map((r) => r.type), ["payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.succeeded"]);
 
   const ignored = await deliver(event(order, { type: "customer.created" }));

@@ -10,9 +10,12 @@
 //! order's total and the order is pending payment; nothing here ever un-pays an order.
 
 use serde::Serialize;
+use shop_domain::events::ReviewedPayment;
+use shop_domain::ids::OrderId;
 use shop_domain::lifecycle::{self, LifecycleError};
 use shop_domain::payments::{
-    self, Outcome, PayableOrder, PaymentEvent, SignatureError, StandardEvent, StripeEvent, Verdict,
+    self, Effect, Outcome, PayableOrder, PaymentEvent, SignatureError, StandardEvent, StripeEvent,
+    Verdict,
 };
 use shop_domain::standard_webhooks::{self, Headers};
 use shop_edge::http::runtime::{log_error, CryptoIds};
@@ -196,45 +199,88 @@ async fn accept(
     if event.effect.is_none() {
         return received("ignored");
     }
-    let order = store::find_order(db, provider, &event).await?;
     let delivery = Delivery {
         provider,
         event: &event,
         text,
     };
-    match payments::decide(&event, order.as_ref()) {
-        Verdict::Ignore => received("ignored"),
-        Verdict::Record(outcome) => record(call, db, delivery, order.as_ref(), outcome).await,
-        Verdict::Pay { order: order_id } => {
-            let claim = store::claim(
-                db,
-                provider,
-                &event,
-                Some(&order_id),
-                Outcome::Paid,
-                text,
-                call.now,
-            )?;
-            let orders = D1Orders::with_receipt(db, claim);
-            match lifecycle::mark_paid(&orders, &CryptoIds, &order_id, call.now).await {
-                Ok(paid) => {
-                    call.publish(&paid.events).await;
-                    received(Outcome::Paid.as_str())
-                }
-                Err(LifecycleError::AlreadyRecorded) => received("duplicate"),
-                // Paid, expired or cancelled meanwhile: recorded, not paid.
-                Err(LifecycleError::Moved | LifecycleError::Illegal(_)) => {
-                    record(call, db, delivery, order.as_ref(), Outcome::NotPayable).await
-                }
-                Err(LifecycleError::NotFound) => {
-                    record(call, db, delivery, None, Outcome::UnknownOrder).await
-                }
-                Err(LifecycleError::Ledger(e)) => Err(Problem::internal_because(format!(
-                    "paying order {order_id}: {e:?}"
-                ))),
-                Err(LifecycleError::Store(e)) => Err(e.into()),
-            }
+    // The order may move between its read and the batch (another event, the cron, an admin):
+    // the batch's guard then aborts it, and the event is decided again on the order as it is.
+    for _ in 0..3 {
+        if let Some(reply) = apply(call, db, delivery).await? {
+            return Ok(reply);
         }
+    }
+    Err(Problem::new(
+        503,
+        "order_busy",
+        "Order busy",
+        "The order kept changing while this event was applied; deliver it again",
+    )
+    .with_header("Retry-After", "1"))
+}
+
+/// Decide on the order as it is now and apply: `None` when the order moved meanwhile (nothing
+/// was written; decide again).
+async fn apply(
+    call: &Call<Endpoint>,
+    db: &Db,
+    delivery: Delivery<'_>,
+) -> Result<Option<Reply>, Problem> {
+    let Delivery {
+        provider,
+        event,
+        text,
+    } = delivery;
+    let order = store::find_order(db, provider, event).await?;
+    let claim = |order: &OrderId, outcome: Outcome| {
+        let claim = store::claim(db, provider, event, Some(order), outcome, text, call.now)?;
+        Ok::<_, Problem>(D1Orders::with_receipt(db, claim))
+    };
+    let (order_id, outcome, result) = match payments::decide(event, order.as_ref()) {
+        Verdict::Ignore => return received("ignored").map(Some),
+        Verdict::Record(outcome) => {
+            return record(call, db, delivery, order.as_ref(), outcome)
+                .await
+                .map(Some)
+        }
+        Verdict::Pay { order } => {
+            let orders = claim(&order, Outcome::Paid)?;
+            let result = lifecycle::mark_paid(&orders, &CryptoIds, &order, call.now).await;
+            (order, Outcome::Paid, result)
+        }
+        Verdict::Review {
+            order,
+            from,
+            reason,
+        } => {
+            let orders = claim(&order, reason.outcome())?;
+            let payment = ReviewedPayment {
+                reason,
+                provider: provider.to_owned(),
+                payment_id: event.payment_id.clone(),
+                provider_event_id: event.id.clone(),
+                amount: event.amount,
+            };
+            let result =
+                lifecycle::review(&orders, &CryptoIds, &order, from, payment, call.now).await;
+            (order, reason.outcome(), result)
+        }
+    };
+    match result {
+        Ok(moved) => {
+            call.publish(&moved.events).await;
+            received(outcome.as_str()).map(Some)
+        }
+        Err(LifecycleError::AlreadyRecorded) => received("duplicate").map(Some),
+        Err(LifecycleError::Moved | LifecycleError::Illegal(_)) => Ok(None),
+        Err(LifecycleError::NotFound) => record(call, db, delivery, None, Outcome::UnknownOrder)
+            .await
+            .map(Some),
+        Err(LifecycleError::Ledger(e)) => Err(Problem::internal_because(format!(
+            "paying order {order_id}: {e:?}"
+        ))),
+        Err(LifecycleError::Store(e)) => Err(e.into()),
     }
 }
 
@@ -264,17 +310,14 @@ async fn record(
     if !store::record(claim).await? {
         return received("duplicate");
     }
-    if outcome == Outcome::NotPayable || outcome == Outcome::AmountMismatch {
-        // A payment that cannot pay its order may need a refund: the merchant must look.
+    if outcome == Outcome::UnknownOrder && event.effect == Some(Effect::Succeeded) {
+        // Money taken for no order known here: it may need a refund, someone must look.
         log_error(
             &call.request_id,
             "payment needs review",
             format!(
-                "{provider} {} {} for order {:?}: {}",
-                event.kind,
-                event.id,
-                order_id.map(|o| o.as_str()),
-                outcome.as_str()
+                "{provider} {} {}: no order has payment {}",
+                event.kind, event.id, event.payment_id
             ),
         );
     }

@@ -45,6 +45,8 @@ pub enum Payload {
     OrderCancelled(OrderClosed),
     #[serde(rename = "order.expired")]
     OrderExpired(OrderClosed),
+    #[serde(rename = "order.payment_review")]
+    OrderPaymentReview(PaymentReview),
     #[serde(rename = "inventory.low")]
     InventoryLow(InventoryLow),
 }
@@ -56,6 +58,7 @@ impl Payload {
             Payload::OrderPaid(_) => EventKind::OrderPaid,
             Payload::OrderCancelled(_) => EventKind::OrderCancelled,
             Payload::OrderExpired(_) => EventKind::OrderExpired,
+            Payload::OrderPaymentReview(_) => EventKind::OrderPaymentReview,
             Payload::InventoryLow(_) => EventKind::InventoryLow,
         }
     }
@@ -66,6 +69,7 @@ impl Payload {
             Payload::OrderCreated(p) => serde_json::to_string(p),
             Payload::OrderPaid(p) => serde_json::to_string(p),
             Payload::OrderCancelled(p) | Payload::OrderExpired(p) => serde_json::to_string(p),
+            Payload::OrderPaymentReview(p) => serde_json::to_string(p),
             Payload::InventoryLow(p) => serde_json::to_string(p),
         }
     }
@@ -119,6 +123,47 @@ pub struct OrderClosed {
     pub refund_required: bool,
 }
 
+/// `order.payment_review`: a provider reports a payment that could not pay its order as it
+/// stood (see [`ReviewReason`]). The money was taken: the merchant must look, a refund may be
+/// due. `status` is where the order is now (`payment_review`, or unchanged when it was paid
+/// already).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentReview {
+    pub order_id: OrderId,
+    pub from: OrderStatus,
+    pub status: OrderStatus,
+    #[serde(flatten)]
+    pub payment: ReviewedPayment,
+}
+
+/// The payment behind an `order.payment_review`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewedPayment {
+    pub reason: ReviewReason,
+    pub provider: String,
+    pub payment_id: String,
+    /// The provider's event that reported it.
+    pub provider_event_id: String,
+    /// What the provider says was paid, when it says it in a known currency.
+    pub amount: Option<Money>,
+}
+
+/// Why a successful payment did not pay its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewReason {
+    /// The amount or currency is not the order's total.
+    AmountMismatch,
+    /// The order had expired (its stock released) before the payment arrived.
+    OrderExpired,
+    /// The order had been cancelled.
+    OrderCancelled,
+    /// The order was paid already (a second payment).
+    AlreadyPaid,
+    /// The order is in review already (another payment arrived).
+    AlreadyInReview,
+}
+
 /// `inventory.low`: a SKU's availability fell to or below its threshold, because of an order or
 /// an adjustment (written by SQL inside the batch that took the stock, see `shared/edge`'s
 /// outbox).
@@ -141,15 +186,17 @@ pub enum EventKind {
     OrderPaid,
     OrderCancelled,
     OrderExpired,
+    OrderPaymentReview,
     InventoryLow,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::OrderCreated,
         EventKind::OrderPaid,
         EventKind::OrderCancelled,
         EventKind::OrderExpired,
+        EventKind::OrderPaymentReview,
         EventKind::InventoryLow,
     ];
 
@@ -159,6 +206,7 @@ impl EventKind {
             EventKind::OrderPaid => "order.paid",
             EventKind::OrderCancelled => "order.cancelled",
             EventKind::OrderExpired => "order.expired",
+            EventKind::OrderPaymentReview => "order.payment_review",
             EventKind::InventoryLow => "inventory.low",
         }
     }

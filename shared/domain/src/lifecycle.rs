@@ -1,7 +1,7 @@
 //! What happens to orders after checkout: unpaid orders expire (their stock released), and the
 //! merchant cancels (stock released before payment, restocked after).
 
-use crate::events::{Event, OrderClosed, OrderPaid, Payload};
+use crate::events::{Event, OrderClosed, OrderPaid, Payload, PaymentReview, ReviewedPayment};
 use crate::ids::{IdSource, OrderId};
 use crate::order::{IllegalTransition, OrderStatus, Transition};
 use crate::order::{LedgerError, PaymentLedger};
@@ -36,6 +36,16 @@ pub trait OrderLifecycle {
     ) -> Result<CloseOutcome, StoreError>;
     /// The order's total and what was captured so far, in minor units.
     async fn amounts(&self, id: &OrderId) -> Result<Option<(i64, PaymentLedger)>, StoreError>;
+    /// Atomically: move the order from `from` to `to` (the same status when it cannot move),
+    /// release what `from` holds, and write `event` (an `order.payment_review`).
+    async fn review(
+        &self,
+        id: &OrderId,
+        from: OrderStatus,
+        to: OrderStatus,
+        event: &Event,
+        now: Timestamp,
+    ) -> Result<CloseOutcome, StoreError>;
     /// Atomically: `pending_payment` → `paid`, record `captured` more, turn the order's held
     /// reservations into sales (stock leaves the shelf) and write `event`.
     async fn pay(
@@ -182,6 +192,38 @@ pub async fn mark_paid<S: OrderLifecycle>(
         }),
     );
     match store.pay(id, amount, &event, now).await? {
+        CloseOutcome::Closed(events) => Ok(Moved { status: to, events }),
+        CloseOutcome::Moved => Err(LifecycleError::Moved),
+        CloseOutcome::AlreadyRecorded => Err(LifecycleError::AlreadyRecorded),
+    }
+}
+
+/// A payment that cannot pay its order as it stands (see `payments::decide`): the order, last
+/// seen in `from`, moves to `payment_review` where it can (from pending, expired or cancelled;
+/// a pending order's stock is released, since nothing pays for it) and stays where it is
+/// otherwise (paid already, in review already); either way `order.payment_review` tells the
+/// merchant that money was taken and a refund may be due. `Moved`: the order left `from`
+/// meanwhile; decide again.
+pub async fn review<S: OrderLifecycle>(
+    store: &S,
+    ids: &dyn IdSource,
+    id: &OrderId,
+    from: OrderStatus,
+    payment: ReviewedPayment,
+    now: Timestamp,
+) -> Result<Moved, LifecycleError> {
+    let to = from.apply(Transition::Review).unwrap_or(from);
+    let event = Event::new(
+        ids,
+        now,
+        Payload::OrderPaymentReview(PaymentReview {
+            order_id: id.clone(),
+            from,
+            status: to,
+            payment,
+        }),
+    );
+    match store.review(id, from, to, &event, now).await? {
         CloseOutcome::Closed(events) => Ok(Moved { status: to, events }),
         CloseOutcome::Moved => Err(LifecycleError::Moved),
         CloseOutcome::AlreadyRecorded => Err(LifecycleError::AlreadyRecorded),
@@ -409,6 +451,72 @@ mod tests {
                 .filter(|e| e.kind() == EventKind::OrderPaid)
                 .count();
             assert_eq!(paid, 1);
+        });
+    }
+
+    fn reviewed(reason: crate::events::ReviewReason) -> ReviewedPayment {
+        ReviewedPayment {
+            reason,
+            provider: "stripe".into(),
+            payment_id: "pi_1".into(),
+            provider_event_id: "evt_1".into(),
+            amount: None,
+        }
+    }
+
+    #[test]
+    fn review_moves_what_can_move_releases_held_stock_and_always_tells() {
+        use crate::events::ReviewReason as R;
+        with_orders(3, async |orders, ids, placed| {
+            assert_eq!(tee_stock(orders), (10, 6));
+            let pending = OrderStatus::PendingPayment;
+            let moved = review(
+                orders,
+                ids,
+                &placed[0],
+                pending,
+                reviewed(R::AmountMismatch),
+                T0,
+            )
+            .await
+            .unwrap();
+            assert_eq!(moved.status, OrderStatus::PaymentReview);
+            assert_eq!(tee_stock(orders), (10, 4), "its held stock is released");
+            // A paid order stays paid; its stock stays sold.
+            mark_paid(orders, ids, &placed[1], T0).await.unwrap();
+            let paid = OrderStatus::Paid;
+            let kept = review(orders, ids, &placed[1], paid, reviewed(R::AlreadyPaid), T0)
+                .await
+                .unwrap();
+            assert_eq!(kept.status, OrderStatus::Paid);
+            assert_eq!(tee_stock(orders), (8, 2));
+            // Decided on a status the order has left: nothing is written.
+            assert_eq!(
+                review(orders, ids, &placed[2], paid, reviewed(R::AlreadyPaid), T0).await,
+                Err(LifecycleError::Moved)
+            );
+            // Out of review only by cancelling, which gives nothing back twice.
+            assert_eq!(
+                cancel(orders, ids, &placed[0], T0).await.map(|m| m.status),
+                Ok(OrderStatus::Cancelled)
+            );
+            assert_eq!(tee_stock(orders), (8, 2));
+            let told: Vec<(OrderStatus, OrderStatus, R)> = orders
+                .outbox
+                .borrow()
+                .iter()
+                .filter_map(|e| match &e.payload {
+                    Payload::OrderPaymentReview(r) => Some((r.from, r.status, r.payment.reason)),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(
+                told,
+                vec![
+                    (pending, OrderStatus::PaymentReview, R::AmountMismatch),
+                    (paid, paid, R::AlreadyPaid)
+                ]
+            );
         });
     }
 }

@@ -105,7 +105,8 @@ pub trait OrderStore {
     async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
 }
 
-/// Where an order is in its life. Terminal states: `Completed`, `Cancelled`, `Expired`.
+/// Where an order is in its life. Terminal states: `Completed`, `Cancelled`, `Expired`;
+/// `PaymentReview` is a side exit the merchant resolves (by cancelling, with a refund).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
@@ -119,6 +120,20 @@ pub enum OrderStatus {
     Completed,
     Cancelled,
     Expired,
+    /// A payment arrived that could not pay the order as it stood (another amount, or the order
+    /// had expired or was cancelled): not paid, holding no stock; a refund may be due.
+    PaymentReview,
+}
+
+/// Where an order's stock is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stock {
+    /// Reserved: held for the order, still on the shelf.
+    Held,
+    /// Sold: off the shelf.
+    Sold,
+    /// Given back (released or restocked), or never taken.
+    None,
 }
 
 /// What can happen to an order.
@@ -136,6 +151,8 @@ pub enum Transition {
     Cancel,
     /// Unpaid past its reservation's expiry.
     Expire,
+    /// A payment arrived that cannot pay the order as it stands.
+    Review,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +175,7 @@ impl fmt::Display for IllegalTransition {
 impl std::error::Error for IllegalTransition {}
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 8] = [
+    pub const ALL: [OrderStatus; 9] = [
         OrderStatus::PendingPayment,
         OrderStatus::Paid,
         OrderStatus::PartiallyFulfilled,
@@ -167,6 +184,7 @@ impl OrderStatus {
         OrderStatus::Completed,
         OrderStatus::Cancelled,
         OrderStatus::Expired,
+        OrderStatus::PaymentReview,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -179,6 +197,7 @@ impl OrderStatus {
             OrderStatus::Completed => "completed",
             OrderStatus::Cancelled => "cancelled",
             OrderStatus::Expired => "expired",
+            OrderStatus::PaymentReview => "payment_review",
         }
     }
 
@@ -195,7 +214,7 @@ impl OrderStatus {
             OrderStatus::Fulfilled => 3,
             OrderStatus::Delivered => 4,
             OrderStatus::Completed => 5,
-            OrderStatus::Cancelled | OrderStatus::Expired => 6,
+            OrderStatus::Cancelled | OrderStatus::Expired | OrderStatus::PaymentReview => 6,
         }
     }
 
@@ -212,14 +231,26 @@ impl OrderStatus {
             (S::Paid, T::Cancel) => S::Cancelled,
             (S::Fulfilled, T::Deliver) => S::Delivered,
             (S::Delivered, T::Complete) => S::Completed,
+            (S::PendingPayment | S::Expired | S::Cancelled, T::Review) => S::PaymentReview,
+            (S::PaymentReview, T::Cancel) => S::Cancelled,
             (from, transition) => return Err(IllegalTransition { from, transition }),
         };
         Ok(next)
     }
 
-    /// Stock is still reserved (not yet sold) in this state.
-    pub fn holds_reservation(self) -> bool {
-        self == OrderStatus::PendingPayment
+    /// Where the order's stock is in this state: what leaving it gives back.
+    pub fn stock(self) -> Stock {
+        match self {
+            OrderStatus::PendingPayment => Stock::Held,
+            OrderStatus::Paid
+            | OrderStatus::PartiallyFulfilled
+            | OrderStatus::Fulfilled
+            | OrderStatus::Delivered
+            | OrderStatus::Completed => Stock::Sold,
+            OrderStatus::Cancelled | OrderStatus::Expired | OrderStatus::PaymentReview => {
+                Stock::None
+            }
+        }
     }
 
     /// Money was captured at some point, so refunds may be issued.
@@ -293,7 +324,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    const TRANSITIONS: [Transition; 7] = [
+    const TRANSITIONS: [Transition; 8] = [
         Transition::Pay,
         Transition::ShipPart,
         Transition::ShipAll,
@@ -301,6 +332,7 @@ mod tests {
         Transition::Complete,
         Transition::Cancel,
         Transition::Expire,
+        Transition::Review,
     ];
 
     #[test]
@@ -318,6 +350,10 @@ mod tests {
             (S::PartiallyFulfilled, T::ShipAll, S::Fulfilled),
             (S::Fulfilled, T::Deliver, S::Delivered),
             (S::Delivered, T::Complete, S::Completed),
+            (S::PendingPayment, T::Review, S::PaymentReview),
+            (S::Expired, T::Review, S::PaymentReview),
+            (S::Cancelled, T::Review, S::PaymentReview),
+            (S::PaymentReview, T::Cancel, S::Cancelled),
         ];
         for from in OrderStatus::ALL {
             for t in TRANSITIONS {
@@ -353,6 +389,10 @@ mod tests {
         assert!(!OrderStatus::PendingPayment.refundable());
         assert!(OrderStatus::Paid.refundable());
         assert!(OrderStatus::Cancelled.refundable());
+        assert!(OrderStatus::PaymentReview.refundable());
+        assert_eq!(OrderStatus::PaymentReview.stock(), Stock::None);
+        assert_eq!(OrderStatus::PendingPayment.stock(), Stock::Held);
+        assert_eq!(OrderStatus::Delivered.stock(), Stock::Sold);
         assert!(!OrderStatus::Fulfilled.returnable());
         assert!(OrderStatus::Delivered.returnable());
     }

@@ -13,6 +13,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use crate::events::ReviewReason;
 use crate::ids::{CartId, OrderId};
 use crate::money::{Currency, Money};
 use crate::order::OrderStatus;
@@ -371,6 +372,14 @@ impl Outcome {
 pub enum Verdict {
     /// Mark the order paid, recording the event in the same batch.
     Pay { order: OrderId },
+    /// A success that cannot pay the order as it stands: record it, move the order to
+    /// `payment_review` where it can go (from pending, expired or cancelled) and tell the
+    /// merchant (`order.payment_review`), in the same batch.
+    Review {
+        order: OrderId,
+        from: OrderStatus,
+        reason: ReviewReason,
+    },
     /// Record the event only.
     Record(Outcome),
     /// Not a type this system reads: answered 200, nothing written.
@@ -379,7 +388,8 @@ pub enum Verdict {
 
 /// Decide what a verified event does to `order` (the order its payment belongs to, if any).
 /// Only a success whose amount and currency are exactly the order's total pays an order, and
-/// only one that is pending payment; everything else is recorded, never un-paying anything.
+/// only one that is pending payment; any other success is put to review (money was taken that
+/// the order could not take); everything else is recorded, never un-paying anything.
 pub fn decide(event: &PaymentEvent, order: Option<&PayableOrder>) -> Verdict {
     let Some(effect) = event.effect else {
         return Verdict::Ignore;
@@ -390,15 +400,39 @@ pub fn decide(event: &PaymentEvent, order: Option<&PayableOrder>) -> Verdict {
     if effect != Effect::Succeeded {
         return Verdict::Record(Outcome::Recorded);
     }
-    if event.amount != Some(order.total) {
-        return Verdict::Record(Outcome::AmountMismatch);
-    }
-    if order.status == OrderStatus::PendingPayment {
-        Verdict::Pay {
-            order: order.id.clone(),
-        }
+    let reason = if event.amount != Some(order.total) {
+        ReviewReason::AmountMismatch
     } else {
-        Verdict::Record(Outcome::NotPayable)
+        match order.status {
+            OrderStatus::PendingPayment => {
+                return Verdict::Pay {
+                    order: order.id.clone(),
+                }
+            }
+            OrderStatus::Expired => ReviewReason::OrderExpired,
+            OrderStatus::Cancelled => ReviewReason::OrderCancelled,
+            OrderStatus::PaymentReview => ReviewReason::AlreadyInReview,
+            OrderStatus::Paid
+            | OrderStatus::PartiallyFulfilled
+            | OrderStatus::Fulfilled
+            | OrderStatus::Delivered
+            | OrderStatus::Completed => ReviewReason::AlreadyPaid,
+        }
+    };
+    Verdict::Review {
+        order: order.id.clone(),
+        from: order.status,
+        reason,
+    }
+}
+
+impl ReviewReason {
+    /// The outcome a review is recorded with in the ledger.
+    pub fn outcome(self) -> Outcome {
+        match self {
+            ReviewReason::AmountMismatch => Outcome::AmountMismatch,
+            _ => Outcome::NotPayable,
+        }
     }
 }
 
@@ -572,18 +606,28 @@ mod tests {
         ] {
             assert_eq!(
                 decide(&wrong.read(), Some(&pending)),
-                Verdict::Record(Outcome::AmountMismatch)
+                Verdict::Review {
+                    order: pending.id.clone(),
+                    from: OrderStatus::PendingPayment,
+                    reason: ReviewReason::AmountMismatch
+                }
             );
         }
-        for status in [
-            OrderStatus::Paid,
-            OrderStatus::Expired,
-            OrderStatus::Cancelled,
+        for (status, reason) in [
+            (OrderStatus::Paid, ReviewReason::AlreadyPaid),
+            (OrderStatus::Delivered, ReviewReason::AlreadyPaid),
+            (OrderStatus::Expired, ReviewReason::OrderExpired),
+            (OrderStatus::Cancelled, ReviewReason::OrderCancelled),
+            (OrderStatus::PaymentReview, ReviewReason::AlreadyInReview),
         ] {
             assert_eq!(
                 decide(&succeeded(4490, "eur").read(), Some(&order(status))),
-                Verdict::Record(Outcome::NotPayable),
-                "a success never moves an order that is not pending ({status:?})"
+                Verdict::Review {
+                    order: pending.id.clone(),
+                    from: status,
+                    reason
+                },
+                "a success never pays an order that is not pending ({status:?})"
             );
         }
         assert_eq!(

@@ -439,6 +439,57 @@ impl crate::checkout::ShippingRates for FlatRates {
     }
 }
 
+impl InMemoryOrders<'_> {
+    /// Move the order from `from` to `to` (a `legal` move, or staying put), giving back what
+    /// `from` holds when it moves, and write `event`; `Moved` when it is no longer in `from`.
+    fn move_order(
+        &self,
+        id: &crate::ids::OrderId,
+        from: crate::order::OrderStatus,
+        to: crate::order::OrderStatus,
+        legal: bool,
+        event: &crate::events::Event,
+        now: crate::time::Timestamp,
+    ) -> Result<crate::lifecycle::CloseOutcome, StoreError> {
+        let mut orders = self.orders.borrow_mut();
+        let order = orders
+            .iter_mut()
+            .find(|o| &o.id == id)
+            .ok_or_else(|| StoreError::new("no such order"))?;
+        if order.status != from || !legal {
+            return Ok(crate::lifecycle::CloseOutcome::Moved);
+        }
+        if to != from {
+            self.give_back(order, from)?;
+        }
+        order.status = to;
+        order.updated_at = now;
+        self.outbox.borrow_mut().push(event.clone());
+        Ok(crate::lifecycle::CloseOutcome::Closed(vec![event.clone()]))
+    }
+
+    /// What leaving `from` gives back: held stock is released, sold stock restocked.
+    fn give_back(
+        &self,
+        order: &crate::order::Order,
+        from: crate::order::OrderStatus,
+    ) -> Result<(), StoreError> {
+        use crate::order::Stock;
+        let mut stock = self.stock.borrow_mut();
+        for line in &order.lines {
+            let entry = stock.entry(line.sku.clone()).or_default();
+            let quantity = i64::from(line.quantity);
+            let given_back = match from.stock() {
+                Stock::Held => entry.release(quantity),
+                Stock::Sold => entry.restock(quantity),
+                Stock::None => Ok(()),
+            };
+            given_back.map_err(|e| StoreError::new(format!("stock: {e:?}")))?;
+        }
+        Ok(())
+    }
+}
+
 impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
     async fn due_for_expiry(
         &self,
@@ -483,35 +534,23 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
         event: &crate::events::Event,
         now: crate::time::Timestamp,
     ) -> Result<crate::lifecycle::CloseOutcome, StoreError> {
-        let mut orders = self.orders.borrow_mut();
-        let order = orders
-            .iter_mut()
-            .find(|o| &o.id == id)
-            .ok_or_else(|| StoreError::new("no such order"))?;
-        let legal = [
-            crate::order::Transition::Cancel,
-            crate::order::Transition::Expire,
-        ]
-        .iter()
-        .any(|t| from.apply(*t) == Ok(to));
-        if order.status != from || !legal {
-            return Ok(crate::lifecycle::CloseOutcome::Moved);
-        }
-        let mut stock = self.stock.borrow_mut();
-        for line in &order.lines {
-            let entry = stock.entry(line.sku.clone()).or_default();
-            let quantity = i64::from(line.quantity);
-            let given_back = if from.holds_reservation() {
-                entry.release(quantity)
-            } else {
-                entry.restock(quantity)
-            };
-            given_back.map_err(|e| StoreError::new(format!("stock: {e:?}")))?;
-        }
-        order.status = to;
-        order.updated_at = now;
-        self.outbox.borrow_mut().push(event.clone());
-        Ok(crate::lifecycle::CloseOutcome::Closed(vec![event.clone()]))
+        use crate::order::Transition;
+        let legal = [Transition::Cancel, Transition::Expire]
+            .iter()
+            .any(|t| from.apply(*t) == Ok(to));
+        self.move_order(id, from, to, legal, event, now)
+    }
+
+    async fn review(
+        &self,
+        id: &crate::ids::OrderId,
+        from: crate::order::OrderStatus,
+        to: crate::order::OrderStatus,
+        event: &crate::events::Event,
+        now: crate::time::Timestamp,
+    ) -> Result<crate::lifecycle::CloseOutcome, StoreError> {
+        let legal = to == from || from.apply(crate::order::Transition::Review) == Ok(to);
+        self.move_order(id, from, to, legal, event, now)
     }
 
     async fn amounts(

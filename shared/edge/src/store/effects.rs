@@ -107,7 +107,7 @@ pub async fn apply(db: &Db, event: &Event, now: Timestamp) -> Result<&'static st
             );
         }
         // No effect here yet; claiming them keeps the log complete.
-        Payload::OrderCancelled(_) | Payload::OrderExpired(_) => {}
+        Payload::OrderCancelled(_) | Payload::OrderExpired(_) | Payload::OrderPaymentReview(_) => {}
     }
     // Outbound webhooks: created once, with the claim; sent below and by the cron.
     statements.push(webhooks::enqueue(db, event, now).map_err(err)?);

@@ -9,7 +9,7 @@ use shop_domain::events::Event;
 use shop_domain::ids::{CartId, OrderId, ProductId, Sku};
 use shop_domain::money::{Currency, Money};
 use shop_domain::order::{Order, OrderLine, OrderStore, OrderTotals, PlaceOutcome};
-use shop_domain::order::{OrderStatus, PaymentLedger};
+use shop_domain::order::{OrderStatus, PaymentLedger, Stock};
 use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
@@ -443,22 +443,23 @@ struct StatusRow {
     status: String,
 }
 
-/// Stock statements of a close, by the state the order leaves.
-fn give_back_sql(from: OrderStatus) -> [&'static str; 2] {
-    if from.holds_reservation() {
-        [
+/// Stock statements of a close, by the state the order leaves: held stock is released, sold
+/// stock restocked, and there is nothing to give back otherwise.
+fn give_back_sql(from: OrderStatus) -> &'static [&'static str] {
+    match from.stock() {
+        Stock::Held => &[
             "UPDATE inventory SET reserved = reserved - \
                (SELECT quantity FROM reservations r WHERE r.order_id = ?1 AND r.sku = inventory.sku AND r.status = 'held') \
              WHERE sku IN (SELECT sku FROM reservations WHERE order_id = ?1 AND status = 'held')",
             "UPDATE reservations SET status = 'released' WHERE order_id = ?1 AND status = 'held'",
-        ]
-    } else {
-        [
+        ],
+        Stock::Sold => &[
             "UPDATE inventory SET on_hand = on_hand + \
                (SELECT quantity FROM reservations r WHERE r.order_id = ?1 AND r.sku = inventory.sku AND r.status = 'sold') \
              WHERE sku IN (SELECT sku FROM reservations WHERE order_id = ?1 AND status = 'sold')",
             "UPDATE reservations SET status = 'released' WHERE order_id = ?1 AND status = 'sold'",
-        ]
+        ],
+        Stock::None => &[],
     }
 }
 
@@ -497,6 +498,42 @@ impl D1Orders<'_> {
                 }
             }
         }
+    }
+
+    /// Move the order from `from` to `to` (or keep it in `from`, guarded all the same), give
+    /// back what `from` holds when it moves, and write `event`. When the order is no longer in
+    /// `from`, 'invalid' violates the status CHECK and the whole batch aborts; the status
+    /// trigger rejects illegal moves likewise.
+    fn move_giving_back(
+        &self,
+        id: &OrderId,
+        from: OrderStatus,
+        to: OrderStatus,
+        event: &Event,
+        now: Timestamp,
+        context: &'static str,
+    ) -> Result<Vec<Stmt>, StoreError> {
+        let order: JsValue = id.as_str().into();
+        let mut statements = vec![self
+            .db
+            .prepare(
+                "UPDATE orders SET status = CASE WHEN status = ?2 THEN ?3 ELSE 'invalid' END, updated_at = ?4 \
+                 WHERE id = ?1",
+            )
+            .bind(&[order.clone(), from.as_str().into(), to.as_str().into(), num(now.millis())])
+            .map_err(err(context))?];
+        if to != from {
+            for &sql in give_back_sql(from) {
+                statements.push(
+                    self.db
+                        .prepare(sql)
+                        .bind(std::slice::from_ref(&order))
+                        .map_err(err(context))?,
+                );
+            }
+        }
+        statements.push(self.outbox_insert(event, context)?);
+        Ok(statements)
     }
 
     fn outbox_insert(&self, event: &Event, context: &'static str) -> Result<Stmt, StoreError> {
@@ -589,23 +626,19 @@ impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
         event: &Event,
         now: Timestamp,
     ) -> Result<shop_domain::lifecycle::CloseOutcome, StoreError> {
-        let context = "close order";
-        let order: JsValue = id.as_str().into();
-        let [give_back, mark] = give_back_sql(from);
-        let statements = vec![
-            // When the order is no longer in `from`, 'invalid' violates the status CHECK and the
-            // whole batch aborts; the status trigger rejects illegal moves likewise.
-            self.db
-                .prepare(
-                    "UPDATE orders SET status = CASE WHEN status = ?2 THEN ?3 ELSE 'invalid' END, updated_at = ?4 \
-                     WHERE id = ?1",
-                )
-                .bind(&[order.clone(), from.as_str().into(), to.as_str().into(), num(now.millis())])
-                .map_err(err(context))?,
-            self.db.prepare(give_back).bind(std::slice::from_ref(&order)).map_err(err(context))?,
-            self.db.prepare(mark).bind(&[order]).map_err(err(context))?,
-            self.outbox_insert(event, context)?,
-        ];
-        self.run_transition(statements, context).await
+        let statements = self.move_giving_back(id, from, to, event, now, "close order")?;
+        self.run_transition(statements, "close order").await
+    }
+
+    async fn review(
+        &self,
+        id: &OrderId,
+        from: OrderStatus,
+        to: OrderStatus,
+        event: &Event,
+        now: Timestamp,
+    ) -> Result<shop_domain::lifecycle::CloseOutcome, StoreError> {
+        let statements = self.move_giving_back(id, from, to, event, now, "review order")?;
+        self.run_transition(statements, "review order").await
     }
 }
