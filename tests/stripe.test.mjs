@@ -17,7 +17,12 @@ before(async () => {
       if (hold) await hold;
       seen.push({ method: req.method, url: req.url, headers: req.headers, form: new URLSearchParams(raw) });
       res.writeHead(answer, { "Content-Type": "application/json" });
-      // GET /v1/payment_intents/{id} retrieves; POST /v1/payment_intents creates.
+      // GET /v1/payment_intents/{id} retrieves; POST /v1/payment_intents creates; POST
+      // /v1/refunds refunds.
+      if (req.url === "/v1/refunds") {
+        res.end(answer === 200 ? JSON.stringify({ id: `re_${seen.length}`, object: "refund", status: "pending" }) : '{"error":{"message":"no"}}');
+        return;
+      }
       const id = req.method === "GET" ? req.url.split("/").at(-1) : `pi_${seen.length}`;
       res.end(answer === 200 ? JSON.stringify({ id, client_secret: `${id}_secret_x`, object: "payment_intent" }) : '{"error":{"message":"down"}}');
     });
@@ -157,4 +162,52 @@ test("a price changed while Stripe creates the PaymentIntent places nothing: 409
   assert.equal(placed.status, 201, placed.text);
   assert.equal(placed.body.order.lines[0].unit_price.amount, "35.00");
   assert.equal(seen.at(-1).form.get("amount"), String(placed.body.payment.amount_minor));
+});
+
+test("a refund of a Stripe order: POST /v1/refunds, form-encoded, keyed by the refund; a decline releases it, an unknown outcome keeps it for a retry", async () => {
+  answer = 200;
+  const cartId = await cart();
+  const placed = await app.post(`/v1/carts/${cartId}/checkout`, body, { headers: { "Idempotency-Key": randomUUID() } });
+  assert.equal(placed.status, 201, placed.text);
+  const order = placed.body.order;
+  const admin = { Authorization: `Bearer ${await adminToken(["orders:write", "orders:read"])}` };
+  assert.equal((await app.post(`/v1/admin/orders/${order.id}/capture`, {}, { headers: admin })).status, 200);
+  const refund = (key, amount) =>
+    app.post(`/v1/admin/orders/${order.id}/refunds`, { reason: "late delivery", amount: { amount, currency: "EUR" } }, { headers: { ...admin, "Idempotency-Key": key } });
+  const view = async () => (await app.get(`/v1/orders/${order.id}/payment`, { headers: admin })).body;
+
+  // Stripe refuses (400): nothing stays committed.
+  answer = 400;
+  assertProblem(await refund(randomUUID(), "1.00"), 502, "refund_declined");
+  let payment = await view();
+  assert.deepEqual([payment.refund_pending.amount, payment.refunds.map((r) => r.status)], ["0.00", ["failed"]]);
+
+  // Stripe does not answer (500): the outcome is unknown, so the refund stays committed…
+  answer = 500;
+  const key = randomUUID();
+  assertProblem(await refund(key, "2.00"), 502, "payment_provider_unavailable");
+  payment = await view();
+  assert.deepEqual([payment.refund_pending.amount, payment.refunds[0].status], ["2.00", "requested"]);
+  // …and a retry with the same key asks Stripe again with the same Idempotency-Key.
+  answer = 200;
+  const ok = await refund(key, "2.00");
+  assert.equal(ok.status, 202, ok.text);
+  assert.equal(ok.body.status, "pending");
+  assert.equal(ok.body.provider_refund_id, `re_${seen.length}`);
+  const calls = seen.filter((c) => c.url === "/v1/refunds");
+  assert.equal(calls.length, 3);
+  const [declined, unknown, retried] = calls;
+  assert.notEqual(declined.headers["idempotency-key"], unknown.headers["idempotency-key"]);
+  assert.equal(retried.headers["idempotency-key"], `refund-${ok.body.id}`);
+  assert.equal(unknown.headers["idempotency-key"], retried.headers["idempotency-key"]);
+  assert.equal(retried.headers["content-type"], "application/x-www-form-urlencoded");
+  assert.equal(retried.headers.authorization, "Bearer sk_test_standin");
+  assert.deepEqual(Object.fromEntries(retried.form), {
+    payment_intent: order.payment_id,
+    amount: "200",
+    "metadata[order_id]": order.id,
+    "metadata[refund_id]": ok.body.id,
+  });
+  payment = await view();
+  assert.deepEqual([payment.refund_pending.amount, payment.refunds.length], ["2.00", 2], "committed once");
 });

@@ -131,7 +131,7 @@ pub async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let orders = D1Orders::answering(&db, &answer);
     let ids = CryptoIds;
     let test = TestPaymentProvider { ids: &ids };
-    let stripe = stripe(call, &cart_id);
+    let stripe = stripe(call, Some(&cart_id));
     let providers = enabled_providers(call, &test, &stripe);
     if providers.is_empty() {
         return Err(call.internal(
@@ -197,7 +197,7 @@ async fn replay_checkout(call: &Call<Endpoint>, stored: &Reply) -> Result<Reply,
     }
     let ids = CryptoIds;
     let test = TestPaymentProvider { ids: &ids };
-    let stripe = stripe(call, &record.order.cart_id);
+    let stripe = stripe(call, Some(&record.order.cart_id));
     let providers = enabled_providers(call, &test, &stripe);
     let payment = record
         .payment
@@ -218,7 +218,8 @@ async fn replay_checkout(call: &Call<Endpoint>, stored: &Reply) -> Result<Reply,
     })
 }
 
-fn stripe(call: &Call<Endpoint>, cart_id: &CartId) -> Stripe {
+/// The Stripe adapter; `cart_id` names the cart of a checkout (`None` outside one).
+pub(crate) fn stripe(call: &Call<Endpoint>, cart_id: Option<&CartId>) -> Stripe {
     Stripe {
         api_base: call.config.checkout.stripe_api_base.clone(),
         secret_key: call
@@ -227,7 +228,7 @@ fn stripe(call: &Call<Endpoint>, cart_id: &CartId) -> Stripe {
             .map(|s| s.to_string())
             .unwrap_or_default(),
         timeout: call.config.outbound_timeout,
-        cart_id: cart_id.clone(),
+        cart_id: cart_id.cloned(),
     }
 }
 

@@ -9,6 +9,7 @@ mod dead_events;
 mod inventory;
 mod maintenance;
 mod orders;
+mod refunds;
 mod webhook_endpoints;
 
 use shop_domain::ids::IdSource;
@@ -23,6 +24,7 @@ pub enum Endpoint {
     GetOrderPayment,
     CancelOrder,
     CaptureOrder,
+    RefundOrder,
     ListOrders,
     ListInventory,
     AdjustInventory,
@@ -57,6 +59,12 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         path: "/v1/admin/orders/{order_id}/cancel",
         access: Access::Admin("orders:write"),
         endpoint: Endpoint::CancelOrder,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/admin/orders/{order_id}/refunds",
+        access: Access::Admin("orders:write"),
+        endpoint: Endpoint::RefundOrder,
     },
     Route {
         method: "POST",
@@ -126,6 +134,7 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::GetOrderPayment => orders::payment(&call).await,
         Endpoint::CancelOrder => orders::transition(&call, orders::Action::Cancel).await,
         Endpoint::CaptureOrder => orders::transition(&call, orders::Action::Capture).await,
+        Endpoint::RefundOrder => refunds::create(&call).await,
         Endpoint::ListOrders => orders::list(&call).await,
         Endpoint::ListInventory => inventory::list(&call).await,
         Endpoint::AdjustInventory => inventory::adjust(&call).await,

@@ -10,17 +10,18 @@
 //! order's total and the order is pending payment; nothing here ever un-pays an order.
 
 use serde::Serialize;
-use shop_domain::events::ReviewedPayment;
+use shop_domain::events::{Event, ReviewedPayment};
 use shop_domain::ids::OrderId;
 use shop_domain::lifecycle::{self, LifecycleError};
 use shop_domain::payments::{
-    self, Effect, Outcome, PayableOrder, PaymentEvent, SignatureError, StandardEvent, StripeEvent,
-    Verdict,
+    self, Effect, Outcome, PaymentEvent, SignatureError, StandardEvent, StripeEvent, Verdict,
 };
+use shop_domain::refunds::{self, Refund};
 use shop_domain::standard_webhooks::{self, Headers};
 use shop_edge::http::runtime::{log_error, CryptoIds};
 use shop_edge::store::orders::D1Orders;
 use shop_edge::store::payments as store;
+use shop_edge::store::refunds::{self as store_refunds, Settled};
 use shop_edge::store::sql::Db;
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response};
@@ -240,9 +241,11 @@ async fn apply(
     let (order_id, outcome, result) = match payments::decide(event, order.as_ref()) {
         Verdict::Ignore => return received("ignored").map(Some),
         Verdict::Record(outcome) => {
-            return record(call, db, delivery, order.as_ref(), outcome)
-                .await
-                .map(Some)
+            let order = order.as_ref().map(|o| &o.id);
+            return record(call, db, delivery, order, outcome).await.map(Some);
+        }
+        Verdict::Refund { order, failed } => {
+            return settle_refunds(call, db, delivery, &order, failed).await
         }
         Verdict::Pay { order } => {
             let orders = claim(&order, Outcome::Paid)?;
@@ -284,6 +287,67 @@ async fn apply(
     }
 }
 
+/// Confirm (or, when the provider says one failed, release) the order's open refunds that the
+/// event is about, with the claim in one batch; an event about no open refund (confirmed before,
+/// or made outside this system, e.g. in the provider's dashboard) is recorded only. `None`: a
+/// refund moved meanwhile (decide again).
+async fn settle_refunds(
+    call: &Call<Endpoint>,
+    db: &Db,
+    delivery: Delivery<'_>,
+    order: &OrderId,
+    failed: bool,
+) -> Result<Option<Reply>, Problem> {
+    let Delivery {
+        provider,
+        event,
+        text,
+    } = delivery;
+    let (refunded_before, open) = store_refunds::open_refunds(db, order).await?;
+    let cumulative = if failed { None } else { event.refunded_total };
+    let ids = refunds::confirmed_by(&open, refunded_before, &event.refund_ids, cumulative);
+    let chosen: Vec<&Refund> = ids
+        .iter()
+        .filter_map(|id| open.iter().find(|r| r.id == *id))
+        .collect();
+    let outcome = if failed {
+        Outcome::RefundFailed
+    } else {
+        Outcome::Refunded
+    };
+    let claim = || store::claim(db, provider, event, Some(order), outcome, text, call.now);
+    let settled = match (failed, chosen.first()) {
+        (_, None) => {
+            return record(call, db, delivery, Some(order), Outcome::Recorded)
+                .await
+                .map(Some)
+        }
+        (true, Some(refund)) => {
+            store_refunds::fail_confirmed(db, claim()?, refund, call.now).await?
+        }
+        (false, Some(_)) => {
+            let mut total = refunded_before;
+            let confirmed: Vec<(Refund, Event)> = chosen
+                .iter()
+                .map(|refund| {
+                    total += refund.amount.minor_units();
+                    let event = refunds::refunded_event(&CryptoIds, refund, total, call.now);
+                    ((*refund).clone(), event)
+                })
+                .collect();
+            store_refunds::confirm(db, claim()?, &confirmed, call.now).await?
+        }
+    };
+    match settled {
+        Settled::Done(events) => {
+            call.publish(&events).await;
+            received(outcome.as_str()).map(Some)
+        }
+        Settled::AlreadyRecorded => received("duplicate").map(Some),
+        Settled::Moved => Ok(None),
+    }
+}
+
 /// A verified, readable delivery.
 #[derive(Clone, Copy)]
 struct Delivery<'a> {
@@ -297,7 +361,7 @@ async fn record(
     call: &Call<Endpoint>,
     db: &Db,
     delivery: Delivery<'_>,
-    order: Option<&PayableOrder>,
+    order: Option<&OrderId>,
     outcome: Outcome,
 ) -> Result<Reply, Problem> {
     let Delivery {
@@ -305,8 +369,7 @@ async fn record(
         event,
         text,
     } = delivery;
-    let order_id = order.map(|o| &o.id);
-    let claim = store::claim(db, provider, event, order_id, outcome, text, call.now)?;
+    let claim = store::claim(db, provider, event, order, outcome, text, call.now)?;
     if !store::record(claim).await? {
         return received("duplicate");
     }

@@ -317,14 +317,17 @@ impl PaymentReference {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentError {
-    /// The provider refused or could not be reached; nothing was written.
+    /// The provider could not be reached, or its answer is not known (it may have acted).
     Unavailable(String),
+    /// The provider answered that it will not do it (nothing was done there).
+    Declined(String),
 }
 
 impl fmt::Display for PaymentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PaymentError::Unavailable(why) => write!(f, "payment provider unavailable: {why}"),
+            PaymentError::Declined(why) => write!(f, "payment provider declined: {why}"),
         }
     }
 }
@@ -682,6 +685,19 @@ impl PaymentProvider for TestPaymentProvider<'_> {
     /// money, and its secret opens nothing.
     async fn client_secret(&self, payment_id: &str) -> Result<String, PaymentError> {
         Ok(format!("{payment_id}_secret"))
+    }
+}
+
+impl crate::refunds::RefundProvider for TestPaymentProvider<'_> {
+    /// Derived from the idempotency key, as a provider keeps one refund per key: the test
+    /// provider moves no money; a webhook signed locally confirms the refund.
+    async fn refund(
+        &self,
+        _payment_id: &str,
+        _refund: &crate::refunds::Refund,
+        key: &str,
+    ) -> Result<String, PaymentError> {
+        Ok(format!("re_test_{}", key.trim_start_matches("rfd_")))
     }
 }
 

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CartId, EventId, IdSource, OrderId, ProductId, Sku};
+use crate::ids::{CartId, EventId, IdSource, OrderId, ProductId, RefundId, Sku};
 use crate::money::{Currency, Money};
 use crate::order::OrderStatus;
 use crate::time::Timestamp;
@@ -47,6 +47,8 @@ pub enum Payload {
     OrderExpired(OrderClosed),
     #[serde(rename = "order.payment_review")]
     OrderPaymentReview(PaymentReview),
+    #[serde(rename = "order.refunded")]
+    OrderRefunded(OrderRefunded),
     #[serde(rename = "inventory.low")]
     InventoryLow(InventoryLow),
 }
@@ -59,6 +61,7 @@ impl Payload {
             Payload::OrderCancelled(_) => EventKind::OrderCancelled,
             Payload::OrderExpired(_) => EventKind::OrderExpired,
             Payload::OrderPaymentReview(_) => EventKind::OrderPaymentReview,
+            Payload::OrderRefunded(_) => EventKind::OrderRefunded,
             Payload::InventoryLow(_) => EventKind::InventoryLow,
         }
     }
@@ -70,6 +73,7 @@ impl Payload {
             Payload::OrderPaid(p) => serde_json::to_string(p),
             Payload::OrderCancelled(p) | Payload::OrderExpired(p) => serde_json::to_string(p),
             Payload::OrderPaymentReview(p) => serde_json::to_string(p),
+            Payload::OrderRefunded(p) => serde_json::to_string(p),
             Payload::InventoryLow(p) => serde_json::to_string(p),
         }
     }
@@ -164,6 +168,21 @@ pub enum ReviewReason {
     AlreadyInReview,
 }
 
+/// `order.refunded`: the provider confirmed a refund; the money went back (and the stock of the
+/// lines marked `restock` is on the shelf again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRefunded {
+    pub order_id: OrderId,
+    pub refund_id: RefundId,
+    pub amount: Money,
+    /// The part of the amount that is shipping.
+    pub shipping: Money,
+    /// What has been refunded of the order in all, in minor units.
+    pub refunded_minor: i64,
+    pub reason: String,
+    pub lines: Vec<crate::refunds::RefundLine>,
+}
+
 /// `inventory.low`: a SKU's availability fell to or below its threshold, because of an order or
 /// an adjustment (written by SQL inside the batch that took the stock, see `shared/edge`'s
 /// outbox).
@@ -187,16 +206,18 @@ pub enum EventKind {
     OrderCancelled,
     OrderExpired,
     OrderPaymentReview,
+    OrderRefunded,
     InventoryLow,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::OrderCreated,
         EventKind::OrderPaid,
         EventKind::OrderCancelled,
         EventKind::OrderExpired,
         EventKind::OrderPaymentReview,
+        EventKind::OrderRefunded,
         EventKind::InventoryLow,
     ];
 
@@ -207,6 +228,7 @@ impl EventKind {
             EventKind::OrderCancelled => "order.cancelled",
             EventKind::OrderExpired => "order.expired",
             EventKind::OrderPaymentReview => "order.payment_review",
+            EventKind::OrderRefunded => "order.refunded",
             EventKind::InventoryLow => "inventory.low",
         }
     }

@@ -92,6 +92,7 @@ random_id!(CartId, "cart", "cart");
 random_id!(LineId, "line", "cart line");
 random_id!(OrderId, "ord", "order");
 random_id!(EventId, "evt", "event");
+random_id!(RefundId, "rfd", "refund");
 
 /// A product id from the catalog: `prod_` followed by 1–64 of `[a-z0-9-]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -19,6 +19,7 @@ pub mod order;
 pub mod pagination;
 pub mod payments;
 pub mod pricing;
+pub mod refunds;
 pub mod standard_webhooks;
 pub mod time;
 pub mod webhooks;

@@ -174,6 +174,9 @@ pub struct StripeObject {
     pub amount_received: Option<i64>,
     #[serde(default)]
     pub amount_refunded: Option<i64>,
+    /// On a Refund: `succeeded`, `failed`, `pending`…
+    #[serde(default)]
+    pub status: Option<String>,
     #[serde(default)]
     pub currency: Option<String>,
     /// On a Charge or a Dispute: the PaymentIntent it belongs to.
@@ -207,8 +210,10 @@ pub enum Effect {
     Failed,
     /// The payment was cancelled at the provider.
     Canceled,
-    /// Money was given back.
+    /// Money was given back (a refund, or refunds in all, confirmed).
     Refunded,
+    /// A refund the provider had accepted failed.
+    RefundFailed,
     /// The customer disputed the payment.
     Disputed,
 }
@@ -233,6 +238,10 @@ pub struct PaymentEvent {
     pub order_hint: Option<OrderId>,
     /// The cart the provider's metadata names, if any (a cart becomes at most one order).
     pub cart_hint: Option<CartId>,
+    /// The refund the event is about, by the provider's id and by ours (from its metadata).
+    pub refund_ids: Vec<String>,
+    /// What the provider says is refunded of the payment in all (Stripe's `charge.refunded`).
+    pub refunded_total: Option<i64>,
 }
 
 fn money(minor: Option<i64>, currency: Option<&str>) -> Option<Money> {
@@ -243,16 +252,23 @@ fn money(minor: Option<i64>, currency: Option<&str>) -> Option<Money> {
 impl StripeEvent {
     /// The event as this system reads it.
     pub fn read(&self) -> PaymentEvent {
-        let effect = match self.kind.as_str() {
-            "payment_intent.succeeded" => Some(Effect::Succeeded),
-            "payment_intent.payment_failed" => Some(Effect::Failed),
-            "payment_intent.canceled" => Some(Effect::Canceled),
-            "charge.refunded" => Some(Effect::Refunded),
-            "charge.dispute.created" => Some(Effect::Disputed),
+        let object = &self.data.object;
+        let effect = match (self.kind.as_str(), object.status.as_deref()) {
+            ("payment_intent.succeeded", _) => Some(Effect::Succeeded),
+            ("payment_intent.payment_failed", _) => Some(Effect::Failed),
+            ("payment_intent.canceled", _) => Some(Effect::Canceled),
+            ("charge.refunded", _) => Some(Effect::Refunded),
+            ("refund.updated" | "charge.refund.updated", Some("succeeded")) => {
+                Some(Effect::Refunded)
+            }
+            ("refund.updated" | "charge.refund.updated", Some("failed" | "canceled")) => {
+                Some(Effect::RefundFailed)
+            }
+            ("charge.dispute.created", _) => Some(Effect::Disputed),
             _ => None,
         };
-        let object = &self.data.object;
         let metadata = |key: &str| object.metadata.get(key).map(String::as_str);
+        let is_refund = object.object == "refund";
         PaymentEvent {
             id: self.id.clone(),
             kind: self.kind.clone(),
@@ -265,6 +281,18 @@ impl StripeEvent {
             occurred_at: self.occurred_at(),
             order_hint: metadata("order_id").and_then(|id| OrderId::parse(id).ok()),
             cart_hint: metadata("cart_id").and_then(|id| CartId::parse(id).ok()),
+            refund_ids: if is_refund {
+                std::iter::once(object.id.clone())
+                    .chain(metadata("refund_id").map(str::to_owned))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            refunded_total: if object.object == "charge" {
+                object.amount_refunded
+            } else {
+                None
+            },
         }
     }
 }
@@ -324,6 +352,8 @@ impl StandardEvent {
                 .as_deref()
                 .and_then(|id| OrderId::parse(id).ok()),
             cart_hint: None,
+            refund_ids: data.refund_id.iter().cloned().collect(),
+            refunded_total: None,
         }
     }
 }
@@ -352,6 +382,10 @@ pub enum Outcome {
     /// Signed by the provider but not an event this system can read: kept for investigation
     /// (answered 400).
     Malformed,
+    /// Refunds of the order were confirmed.
+    Refunded,
+    /// A refund of the order failed at the provider; its amount is refundable again.
+    RefundFailed,
 }
 
 impl Outcome {
@@ -363,6 +397,8 @@ impl Outcome {
             Outcome::NotPayable => "not_payable",
             Outcome::Recorded => "recorded",
             Outcome::Malformed => "malformed",
+            Outcome::Refunded => "refunded",
+            Outcome::RefundFailed => "refund_failed",
         }
     }
 }
@@ -382,6 +418,8 @@ pub enum Verdict {
     },
     /// Record the event only.
     Record(Outcome),
+    /// Settle the order's open refunds that the event confirms (or, failed, releases).
+    Refund { order: OrderId, failed: bool },
     /// Not a type this system reads: answered 200, nothing written.
     Ignore,
 }
@@ -397,8 +435,17 @@ pub fn decide(event: &PaymentEvent, order: Option<&PayableOrder>) -> Verdict {
     let Some(order) = order else {
         return Verdict::Record(Outcome::UnknownOrder);
     };
-    if effect != Effect::Succeeded {
-        return Verdict::Record(Outcome::Recorded);
+    match effect {
+        Effect::Succeeded => {}
+        Effect::Refunded | Effect::RefundFailed => {
+            return Verdict::Refund {
+                order: order.id.clone(),
+                failed: effect == Effect::RefundFailed,
+            }
+        }
+        Effect::Failed | Effect::Canceled | Effect::Disputed => {
+            return Verdict::Record(Outcome::Recorded)
+        }
     }
     let reason = if event.amount != Some(order.total) {
         ReviewReason::AmountMismatch
@@ -648,6 +695,47 @@ mod tests {
         let mut other = succeeded(4490, "eur");
         other.kind = "customer.created".into();
         assert_eq!(decide(&other.read(), Some(&paid)), Verdict::Ignore);
+    }
+
+    #[test]
+    fn refund_events_name_their_refund_or_the_cumulative_amount() {
+        let charge: StripeEvent = serde_json::from_str(
+            r#"{"id":"evt_1","type":"charge.refunded","created":1800000000,"data":{"object":{"id":"ch_1","object":"charge","amount":4490,"amount_refunded":1500,"currency":"eur","payment_intent":"pi_1"}}}"#,
+        )
+        .unwrap();
+        let read = charge.read();
+        assert_eq!(
+            (read.effect, read.refunded_total, read.refund_ids.len()),
+            (Some(Effect::Refunded), Some(1500), 0)
+        );
+        let paid = order(OrderStatus::Paid);
+        assert_eq!(
+            decide(&read, Some(&paid)),
+            Verdict::Refund {
+                order: paid.id.clone(),
+                failed: false
+            }
+        );
+        let refund = |status: &str| -> PaymentEvent {
+            serde_json::from_value::<StripeEvent>(serde_json::json!({
+                "id": "evt_2", "type": "refund.updated", "created": 1_800_000_000,
+                "data": {"object": {"id": "re_1", "object": "refund", "amount": 500,
+                    "currency": "eur", "payment_intent": "pi_1", "status": status,
+                    "metadata": {"refund_id": "rfd_1"}}}
+            }))
+            .unwrap()
+            .read()
+        };
+        let succeeded = refund("succeeded");
+        assert_eq!(succeeded.effect, Some(Effect::Refunded));
+        assert_eq!(
+            succeeded.refund_ids,
+            vec!["re_1".to_owned(), "rfd_1".to_owned()]
+        );
+        assert_eq!(succeeded.payment_id, "pi_1");
+        assert_eq!(succeeded.refunded_total, None);
+        assert_eq!(refund("failed").effect, Some(Effect::RefundFailed));
+        assert_eq!(refund("pending").effect, None, "not settled yet: ignored");
     }
 
     #[test]

@@ -149,6 +149,16 @@ impl Config {
                 "PAYMENT_WEBHOOK_TOLERANCE_SECONDS is 1 to 3600".into(),
             ));
         }
+        // An outbound call (Stripe) runs inside a request that holds its Idempotency-Key's lease:
+        // it must end well before the lease does, or a retry could take the key over while the
+        // first call is still running.
+        let outbound_ms: i64 = number(&lookup, "OUTBOUND_TIMEOUT_MS", 10_000)?;
+        let max_outbound_ms = shop_domain::idempotency::IN_FLIGHT_LEASE.millis() / 3;
+        if !(1..=max_outbound_ms).contains(&outbound_ms) {
+            return Err(ConfigError(format!(
+                "OUTBOUND_TIMEOUT_MS is 1 to {max_outbound_ms} (a third of the idempotency lease)"
+            )));
+        }
         Ok(Config {
             payment_webhook_tolerance: Duration::from_secs(tolerance),
             development: lookup("ENVIRONMENT").is_some_and(|e| e.trim() == "development"),
@@ -184,11 +194,7 @@ impl Config {
                 outbox_resend_after: Duration::from_secs(resend_after),
                 max_units_per_sku,
             },
-            outbound_timeout: std::time::Duration::from_millis(number(
-                &lookup,
-                "OUTBOUND_TIMEOUT_MS",
-                10_000,
-            )?),
+            outbound_timeout: std::time::Duration::from_millis(outbound_ms.unsigned_abs()),
             webhooks: shop_domain::webhooks::UrlPolicy {
                 allow_insecure: flag(&lookup, "WEBHOOKS_ALLOW_INSECURE_URLS")?,
                 allow_ip_hosts: flag(&lookup, "WEBHOOKS_ALLOW_IP_HOSTS")?,
@@ -238,6 +244,18 @@ mod tests {
         );
         assert!(
             Config::from_lookup(|n| (n == "ORDER_TOKEN_TTL_DAYS").then(|| "500".into())).is_err()
+        );
+        for beyond_the_lease in ["0", "20001", "60000"] {
+            assert!(
+                Config::from_lookup(
+                    |n| (n == "OUTBOUND_TIMEOUT_MS").then(|| beyond_the_lease.into())
+                )
+                .is_err(),
+                "{beyond_the_lease}"
+            );
+        }
+        assert!(
+            Config::from_lookup(|n| (n == "OUTBOUND_TIMEOUT_MS").then(|| "20000".into())).is_ok()
         );
         let c = Config::from_lookup(|_| None).unwrap();
         assert!(!c.development && !c.webhooks.allow_insecure && !c.webhooks.allow_ip_hosts);

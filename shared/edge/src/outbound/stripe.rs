@@ -1,13 +1,17 @@
 //! Stripe as a payment provider: creates a PaymentIntent through Stripe's HTTP API
 //! (form-encoded, with an `Idempotency-Key` derived from the checkout's, see [`intent_key`]),
-//! and retrieves it again when a checkout is
-//! replayed (its client secret is never stored), with a timeout and no redirects followed. The
-//! base URL is configurable (`STRIPE_API_BASE`) so tests can point it at a local stand-in.
+//! retrieves it again when a checkout is replayed (its client secret is never stored), and
+//! refunds (`POST /v1/refunds`, keyed by the refund's id), with a timeout (at most a third of the
+//! idempotency lease, see `config`) and no redirects followed. Stripe's 400, 402 and 404 answers
+//! are definite refusals (`PaymentError::Declined`); anything else that is not a 2xx (timeouts,
+//! 409, 429, 5xx) leaves the outcome unknown (`Unavailable`). The base URL is configurable
+//! (`STRIPE_API_BASE`) so tests can point it at a local stand-in.
 
 use serde::Deserialize;
 use shop_domain::checkout::{PaymentError, PaymentProvider, PaymentSession};
 use shop_domain::ids::{CartId, OrderId};
 use shop_domain::money::Money;
+use shop_domain::refunds::{Refund, RefundProvider};
 use worker::{Headers, Method, RequestInit};
 
 use crate::outbound::{self, Outcome};
@@ -17,8 +21,9 @@ pub struct Stripe {
     pub secret_key: String,
     /// How long a call may take before the checkout answers 502 (`OUTBOUND_TIMEOUT_MS`).
     pub timeout: std::time::Duration,
-    /// Sent as metadata: stable across retries of one checkout, unlike the order id.
-    pub cart_id: CartId,
+    /// Sent as metadata of a PaymentIntent: stable across retries of one checkout, unlike the
+    /// order id (`None` outside a checkout: no PaymentIntent can be created).
+    pub cart_id: Option<CartId>,
 }
 
 #[derive(Deserialize)]
@@ -95,6 +100,11 @@ impl Stripe {
             .text()
             .await
             .map_err(|e| unavailable(e.to_string()))?;
+        if matches!(status, 400 | 402 | 404) {
+            return Err(PaymentError::Declined(format!(
+                "Stripe answered {status}: {body}"
+            )));
+        }
         if !(200..300).contains(&status) {
             return Err(unavailable(format!("Stripe answered {status}: {body}")));
         }
@@ -122,12 +132,15 @@ impl PaymentProvider for Stripe {
         amount: Money,
         idempotency_key: &str,
     ) -> Result<PaymentSession, PaymentError> {
+        let cart_id = self.cart_id.as_ref().ok_or_else(|| {
+            PaymentError::Unavailable("a PaymentIntent is created for a cart".into())
+        })?;
         let body = self
             .call(
                 Method::Post,
                 "/v1/payment_intents",
-                Some(intent_key(&self.cart_id, idempotency_key, amount)),
-                Some(intent_form(amount, &self.cart_id, order)),
+                Some(intent_key(cart_id, idempotency_key, amount)),
+                Some(intent_form(amount, cart_id, order)),
             )
             .await?;
         let intent = parse_intent(&body)?;
@@ -163,6 +176,50 @@ impl PaymentProvider for Stripe {
             )));
         }
         Ok(intent.client_secret)
+    }
+}
+
+/// The form body of a refund: of the PaymentIntent, the amount in minor units, with the order
+/// and our refund id as metadata (the webhook finds the refund by either).
+pub fn refund_form(payment_id: &str, refund: &Refund) -> String {
+    worker::url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("payment_intent", payment_id)
+        .append_pair("amount", &refund.amount.minor_units().to_string())
+        .append_pair("metadata[order_id]", refund.order_id.as_str())
+        .append_pair("metadata[refund_id]", refund.id.as_str())
+        .finish()
+}
+
+#[derive(Deserialize)]
+struct StripeRefund {
+    id: String,
+}
+
+impl RefundProvider for Stripe {
+    /// `POST /v1/refunds`, `Idempotency-Key: refund-<our refund id>`: asked twice, Stripe refunds
+    /// once and answers the same refund.
+    async fn refund(
+        &self,
+        payment_id: &str,
+        refund: &Refund,
+        key: &str,
+    ) -> Result<String, PaymentError> {
+        if !is_stripe_id(payment_id) {
+            return Err(PaymentError::Declined(format!(
+                "not a PaymentIntent id: {payment_id:?}"
+            )));
+        }
+        let body = self
+            .call(
+                Method::Post,
+                "/v1/refunds",
+                Some(format!("refund-{key}")),
+                Some(refund_form(payment_id, refund)),
+            )
+            .await?;
+        let answer: StripeRefund = serde_json::from_str(&body)
+            .map_err(|e| PaymentError::Unavailable(format!("Stripe answer: {e}")))?;
+        Ok(answer.id)
     }
 }
 

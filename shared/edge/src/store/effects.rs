@@ -91,6 +91,21 @@ pub async fn apply(db: &Db, event: &Event, now: Timestamp) -> Result<&'static st
                 .map_err(err)?,
             );
         }
+        // Refunds shrink the day's revenue (the day of the refund; sales stay counted).
+        Payload::OrderRefunded(refunded) => {
+            statements.push(
+                db.prepare(
+                    "INSERT INTO daily_sales (day, currency, orders, units, revenue_minor) VALUES (?1, ?2, 0, 0, ?3) \
+                     ON CONFLICT (day, currency) DO UPDATE SET revenue_minor = revenue_minor + excluded.revenue_minor",
+                )
+                .bind(&[
+                    day.into(),
+                    refunded.amount.currency().code().into(),
+                    num(-refunded.amount.minor_units()),
+                ])
+                .map_err(err)?,
+            );
+        }
         Payload::InventoryLow(low) => {
             statements.push(
                 db.prepare(

@@ -10,5 +10,6 @@ pub mod order_search;
 pub mod orders;
 pub mod outbox;
 pub mod payments;
+pub mod refunds;
 pub mod retention;
 pub mod sql;

@@ -454,8 +454,11 @@ fn give_back_sql(from: OrderStatus) -> &'static [&'static str] {
             "UPDATE reservations SET status = 'released' WHERE order_id = ?1 AND status = 'held'",
         ],
         Stock::Sold => &[
+            // Units a confirmed refund put back on the shelf already are not restocked twice.
             "UPDATE inventory SET on_hand = on_hand + \
-               (SELECT quantity FROM reservations r WHERE r.order_id = ?1 AND r.sku = inventory.sku AND r.status = 'sold') \
+               (SELECT r.quantity - coalesce((SELECT sum(l.restocked_quantity) FROM order_lines l \
+                  WHERE l.order_id = ?1 AND l.sku = inventory.sku), 0) \
+                FROM reservations r WHERE r.order_id = ?1 AND r.sku = inventory.sku AND r.status = 'sold') \
              WHERE sku IN (SELECT sku FROM reservations WHERE order_id = ?1 AND status = 'sold')",
             "UPDATE reservations SET status = 'released' WHERE order_id = ?1 AND status = 'sold'",
         ],

@@ -12,7 +12,9 @@ use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 
+use crate::store::refunds::RefundRow;
 use crate::store::sql::{self, err, num, opt_num, opt_str, Db, Stmt, Violation};
+use shop_domain::refunds::Refund;
 
 #[derive(Deserialize)]
 struct OrderRow {
@@ -138,8 +140,13 @@ pub struct PaymentView {
     pub status: OrderStatus,
     pub total: Money,
     pub captured: Money,
+    /// Confirmed by the provider.
     pub refunded: Money,
+    /// Requested, not yet confirmed.
+    pub refund_pending: Money,
     pub events: Vec<LedgerEntry>,
+    /// The order's refunds, newest first.
+    pub refunds: Vec<Refund>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -165,7 +172,9 @@ struct LedgerDoc {
     total: i64,
     captured: i64,
     refunded: i64,
+    pending: i64,
     events: Vec<EntryRow>,
+    refunds: Vec<RefundRow>,
 }
 
 #[derive(Deserialize)]
@@ -183,12 +192,18 @@ struct EntryRow {
 
 const LEDGER_SQL: &str = "\
 SELECT json_object('id', o.id, 'status', o.status, 'currency', o.currency, 'total', o.total_minor,
-  'captured', o.captured_minor, 'refunded', o.refunded_minor,
+  'captured', o.captured_minor, 'refunded', o.refunded_minor, 'pending', o.refund_pending_minor,
   'events', json((SELECT json_group_array(json_object('provider', e.provider, 'event_id', e.event_id,
       'type', e.type, 'amount_minor', e.amount_minor, 'currency', e.currency,
       'occurred_at', e.occurred_at, 'received_at', e.received_at, 'outcome', e.outcome))
     FROM (SELECT * FROM payment_events WHERE order_id = o.id
-          ORDER BY occurred_at, received_at, event_id) e))) AS doc
+          ORDER BY occurred_at, received_at, event_id) e)),
+  'refunds', json((SELECT json_group_array(json_object('id', r.id, 'order_id', r.order_id,
+      'status', r.status, 'currency', r.currency, 'amount_minor', r.amount_minor,
+      'shipping_minor', r.shipping_minor, 'reason', r.reason, 'lines', r.lines,
+      'provider', r.provider, 'provider_refund_id', r.provider_refund_id,
+      'created_at', r.created_at, 'updated_at', r.updated_at))
+    FROM (SELECT * FROM refunds WHERE order_id = o.id ORDER BY created_at DESC, id) r))) AS doc
 FROM orders o WHERE o.id = ?1";
 
 /// The payment of `order`, `None` when there is no such order. One statement.
@@ -225,6 +240,12 @@ pub async fn ledger(db: &Db, order: &OrderId) -> Result<Option<PaymentView>, Sto
         total: money(doc.total)?,
         captured: money(doc.captured)?,
         refunded: money(doc.refunded)?,
+        refund_pending: money(doc.pending)?,
         events,
+        refunds: doc
+            .refunds
+            .into_iter()
+            .map(RefundRow::into_refund)
+            .collect::<Result<_, _>>()?,
     }))
 }

@@ -1,0 +1,233 @@
+//! `POST /v1/admin/orders/{id}/refunds`: the merchant refunds all or part of a paid order. Glue
+//! over `shop_domain::refunds` (plan, commit, ask the provider) and `shop_edge::store::refunds`.
+//! The refund is answered 202 `pending`: the provider's webhook confirms it (`order.refunded`).
+
+use serde::Deserialize;
+use shop_domain::checkout::{PaymentError, TestPaymentProvider};
+use shop_domain::ids::{OrderId, Sku};
+use shop_domain::money::Money;
+use shop_domain::refunds::{
+    self, LineRequest, Refund, RefundError, RefundProvider, RefundReason, RefundRequest,
+    MAX_REASON_CHARS,
+};
+use shop_edge::http::problem::FieldError;
+use shop_edge::http::runtime::{log_error, CryptoIds};
+use shop_edge::outbound::stripe::Stripe;
+use shop_edge::store::refunds::D1Refunds;
+use shop_edge::{Call, Problem, Reply};
+
+use crate::checkout::stripe;
+use crate::Endpoint;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundBody {
+    #[serde(default)]
+    amount: Option<Money>,
+    reason: String,
+    #[serde(default)]
+    lines: Option<Vec<LineBody>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineBody {
+    sku: String,
+    quantity: u32,
+    #[serde(default)]
+    restock: bool,
+}
+
+/// The provider a refund goes to: the order's own, while `PAYMENT_PROVIDERS` enables it (a
+/// provider that is not enabled declines: nothing stays committed).
+struct Providers<'a> {
+    enabled: &'a [String],
+    test: TestPaymentProvider<'a>,
+    stripe: Stripe,
+}
+
+impl RefundProvider for Providers<'_> {
+    async fn refund(
+        &self,
+        payment_id: &str,
+        refund: &Refund,
+        key: &str,
+    ) -> Result<String, PaymentError> {
+        let enabled = self.enabled.contains(&refund.provider);
+        match refund.provider.as_str() {
+            "test" if enabled => self.test.refund(payment_id, refund, key).await,
+            "stripe" if enabled => self.stripe.refund(payment_id, refund, key).await,
+            other => Err(PaymentError::Declined(format!(
+                "payment provider {other} is not enabled"
+            ))),
+        }
+    }
+}
+
+fn parse(body: RefundBody) -> Result<RefundRequest, Problem> {
+    let mut errors = Vec::new();
+    let reason = RefundReason::parse(&body.reason);
+    if reason.is_none() {
+        errors.push(FieldError::new(
+            "/reason",
+            "invalid_reason",
+            format!("reason is 1 to {MAX_REASON_CHARS} characters, without control characters"),
+        ));
+    }
+    let lines = match body.lines {
+        None => None,
+        Some(lines) if lines.is_empty() => {
+            errors.push(FieldError::new(
+                "/lines",
+                "invalid_lines",
+                "lines, when given, names at least one line",
+            ));
+            None
+        }
+        Some(lines) => Some(
+            lines
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, line)| {
+                    let sku = Sku::parse(&line.sku).ok();
+                    if sku.is_none() {
+                        errors.push(FieldError::new(
+                            format!("/lines/{i}/sku"),
+                            "invalid_sku",
+                            "not a SKU",
+                        ));
+                    }
+                    if line.quantity == 0 {
+                        errors.push(FieldError::new(
+                            format!("/lines/{i}/quantity"),
+                            "invalid_quantity",
+                            "quantity is a whole number of units, at least 1",
+                        ));
+                    }
+                    Some(LineRequest {
+                        sku: sku?,
+                        quantity: line.quantity,
+                        restock: line.restock,
+                    })
+                })
+                .collect(),
+        ),
+    };
+    match reason {
+        Some(reason) if errors.is_empty() => Ok(RefundRequest {
+            amount: body.amount,
+            reason,
+            lines,
+        }),
+        _ => Err(Problem::new(
+            422,
+            "validation_failed",
+            "Request is not valid",
+            "Some fields are not valid",
+        )
+        .with_errors(errors)),
+    }
+}
+
+pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let key = call.require_idempotency_key()?;
+    let principal = call.admin()?;
+    let order = call.path_param(0, OrderId::parse, not_found)?;
+    let request = parse(call.json()?)?;
+    let db = call.db()?;
+    let store = D1Refunds {
+        db: &db,
+        caller: &principal.sub,
+    };
+    let providers = Providers {
+        enabled: &call.config.checkout.payment_providers,
+        test: TestPaymentProvider { ids: &CryptoIds },
+        stripe: stripe(call, None),
+    };
+    let id = refunds::refund_id(&order, &principal.sub, &key);
+    let refund = refunds::refund(&store, &providers, &order, &request, id, call.now)
+        .await
+        .map_err(|e| {
+            if let RefundError::Provider(cause) = &e {
+                log_error(&call.request_id, "refund", cause);
+            }
+            refund_problem(e)
+        })?;
+    Ok(Reply::json(202, &refund)?)
+}
+
+fn not_found() -> Problem {
+    Problem::not_found("order_not_found", "No order with this id")
+}
+
+/// The one mapping of refund errors to HTTP.
+fn refund_problem(error: RefundError) -> Problem {
+    match error {
+        RefundError::NotFound => not_found(),
+        RefundError::NotPaid => Problem::new(
+            409,
+            "order_not_paid",
+            "Order not paid",
+            "Nothing was captured for this order, so nothing can be refunded",
+        ),
+        RefundError::Exceeds { refundable } => Problem::new(
+            422,
+            "refund_exceeds_captured",
+            "Refund exceeds what is left",
+            format!(
+                "At most {} {} can be refunded (captured, less what is refunded or being refunded, \
+                 of the lines named)",
+                refundable.amount(),
+                refundable.currency().code()
+            ),
+        )
+        .with_extra(
+            "refundable",
+            serde_json::to_value(refundable).unwrap_or_default(),
+        ),
+        RefundError::InvalidAmount { currency } => Problem::invalid_field(
+            "/amount",
+            "invalid_amount",
+            format!(
+                "amount is positive and in the order's currency ({})",
+                currency.code()
+            ),
+        ),
+        RefundError::UnknownLine { index, sku } => Problem::invalid_field(
+            &format!("/lines/{index}/sku"),
+            "unknown_line",
+            format!("the order has no line {sku}, or it is named twice"),
+        ),
+        RefundError::TooManyUnits { index, left } => Problem::invalid_field(
+            &format!("/lines/{index}/quantity"),
+            "too_many_units",
+            format!("this line has {left} units left to refund"),
+        ),
+        RefundError::KeyReused => Problem::new(
+            409,
+            "idempotency_key_reused",
+            "Idempotency-Key reused",
+            "This Idempotency-Key made another refund of this order; use a new key",
+        ),
+        RefundError::Busy => Problem::new(
+            409,
+            "order_changed",
+            "Order changed",
+            "Other refunds of this order kept changing it; retry",
+        )
+        .with_header("Retry-After", "1"),
+        RefundError::Provider(PaymentError::Declined(_)) => Problem::new(
+            502,
+            "refund_declined",
+            "Refund declined",
+            "The payment provider declined the refund; nothing is refunded",
+        ),
+        RefundError::Provider(PaymentError::Unavailable(_)) => Problem::new(
+            502,
+            "payment_provider_unavailable",
+            "Payment provider unavailable",
+            "The payment provider did not answer; retry with the same Idempotency-Key",
+        ),
+        RefundError::Store(e) => e.into(),
+    }
+}

@@ -1,0 +1,871 @@
+//! Refunds: what an order can still give back, how a refund is allocated across its lines and
+//! shipping, and the use case that commits it, asks the provider, and waits for the provider's
+//! webhook to confirm it.
+//!
+//! Money never leaves twice and never more than was captured: a refund's amount is committed on
+//! the order when it is requested (`refund_pending`), and the store refuses a commitment that
+//! would take refunded plus pending above captured (a constraint, so of two concurrent refunds
+//! that together exceed it one wins). The provider's confirmation moves the amount from pending
+//! to refunded; a provider's definite refusal releases it.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::checkout::{has_unsafe_characters, PaymentError};
+use crate::events::Event;
+use crate::ids::{OrderId, RefundId, Sku};
+use crate::money::{allocate, Currency, Money};
+use crate::order::OrderStatus;
+use crate::time::Timestamp;
+use crate::StoreError;
+
+/// The most characters a refund's reason may have.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// Why the merchant refunds: 1 to [`MAX_REASON_CHARS`] characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundReason(String);
+
+impl RefundReason {
+    pub fn parse(reason: &str) -> Option<Self> {
+        let reason = reason.trim();
+        let length = reason.chars().count();
+        ((1..=MAX_REASON_CHARS).contains(&length) && !has_unsafe_characters(reason))
+            .then(|| RefundReason(reason.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One line of a refund request: `quantity` units of the order's line for `sku`, their stock
+/// back on the shelf when the refund is confirmed if `restock`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineRequest {
+    pub sku: Sku,
+    pub quantity: u32,
+    pub restock: bool,
+}
+
+/// A parsed refund request. Without lines, the refund is of the order as a whole (allocated
+/// across what each line and the shipping have left); with lines, of those units (their value
+/// by default). Without an amount, everything the request covers that is still refundable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    pub amount: Option<Money>,
+    pub reason: RefundReason,
+    pub lines: Option<Vec<LineRequest>>,
+}
+
+/// An order line as far as refunds go (amounts in minor units).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundableLine {
+    pub position: u32,
+    pub sku: Sku,
+    pub quantity: u32,
+    pub total: i64,
+    /// Units and amount committed to refunds that have not failed.
+    pub refunded_quantity: u32,
+    pub refunded: i64,
+}
+
+/// What an order can still refund, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refundable {
+    pub order_id: OrderId,
+    pub status: OrderStatus,
+    pub currency: Currency,
+    pub provider: String,
+    pub payment_id: String,
+    pub captured: i64,
+    /// Confirmed by the provider.
+    pub refunded: i64,
+    /// Requested, not yet confirmed.
+    pub pending: i64,
+    pub shipping: i64,
+    /// Shipping committed to refunds that have not failed.
+    pub shipping_refunded: i64,
+    pub lines: Vec<RefundableLine>,
+}
+
+impl Refundable {
+    /// Captured less what is refunded or being refunded.
+    pub fn left(&self) -> i64 {
+        self.captured - self.refunded - self.pending
+    }
+}
+
+/// A refund line as allocated (amounts in minor units).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundLine {
+    pub position: u32,
+    pub sku: Sku,
+    /// Units refunded (0 when the refund is of an amount, not of units).
+    pub quantity: u32,
+    pub amount: Money,
+    pub restock: bool,
+}
+
+/// Where a refund is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    /// Committed on the order; the provider has not (yet) said it has it.
+    Requested,
+    /// The provider has it; its webhook will confirm it.
+    Pending,
+    /// Confirmed by the provider: the money went back.
+    Succeeded,
+    /// The provider refused it; its amount is refundable again.
+    Failed,
+}
+
+impl RefundStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundStatus::Requested => "requested",
+            RefundStatus::Pending => "pending",
+            RefundStatus::Succeeded => "succeeded",
+            RefundStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            RefundStatus::Requested,
+            RefundStatus::Pending,
+            RefundStatus::Succeeded,
+            RefundStatus::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// A refund: planned, then stored and followed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub id: RefundId,
+    pub order_id: OrderId,
+    pub status: RefundStatus,
+    pub amount: Money,
+    /// The part of the amount that is shipping.
+    pub shipping: Money,
+    pub reason: String,
+    pub lines: Vec<RefundLine>,
+    pub provider: String,
+    pub provider_refund_id: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundError {
+    NotFound,
+    /// Nothing was captured (unpaid, expired, in review): 409.
+    NotPaid,
+    /// More than is left to refund (of the order, or of the lines named): 422.
+    Exceeds {
+        refundable: Money,
+    },
+    /// The amount is not positive or not in the order's currency: 422.
+    InvalidAmount {
+        currency: Currency,
+    },
+    /// A line of the request names no line of the order, or one named twice: 422.
+    UnknownLine {
+        index: usize,
+        sku: Sku,
+    },
+    /// More units than the line has left to refund: 422.
+    TooManyUnits {
+        index: usize,
+        left: u32,
+    },
+    /// This request's key made another refund of this order: 409.
+    KeyReused,
+    /// Concurrent refunds kept changing the order: 409, retry.
+    Busy,
+    /// The provider refused the refund (nothing is committed any more) or could not be reached
+    /// (the refund stays requested; retry with the same key): 502.
+    Provider(PaymentError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for RefundError {
+    fn from(e: StoreError) -> Self {
+        RefundError::Store(e)
+    }
+}
+
+/// The id of the refund a request makes: derived from the order, the caller and the request's
+/// `Idempotency-Key`, so a retry (even after a crash between the commitment and the provider's
+/// answer) continues the same refund instead of making a second one.
+pub fn refund_id(order: &OrderId, caller: &str, key: &str) -> RefundId {
+    let mut hasher = Sha256::new();
+    for part in [order.as_str(), caller, key] {
+        hasher.update(part.as_bytes());
+        hasher.update(b"\n");
+    }
+    let digest = hasher.finalize();
+    let mut first = [0u8; 16];
+    first.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));
+    RefundId::mint(&Derived(u128::from_be_bytes(first)))
+}
+
+/// 128 bits that are not random: derived from a request.
+struct Derived(u128);
+
+impl crate::ids::IdSource for Derived {
+    fn next_u128(&self) -> u128 {
+        self.0
+    }
+}
+
+/// The value of `quantity` units of `line` still refundable: its share of the line total,
+/// rounded half up, and exactly what is left when they are the last units.
+fn units_value(line: &RefundableLine, quantity: u32) -> i64 {
+    let left_units = line.quantity - line.refunded_quantity;
+    let left = line.total - line.refunded;
+    if quantity >= left_units {
+        return left;
+    }
+    let quantity = i128::from(quantity);
+    let units = i128::from(line.quantity.max(1));
+    let share = (i128::from(line.total) * quantity * 2 + units) / (units * 2);
+    i64::try_from(share).unwrap_or(i64::MAX).min(left)
+}
+
+/// Plan the refund `request` makes of `order`: its amount and how it is allocated (largest
+/// remainder, so the parts sum exactly to the amount and none exceeds what its line or the
+/// shipping has left).
+pub fn plan(
+    order: &Refundable,
+    request: &RefundRequest,
+    id: RefundId,
+    now: Timestamp,
+) -> Result<Refund, RefundError> {
+    let currency = order.currency;
+    let money = |minor: i64| Money::from_minor(minor, currency);
+    let invalid = || RefundError::InvalidAmount { currency };
+    if order.captured <= 0 {
+        return Err(RefundError::NotPaid);
+    }
+    let requested = match request.amount {
+        Some(amount) if amount.currency() != currency || amount.minor_units() <= 0 => {
+            return Err(invalid())
+        }
+        Some(amount) => Some(amount.minor_units()),
+        None => None,
+    };
+    // The buckets the amount is spread over: (the line, or None for shipping; units; restock;
+    // the most it can take).
+    let mut buckets: Vec<(Option<&RefundableLine>, u32, bool, i64)> = Vec::new();
+    match &request.lines {
+        None => {
+            for line in &order.lines {
+                buckets.push((Some(line), 0, false, line.total - line.refunded));
+            }
+            buckets.push((None, 0, false, order.shipping - order.shipping_refunded));
+        }
+        Some(lines) => {
+            let mut seen = std::collections::BTreeSet::new();
+            for (index, wanted) in lines.iter().enumerate() {
+                let found = order
+                    .lines
+                    .iter()
+                    .find(|l| l.sku == wanted.sku)
+                    .filter(|l| seen.insert(l.position));
+                let Some(line) = found else {
+                    return Err(RefundError::UnknownLine {
+                        index,
+                        sku: wanted.sku.clone(),
+                    });
+                };
+                let left = line.quantity - line.refunded_quantity;
+                if wanted.quantity == 0 || wanted.quantity > left {
+                    return Err(RefundError::TooManyUnits { index, left });
+                }
+                let value = units_value(line, wanted.quantity);
+                buckets.push((Some(line), wanted.quantity, wanted.restock, value));
+            }
+        }
+    }
+    let covered: i64 = buckets.iter().map(|b| b.3).sum();
+    let limit = covered.min(order.left());
+    let amount = requested.unwrap_or(limit);
+    if amount > limit || amount <= 0 {
+        return Err(RefundError::Exceeds {
+            refundable: money(limit.max(0)).map_err(|_| invalid())?,
+        });
+    }
+    let weights: Vec<i64> = buckets.iter().map(|b| b.3).collect();
+    let parts = allocate(amount, &weights);
+    let mut lines = Vec::new();
+    let mut shipping = 0;
+    for ((bucket, units, restock, _), part) in buckets.into_iter().zip(parts) {
+        match bucket {
+            Some(line) => {
+                if part == 0 && units == 0 {
+                    continue;
+                }
+                lines.push(RefundLine {
+                    position: line.position,
+                    sku: line.sku.clone(),
+                    quantity: units,
+                    amount: money(part).map_err(|_| invalid())?,
+                    restock,
+                });
+            }
+            None => shipping = part,
+        }
+    }
+    Ok(Refund {
+        id,
+        order_id: order.order_id.clone(),
+        status: RefundStatus::Requested,
+        amount: money(amount).map_err(|_| invalid())?,
+        shipping: money(shipping).map_err(|_| invalid())?,
+        reason: request.reason.as_str().to_owned(),
+        lines,
+        provider: order.provider.clone(),
+        provider_refund_id: None,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// What committing a refund did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    /// Committed now.
+    Committed,
+    /// A refund with this id exists already (a retry): as stored. Nothing was written.
+    Exists(Box<Refund>),
+    /// The order's refundable amounts changed since they were read (a concurrent refund took
+    /// them); nothing was written.
+    Conflict,
+}
+
+/// Refund storage (port).
+pub trait RefundStore {
+    async fn refundable(&self, order: &OrderId) -> Result<Option<Refundable>, StoreError>;
+    async fn get(&self, refund: &RefundId) -> Result<Option<Refund>, StoreError>;
+    /// Atomically: store `refund` as requested and commit its amounts on the order and its
+    /// lines, refusing (constraints) any commitment above what is left.
+    async fn commit(&self, refund: &Refund) -> Result<Committed, StoreError>;
+    /// The provider has it: `requested` → `pending`, with the provider's id.
+    async fn sent(
+        &self,
+        refund: &RefundId,
+        provider_refund_id: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// The provider refused it: `requested` → `failed`, its commitment released.
+    async fn refused(&self, refund: &Refund, now: Timestamp) -> Result<(), StoreError>;
+}
+
+/// The provider's side of a refund (port): `key` is the provider's idempotency key (the refund
+/// id), so asking twice refunds once.
+pub trait RefundProvider {
+    async fn refund(
+        &self,
+        payment_id: &str,
+        refund: &Refund,
+        key: &str,
+    ) -> Result<String, PaymentError>;
+}
+
+/// Refund `request` of `order`: plan, commit, ask the provider. Returns the refund (pending when
+/// the provider has it). A retry with the same id continues where the last attempt stopped.
+pub async fn refund<S: RefundStore, P: RefundProvider + ?Sized>(
+    store: &S,
+    provider: &P,
+    order: &OrderId,
+    request: &RefundRequest,
+    id: RefundId,
+    now: Timestamp,
+) -> Result<Refund, RefundError> {
+    let mut attempts = 0;
+    let (payment_id, mut refund) = loop {
+        attempts += 1;
+        let refundable = store
+            .refundable(order)
+            .await?
+            .ok_or(RefundError::NotFound)?;
+        let planned = match plan(&refundable, request, id.clone(), now) {
+            Ok(planned) => planned,
+            // A retry whose refund was committed before (and so may be all that is left).
+            Err(e) => match store.get(&id).await? {
+                Some(stored) => break (refundable.payment_id, stored),
+                None => return Err(e),
+            },
+        };
+        match store.commit(&planned).await? {
+            Committed::Committed => break (refundable.payment_id, planned),
+            Committed::Exists(stored) if stored.amount == planned.amount => {
+                break (refundable.payment_id, *stored)
+            }
+            Committed::Exists(_) => return Err(RefundError::KeyReused),
+            Committed::Conflict if attempts < 3 => continue,
+            Committed::Conflict => return Err(RefundError::Busy),
+        }
+    };
+    if refund.status != RefundStatus::Requested {
+        return Ok(refund);
+    }
+    match provider
+        .refund(&payment_id, &refund, refund.id.as_str())
+        .await
+    {
+        Ok(provider_refund_id) => {
+            store.sent(&refund.id, &provider_refund_id, now).await?;
+            refund.status = RefundStatus::Pending;
+            refund.provider_refund_id = Some(provider_refund_id);
+            refund.updated_at = now;
+            Ok(refund)
+        }
+        Err(e @ PaymentError::Declined(_)) => {
+            store.refused(&refund, now).await?;
+            Err(RefundError::Provider(e))
+        }
+        Err(e) => Err(RefundError::Provider(e)),
+    }
+}
+
+/// Confirmations: which of an order's open refunds a provider's event is about.
+///
+/// An event that names a refund (`named`: the provider's id or ours) is about that one; Stripe's
+/// `charge.refunded` names only the cumulative amount refunded on the payment, which confirms open
+/// refunds, oldest first, as far as it reaches beyond what is confirmed already.
+pub fn confirmed_by(
+    open: &[Refund],
+    refunded_before: i64,
+    named: &[String],
+    cumulative: Option<i64>,
+) -> Vec<RefundId> {
+    if !named.is_empty() {
+        return open
+            .iter()
+            .filter(|r| {
+                named.iter().any(|n| {
+                    r.id.as_str() == n || r.provider_refund_id.as_deref() == Some(n.as_str())
+                })
+            })
+            .map(|r| r.id.clone())
+            .collect();
+    }
+    let Some(cumulative) = cumulative else {
+        return Vec::new();
+    };
+    let mut reached = refunded_before;
+    let mut confirmed = Vec::new();
+    let mut oldest_first: Vec<&Refund> = open.iter().collect();
+    oldest_first.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    for refund in oldest_first {
+        let next = reached + refund.amount.minor_units();
+        if next > cumulative {
+            break;
+        }
+        reached = next;
+        confirmed.push(refund.id.clone());
+    }
+    confirmed
+}
+
+/// The event a confirmation writes.
+pub fn refunded_event(
+    ids: &dyn crate::ids::IdSource,
+    refund: &Refund,
+    refunded_total: i64,
+    now: Timestamp,
+) -> Event {
+    Event::new(
+        ids,
+        now,
+        crate::events::Payload::OrderRefunded(crate::events::OrderRefunded {
+            order_id: refund.order_id.clone(),
+            refund_id: refund.id.clone(),
+            amount: refund.amount,
+            shipping: refund.shipping,
+            refunded_minor: refunded_total,
+            reason: refund.reason.clone(),
+            lines: refund.lines.clone(),
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_executor::block_on;
+    use proptest::prelude::*;
+    use std::cell::RefCell;
+
+    const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+    fn order_id() -> OrderId {
+        OrderId::parse("ord_0000000000000000000000000000000a").unwrap()
+    }
+
+    /// An order of 3 × A at 10.00 (30.00) and 1 × B at 5.99, shipping 4.90: 40.89 captured.
+    fn refundable() -> Refundable {
+        let line = |position, sku: &str, quantity, total| RefundableLine {
+            position,
+            sku: Sku::parse(sku).unwrap(),
+            quantity,
+            total,
+            refunded_quantity: 0,
+            refunded: 0,
+        };
+        Refundable {
+            order_id: order_id(),
+            status: OrderStatus::Paid,
+            currency: Currency::Eur,
+            provider: "test".into(),
+            payment_id: "pay_1".into(),
+            captured: 4089,
+            refunded: 0,
+            pending: 0,
+            shipping: 490,
+            shipping_refunded: 0,
+            lines: vec![line(0, "A", 3, 3000), line(1, "B", 1, 599)],
+        }
+    }
+
+    fn request(amount: Option<i64>, lines: Option<Vec<(&str, u32, bool)>>) -> RefundRequest {
+        RefundRequest {
+            amount: amount.map(|m| Money::from_minor(m, Currency::Eur).unwrap()),
+            reason: RefundReason::parse("damaged").unwrap(),
+            lines: lines.map(|lines| {
+                lines
+                    .into_iter()
+                    .map(|(sku, quantity, restock)| LineRequest {
+                        sku: Sku::parse(sku).unwrap(),
+                        quantity,
+                        restock,
+                    })
+                    .collect()
+            }),
+        }
+    }
+
+    fn id() -> RefundId {
+        refund_id(&order_id(), "admin", "key-1")
+    }
+
+    fn parts(refund: &Refund) -> Vec<i64> {
+        refund
+            .lines
+            .iter()
+            .map(|l| l.amount.minor_units())
+            .chain([refund.shipping.minor_units()])
+            .collect()
+    }
+
+    #[test]
+    fn the_id_follows_the_order_the_caller_and_the_key() {
+        assert_eq!(id(), refund_id(&order_id(), "admin", "key-1"));
+        assert_ne!(id(), refund_id(&order_id(), "admin", "key-2"));
+        assert_ne!(id(), refund_id(&order_id(), "other", "key-1"));
+        assert!(RefundId::parse(id().as_str()).is_ok());
+    }
+
+    #[test]
+    fn a_whole_refund_spreads_over_lines_and_shipping_exactly() {
+        let full = plan(&refundable(), &request(None, None), id(), NOW).unwrap();
+        assert_eq!(full.amount.minor_units(), 4089);
+        assert_eq!(parts(&full), vec![3000, 599, 490]);
+        let partial = plan(&refundable(), &request(Some(1000), None), id(), NOW).unwrap();
+        assert_eq!(parts(&partial).iter().sum::<i64>(), 1000);
+        assert_eq!(parts(&partial), vec![734, 146, 120], "largest remainder");
+        assert_eq!(
+            plan(&refundable(), &request(Some(4090), None), id(), NOW),
+            Err(RefundError::Exceeds {
+                refundable: Money::from_minor(4089, Currency::Eur).unwrap()
+            })
+        );
+    }
+
+    #[test]
+    fn units_are_refunded_at_their_share_and_the_last_ones_at_what_is_left() {
+        let mut order = refundable();
+        order.lines[0].total = 1000; // 3 units of 3.33⅓
+        order.captured = 1000 + 599 + 490;
+        let one = plan(
+            &order,
+            &request(None, Some(vec![("A", 1, true)])),
+            id(),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(one.amount.minor_units(), 333);
+        assert!(one.lines[0].restock && one.lines[0].quantity == 1);
+        order.lines[0].refunded_quantity = 1;
+        order.lines[0].refunded = 333;
+        order.pending = 333;
+        let rest = plan(
+            &order,
+            &request(None, Some(vec![("A", 2, false)])),
+            id(),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            rest.amount.minor_units(),
+            667,
+            "exactly what the line has left"
+        );
+        assert_eq!(
+            plan(
+                &order,
+                &request(None, Some(vec![("A", 3, false)])),
+                id(),
+                NOW
+            ),
+            Err(RefundError::TooManyUnits { index: 0, left: 2 })
+        );
+        // An amount below the units' value is spread over them; above it is refused.
+        let two = request(Some(500), Some(vec![("A", 2, false), ("B", 1, true)]));
+        let spread = plan(&order, &two, id(), NOW).unwrap();
+        assert_eq!(parts(&spread), vec![263, 237, 0], "by largest remainder");
+        let too_much = request(Some(1267), Some(vec![("A", 2, false), ("B", 1, false)]));
+        assert!(matches!(
+            plan(&order, &too_much, id(), NOW),
+            Err(RefundError::Exceeds { .. })
+        ));
+    }
+
+    #[test]
+    fn refuses_what_cannot_be_refunded() {
+        let mut unpaid = refundable();
+        unpaid.captured = 0;
+        assert_eq!(
+            plan(&unpaid, &request(None, None), id(), NOW),
+            Err(RefundError::NotPaid)
+        );
+        let usd = RefundRequest {
+            amount: Some(Money::from_minor(100, Currency::Usd).unwrap()),
+            ..request(None, None)
+        };
+        assert_eq!(
+            plan(&refundable(), &usd, id(), NOW),
+            Err(RefundError::InvalidAmount {
+                currency: Currency::Eur
+            })
+        );
+        for lines in [
+            vec![("C", 1, false)],
+            vec![("B", 1, false), ("B", 1, false)],
+        ] {
+            assert!(matches!(
+                plan(&refundable(), &request(None, Some(lines)), id(), NOW),
+                Err(RefundError::UnknownLine { .. })
+            ));
+        }
+        assert!(RefundReason::parse("").is_none());
+        assert!(RefundReason::parse("a\u{0007}b").is_none());
+        assert!(RefundReason::parse(&"x".repeat(MAX_REASON_CHARS + 1)).is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn refunds_sum_exactly_and_never_exceed_what_is_left(
+            totals in proptest::collection::vec(0i64..50_000, 1..6),
+            shipping in 0i64..2_000,
+            steps in proptest::collection::vec(1i64..60_000, 1..12),
+        ) {
+            let mut order = refundable();
+            order.lines = totals.iter().enumerate().map(|(i, total)| RefundableLine {
+                position: i as u32,
+                sku: Sku::parse(&format!("S{i}")).unwrap(),
+                quantity: 2,
+                total: *total,
+                refunded_quantity: 0,
+                refunded: 0,
+            }).collect();
+            order.shipping = shipping;
+            order.captured = totals.iter().sum::<i64>() + shipping;
+            for amount in steps {
+                let left = order.left();
+                match plan(&order, &request(Some(amount), None), id(), NOW) {
+                    Ok(refund) => {
+                        prop_assert!(amount <= left);
+                        prop_assert_eq!(parts(&refund).iter().sum::<i64>(), amount);
+                        for line in &refund.lines {
+                            let stored = order.lines.iter_mut().find(|l| l.position == line.position).unwrap();
+                            stored.refunded += line.amount.minor_units();
+                            prop_assert!(stored.refunded <= stored.total, "a line never gives back more than it cost");
+                        }
+                        order.shipping_refunded += refund.shipping.minor_units();
+                        prop_assert!(order.shipping_refunded <= order.shipping);
+                        order.pending += amount;
+                    }
+                    Err(RefundError::Exceeds { refundable }) => {
+                        prop_assert!(amount > left);
+                        prop_assert_eq!(refundable.minor_units(), left);
+                    }
+                    Err(e) => prop_assert!(false, "{:?}", e),
+                }
+                prop_assert!(order.refunded + order.pending <= order.captured);
+            }
+        }
+    }
+
+    /// A store that commits in memory, and can be told to lose the next commits to a concurrent
+    /// refund that takes `stolen` first.
+    struct Memory {
+        order: RefCell<Refundable>,
+        refunds: RefCell<Vec<Refund>>,
+        races: RefCell<Vec<i64>>,
+    }
+
+    impl Memory {
+        fn new() -> Self {
+            Memory {
+                order: RefCell::new(refundable()),
+                refunds: RefCell::new(Vec::new()),
+                races: RefCell::new(Vec::new()),
+            }
+        }
+    }
+
+    impl RefundStore for Memory {
+        async fn refundable(&self, _: &OrderId) -> Result<Option<Refundable>, StoreError> {
+            Ok(Some(self.order.borrow().clone()))
+        }
+        async fn get(&self, id: &RefundId) -> Result<Option<Refund>, StoreError> {
+            Ok(self.refunds.borrow().iter().find(|r| r.id == *id).cloned())
+        }
+        async fn commit(&self, refund: &Refund) -> Result<Committed, StoreError> {
+            let stored = self
+                .refunds
+                .borrow()
+                .iter()
+                .find(|r| r.id == refund.id)
+                .cloned();
+            if let Some(stored) = stored {
+                return Ok(Committed::Exists(Box::new(stored)));
+            }
+            let mut order = self.order.borrow_mut();
+            if let Some(stolen) = self.races.borrow_mut().pop() {
+                order.pending += stolen;
+            }
+            if order.left() < refund.amount.minor_units() {
+                return Ok(Committed::Conflict);
+            }
+            order.pending += refund.amount.minor_units();
+            self.refunds.borrow_mut().push(refund.clone());
+            Ok(Committed::Committed)
+        }
+        async fn sent(
+            &self,
+            id: &RefundId,
+            provider: &str,
+            _: Timestamp,
+        ) -> Result<(), StoreError> {
+            for r in self.refunds.borrow_mut().iter_mut().filter(|r| r.id == *id) {
+                r.status = RefundStatus::Pending;
+                r.provider_refund_id = Some(provider.into());
+            }
+            Ok(())
+        }
+        async fn refused(&self, refund: &Refund, _: Timestamp) -> Result<(), StoreError> {
+            self.order.borrow_mut().pending -= refund.amount.minor_units();
+            for r in self
+                .refunds
+                .borrow_mut()
+                .iter_mut()
+                .filter(|r| r.id == refund.id)
+            {
+                r.status = RefundStatus::Failed;
+            }
+            Ok(())
+        }
+    }
+
+    /// A provider that answers with `answers` in turn (then accepts), counting the keys it saw.
+    struct Provider {
+        answers: RefCell<Vec<PaymentError>>,
+        keys: RefCell<Vec<String>>,
+    }
+
+    impl RefundProvider for Provider {
+        async fn refund(&self, _: &str, _: &Refund, key: &str) -> Result<String, PaymentError> {
+            self.keys.borrow_mut().push(key.to_owned());
+            match self.answers.borrow_mut().pop() {
+                Some(e) => Err(e),
+                None => Ok(format!("re_{key}")),
+            }
+        }
+    }
+
+    fn provider(answers: Vec<PaymentError>) -> Provider {
+        Provider {
+            answers: RefCell::new(answers),
+            keys: RefCell::new(Vec::new()),
+        }
+    }
+
+    #[test]
+    fn a_refund_is_committed_then_sent_and_a_retry_continues_it() {
+        block_on(async {
+            let store = Memory::new();
+            let down = provider(vec![PaymentError::Unavailable("timeout".into())]);
+            let all = request(None, None);
+            let first = refund(&store, &down, &order_id(), &all, id(), NOW).await;
+            assert!(matches!(
+                first,
+                Err(RefundError::Provider(PaymentError::Unavailable(_)))
+            ));
+            assert_eq!(
+                store.order.borrow().pending,
+                4089,
+                "unknown outcome: still committed"
+            );
+            // The retry (same key, so same id) asks the provider again with the same key.
+            let again = refund(&store, &down, &order_id(), &all, id(), NOW)
+                .await
+                .unwrap();
+            assert_eq!(again.status, RefundStatus::Pending);
+            assert_eq!(
+                *down.keys.borrow(),
+                vec![id().to_string(), id().to_string()]
+            );
+            assert_eq!(store.order.borrow().pending, 4089, "committed once");
+            // And once sent, a retry answers it as it is.
+            let replay = refund(&store, &down, &order_id(), &all, id(), NOW)
+                .await
+                .unwrap();
+            assert_eq!(replay, again);
+            assert_eq!(down.keys.borrow().len(), 2);
+        });
+    }
+
+    #[test]
+    fn a_declined_refund_releases_its_commitment_and_a_lost_race_is_decided_again() {
+        block_on(async {
+            let store = Memory::new();
+            let declines = provider(vec![PaymentError::Declined("no".into())]);
+            let some = request(Some(3000), None);
+            let declined = refund(&store, &declines, &order_id(), &some, id(), NOW).await;
+            assert!(matches!(
+                declined,
+                Err(RefundError::Provider(PaymentError::Declined(_)))
+            ));
+            assert_eq!(store.order.borrow().pending, 0);
+            // A concurrent refund takes 2000 between the read and the commit: 3000 no longer
+            // fits, and the answer says what is left.
+            store.races.borrow_mut().push(2000);
+            let other = refund_id(&order_id(), "admin", "key-2");
+            let lost = refund(&store, &provider(vec![]), &order_id(), &some, other, NOW).await;
+            assert_eq!(
+                lost,
+                Err(RefundError::Exceeds {
+                    refundable: Money::from_minor(2089, Currency::Eur).unwrap()
+                })
+            );
+        });
+    }
+}

@@ -1,0 +1,245 @@
+// Refunds: POST /v1/admin/orders/{id}/refunds commits a refund (never beyond what was captured,
+// whatever runs concurrently), asks the provider, and the provider's signed webhook confirms it.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes, randomUUID } from "node:crypto";
+import Stripe from "stripe";
+import { Webhook } from "standardwebhooks";
+import { adminToken, assertProblem, minor, newCart, spawnApp } from "./helpers.mjs";
+
+const STRIPE_SECRET = "whsec_refunds_0123456789";
+const ACME_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
+const stripe = new Stripe("sk_test_unused");
+
+let app, admin;
+before(async () => {
+  app = await spawnApp({ vars: { STRIPE_WEBHOOK_SECRETS: STRIPE_SECRET, PAYMENT_WEBHOOK_SECRETS_ACME: ACME_SECRET } });
+  admin = `Bearer ${await adminToken(["orders:write", "orders:read"])}`;
+});
+after(async () => app?.close());
+
+const address = { name: "Grace Hopper", line1: "1 Navy Way", city: "Arlington", postal_code: "22202", country: "US" };
+const SKUS = ["BUCKETHAT-SAND", "BUCKETHAT-BLACK"];
+
+/** An order of 3 × BUCKETHAT-SAND and 1 × BUCKETHAT-BLACK, paid unless `paid` is false. */
+async function order({ paid = true } = {}) {
+  for (const sku of SKUS) await app.db.prepare("UPDATE inventory SET on_hand = 100, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
+  const cart = await newCart(app);
+  assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku: SKUS[0], quantity: 3 })).status, 200);
+  assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku: SKUS[1], quantity: 1 })).status, 200);
+  const res = await app.post(
+    `/v1/carts/${cart.id}/checkout`,
+    { email: "gh@example.com", shipping_address: address, shipping_method: "standard", payment_provider: "test" },
+    { headers: { "Idempotency-Key": randomUUID() } },
+  );
+  assert.equal(res.status, 201, res.text);
+  const placed = res.body.order;
+  if (paid) {
+    const capture = await app.post(`/v1/admin/orders/${placed.id}/capture`, {}, { headers: { Authorization: admin } });
+    assert.equal(capture.status, 200, capture.text);
+  }
+  return placed;
+}
+
+const refund = (orderId, body, key = randomUUID()) =>
+  app.post(`/v1/admin/orders/${orderId}/refunds`, body, { headers: { Authorization: admin, "Idempotency-Key": key } });
+const payment = async (orderId) => (await app.get(`/v1/orders/${orderId}/payment`, { headers: { Authorization: admin } })).body;
+const eur = (minorUnits) => ({ amount: (minorUnits / 100).toFixed(2), currency: "EUR" });
+const onHand = (sku) => app.db.prepare("SELECT on_hand FROM inventory WHERE sku = ?1").bind(sku).first("on_hand");
+const refundedEvents = (orderId) =>
+  app.db
+    .prepare("SELECT payload FROM outbox WHERE type = 'order.refunded' AND json_extract(payload, '$.order_id') = ?1 ORDER BY created_at")
+    .bind(orderId)
+    .all()
+    .then((r) => r.results.map((row) => JSON.parse(row.payload)));
+
+/** Stripe's `charge.refunded` for `placed`: the cumulative amount refunded on its payment. */
+function chargeRefunded(placed, amountRefunded) {
+  const payload = JSON.stringify({
+    id: `evt_${randomUUID().replaceAll("-", "")}`,
+    object: "event",
+    type: "charge.refunded",
+    created: Math.floor(Date.now() / 1000),
+    data: {
+      object: {
+        id: `ch_${randomUUID().replaceAll("-", "")}`,
+        object: "charge",
+        amount: minor(placed.totals.grand_total),
+        amount_refunded: amountRefunded,
+        currency: "eur",
+        payment_intent: placed.payment_id,
+        metadata: {},
+      },
+    },
+  });
+  return app.request("POST", "/v1/webhooks/payments/stripe", {
+    body: payload,
+    headers: { "Content-Type": "application/json", "Stripe-Signature": stripe.webhooks.generateTestHeaderString({ payload, secret: STRIPE_SECRET }) },
+  });
+}
+
+/** A Standard Webhooks `refund.succeeded` naming the provider's refund id. */
+function refundSucceeded(placed, providerRefundId, amount) {
+  const id = `msg_${randomUUID().replaceAll("-", "")}`;
+  const at = new Date();
+  const payload = JSON.stringify({
+    type: "refund.succeeded",
+    timestamp: at.toISOString(),
+    data: { payment_id: placed.payment_id, refund_id: providerRefundId, amount_minor: amount, currency: "EUR" },
+  });
+  return app.request("POST", "/v1/webhooks/payments/acme", {
+    body: payload,
+    headers: {
+      "Content-Type": "application/json",
+      "webhook-id": id,
+      "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+      "webhook-signature": new Webhook(ACME_SECRET).sign(id, at, payload),
+    },
+  });
+}
+
+test("a full refund is committed, pending until Stripe's charge.refunded confirms it once", async () => {
+  const placed = await order();
+  const total = minor(placed.totals.grand_total);
+  const key = randomUUID();
+  const res = await refund(placed.id, { reason: "customer changed their mind" }, key);
+  assert.equal(res.status, 202, res.text);
+  assert.equal(res.body.status, "pending");
+  assert.deepEqual(res.body.amount, placed.totals.grand_total);
+  assert.match(res.body.provider_refund_id, /^re_test_[0-9a-f]{32}$/);
+  const parts = res.body.lines.reduce((sum, l) => sum + minor(l.amount), minor(res.body.shipping));
+  assert.equal(parts, total, "lines and shipping sum exactly to the amount");
+  assert.deepEqual(res.body.shipping, placed.totals.shipping);
+
+  let view = await payment(placed.id);
+  assert.deepEqual([view.refunded, view.refund_pending], [eur(0), placed.totals.grand_total]);
+  // A retry with the same key is the same refund (and commits nothing more).
+  const again = await refund(placed.id, { reason: "customer changed their mind" }, key);
+  assert.equal(again.status, 202, again.text);
+  assert.equal(again.body.id, res.body.id);
+  assert.deepEqual((await payment(placed.id)).refund_pending, placed.totals.grand_total);
+  // Nothing is left to refund while it is pending.
+  assertProblem(await refund(placed.id, { reason: "again", amount: eur(1) }), 422, "refund_exceeds_captured");
+
+  const confirmed = await Promise.all([chargeRefunded(placed, total), chargeRefunded(placed, total)]);
+  assert.deepEqual(confirmed.map((r) => r.body.outcome).sort(), ["recorded", "refunded"], "the second finds nothing open");
+  view = await payment(placed.id);
+  assert.deepEqual([view.refunded, view.refund_pending], [placed.totals.grand_total, eur(0)]);
+  assert.equal(view.refunds[0].status, "succeeded");
+  const events = await refundedEvents(placed.id);
+  assert.equal(events.length, 1, "order.refunded once");
+  assert.deepEqual([events[0].refund_id, events[0].amount, events[0].refunded_minor], [res.body.id, placed.totals.grand_total, total]);
+});
+
+test("refunding units allocates their value, restocks them when confirmed, and a later cancel does not restock them twice", async () => {
+  const placed = await order();
+  const sand = placed.lines.find((l) => l.sku === SKUS[0]);
+  const before = await onHand(SKUS[0]);
+  const res = await refund(placed.id, { reason: "one arrived damaged", lines: [{ sku: SKUS[0], quantity: 1, restock: true }] });
+  assert.equal(res.status, 202, res.text);
+  const oneUnit = Math.round(minor(sand.total) / 3);
+  assert.deepEqual(res.body.amount, eur(oneUnit));
+  assert.deepEqual(
+    res.body.lines.map((l) => [l.sku, l.quantity, l.amount, l.restock]),
+    [[SKUS[0], 1, eur(oneUnit), true]],
+  );
+  assert.equal(await onHand(SKUS[0]), before, "restocked only when confirmed");
+  // Confirmed by a Standard Webhooks provider naming the refund.
+  const ok = await refundSucceeded(placed, res.body.provider_refund_id, oneUnit);
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.body.outcome, "refunded");
+  assert.equal(await onHand(SKUS[0]), before + 1);
+  // More units than are left of the line: 422; the remaining two: their exact remainder.
+  assertProblem(await refund(placed.id, { reason: "r", lines: [{ sku: SKUS[0], quantity: 3 }] }), 422, "validation_failed");
+  const rest = await refund(placed.id, { reason: "r", lines: [{ sku: SKUS[0], quantity: 2 }] });
+  assert.equal(rest.status, 202, rest.text);
+  assert.equal(oneUnit + minor(rest.body.amount), minor(sand.total), "the last units take exactly what is left");
+  // Cancelling the paid order restocks what was sold, less what a refund put back already.
+  const cancelled = await app.post(`/v1/admin/orders/${placed.id}/cancel`, {}, { headers: { Authorization: admin } });
+  assert.equal(cancelled.status, 200, cancelled.text);
+  assert.equal(await onHand(SKUS[0]), before + 3);
+});
+
+test("refunds never exceed what was captured: above it 422, two concurrent ones that together exceed it: one wins", async () => {
+  const placed = await order();
+  const total = minor(placed.totals.grand_total);
+  const above = await refund(placed.id, { reason: "too much", amount: eur(total + 1) });
+  assertProblem(above, 422, "refund_exceeds_captured");
+  assert.deepEqual(above.body.refundable, placed.totals.grand_total);
+  const share = total - 100;
+  const both = await Promise.all([refund(placed.id, { reason: "a", amount: eur(share) }), refund(placed.id, { reason: "b", amount: eur(share) })]);
+  assert.deepEqual(both.map((r) => r.status).sort(), [202, 422], both.map((r) => r.text).join("\n"));
+  const view = await payment(placed.id);
+  assert.deepEqual(view.refund_pending, eur(share), "one commitment");
+  assert.equal(view.refunds.length, 1);
+  // The guards are the database's own: no statement, whatever its WHERE, commits beyond them.
+  for (const sql of [
+    "UPDATE orders SET refund_pending_minor = captured_minor - refunded_minor + 1 WHERE id = ?1",
+    "UPDATE orders SET shipping_refunded_minor = shipping_minor + 1 WHERE id = ?1",
+    "UPDATE order_lines SET refunded_quantity = quantity + 1 WHERE order_id = ?1",
+    "UPDATE order_lines SET refunded_minor = total_minor + 1 WHERE order_id = ?1",
+    "UPDATE order_lines SET restocked_quantity = refunded_quantity + 1 WHERE order_id = ?1",
+  ]) {
+    await assert.rejects(app.db.prepare(sql).bind(placed.id).run(), /CHECK constraint failed/, sql);
+  }
+  // What is left is still refundable, exactly.
+  const rest = await refund(placed.id, { reason: "the rest" });
+  assert.equal(rest.status, 202, rest.text);
+  assert.deepEqual(rest.body.amount, eur(100));
+});
+
+test("an unpaid order cannot be refunded; bad requests are refused and change nothing", async () => {
+  const unpaid = await order({ paid: false });
+  assertProblem(await refund(unpaid.id, { reason: "r" }), 409, "order_not_paid");
+  const placed = await order();
+  const ghost = `ord_${"0".repeat(31)}9`;
+  assertProblem(await refund(ghost, { reason: "r" }), 404, "order_not_found");
+  const noKey = await app.post(`/v1/admin/orders/${placed.id}/refunds`, { reason: "r" }, { headers: { Authorization: admin } });
+  assertProblem(noKey, 400, "idempotency_key_required");
+  const reader = `Bearer ${await adminToken(["orders:read"])}`;
+  const forbidden = await app.post(`/v1/admin/orders/${placed.id}/refunds`, { reason: "r" }, { headers: { Authorization: reader, "Idempotency-Key": randomUUID() } });
+  assertProblem(forbidden, 403, "insufficient_scope");
+  assertProblem(await refund(placed.id, { reason: "" }), 422, "validation_failed");
+  const invalid = async (body, pointer, code) => {
+    const p = assertProblem(await refund(placed.id, body), 422, "validation_failed");
+    assert.deepEqual([p.errors[0].pointer, p.errors[0].code], [pointer, code], JSON.stringify(body));
+  };
+  await invalid({ reason: "r", amount: { amount: "1.00", currency: "USD" } }, "/amount", "invalid_amount");
+  await invalid({ reason: "r", amount: eur(0) }, "/amount", "invalid_amount");
+  await invalid({ reason: "r", lines: [] }, "/lines", "invalid_lines");
+  await invalid({ reason: "r", lines: [{ sku: SKUS[1], quantity: 0 }] }, "/lines/0/quantity", "invalid_quantity");
+  await invalid({ reason: "r", lines: [{ sku: "NOT-IN-ORDER", quantity: 1 }] }, "/lines/0/sku", "unknown_line");
+  await invalid({ reason: "r", lines: [{ sku: SKUS[1], quantity: 1 }, { sku: SKUS[1], quantity: 1 }] }, "/lines/1/sku", "unknown_line");
+  await invalid({ reason: "r", lines: [{ sku: SKUS[1], quantity: 2 }] }, "/lines/0/quantity", "too_many_units");
+  await invalid({ reason: "r", extra: 1 }, "/extra", "unknown_field");
+  const view = await payment(placed.id);
+  assert.deepEqual([view.refund_pending, view.refunds.length], [eur(0), 0], "nothing committed");
+});
+
+test("Stripe's refund.updated settles the refund it names: succeeded confirms it, failed makes its amount refundable again", async () => {
+  const placed = await order();
+  const a = await refund(placed.id, { reason: "a", amount: eur(300) });
+  const b = await refund(placed.id, { reason: "b", amount: eur(200) });
+  assert.deepEqual([a.status, b.status], [202, 202]);
+  const refundUpdated = (named, status) => {
+    const payload = JSON.stringify({
+      id: `evt_${randomUUID().replaceAll("-", "")}`,
+      object: "event",
+      type: "refund.updated",
+      created: Math.floor(Date.now() / 1000),
+      data: { object: { id: `re_${randomUUID().slice(0, 8)}`, object: "refund", amount: 0, currency: "eur", payment_intent: placed.payment_id, status, metadata: { refund_id: named } } },
+    });
+    return app.request("POST", "/v1/webhooks/payments/stripe", {
+      body: payload,
+      headers: { "Content-Type": "application/json", "Stripe-Signature": stripe.webhooks.generateTestHeaderString({ payload, secret: STRIPE_SECRET }) },
+    });
+  };
+  assert.equal((await refundUpdated(b.body.id, "failed")).body.outcome, "refund_failed");
+  assert.equal((await refundUpdated(a.body.id, "succeeded")).body.outcome, "refunded");
+  assert.equal((await refundUpdated(a.body.id, "failed")).body.outcome, "recorded", "a confirmed refund does not fail later");
+  const view = await payment(placed.id);
+  assert.deepEqual([view.refunded, view.refund_pending], [eur(300), eur(0)]);
+  assert.deepEqual(view.refunds.map((r) => [r.id, r.status]).sort(), [[a.body.id, "succeeded"], [b.body.id, "failed"]].sort());
+  const events = await refundedEvents(placed.id);
+  assert.deepEqual(events.map((e) => e.refund_id), [a.body.id]);
+});
