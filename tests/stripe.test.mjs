@@ -3,16 +3,25 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { randomUUID } from "node:crypto";
-import { adminToken, assertProblem, newCart, spawnApp } from "./helpers.mjs";
+import { adminToken, assertProblem, eventually, newCart, spawnApp } from "./helpers.mjs";
 
 // `hold`, when set, is a promise the stand-in waits for before answering (a slow Stripe);
 // `arrived` resolves when a request reaches it.
-let app, server, seen = [], answer = 200, hold = null, arrived = null;
+// Follow-ups the order-events consumer sends (naming an order on its PaymentIntent, cancelling
+// one) arrive on their own time: kept apart in `followups`, answered at once.
+let app, server, seen = [], followups = [], answer = 200, hold = null, arrived = null;
 before(async () => {
   server = createServer((req, res) => {
     let raw = "";
     req.on("data", (d) => (raw += d));
     req.on("end", async () => {
+      const followup = req.method === "POST" && /^\/v1\/payment_intents\/[^/]+(\/cancel)?$/.test(req.url);
+      if (followup) {
+        followups.push({ url: req.url, headers: req.headers, form: new URLSearchParams(raw) });
+        res.writeHead(200, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({ id: req.url.split("/")[3], object: "payment_intent" }));
+        return;
+      }
       arrived?.();
       if (hold) await hold;
       seen.push({ method: req.method, url: req.url, headers: req.headers, form: new URLSearchParams(raw) });
@@ -39,7 +48,7 @@ after(async () => {
 
 async function cart(currency = "EUR") {
   const c = await newCart(app, currency);
-  const sku = currency === "JPY" ? "ENAMELMUG-BLACK" : "CLASSICTEE-L-WHITE";
+  const sku = { JPY: "ENAMELMUG-BLACK", KWD: "ZIPHOODIE-S-GREY" }[currency] ?? "CLASSICTEE-L-WHITE";
   await app.db.prepare("UPDATE inventory SET on_hand = 50, reserved = 0 WHERE sku = ?1").bind(sku).run();
   const res = await app.post(`/v1/carts/${c.id}/items`, { sku, quantity: 2 });
   assert.equal(res.status, 200, res.text);
@@ -210,4 +219,59 @@ test("a refund of a Stripe order: POST /v1/refunds, form-encoded, keyed by the r
   });
   payment = await view();
   assert.deepEqual([payment.refund_pending.amount, payment.refunds.length], ["2.00", 2], "committed once");
+});
+
+test("the consumer names a placed order on its PaymentIntent, and cancels the PaymentIntent of an order cancelled or expired unpaid", async () => {
+  answer = 200;
+  const admin = { Authorization: `Bearer ${await adminToken(["orders:write"])}` };
+  const place = async () => {
+    const res = await app.post(`/v1/carts/${await cart()}/checkout`, body, { headers: { "Idempotency-Key": randomUUID() } });
+    assert.equal(res.status, 201, res.text);
+    return res.body.order;
+  };
+  const to = (url) => followups.filter((f) => f.url === url);
+  const cancelled = await place();
+  const annotate = await eventually(() => to(`/v1/payment_intents/${cancelled.payment_id}`)[0], "the order named on its PaymentIntent");
+  assert.deepEqual(Object.fromEntries(annotate.form), { "metadata[order_id]": cancelled.id, "metadata[order_number]": cancelled.number });
+  assert.equal(annotate.headers["idempotency-key"], `annotate-${cancelled.id}`);
+  assert.equal(annotate.headers.authorization, "Bearer sk_test_standin");
+  const res = await app.post(`/v1/admin/orders/${cancelled.id}/cancel`, {}, { headers: admin });
+  assert.equal(res.status, 200, res.text);
+  const cancel = await eventually(() => to(`/v1/payment_intents/${cancelled.payment_id}/cancel`)[0], "the PaymentIntent cancelled");
+  assert.equal(cancel.headers["idempotency-key"], `cancel-${cancelled.payment_id}`);
+  assert.equal(cancel.form.get("cancellation_reason"), "abandoned");
+
+  const expired = await place();
+  await app.db.prepare("UPDATE orders SET reservation_expires_at = 0 WHERE id = ?1").bind(expired.id).run();
+  await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  await eventually(() => to(`/v1/payment_intents/${expired.payment_id}/cancel`)[0], "the expired order's PaymentIntent cancelled");
+
+  // A paid order that is cancelled keeps its PaymentIntent: the money is refunded, not cancelled.
+  const paid = await place();
+  assert.equal((await app.post(`/v1/admin/orders/${paid.id}/capture`, {}, { headers: admin })).status, 200);
+  assert.equal((await app.post(`/v1/admin/orders/${paid.id}/cancel`, {}, { headers: admin })).status, 200);
+  // Follow-ups come before an event's effects: once order.cancelled is applied, none was sent.
+  const applied = () =>
+    app.db
+      .prepare(
+        "SELECT count(*) AS n FROM processed_events p JOIN outbox o ON o.id = p.event_id \
+         WHERE o.type = 'order.cancelled' AND json_extract(o.payload, '$.order_id') = ?1",
+      )
+      .bind(paid.id)
+      .first("n");
+  await eventually(applied, "order.cancelled applied");
+  assert.deepEqual(to(`/v1/payment_intents/${paid.payment_id}/cancel`), []);
+});
+
+test("a three-decimal currency is charged in multiples of 10 minor units, as Stripe requires", async () => {
+  answer = 200;
+  const cartId = await cart("KWD");
+  const res = await app.post(`/v1/carts/${cartId}/checkout`, body, { headers: { "Idempotency-Key": randomUUID() } });
+  assert.equal(res.status, 201, res.text);
+  const total = Math.round(Number(res.body.order.totals.grand_total.amount) * 1000);
+  const charged = Number(seen.at(-1).form.get("amount"));
+  assert.equal(charged % 10, 0, `${charged}`);
+  assert.ok(Math.abs(charged - total) <= 5, `${charged} for ${total}`);
+  assert.equal(charged, Math.sign(total) * Math.round(total / 10) * 10);
+  assert.equal(res.body.payment.amount_minor, charged, "the client is told what is charged");
 });

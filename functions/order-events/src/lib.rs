@@ -10,11 +10,22 @@
 //! unapplied outbox row meanwhile, so the event is applied once storage is back). A message
 //! that can never be applied (not an envelope, or data that does not fit its type) is recorded
 //! at once instead of being retried.
+//!
+//! Before its effects, an event may need the order's payment provider told something
+//! (`shop_domain::payments::Followup`: name a placed order on its Stripe PaymentIntent, cancel
+//! the PaymentIntent of an order closed unpaid). Those calls are idempotent at the provider; when
+//! it does not answer, the message is retried, and after [`FOLLOWUP_ATTEMPTS`] the event is
+//! applied without the call (logged), so a provider outage never holds back the effects.
 
+use shop_domain::checkout::PaymentError;
 use shop_domain::events::Event;
+use shop_domain::payments::{Followup, PaymentFollowups};
+use shop_edge::config::Config;
 use shop_edge::http::runtime::{self, log_error};
+use shop_edge::outbound::stripe::Stripe;
 use shop_edge::outbound::webhooks;
 use shop_edge::store::effects::{self, ApplyError, DeadReason};
+use shop_edge::store::payments;
 use shop_edge::store::sql::Db;
 use worker::{
     console_log, event, Context, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder,
@@ -23,6 +34,9 @@ use worker::{
 
 /// The queue whose messages the main queue gave up on.
 const DEAD_LETTER_QUEUE: &str = "shop-order-events-dlq";
+
+/// Deliveries of an event whose provider follow-up failed before it is applied without it.
+const FOLLOWUP_ATTEMPTS: u32 = 3;
 
 #[event(queue)]
 async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
@@ -33,14 +47,27 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
         }
         return Ok(());
     }
-    let sending = webhooks::Sending::from_config(
-        &runtime::config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?,
-    );
+    let config = runtime::config(&env).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let sending = webhooks::Sending::from_config(&config);
     for message in batch.raw_iter() {
         let id = message.id();
         let body = message.body().as_string().unwrap_or_default();
         let now = runtime::now();
-        let applied = match serde_json::from_str::<Event>(&body) {
+        let decoded = serde_json::from_str::<Event>(&body);
+        if let Ok(event) = &decoded {
+            if let Err(why) = follow_up(&db, &env, &config, event).await {
+                let attempts = effects::record_failure(&db, event, &why, now)
+                    .await
+                    .unwrap_or(1);
+                if attempts < FOLLOWUP_ATTEMPTS {
+                    log_error(&id, "payment provider follow-up (retried)", &why);
+                    retry(&message, attempts);
+                    continue;
+                }
+                log_error(&id, "payment provider follow-up (given up)", &why);
+            }
+        }
+        let applied = match decoded {
             Ok(event) => effects::apply(&db, &event, now)
                 .await
                 .map(|outcome| (event, outcome)),
@@ -85,6 +112,51 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
         }
     }
     Ok(())
+}
+
+/// Tell the order's payment provider what `event` means for its payment, if anything. Only
+/// Stripe keeps state to follow (the `test` provider keeps none). `Err`: the provider did not
+/// answer (a refusal, e.g. cancelling a PaymentIntent that succeeded meanwhile, is logged and
+/// done: a payment that succeeded is the webhook's to handle).
+async fn follow_up(db: &Db, env: &Env, config: &Config, event: &Event) -> Result<(), String> {
+    let Some(followup) = Followup::of(&event.payload) else {
+        return Ok(());
+    };
+    let payment = payments::payment_of(db, followup.order())
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(payment) = payment.filter(|p| p.provider == "stripe") else {
+        return Ok(());
+    };
+    let stripe = Stripe {
+        api_base: config.checkout.stripe_api_base.clone(),
+        secret_key: env
+            .secret("STRIPE_SECRET_KEY")
+            .map(|s| s.to_string())
+            .unwrap_or_default(),
+        timeout: config.outbound_timeout,
+        cart_id: None,
+    };
+    let result = match &followup {
+        Followup::Annotate(order) => {
+            stripe
+                .annotate(&payment.payment_id, order, &payment.number)
+                .await
+        }
+        Followup::Cancel(_) => stripe.cancel(&payment.payment_id).await,
+    };
+    match result {
+        Ok(()) => Ok(()),
+        Err(PaymentError::Declined(why)) => {
+            log_error(
+                event.id.as_str(),
+                "payment provider follow-up declined",
+                &why,
+            );
+            Ok(())
+        }
+        Err(PaymentError::Unavailable(why)) => Err(why),
+    }
 }
 
 fn retry(message: &RawMessage, attempts: u32) {

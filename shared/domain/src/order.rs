@@ -64,7 +64,10 @@ impl Order {
         PaymentReference {
             provider: self.payment_provider.clone(),
             payment_id: self.payment_id.clone(),
-            amount_minor: self.totals.grand_total.minor_units(),
+            amount_minor: crate::payments::charged_minor(
+                &self.payment_provider,
+                self.totals.grand_total,
+            ),
             currency: self.currency,
         }
     }

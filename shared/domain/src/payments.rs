@@ -13,7 +13,8 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::events::ReviewReason;
+use crate::checkout::PaymentError;
+use crate::events::{Payload, ReviewReason};
 use crate::ids::{CartId, OrderId};
 use crate::money::{Currency, Money};
 use crate::order::OrderStatus;
@@ -364,6 +365,27 @@ pub struct PayableOrder {
     pub id: OrderId,
     pub status: OrderStatus,
     pub total: Money,
+    /// What the provider charges for `total` (see [`charged_minor`]): a success of exactly this
+    /// pays the order.
+    pub charged: Money,
+}
+
+/// What `provider` charges for `amount`, in minor units. Stripe takes amounts of three-decimal
+/// currencies (KWD, BHD, JOD, OMR, TND) only in multiples of 10 minor units: there the amount is
+/// rounded to the nearest 10 (half away from zero), so the customer pays at most 5 fils more or
+/// less than the order's total, and a success of that amount pays the order in full. Every
+/// other amount is charged as it is.
+pub fn charged_minor(provider: &str, amount: Money) -> i64 {
+    let minor = amount.minor_units();
+    if provider != "stripe" || amount.currency().exponent() != 3 {
+        return minor;
+    }
+    let rest = minor.rem_euclid(10);
+    if rest >= 5 {
+        minor - rest + 10
+    } else {
+        minor - rest
+    }
 }
 
 /// What was done with an accepted event (recorded with it).
@@ -447,7 +469,7 @@ pub fn decide(event: &PaymentEvent, order: Option<&PayableOrder>) -> Verdict {
             return Verdict::Record(Outcome::Recorded)
         }
     }
-    let reason = if event.amount != Some(order.total) {
+    let reason = if event.amount != Some(order.charged) {
         ReviewReason::AmountMismatch
     } else {
         match order.status {
@@ -481,6 +503,50 @@ impl ReviewReason {
             _ => Outcome::NotPayable,
         }
     }
+}
+
+/// What the payment provider is told after an order event, so the provider's view follows the
+/// order's: a placed order's number is written on its payment (it is assigned in the placement
+/// batch, after the payment was created), and the payment of an order that closes unpaid is
+/// cancelled (so its client secret can no longer pay it; a payment that succeeds anyway goes to
+/// review).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Followup {
+    /// Name the order (id and number) on its payment.
+    Annotate(OrderId),
+    /// Cancel the payment of an order that expired or was cancelled unpaid.
+    Cancel(OrderId),
+}
+
+impl Followup {
+    pub fn of(payload: &Payload) -> Option<Followup> {
+        match payload {
+            Payload::OrderCreated(created) => Some(Followup::Annotate(created.order_id.clone())),
+            Payload::OrderExpired(closed) | Payload::OrderCancelled(closed)
+                if closed.from == OrderStatus::PendingPayment =>
+            {
+                Some(Followup::Cancel(closed.order_id.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn order(&self) -> &OrderId {
+        match self {
+            Followup::Annotate(order) | Followup::Cancel(order) => order,
+        }
+    }
+}
+
+/// The provider's side of [`Followup`]s (port). Both are idempotent at the provider.
+pub trait PaymentFollowups {
+    async fn annotate(
+        &self,
+        payment_id: &str,
+        order: &OrderId,
+        number: &str,
+    ) -> Result<(), PaymentError>;
+    async fn cancel(&self, payment_id: &str) -> Result<(), PaymentError>;
 }
 
 #[cfg(test)]
@@ -630,11 +696,49 @@ mod tests {
     }
 
     fn order(status: OrderStatus) -> PayableOrder {
+        let total = Money::from_minor(4490, Currency::Eur).unwrap();
         PayableOrder {
             id: OrderId::parse("ord_0000000000000000000000000000000a").unwrap(),
             status,
-            total: Money::from_minor(4490, Currency::Eur).unwrap(),
+            total,
+            charged: total,
         }
+    }
+
+    #[test]
+    fn stripe_charges_three_decimal_currencies_in_tens() {
+        let kwd = |minor| Money::from_minor(minor, Currency::Kwd).unwrap();
+        assert_eq!(charged_minor("stripe", kwd(12_347)), 12_350);
+        assert_eq!(charged_minor("stripe", kwd(12_344)), 12_340);
+        assert_eq!(
+            charged_minor("stripe", kwd(12_345)),
+            12_350,
+            "half away from zero"
+        );
+        assert_eq!(charged_minor("stripe", kwd(12_340)), 12_340);
+        assert_eq!(charged_minor("test", kwd(12_347)), 12_347);
+        let eur = Money::from_minor(4_497, Currency::Eur).unwrap();
+        assert_eq!(charged_minor("stripe", eur), 4_497);
+        let jpy = Money::from_minor(1_234, Currency::Jpy).unwrap();
+        assert_eq!(charged_minor("stripe", jpy), 1_234);
+        // A success of the charged amount pays the order; one of the exact total does not.
+        let pending = PayableOrder {
+            total: kwd(12_347),
+            charged: kwd(12_350),
+            ..order(OrderStatus::PendingPayment)
+        };
+        let paid = |minor: i64| {
+            let mut event = succeeded(minor, "kwd").read();
+            event.amount = Some(kwd(minor));
+            decide(&event, Some(&pending))
+        };
+        assert_eq!(
+            paid(12_350),
+            Verdict::Pay {
+                order: pending.id.clone()
+            }
+        );
+        assert!(matches!(paid(12_347), Verdict::Review { .. }));
     }
 
     #[test]
@@ -736,6 +840,43 @@ mod tests {
         assert_eq!(succeeded.refunded_total, None);
         assert_eq!(refund("failed").effect, Some(Effect::RefundFailed));
         assert_eq!(refund("pending").effect, None, "not settled yet: ignored");
+    }
+
+    #[test]
+    fn followups_name_placed_orders_and_cancel_payments_of_orders_closed_unpaid() {
+        use crate::events::OrderClosed;
+        let id = order(OrderStatus::Paid).id;
+        let closed = |from, status| OrderClosed {
+            order_id: id.clone(),
+            from,
+            status,
+            refund_required: false,
+        };
+        let pending = OrderStatus::PendingPayment;
+        assert_eq!(
+            Followup::of(&Payload::OrderExpired(closed(
+                pending,
+                OrderStatus::Expired
+            ))),
+            Some(Followup::Cancel(id.clone()))
+        );
+        assert_eq!(
+            Followup::of(&Payload::OrderCancelled(closed(
+                pending,
+                OrderStatus::Cancelled
+            ))),
+            Some(Followup::Cancel(id.clone()))
+        );
+        for from in [OrderStatus::Paid, OrderStatus::PaymentReview] {
+            assert_eq!(
+                Followup::of(&Payload::OrderCancelled(closed(
+                    from,
+                    OrderStatus::Cancelled
+                ))),
+                None,
+                "money was taken: nothing to cancel ({from:?})"
+            );
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use shop_domain::checkout::{PaymentError, PaymentProvider, PaymentSession};
 use shop_domain::ids::{CartId, OrderId};
 use shop_domain::money::Money;
+use shop_domain::payments::{charged_minor, PaymentFollowups};
 use shop_domain::refunds::{Refund, RefundProvider};
 use worker::{Headers, Method, RequestInit};
 
@@ -33,10 +34,11 @@ struct Intent {
 }
 
 /// The form body of a PaymentIntent. Its metadata names the cart (stable across retries of a
-/// checkout) and the order (the payment webhook finds the order by either).
+/// checkout) and the order (the payment webhook finds the order by either). Three-decimal
+/// currencies are charged in multiples of 10 minor units (`payments::charged_minor`).
 pub fn intent_form(amount: Money, cart_id: &CartId, order: &OrderId) -> String {
     worker::url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("amount", &amount.minor_units().to_string())
+        .append_pair("amount", &charged_minor("stripe", amount).to_string())
         .append_pair("currency", &amount.currency().code().to_ascii_lowercase())
         .append_pair("automatic_payment_methods[enabled]", "true")
         .append_pair("metadata[cart_id]", cart_id.as_str())
@@ -148,7 +150,7 @@ impl PaymentProvider for Stripe {
             provider: "stripe".into(),
             payment_id: intent.id,
             client_secret: intent.client_secret,
-            amount_minor: amount.minor_units(),
+            amount_minor: charged_minor("stripe", amount),
             currency: amount.currency(),
         })
     }
@@ -176,6 +178,55 @@ impl PaymentProvider for Stripe {
             )));
         }
         Ok(intent.client_secret)
+    }
+}
+
+/// `POST /v1/payment_intents/{id}` names the order (its number is known only once the order is
+/// placed); `POST /v1/payment_intents/{id}/cancel` cancels an unpaid one. A 400 to a cancel
+/// (succeeded or cancelled already) is `Declined`: nothing to do.
+impl PaymentFollowups for Stripe {
+    async fn annotate(
+        &self,
+        payment_id: &str,
+        order: &OrderId,
+        number: &str,
+    ) -> Result<(), PaymentError> {
+        if !is_stripe_id(payment_id) {
+            return Err(PaymentError::Declined(format!(
+                "not a PaymentIntent id: {payment_id:?}"
+            )));
+        }
+        let form = worker::url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("metadata[order_id]", order.as_str())
+            .append_pair("metadata[order_number]", number)
+            .finish();
+        self.call(
+            Method::Post,
+            &format!("/v1/payment_intents/{payment_id}"),
+            Some(format!("annotate-{}", order.as_str())),
+            Some(form),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn cancel(&self, payment_id: &str) -> Result<(), PaymentError> {
+        if !is_stripe_id(payment_id) {
+            return Err(PaymentError::Declined(format!(
+                "not a PaymentIntent id: {payment_id:?}"
+            )));
+        }
+        let form = worker::url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("cancellation_reason", "abandoned")
+            .finish();
+        self.call(
+            Method::Post,
+            &format!("/v1/payment_intents/{payment_id}/cancel"),
+            Some(format!("cancel-{payment_id}")),
+            Some(form),
+        )
+        .await
+        .map(drop)
     }
 }
 

@@ -51,11 +51,34 @@ pub async fn find_order(
     let Some(row) = row else { return Ok(None) };
     let bad = |what: &str| StoreError::new(format!("{context}: stored {what} is invalid"));
     let currency: Currency = row.currency.parse().map_err(|_| bad("currency"))?;
+    let total = Money::from_minor(row.total_minor, currency).map_err(|_| bad("total"))?;
+    let charged = Money::from_minor(payments::charged_minor(provider, total), currency)
+        .map_err(|_| bad("total"))?;
     Ok(Some(PayableOrder {
         status: OrderStatus::parse(&row.status).ok_or_else(|| bad("status"))?,
-        total: Money::from_minor(row.total_minor, currency).map_err(|_| bad("total"))?,
+        total,
+        charged,
         id: row.id,
     }))
+}
+
+/// The payment of an order: its provider, payment id and number (what a provider follow-up
+/// needs).
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentOf {
+    pub provider: String,
+    pub payment_id: String,
+    pub number: String,
+}
+
+pub async fn payment_of(db: &Db, order: &OrderId) -> Result<Option<PaymentOf>, StoreError> {
+    sql::first(
+        db,
+        "SELECT payment_provider AS provider, payment_id, number FROM orders WHERE id = ?1",
+        &[order.as_str().into()],
+        "payment of order",
+    )
+    .await
 }
 
 /// The statement that records `event` (the claim): `payload` is the raw body as received.
