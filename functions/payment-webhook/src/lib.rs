@@ -12,7 +12,7 @@
 use serde::Serialize;
 use shop_domain::events::{Event, ReviewedPayment};
 use shop_domain::ids::OrderId;
-use shop_domain::lifecycle::{self, LifecycleError};
+use shop_domain::lifecycle::{self, AsRead, LifecycleError};
 use shop_domain::payments::{
     self, Effect, Outcome, PaymentEvent, SignatureError, StandardEvent, StripeEvent, Verdict,
 };
@@ -247,10 +247,21 @@ async fn apply(
         Verdict::Refund { order, failed } => {
             return settle_refunds(call, db, delivery, &order, failed).await
         }
-        Verdict::Pay { order } => {
-            let orders = claim(&order, Outcome::Paid)?;
-            let result = lifecycle::mark_paid(&orders, &CryptoIds, &order, call.now).await;
-            (order, Outcome::Paid, result)
+        Verdict::Pay { order: id } => {
+            let orders = claim(&id, Outcome::Paid)?;
+            // As found: the pay batch is guarded by the status, so no second read is needed.
+            let result = match &order {
+                Some(read) => {
+                    let read = AsRead {
+                        status: read.status,
+                        total: read.total.minor_units(),
+                        ledger: read.ledger,
+                    };
+                    lifecycle::pay_as_read(&orders, &CryptoIds, &id, read, call.now).await
+                }
+                None => Err(LifecycleError::NotFound),
+            };
+            (id, Outcome::Paid, result)
         }
         Verdict::Review {
             order,

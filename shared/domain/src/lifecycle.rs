@@ -174,14 +174,43 @@ pub async fn mark_paid<S: OrderLifecycle>(
     id: &OrderId,
     now: Timestamp,
 ) -> Result<Moved, LifecycleError> {
-    let from = store.status(id).await?.ok_or(LifecycleError::NotFound)?;
-    let to = from
+    let status = store.status(id).await?.ok_or(LifecycleError::NotFound)?;
+    let (total, ledger) = store.amounts(id).await?.ok_or(LifecycleError::NotFound)?;
+    let read = AsRead {
+        status,
+        total,
+        ledger,
+    };
+    pay_as_read(store, ids, id, read, now).await
+}
+
+/// An order as its caller read it just before paying it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AsRead {
+    pub status: OrderStatus,
+    /// The order's total, in minor units.
+    pub total: i64,
+    pub ledger: PaymentLedger,
+}
+
+/// [`mark_paid`] for an order its caller has just read (a payment webhook reads it to find it):
+/// one batch, no read. The batch is guarded by the status, so an order that moved since the read
+/// is `Moved` and nothing is written.
+pub async fn pay_as_read<S: OrderLifecycle>(
+    store: &S,
+    ids: &dyn IdSource,
+    id: &OrderId,
+    read: AsRead,
+    now: Timestamp,
+) -> Result<Moved, LifecycleError> {
+    let to = read
+        .status
         .apply(Transition::Pay)
         .map_err(LifecycleError::Illegal)?;
-    let (total, mut ledger) = store.amounts(id).await?.ok_or(LifecycleError::NotFound)?;
-    let amount = total - ledger.captured();
+    let mut ledger = read.ledger;
+    let amount = read.total - ledger.captured();
     ledger
-        .capture(amount, total)
+        .capture(amount, read.total)
         .map_err(LifecycleError::Ledger)?;
     let event = Event::new(
         ids,

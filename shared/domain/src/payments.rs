@@ -368,6 +368,8 @@ pub struct PayableOrder {
     /// What the provider charges for `total` (see [`charged_minor`]): a success of exactly this
     /// pays the order.
     pub charged: Money,
+    /// Captured and refunded so far.
+    pub ledger: crate::order::PaymentLedger,
 }
 
 /// What `provider` charges for `amount`, in minor units. Stripe takes amounts of three-decimal
@@ -702,6 +704,7 @@ mod tests {
             status,
             total,
             charged: total,
+            ledger: crate::order::PaymentLedger::default(),
         }
     }
 

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use shop_domain::ids::{CartId, OrderId};
 use shop_domain::money::{Currency, Money};
-use shop_domain::order::OrderStatus;
+use shop_domain::order::{OrderStatus, PaymentLedger};
 use shop_domain::payments::{self, Outcome, PayableOrder, PaymentEvent};
 use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
@@ -22,6 +22,8 @@ struct OrderRow {
     status: String,
     currency: String,
     total_minor: i64,
+    captured_minor: i64,
+    refunded_minor: i64,
 }
 
 /// The order `event` of `provider` is about: by the payment id recorded at checkout, else by
@@ -36,7 +38,7 @@ pub async fn find_order(
     let context = "find order of payment";
     let row: Option<OrderRow> = sql::first(
         db,
-        "SELECT id, status, currency, total_minor FROM orders \
+        "SELECT id, status, currency, total_minor, captured_minor, refunded_minor FROM orders \
          WHERE (payment_id = ?1 OR id = ?2 OR cart_id = ?3) AND payment_provider IN (?4, 'test') \
          ORDER BY payment_id = ?1 DESC LIMIT 1",
         &[
@@ -58,6 +60,8 @@ pub async fn find_order(
         status: OrderStatus::parse(&row.status).ok_or_else(|| bad("status"))?,
         total,
         charged,
+        ledger: PaymentLedger::restore(row.captured_minor, row.refunded_minor)
+            .ok_or_else(|| bad("ledger"))?,
         id: row.id,
     }))
 }
