@@ -10,6 +10,7 @@ mod inventory;
 mod maintenance;
 mod orders;
 mod refunds;
+mod shipments;
 mod webhook_endpoints;
 
 use shop_domain::ids::IdSource;
@@ -25,6 +26,7 @@ pub enum Endpoint {
     CancelOrder,
     CaptureOrder,
     RefundOrder,
+    ShipOrder,
     ListOrders,
     ListInventory,
     AdjustInventory,
@@ -65,6 +67,12 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         path: "/v1/admin/orders/{order_id}/refunds",
         access: Access::Admin("orders:write"),
         endpoint: Endpoint::RefundOrder,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/admin/orders/{order_id}/shipments",
+        access: Access::Admin("orders:write"),
+        endpoint: Endpoint::ShipOrder,
     },
     Route {
         method: "POST",
@@ -135,6 +143,7 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::CancelOrder => orders::transition(&call, orders::Action::Cancel).await,
         Endpoint::CaptureOrder => orders::transition(&call, orders::Action::Capture).await,
         Endpoint::RefundOrder => refunds::create(&call).await,
+        Endpoint::ShipOrder => shipments::create(&call).await,
         Endpoint::ListOrders => orders::list(&call).await,
         Endpoint::ListInventory => inventory::list(&call).await,
         Endpoint::AdjustInventory => inventory::adjust(&call).await,

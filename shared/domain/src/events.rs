@@ -49,6 +49,8 @@ pub enum Payload {
     OrderPaymentReview(PaymentReview),
     #[serde(rename = "order.refunded")]
     OrderRefunded(OrderRefunded),
+    #[serde(rename = "shipment.created")]
+    ShipmentCreated(crate::shipments::ShipmentCreated),
     #[serde(rename = "inventory.low")]
     InventoryLow(InventoryLow),
 }
@@ -62,6 +64,7 @@ impl Payload {
             Payload::OrderExpired(_) => EventKind::OrderExpired,
             Payload::OrderPaymentReview(_) => EventKind::OrderPaymentReview,
             Payload::OrderRefunded(_) => EventKind::OrderRefunded,
+            Payload::ShipmentCreated(_) => EventKind::ShipmentCreated,
             Payload::InventoryLow(_) => EventKind::InventoryLow,
         }
     }
@@ -74,6 +77,7 @@ impl Payload {
             Payload::OrderCancelled(p) | Payload::OrderExpired(p) => serde_json::to_string(p),
             Payload::OrderPaymentReview(p) => serde_json::to_string(p),
             Payload::OrderRefunded(p) => serde_json::to_string(p),
+            Payload::ShipmentCreated(p) => serde_json::to_string(p),
             Payload::InventoryLow(p) => serde_json::to_string(p),
         }
     }
@@ -207,17 +211,19 @@ pub enum EventKind {
     OrderExpired,
     OrderPaymentReview,
     OrderRefunded,
+    ShipmentCreated,
     InventoryLow,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::OrderCreated,
         EventKind::OrderPaid,
         EventKind::OrderCancelled,
         EventKind::OrderExpired,
         EventKind::OrderPaymentReview,
         EventKind::OrderRefunded,
+        EventKind::ShipmentCreated,
         EventKind::InventoryLow,
     ];
 
@@ -229,6 +235,7 @@ impl EventKind {
             EventKind::OrderExpired => "order.expired",
             EventKind::OrderPaymentReview => "order.payment_review",
             EventKind::OrderRefunded => "order.refunded",
+            EventKind::ShipmentCreated => "shipment.created",
             EventKind::InventoryLow => "inventory.low",
         }
     }

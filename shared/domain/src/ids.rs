@@ -93,6 +93,7 @@ random_id!(LineId, "line", "cart line");
 random_id!(OrderId, "ord", "order");
 random_id!(EventId, "evt", "event");
 random_id!(RefundId, "rfd", "refund");
+random_id!(ShipmentId, "shp", "shipment");
 
 /// A product id from the catalog: `prod_` followed by 1–64 of `[a-z0-9-]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

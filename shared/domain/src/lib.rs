@@ -20,6 +20,7 @@ pub mod pagination;
 pub mod payments;
 pub mod pricing;
 pub mod refunds;
+pub mod shipments;
 pub mod standard_webhooks;
 pub mod time;
 pub mod webhooks;

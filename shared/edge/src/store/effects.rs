@@ -122,7 +122,10 @@ pub async fn apply(db: &Db, event: &Event, now: Timestamp) -> Result<&'static st
             );
         }
         // No effect here yet; claiming them keeps the log complete.
-        Payload::OrderCancelled(_) | Payload::OrderExpired(_) | Payload::OrderPaymentReview(_) => {}
+        Payload::OrderCancelled(_)
+        | Payload::OrderExpired(_)
+        | Payload::OrderPaymentReview(_)
+        | Payload::ShipmentCreated(_) => {}
     }
     // Outbound webhooks: created once, with the claim; sent below and by the cron.
     statements.push(webhooks::enqueue(db, event, now).map_err(err)?);

@@ -12,4 +12,5 @@ pub mod outbox;
 pub mod payments;
 pub mod refunds;
 pub mod retention;
+pub mod shipments;
 pub mod sql;

@@ -1,0 +1,140 @@
+//! `POST /v1/admin/orders/{id}/shipments`: the merchant ships units of a paid order under a
+//! carrier's tracking number. Glue over `shop_domain::shipments` and
+//! `shop_edge::store::shipments`.
+
+use serde::Deserialize;
+use shop_domain::ids::{OrderId, Sku};
+use shop_domain::shipments::{self, Carrier, ShipmentError, ShipmentRequest, TrackingNumber};
+use shop_edge::http::problem::FieldError;
+use shop_edge::http::runtime::CryptoIds;
+use shop_edge::store::shipments::D1Shipments;
+use shop_edge::{Call, Problem, Reply};
+
+use crate::Endpoint;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShipmentBody {
+    carrier: String,
+    tracking_number: String,
+    lines: Vec<LineBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineBody {
+    sku: String,
+    quantity: u32,
+}
+
+fn parse(body: ShipmentBody) -> Result<ShipmentRequest, Problem> {
+    let mut errors = Vec::new();
+    let carrier = Carrier::parse(&body.carrier);
+    if carrier.is_none() {
+        errors.push(FieldError::new(
+            "/carrier",
+            "invalid_carrier",
+            "carrier is 1 to 40 letters, digits, '_' or '-'",
+        ));
+    }
+    let tracking_number = TrackingNumber::parse(&body.tracking_number);
+    if tracking_number.is_none() {
+        errors.push(FieldError::new(
+            "/tracking_number",
+            "invalid_tracking_number",
+            "tracking_number is 4 to 64 letters, digits or '-'",
+        ));
+    }
+    if body.lines.is_empty() {
+        errors.push(FieldError::new(
+            "/lines",
+            "invalid_lines",
+            "lines names at least one line",
+        ));
+    }
+    let mut lines = Vec::with_capacity(body.lines.len());
+    for (i, line) in body.lines.into_iter().enumerate() {
+        match Sku::parse(&line.sku) {
+            Ok(sku) => lines.push((sku, line.quantity)),
+            Err(_) => errors.push(FieldError::new(
+                format!("/lines/{i}/sku"),
+                "invalid_sku",
+                "not a SKU",
+            )),
+        }
+        if line.quantity == 0 {
+            errors.push(FieldError::new(
+                format!("/lines/{i}/quantity"),
+                "invalid_quantity",
+                "quantity is a whole number of units, at least 1",
+            ));
+        }
+    }
+    match (carrier, tracking_number) {
+        (Some(carrier), Some(tracking_number)) if errors.is_empty() => Ok(ShipmentRequest {
+            carrier,
+            tracking_number,
+            lines,
+        }),
+        _ => Err(Problem::new(
+            422,
+            "validation_failed",
+            "Request is not valid",
+            "Some fields are not valid",
+        )
+        .with_errors(errors)),
+    }
+}
+
+pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let order = call.path_param(0, OrderId::parse, not_found)?;
+    let request = parse(call.json()?)?;
+    let db = call.db()?;
+    let store = D1Shipments { db: &db };
+    let (shipment, events) = shipments::ship(&store, &CryptoIds, &order, &request, call.now)
+        .await
+        .map_err(shipment_problem)?;
+    call.publish(&events).await;
+    Ok(Reply::json(201, &shipment)?)
+}
+
+fn not_found() -> Problem {
+    Problem::not_found("order_not_found", "No order with this id")
+}
+
+/// The one mapping of shipment errors to HTTP.
+fn shipment_problem(error: ShipmentError) -> Problem {
+    match error {
+        ShipmentError::NotFound => not_found(),
+        ShipmentError::Illegal(illegal) => Problem::new(
+            409,
+            "illegal_transition",
+            "Not allowed in this state",
+            format!("An order that is {} cannot ship", illegal.from.as_str()),
+        ),
+        ShipmentError::UnknownLine { index, sku } => Problem::invalid_field(
+            &format!("/lines/{index}/sku"),
+            "unknown_line",
+            format!("the order has no line {sku}, or it is named twice"),
+        ),
+        ShipmentError::TooManyUnits { index, left } => Problem::invalid_field(
+            &format!("/lines/{index}/quantity"),
+            "too_many_units",
+            format!("this line has {left} units left to ship"),
+        ),
+        ShipmentError::TrackingNumberTaken => Problem::new(
+            409,
+            "tracking_number_taken",
+            "Tracking number taken",
+            "This carrier's tracking number belongs to another shipment",
+        ),
+        ShipmentError::Moved => Problem::new(
+            409,
+            "order_changed",
+            "Order changed",
+            "The order changed meanwhile; retry",
+        )
+        .with_header("Retry-After", "1"),
+        ShipmentError::Store(e) => e.into(),
+    }
+}

@@ -1,0 +1,443 @@
+//! Shipments: the merchant ships some or all of a paid order's units under a carrier's tracking
+//! number; the order is `partially_fulfilled` until every unit has shipped, then `fulfilled`.
+//! Where a parcel is (its tracking status) is one normalised enum, whatever the carrier or the
+//! logistics partner calls it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::events::{Event, Payload};
+use crate::ids::{IdSource, OrderId, ShipmentId, Sku};
+use crate::order::{IllegalTransition, OrderStatus, Transition};
+use crate::time::Timestamp;
+use crate::StoreError;
+
+/// A carrier's name: 1 to 40 of `[a-z0-9_-]` (given in any case, kept lowercase).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Carrier(String);
+
+impl Carrier {
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim().to_ascii_lowercase();
+        ((1..=40).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'))
+        .then_some(Carrier(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Carrier {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Carrier::parse(&value).ok_or_else(|| format!("not a carrier: {value:?}"))
+    }
+}
+
+impl From<Carrier> for String {
+    fn from(value: Carrier) -> String {
+        value.0
+    }
+}
+
+/// A tracking number: 4 to 64 letters, digits and hyphens (given in any case, kept uppercase,
+/// so the same parcel is never two numbers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TrackingNumber(String);
+
+impl TrackingNumber {
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim().to_ascii_uppercase();
+        ((4..=64).contains(&text.len())
+            && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .then_some(TrackingNumber(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TrackingNumber {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        TrackingNumber::parse(&value).ok_or_else(|| format!("not a tracking number: {value:?}"))
+    }
+}
+
+impl From<TrackingNumber> for String {
+    fn from(value: TrackingNumber) -> String {
+        value.0
+    }
+}
+
+/// Where a parcel is: the one vocabulary every partner's statuses are read into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackingStatus {
+    PreTransit,
+    InTransit,
+    OutForDelivery,
+    AvailableForPickup,
+    Delivered,
+    /// An exception: the parcel goes back to the sender.
+    ReturnToSender,
+    /// An exception: delivery failed (an attempt, an error, an expired tracker).
+    Failure,
+    Cancelled,
+    Unknown,
+}
+
+impl TrackingStatus {
+    pub const ALL: [TrackingStatus; 9] = [
+        TrackingStatus::PreTransit,
+        TrackingStatus::InTransit,
+        TrackingStatus::OutForDelivery,
+        TrackingStatus::AvailableForPickup,
+        TrackingStatus::Delivered,
+        TrackingStatus::ReturnToSender,
+        TrackingStatus::Failure,
+        TrackingStatus::Cancelled,
+        TrackingStatus::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackingStatus::PreTransit => "pre_transit",
+            TrackingStatus::InTransit => "in_transit",
+            TrackingStatus::OutForDelivery => "out_for_delivery",
+            TrackingStatus::AvailableForPickup => "available_for_pickup",
+            TrackingStatus::Delivered => "delivered",
+            TrackingStatus::ReturnToSender => "return_to_sender",
+            TrackingStatus::Failure => "failure",
+            TrackingStatus::Cancelled => "cancelled",
+            TrackingStatus::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        TrackingStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A shipment request, parsed: which units of which lines (named by SKU: an order has one line
+/// per SKU) leave under which tracking number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipmentRequest {
+    pub carrier: Carrier,
+    pub tracking_number: TrackingNumber,
+    pub lines: Vec<(Sku, u32)>,
+}
+
+/// An order line as far as shipping goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShippableLine {
+    pub position: u32,
+    pub sku: Sku,
+    pub quantity: u32,
+    pub shipped: u32,
+}
+
+/// An order as far as shipping goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shippable {
+    pub order_id: OrderId,
+    pub status: OrderStatus,
+    pub lines: Vec<ShippableLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentLine {
+    pub position: u32,
+    pub sku: Sku,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipment {
+    pub id: ShipmentId,
+    pub order_id: OrderId,
+    pub carrier: Carrier,
+    pub tracking_number: TrackingNumber,
+    pub status: TrackingStatus,
+    pub lines: Vec<ShipmentLine>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShipmentError {
+    NotFound,
+    /// The order cannot ship in its state (unpaid, fulfilled, closed): 409.
+    Illegal(IllegalTransition),
+    /// A line of the request names no line of the order, or one named twice: 422.
+    UnknownLine {
+        index: usize,
+        sku: Sku,
+    },
+    /// More units than the line has left to ship (or none): 422.
+    TooManyUnits {
+        index: usize,
+        left: u32,
+    },
+    /// This carrier's tracking number is another shipment's: 409.
+    TrackingNumberTaken,
+    /// The order changed while the shipment was recorded: 409, retry.
+    Moved,
+    Store(StoreError),
+}
+
+impl From<StoreError> for ShipmentError {
+    fn from(e: StoreError) -> Self {
+        ShipmentError::Store(e)
+    }
+}
+
+/// The shipment `request` makes of `order`, and the order's status after it.
+pub fn plan(
+    order: &Shippable,
+    request: &ShipmentRequest,
+    id: ShipmentId,
+    now: Timestamp,
+) -> Result<(Shipment, OrderStatus), ShipmentError> {
+    // An order that cannot ship at all says so before its lines are looked at.
+    order
+        .status
+        .apply(Transition::ShipPart)
+        .map_err(ShipmentError::Illegal)?;
+    let mut lines = Vec::with_capacity(request.lines.len());
+    let mut seen = std::collections::BTreeSet::new();
+    for (index, (sku, quantity)) in request.lines.iter().enumerate() {
+        let line = order
+            .lines
+            .iter()
+            .find(|l| l.sku == *sku)
+            .filter(|l| seen.insert(l.position))
+            .ok_or_else(|| ShipmentError::UnknownLine {
+                index,
+                sku: sku.clone(),
+            })?;
+        let left = line.quantity - line.shipped;
+        if *quantity == 0 || *quantity > left {
+            return Err(ShipmentError::TooManyUnits { index, left });
+        }
+        lines.push(ShipmentLine {
+            position: line.position,
+            sku: line.sku.clone(),
+            quantity: *quantity,
+        });
+    }
+    let everything = order.lines.iter().all(|line| {
+        let now_shipping = lines
+            .iter()
+            .find(|l| l.position == line.position)
+            .map_or(0, |l| l.quantity);
+        line.shipped + now_shipping == line.quantity
+    });
+    let transition = if everything {
+        Transition::ShipAll
+    } else {
+        Transition::ShipPart
+    };
+    let to = order
+        .status
+        .apply(transition)
+        .map_err(ShipmentError::Illegal)?;
+    let shipment = Shipment {
+        id,
+        order_id: order.order_id.clone(),
+        carrier: request.carrier.clone(),
+        tracking_number: request.tracking_number.clone(),
+        status: TrackingStatus::PreTransit,
+        lines,
+        created_at: now,
+        updated_at: now,
+    };
+    Ok((shipment, to))
+}
+
+/// `shipment.created`: units of an order left under a tracking number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentCreated {
+    pub shipment_id: ShipmentId,
+    pub order_id: OrderId,
+    pub carrier: Carrier,
+    pub tracking_number: TrackingNumber,
+    pub lines: Vec<ShipmentLine>,
+    /// The order's status after it (`partially_fulfilled` or `fulfilled`).
+    pub order_status: OrderStatus,
+}
+
+/// What recording a shipment did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    Recorded(Vec<Event>),
+    TrackingNumberTaken,
+    /// The order left `from`, or a line has fewer units left than read: nothing written.
+    Moved,
+}
+
+/// Shipment storage (port).
+pub trait ShipmentStore {
+    async fn shippable(&self, order: &OrderId) -> Result<Option<Shippable>, StoreError>;
+    /// Atomically: record `shipment`, count its units shipped on their lines (never beyond a
+    /// line's quantity), move the order from `from` to `to`, and write `event`.
+    async fn record(
+        &self,
+        shipment: &Shipment,
+        from: OrderStatus,
+        to: OrderStatus,
+        event: &Event,
+    ) -> Result<Recorded, StoreError>;
+}
+
+/// Ship `request` of `order`.
+pub async fn ship<S: ShipmentStore>(
+    store: &S,
+    ids: &dyn IdSource,
+    order: &OrderId,
+    request: &ShipmentRequest,
+    now: Timestamp,
+) -> Result<(Shipment, Vec<Event>), ShipmentError> {
+    let shippable = store
+        .shippable(order)
+        .await?
+        .ok_or(ShipmentError::NotFound)?;
+    let (shipment, to) = plan(&shippable, request, ShipmentId::mint(ids), now)?;
+    let event = Event::new(
+        ids,
+        now,
+        Payload::ShipmentCreated(ShipmentCreated {
+            shipment_id: shipment.id.clone(),
+            order_id: shipment.order_id.clone(),
+            carrier: shipment.carrier.clone(),
+            tracking_number: shipment.tracking_number.clone(),
+            lines: shipment.lines.clone(),
+            order_status: to,
+        }),
+    );
+    match store
+        .record(&shipment, shippable.status, to, &event)
+        .await?
+    {
+        Recorded::Recorded(events) => Ok((shipment, events)),
+        Recorded::TrackingNumberTaken => Err(ShipmentError::TrackingNumberTaken),
+        Recorded::Moved => Err(ShipmentError::Moved),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::IdSource;
+
+    struct Fixed;
+    impl IdSource for Fixed {
+        fn next_u128(&self) -> u128 {
+            7
+        }
+    }
+
+    const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+    fn order(status: OrderStatus, shipped: [u32; 2]) -> Shippable {
+        let line = |position, sku: &str, quantity, shipped| ShippableLine {
+            position,
+            sku: Sku::parse(sku).unwrap(),
+            quantity,
+            shipped,
+        };
+        Shippable {
+            order_id: OrderId::parse("ord_0000000000000000000000000000000a").unwrap(),
+            status,
+            lines: vec![line(0, "A", 3, shipped[0]), line(1, "B", 1, shipped[1])],
+        }
+    }
+
+    fn request(lines: &[(&str, u32)]) -> ShipmentRequest {
+        ShipmentRequest {
+            carrier: Carrier::parse("DHL").unwrap(),
+            tracking_number: TrackingNumber::parse(" 1z999aa10123456784 ").unwrap(),
+            lines: lines
+                .iter()
+                .map(|(sku, q)| (Sku::parse(sku).unwrap(), *q))
+                .collect(),
+        }
+    }
+
+    fn planned(order: &Shippable, lines: &[(&str, u32)]) -> Result<OrderStatus, ShipmentError> {
+        plan(order, &request(lines), ShipmentId::mint(&Fixed), NOW).map(|(_, to)| to)
+    }
+
+    #[test]
+    fn partial_then_full() {
+        let paid = order(OrderStatus::Paid, [0, 0]);
+        assert_eq!(
+            planned(&paid, &[("A", 2)]),
+            Ok(OrderStatus::PartiallyFulfilled)
+        );
+        assert_eq!(
+            planned(&paid, &[("A", 3), ("B", 1)]),
+            Ok(OrderStatus::Fulfilled)
+        );
+        let part = order(OrderStatus::PartiallyFulfilled, [2, 1]);
+        assert_eq!(planned(&part, &[("A", 1)]), Ok(OrderStatus::Fulfilled));
+        assert_eq!(
+            planned(&part, &[("A", 2)]),
+            Err(ShipmentError::TooManyUnits { index: 0, left: 1 })
+        );
+        assert!(matches!(
+            planned(&part, &[("B", 1)]),
+            Err(ShipmentError::TooManyUnits { left: 0, .. })
+        ));
+        assert!(
+            matches!(
+                planned(&order(OrderStatus::Fulfilled, [3, 1]), &[("B", 1)]),
+                Err(ShipmentError::Illegal(_))
+            ),
+            "a fulfilled order has nothing left to ship: its state says so"
+        );
+        assert!(matches!(
+            planned(&paid, &[("C", 1)]),
+            Err(ShipmentError::UnknownLine { index: 0, .. })
+        ));
+        assert!(matches!(
+            planned(&paid, &[("A", 1), ("A", 1)]),
+            Err(ShipmentError::UnknownLine { index: 1, .. })
+        ));
+        for status in [
+            OrderStatus::PendingPayment,
+            OrderStatus::Cancelled,
+            OrderStatus::PaymentReview,
+        ] {
+            assert!(
+                matches!(
+                    planned(&order(status, [0, 0]), &[("A", 1)]),
+                    Err(ShipmentError::Illegal(_))
+                ),
+                "{status:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_parsed() {
+        assert_eq!(Carrier::parse(" UPS ").unwrap().as_str(), "ups");
+        assert!(Carrier::parse("").is_none() && Carrier::parse("u p s").is_none());
+        assert_eq!(
+            TrackingNumber::parse("1z999-aa1").unwrap().as_str(),
+            "1Z999-AA1"
+        );
+        for bad in ["", "abc", "1Z 999", "1Z\n999", &"9".repeat(65)] {
+            assert!(TrackingNumber::parse(bad).is_none(), "{bad:?}");
+        }
+        for status in TrackingStatus::ALL {
+            assert_eq!(TrackingStatus::parse(status.as_str()), Some(status));
+        }
+    }
+}
