@@ -9,6 +9,7 @@ mod dead_events;
 mod inventory;
 mod maintenance;
 mod orders;
+mod problems;
 mod refunds;
 mod shipments;
 mod webhook_endpoints;

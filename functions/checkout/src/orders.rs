@@ -13,16 +13,13 @@ use shop_edge::store::orders::D1Orders;
 use shop_edge::store::payments;
 use shop_edge::{Call, Problem, Reply};
 
+use crate::problems;
 use crate::Endpoint;
-
-fn not_found() -> Problem {
-    Problem::not_found("order_not_found", "No order with this id")
-}
 
 /// The order in the path, for a caller holding its own access token or an admin token with
 /// `orders:read` (checked before anything is read).
 fn readable_order(call: &Call<Endpoint>) -> Result<OrderId, Problem> {
-    let id = call.path_param(0, OrderId::parse, not_found)?;
+    let id = call.path_param(0, OrderId::parse, problems::order_not_found)?;
     match call.require_token(Audience::Order, "order:read") {
         Ok(principal) if principal.sub == id.as_str() => {}
         Ok(_) => {
@@ -43,7 +40,10 @@ fn readable_order(call: &Call<Endpoint>) -> Result<OrderId, Problem> {
 pub async fn get(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let id = readable_order(call)?;
     let db = call.db()?;
-    let order = D1Orders::new(&db).get(&id).await?.ok_or_else(not_found)?;
+    let order = D1Orders::new(&db)
+        .get(&id)
+        .await?
+        .ok_or_else(problems::order_not_found)?;
     Ok(Reply::json(200, &order)?)
 }
 
@@ -52,7 +52,9 @@ pub async fn get(call: &Call<Endpoint>) -> Result<Reply, Problem> {
 pub async fn payment(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let id = readable_order(call)?;
     let db = call.db()?;
-    let payment = payments::ledger(&db, &id).await?.ok_or_else(not_found)?;
+    let payment = payments::ledger(&db, &id)
+        .await?
+        .ok_or_else(problems::order_not_found)?;
     Ok(Reply::json(200, &payment)?)
 }
 
@@ -110,7 +112,7 @@ pub enum Action {
 /// Merchant actions on an order: cancel (stock released or restocked) and capture (a payment
 /// received outside a provider webhook, e.g. bank transfer; the reservation becomes a sale).
 pub async fn transition(call: &Call<Endpoint>, action: Action) -> Result<Reply, Problem> {
-    let id = call.path_param(0, OrderId::parse, not_found)?;
+    let id = call.path_param(0, OrderId::parse, problems::order_not_found)?;
     let db = call.db()?;
     let orders = D1Orders::new(&db);
     let (verb, result) = match action {
@@ -125,14 +127,17 @@ pub async fn transition(call: &Call<Endpoint>, action: Action) -> Result<Reply, 
     };
     let moved = result.map_err(|e| lifecycle_problem(e, verb))?;
     call.publish(&moved.events).await;
-    let order = orders.get(&id).await?.ok_or_else(not_found)?;
+    let order = orders
+        .get(&id)
+        .await?
+        .ok_or_else(problems::order_not_found)?;
     Ok(Reply::json(200, &order)?)
 }
 
 /// The one mapping of order lifecycle errors to HTTP (`verb`: what was attempted).
 fn lifecycle_problem(error: LifecycleError, verb: &str) -> Problem {
     match error {
-        LifecycleError::NotFound => not_found(),
+        LifecycleError::NotFound => problems::order_not_found(),
         LifecycleError::Illegal(illegal) => Problem::new(
             409,
             "illegal_transition",
@@ -148,13 +153,9 @@ fn lifecycle_problem(error: LifecycleError, verb: &str) -> Problem {
             "Nothing to capture",
             "The order is captured in full",
         ),
-        LifecycleError::Moved | LifecycleError::AlreadyRecorded => Problem::new(
-            409,
-            "order_changed",
-            "Order changed",
-            "The order changed meanwhile; retry",
-        )
-        .with_header("Retry-After", "1"),
+        LifecycleError::Moved | LifecycleError::AlreadyRecorded => {
+            problems::order_changed("The order changed meanwhile; retry")
+        }
         LifecycleError::Store(e) => e.into(),
     }
 }

@@ -17,6 +17,7 @@ use shop_edge::store::refunds::D1Refunds;
 use shop_edge::{Call, Problem, Reply};
 
 use crate::checkout::stripe;
+use crate::problems;
 use crate::Endpoint;
 
 #[derive(Deserialize)]
@@ -132,7 +133,7 @@ fn parse(body: RefundBody) -> Result<RefundRequest, Problem> {
 pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let key = call.require_idempotency_key()?;
     let principal = call.admin()?;
-    let order = call.path_param(0, OrderId::parse, not_found)?;
+    let order = call.path_param(0, OrderId::parse, problems::order_not_found)?;
     let request = parse(call.json()?)?;
     let db = call.db()?;
     let store = D1Refunds {
@@ -156,14 +157,10 @@ pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     Ok(Reply::json(202, &refund)?)
 }
 
-fn not_found() -> Problem {
-    Problem::not_found("order_not_found", "No order with this id")
-}
-
 /// The one mapping of refund errors to HTTP.
 fn refund_problem(error: RefundError) -> Problem {
     match error {
-        RefundError::NotFound => not_found(),
+        RefundError::NotFound => problems::order_not_found(),
         RefundError::NotPaid => Problem::new(
             409,
             "order_not_paid",
@@ -193,29 +190,19 @@ fn refund_problem(error: RefundError) -> Problem {
                 currency.code()
             ),
         ),
-        RefundError::UnknownLine { index, sku } => Problem::invalid_field(
-            &format!("/lines/{index}/sku"),
-            "unknown_line",
-            format!("the order has no line {sku}, or it is named twice"),
-        ),
-        RefundError::TooManyUnits { index, left } => Problem::invalid_field(
-            &format!("/lines/{index}/quantity"),
-            "too_many_units",
-            format!("this line has {left} units left to refund"),
-        ),
+        RefundError::UnknownLine { index, sku } => problems::unknown_line(index, &sku),
+        RefundError::TooManyUnits { index, left } => {
+            problems::too_many_units(index, left, "refund")
+        }
         RefundError::KeyReused => Problem::new(
             409,
             "idempotency_key_reused",
             "Idempotency-Key reused",
             "This Idempotency-Key made another refund of this order; use a new key",
         ),
-        RefundError::Busy => Problem::new(
-            409,
-            "order_changed",
-            "Order changed",
-            "Other refunds of this order kept changing it; retry",
-        )
-        .with_header("Retry-After", "1"),
+        RefundError::Busy => {
+            problems::order_changed("Other refunds of this order kept changing it; retry")
+        }
         RefundError::Provider(PaymentError::Declined(_)) => Problem::new(
             502,
             "refund_declined",

@@ -10,6 +10,7 @@ use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::shipments::D1Shipments;
 use shop_edge::{Call, Problem, Reply};
 
+use crate::problems;
 use crate::Endpoint;
 
 #[derive(Deserialize)]
@@ -87,7 +88,7 @@ fn parse(body: ShipmentBody) -> Result<ShipmentRequest, Problem> {
 }
 
 pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    let order = call.path_param(0, OrderId::parse, not_found)?;
+    let order = call.path_param(0, OrderId::parse, problems::order_not_found)?;
     let request = parse(call.json()?)?;
     let db = call.db()?;
     let store = D1Shipments { db: &db };
@@ -98,43 +99,27 @@ pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     Ok(Reply::json(201, &shipment)?)
 }
 
-fn not_found() -> Problem {
-    Problem::not_found("order_not_found", "No order with this id")
-}
-
 /// The one mapping of shipment errors to HTTP.
 fn shipment_problem(error: ShipmentError) -> Problem {
     match error {
-        ShipmentError::NotFound => not_found(),
+        ShipmentError::NotFound => problems::order_not_found(),
         ShipmentError::Illegal(illegal) => Problem::new(
             409,
             "illegal_transition",
             "Not allowed in this state",
             format!("An order that is {} cannot ship", illegal.from.as_str()),
         ),
-        ShipmentError::UnknownLine { index, sku } => Problem::invalid_field(
-            &format!("/lines/{index}/sku"),
-            "unknown_line",
-            format!("the order has no line {sku}, or it is named twice"),
-        ),
-        ShipmentError::TooManyUnits { index, left } => Problem::invalid_field(
-            &format!("/lines/{index}/quantity"),
-            "too_many_units",
-            format!("this line has {left} units left to ship"),
-        ),
+        ShipmentError::UnknownLine { index, sku } => problems::unknown_line(index, &sku),
+        ShipmentError::TooManyUnits { index, left } => {
+            problems::too_many_units(index, left, "ship")
+        }
         ShipmentError::TrackingNumberTaken => Problem::new(
             409,
             "tracking_number_taken",
             "Tracking number taken",
             "This carrier's tracking number belongs to another shipment",
         ),
-        ShipmentError::Moved => Problem::new(
-            409,
-            "order_changed",
-            "Order changed",
-            "The order changed meanwhile; retry",
-        )
-        .with_header("Retry-After", "1"),
+        ShipmentError::Moved => problems::order_changed("The order changed meanwhile; retry"),
         ShipmentError::Store(e) => e.into(),
     }
 }
