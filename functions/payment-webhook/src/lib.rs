@@ -9,7 +9,6 @@
 //! and is answered 200. A success pays its order only when the amount and currency are the
 //! order's total and the order is pending payment; nothing here ever un-pays an order.
 
-use serde::Serialize;
 use shop_domain::events::{Event, ReviewedPayment};
 use shop_domain::ids::OrderId;
 use shop_domain::lifecycle::{self, AsRead, LifecycleError};
@@ -63,22 +62,8 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
     }
 }
 
-#[derive(Serialize)]
-struct Received {
-    received: bool,
-    /// What was done: paid, amount_mismatch, unknown_order, not_payable, recorded, duplicate,
-    /// ignored.
-    outcome: &'static str,
-}
-
-fn received(outcome: &'static str) -> Result<Reply, Problem> {
-    Ok(Reply::json(
-        200,
-        &Received {
-            received: true,
-            outcome,
-        },
-    )?)
+fn received(outcome: &str) -> Result<Reply, Problem> {
+    Ok(Reply::received(outcome))
 }
 
 fn signature_invalid(header: &str, e: SignatureError) -> Problem {

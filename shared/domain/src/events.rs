@@ -51,6 +51,10 @@ pub enum Payload {
     OrderRefunded(OrderRefunded),
     #[serde(rename = "shipment.created")]
     ShipmentCreated(crate::shipments::ShipmentCreated),
+    #[serde(rename = "shipment.updated")]
+    ShipmentUpdated(crate::shipments::ShipmentUpdated),
+    #[serde(rename = "order.delivered")]
+    OrderDelivered(crate::shipments::OrderDelivered),
     #[serde(rename = "inventory.low")]
     InventoryLow(InventoryLow),
 }
@@ -65,6 +69,8 @@ impl Payload {
             Payload::OrderPaymentReview(_) => EventKind::OrderPaymentReview,
             Payload::OrderRefunded(_) => EventKind::OrderRefunded,
             Payload::ShipmentCreated(_) => EventKind::ShipmentCreated,
+            Payload::ShipmentUpdated(_) => EventKind::ShipmentUpdated,
+            Payload::OrderDelivered(_) => EventKind::OrderDelivered,
             Payload::InventoryLow(_) => EventKind::InventoryLow,
         }
     }
@@ -78,6 +84,8 @@ impl Payload {
             Payload::OrderPaymentReview(p) => serde_json::to_string(p),
             Payload::OrderRefunded(p) => serde_json::to_string(p),
             Payload::ShipmentCreated(p) => serde_json::to_string(p),
+            Payload::ShipmentUpdated(p) => serde_json::to_string(p),
+            Payload::OrderDelivered(p) => serde_json::to_string(p),
             Payload::InventoryLow(p) => serde_json::to_string(p),
         }
     }
@@ -212,11 +220,13 @@ pub enum EventKind {
     OrderPaymentReview,
     OrderRefunded,
     ShipmentCreated,
+    ShipmentUpdated,
+    OrderDelivered,
     InventoryLow,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::OrderCreated,
         EventKind::OrderPaid,
         EventKind::OrderCancelled,
@@ -224,6 +234,8 @@ impl EventKind {
         EventKind::OrderPaymentReview,
         EventKind::OrderRefunded,
         EventKind::ShipmentCreated,
+        EventKind::ShipmentUpdated,
+        EventKind::OrderDelivered,
         EventKind::InventoryLow,
     ];
 
@@ -236,6 +248,8 @@ impl EventKind {
             EventKind::OrderPaymentReview => "order.payment_review",
             EventKind::OrderRefunded => "order.refunded",
             EventKind::ShipmentCreated => "shipment.created",
+            EventKind::ShipmentUpdated => "shipment.updated",
+            EventKind::OrderDelivered => "order.delivered",
             EventKind::InventoryLow => "inventory.low",
         }
     }

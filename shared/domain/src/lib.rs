@@ -23,6 +23,7 @@ pub mod refunds;
 pub mod shipments;
 pub mod standard_webhooks;
 pub mod time;
+pub mod tracking;
 pub mod webhooks;
 
 #[cfg(any(test, feature = "test-utils"))]

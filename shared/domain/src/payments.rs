@@ -140,11 +140,17 @@ pub fn secrets_from(setting: &str) -> Vec<String> {
 /// `PAYMENT_WEBHOOK_SECRETS_<PROVIDER>`. A provider name is 1–32 lowercase letters, digits and
 /// underscores, starting with a letter; any other name has no setting (and no provider).
 pub fn standard_secrets_setting(provider: &str) -> Option<String> {
-    let mut chars = provider.chars();
+    setting_for("PAYMENT_WEBHOOK_SECRETS_", provider)
+}
+
+/// `<prefix><NAME>` for a well-formed caller name (1–32 lowercase letters, digits and
+/// underscores, starting with a letter); `None` for any other name, which names no setting.
+pub(crate) fn setting_for(prefix: &str, name: &str) -> Option<String> {
+    let mut chars = name.chars();
     let well_formed = chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && provider.len() <= 32;
-    well_formed.then(|| format!("PAYMENT_WEBHOOK_SECRETS_{}", provider.to_ascii_uppercase()))
+        && name.len() <= 32;
+    well_formed.then(|| format!("{prefix}{}", name.to_ascii_uppercase()))
 }
 
 /// A Stripe event, as far as this system reads it.

@@ -273,6 +273,27 @@ pub struct ShipmentCreated {
     pub order_status: OrderStatus,
 }
 
+/// `shipment.updated`: a logistics partner moved a shipment's status (written only when the
+/// status changed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShipmentUpdated {
+    pub shipment_id: ShipmentId,
+    pub order_id: OrderId,
+    pub carrier: Carrier,
+    pub tracking_number: TrackingNumber,
+    pub status: TrackingStatus,
+    /// When the partner says the parcel reached it.
+    pub status_at: Timestamp,
+    /// An exception (failure, return to sender, cancelled): someone should look.
+    pub exception: bool,
+}
+
+/// `order.delivered`: every unit shipped and every shipment delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderDelivered {
+    pub order_id: OrderId,
+}
+
 /// What recording a shipment did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {

@@ -71,6 +71,16 @@ impl Reply {
         Ok(Reply::raw(status, JSON, serde_json::to_string(value)?))
     }
 
+    /// The 200 an inbound webhook answers once a delivery is accepted: `{"received": true,
+    /// "outcome": …}` (what was done with it, a duplicate included).
+    pub fn received(outcome: &str) -> Self {
+        Reply::json(
+            200,
+            &serde_json::json!({ "received": true, "outcome": outcome }),
+        )
+        .unwrap_or_else(|_| Reply::empty(200))
+    }
+
     pub fn empty(status: u16) -> Self {
         Reply::raw(status, "", String::new())
     }

@@ -125,7 +125,9 @@ pub async fn apply(db: &Db, event: &Event, now: Timestamp) -> Result<&'static st
         Payload::OrderCancelled(_)
         | Payload::OrderExpired(_)
         | Payload::OrderPaymentReview(_)
-        | Payload::ShipmentCreated(_) => {}
+        | Payload::ShipmentCreated(_)
+        | Payload::ShipmentUpdated(_)
+        | Payload::OrderDelivered(_) => {}
     }
     // Outbound webhooks: created once, with the claim; sent below and by the cron.
     statements.push(webhooks::enqueue(db, event, now).map_err(err)?);

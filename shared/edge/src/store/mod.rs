@@ -14,3 +14,4 @@ pub mod refunds;
 pub mod retention;
 pub mod shipments;
 pub mod sql;
+pub mod tracking;

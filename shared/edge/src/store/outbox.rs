@@ -42,20 +42,32 @@ impl OutboxRow {
 /// The statement that writes `event` to the outbox, for the batch that makes its change.
 /// [`written`] reads it back from the batch's results.
 pub fn insert(db: &Db, event: &Event) -> worker::Result<Stmt> {
+    insert_where(db, event, "1")
+}
+
+/// `event`'s outbox row, written when `condition` (constant SQL) holds.
+fn insert_where(db: &Db, event: &Event, condition: &'static str) -> worker::Result<Stmt> {
     let payload = event
         .payload
         .data_json()
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
-    db.prepare(
-        "INSERT INTO outbox (id, type, payload, created_at) VALUES (?1, ?2, ?3, ?4) \
-         RETURNING id, type, payload, created_at",
-    )
+    db.prepare(format!(
+        "INSERT INTO outbox (id, type, payload, created_at) SELECT ?1, ?2, ?3, ?4 WHERE {condition} \
+         RETURNING id, type, payload, created_at"
+    ))
     .bind(&[
         event.id.as_str().into(),
         event.kind().as_str().into(),
         payload.into(),
         num(event.created_at.millis()),
     ])
+}
+
+/// The statement that writes `event` only if the statement just before it in the batch changed
+/// a row (SQLite's `changes()`): for events that announce a change a guarded UPDATE may or may
+/// not make (a shipment's status moving forward). [`written`] reads it back when it was written.
+pub fn insert_if_changed(db: &Db, event: &Event) -> worker::Result<Stmt> {
+    insert_where(db, event, "changes() > 0")
 }
 
 /// What took stock from a SKU, named in its `inventory.low` payload.

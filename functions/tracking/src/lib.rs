@@ -1,0 +1,187 @@
+//! Logistics partners' tracking callbacks: `POST /v1/webhooks/logistics/{partner}`. Thin glue
+//! over `shop_domain::tracking` (the partner's format and secrets, verification, the callback
+//! read into one model) and `shop_edge::store::tracking` (the shipment, the claim, the batch).
+//!
+//! A callback is verified on its raw body before anything is read or written, and recorded once
+//! (`logistics_events`, primary key `(partner, event_id)`): the claim leads the batch of its
+//! effects, so a second delivery changes nothing and is answered 200.
+
+use shop_domain::events::{Event, Payload};
+use shop_domain::payments;
+use shop_domain::shipments::{OrderDelivered, ShipmentUpdated};
+use shop_domain::tracking::{self, PartnerFormat};
+use shop_edge::http::runtime::{log_error, CryptoIds};
+use shop_edge::store::tracking::{self as store, Announcements, Applied};
+use shop_edge::{serve, Access, Call, Problem, Reply, Route};
+use worker::{event, Context, Env, Request, Response};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Callback,
+}
+
+/// Every route of this worker: dispatch, 405 answers and the OpenAPI test all read this table.
+pub const ROUTES: &[Route<Endpoint>] = &[Route {
+    method: "POST",
+    path: "/v1/webhooks/logistics/{partner}",
+    access: Access::Signed,
+    endpoint: Endpoint::Callback,
+}];
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    serve(req, env, ROUTES, handle).await
+}
+
+async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
+    match call.route.endpoint {
+        Endpoint::Callback => callback(&call).await,
+    }
+}
+
+fn received(outcome: &str) -> Result<Reply, Problem> {
+    Ok(Reply::received(outcome))
+}
+
+/// The partner in the path, with its format and secrets; `None` when it is not configured.
+fn partner(call: &Call<Endpoint>) -> Option<(String, PartnerFormat, Vec<String>)> {
+    let name = call.route.param(0);
+    let setting = call
+        .env
+        .var("LOGISTICS_PARTNERS")
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    let format = tracking::partner_format(&setting, name)?;
+    let secrets = tracking::secrets_setting(name)
+        .and_then(|setting| call.env.secret(&setting).ok())
+        .map(|s| payments::secrets_from(&s.to_string()))
+        .filter(|secrets| !secrets.is_empty())?;
+    Some((name.to_owned(), format, secrets))
+}
+
+async fn callback(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let Some((partner, format, secrets)) = partner(call) else {
+        return Err(Problem::new(
+            404,
+            "unknown_partner",
+            "Unknown logistics partner",
+            "No logistics partner with this name is configured.",
+        ));
+    };
+    let body = call.raw_body();
+    tracking::verify(
+        format,
+        call.header(format.signature_header()).as_deref(),
+        body,
+        &secrets,
+    )
+    .map_err(|e| {
+        Problem::new(
+            400,
+            "signature_invalid",
+            "Signature invalid",
+            format!(
+                "The {} does not verify: {}",
+                format.signature_header(),
+                e.as_str()
+            ),
+        )
+    })?;
+    let db = call.db()?;
+    let parsed = std::str::from_utf8(body)
+        .map_err(|_| "the body is not UTF-8".to_owned())
+        .and_then(|text| tracking::read(format, text).map(|update| (text, update)));
+    let (text, update) = match parsed {
+        Ok(parsed) => parsed,
+        Err(detail) => {
+            // Signed by the partner, so kept for investigation (once per distinct body).
+            store::record(store::claim_malformed(&db, &partner, body, call.now)?).await?;
+            return Err(Problem::new(
+                400,
+                "invalid_callback",
+                "Invalid callback",
+                detail,
+            ));
+        }
+    };
+    let Some(shipment) =
+        store::find_shipment(&db, update.carrier.as_ref(), &update.tracking_number).await?
+    else {
+        let claim = store::claim(
+            &db,
+            &partner,
+            &update,
+            None,
+            "unknown_shipment",
+            text,
+            call.now,
+        )?;
+        if !store::record(claim).await? {
+            return received("duplicate");
+        }
+        log_error(
+            &call.request_id,
+            "logistics callback",
+            format!(
+                "{partner} {}: no shipment has tracking number {}",
+                update.event_id,
+                update.tracking_number.as_str()
+            ),
+        );
+        return received("unknown_shipment");
+    };
+    let moved = Event::new(
+        &CryptoIds,
+        call.now,
+        Payload::ShipmentUpdated(ShipmentUpdated {
+            shipment_id: shipment.id.clone(),
+            order_id: shipment.order_id.clone(),
+            carrier: shipment.carrier.clone(),
+            tracking_number: shipment.tracking_number.clone(),
+            status: update.status,
+            status_at: update.status_at,
+            exception: update.status.is_exception(),
+        }),
+    );
+    let delivered = Event::new(
+        &CryptoIds,
+        call.now,
+        Payload::OrderDelivered(OrderDelivered {
+            order_id: shipment.order_id.clone(),
+        }),
+    );
+    let claim = store::claim(
+        &db,
+        &partner,
+        &update,
+        Some(&shipment.id),
+        "updated",
+        text,
+        call.now,
+    )?;
+    let announce = Announcements {
+        moved: &moved,
+        delivered: &delivered,
+    };
+    match store::apply(&db, claim, &partner, &shipment, &update, announce, call.now).await? {
+        Applied::Applied(events) => {
+            call.publish(&events).await;
+            received("updated")
+        }
+        Applied::AlreadyRecorded => received("duplicate"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const OPENAPI: &str = include_str!("../../../schema/openapi.json");
+
+    #[test]
+    fn every_route_is_documented_and_authorized_by_the_pipeline() {
+        assert_eq!(
+            shop_edge::http::routing::route_table_faults(ROUTES, OPENAPI),
+            Vec::<String>::new()
+        );
+    }
+}

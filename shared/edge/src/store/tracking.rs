@@ -1,0 +1,240 @@
+//! Logistics partners' callbacks in D1: the shipment a tracking number names, the claim that
+//! records a callback once (`logistics_events`, primary key `(partner, event_id)`), and the batch
+//! that applies it: the claim, every checkpoint (kept once), the shipment's status moved by the
+//! rules of `TrackingStatus::progress` (a guarded UPDATE), `shipment.updated` only if it moved,
+//! the order `delivered` once every unit shipped and every shipment is delivered, and
+//! `order.delivered` only if it moved (schema/0014).
+
+use serde::{Deserialize, Serialize};
+use shop_domain::events::Event;
+use shop_domain::ids::{OrderId, ShipmentId};
+use shop_domain::shipments::{Carrier, TrackingNumber};
+use shop_domain::time::Timestamp;
+use shop_domain::tracking::TrackingUpdate;
+use shop_domain::StoreError;
+use worker::wasm_bindgen::JsValue;
+
+use crate::store::outbox;
+use crate::store::sql::{self, err, json, num, opt_str, Db, Stmt, Violation};
+
+/// The shipment a callback is about.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tracked {
+    pub id: ShipmentId,
+    pub order_id: OrderId,
+    pub carrier: Carrier,
+    pub tracking_number: TrackingNumber,
+}
+
+/// The shipment with this tracking number, the one of the same carrier first (partners may name
+/// a carrier differently from the merchant).
+pub async fn find_shipment(
+    db: &Db,
+    carrier: Option<&Carrier>,
+    number: &TrackingNumber,
+) -> Result<Option<Tracked>, StoreError> {
+    sql::first(
+        db,
+        "SELECT id, order_id, carrier, tracking_number FROM shipments WHERE tracking_number = ?1 \
+         ORDER BY carrier = ?2 DESC, created_at LIMIT 1",
+        &[
+            number.as_str().into(),
+            opt_str(carrier.map(Carrier::as_str)),
+        ],
+        "find shipment",
+    )
+    .await
+}
+
+/// The claim that records `update` (`payload`: the raw body) with `outcome`.
+pub fn claim(
+    db: &Db,
+    partner: &str,
+    update: &TrackingUpdate,
+    shipment: Option<&ShipmentId>,
+    outcome: &str,
+    payload: &str,
+    now: Timestamp,
+) -> Result<Stmt, StoreError> {
+    db.prepare(
+        "INSERT INTO logistics_events (partner, event_id, shipment_id, tracking_number, status, outcome, \
+           received_at, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .bind(&[
+        partner.into(),
+        update.event_id.as_str().into(),
+        opt_str(shipment.map(ShipmentId::as_str)),
+        update.tracking_number.as_str().into(),
+        update.status.as_str().into(),
+        outcome.into(),
+        num(now.millis()),
+        JsValue::from_str(payload),
+    ])
+    .map_err(err("record logistics event"))
+}
+
+/// The claim of a signed body that is not a callback: kept once per distinct body.
+pub fn claim_malformed(
+    db: &Db,
+    partner: &str,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<Stmt, StoreError> {
+    db.prepare(
+        "INSERT INTO logistics_events (partner, event_id, shipment_id, tracking_number, status, outcome, \
+           received_at, payload) VALUES (?1, ?2, NULL, '', 'malformed', 'malformed', ?3, ?4)",
+    )
+    .bind(&[
+        partner.into(),
+        shop_domain::payments::malformed_id(body).into(),
+        num(now.millis()),
+        JsValue::from_str(&String::from_utf8_lossy(body)),
+    ])
+    .map_err(err("record malformed logistics event"))
+}
+
+fn is_repeated_claim(message: &str) -> bool {
+    matches!(
+        sql::violation(message),
+        Some(Violation::Unique(columns)) if columns.starts_with("logistics_events.")
+    )
+}
+
+/// Run a claim alone. `false`: recorded before (a second delivery).
+pub async fn record(claim: Stmt) -> Result<bool, StoreError> {
+    match claim.run().await {
+        Ok(_) => Ok(true),
+        Err(e) if is_repeated_claim(&e.to_string()) => Ok(false),
+        Err(e) => Err(err("record logistics event")(e)),
+    }
+}
+
+#[derive(Serialize)]
+struct CheckpointParam<'a> {
+    occurred_at: i64,
+    status: &'a str,
+    message: &'a str,
+    location: Option<&'a str>,
+}
+
+/// What applying a callback did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied, with the events it wrote (none when the status did not move).
+    Applied(Vec<Event>),
+    /// The claim was recorded before: a second delivery; nothing written.
+    AlreadyRecorded,
+}
+
+/// The events a callback may write: each only if what it announces happens in the batch.
+pub struct Announcements<'a> {
+    /// `shipment.updated`, if the shipment's status moves.
+    pub moved: &'a Event,
+    /// `order.delivered`, if the order is delivered.
+    pub delivered: &'a Event,
+}
+
+/// Apply `update` to `shipment` in one batch led by `claim`.
+pub async fn apply(
+    db: &Db,
+    claim: Stmt,
+    partner: &str,
+    shipment: &Tracked,
+    update: &TrackingUpdate,
+    announce: Announcements<'_>,
+    now: Timestamp,
+) -> Result<Applied, StoreError> {
+    let Announcements { moved, delivered } = announce;
+    let context = "apply tracking update";
+    let checkpoints: Vec<CheckpointParam<'_>> = update
+        .checkpoints
+        .iter()
+        .map(|c| CheckpointParam {
+            occurred_at: c.occurred_at.millis(),
+            status: c.status.as_str(),
+            message: &c.message,
+            location: c.location.as_deref(),
+        })
+        .collect();
+    let id: JsValue = shipment.id.as_str().into();
+    let mut statements = vec![
+        claim,
+        db.prepare(
+            "INSERT OR IGNORE INTO shipment_checkpoints (shipment_id, occurred_at, status, message, location, \
+               partner, recorded_at) \
+             SELECT ?1, json_extract(value, '$.occurred_at'), json_extract(value, '$.status'), \
+               json_extract(value, '$.message'), json_extract(value, '$.location'), ?2, ?3 FROM json_each(?4)",
+        )
+        .bind(&[
+            id.clone(),
+            partner.into(),
+            num(now.millis()),
+            json(&checkpoints, context)?,
+        ])
+        .map_err(err(context))?,
+    ];
+    let status = update.status;
+    let guarded = match (status.progress(), status.is_exception()) {
+        // The normal flow only moves forward; an exception gives way only to a newer normal
+        // status at least as far along (a second delivery attempt after a failed one).
+        (Some(progress), _) => Some(
+            db.prepare(
+                "UPDATE shipments SET status = ?2, progress = ?3, status_at = ?4, updated_at = ?5 \
+                 WHERE id = ?1 AND (progress < ?3 OR (status IN ('failure', 'return_to_sender', 'cancelled') AND progress <= ?3)) \
+                   AND (status NOT IN ('failure', 'return_to_sender', 'cancelled') OR coalesce(status_at, 0) <= ?4)",
+            )
+            .bind(&[
+                id.clone(),
+                status.as_str().into(),
+                num(i64::from(progress)),
+                num(update.status_at.millis()),
+                num(now.millis()),
+            ]),
+        ),
+        // An exception is surfaced when newer than the status it replaces, never after delivery.
+        (None, true) => Some(
+            db.prepare(
+                "UPDATE shipments SET status = ?2, status_at = ?3, updated_at = ?4 \
+                 WHERE id = ?1 AND status NOT IN ('delivered', ?2) AND coalesce(status_at, 0) <= ?3",
+            )
+            .bind(&[
+                id.clone(),
+                status.as_str().into(),
+                num(update.status_at.millis()),
+                num(now.millis()),
+            ]),
+        ),
+        (None, false) => None,
+    };
+    let mut outbox_at = Vec::new();
+    if let Some(guarded) = guarded {
+        statements.push(guarded.map_err(err(context))?);
+        outbox_at.push(statements.len());
+        statements.push(outbox::insert_if_changed(db, moved).map_err(err(context))?);
+        statements.push(
+            db.prepare(
+                "UPDATE orders SET status = 'delivered', updated_at = ?2 WHERE id = ?1 AND status = 'fulfilled' \
+                 AND NOT EXISTS (SELECT 1 FROM shipments WHERE order_id = ?1 AND status <> 'delivered')",
+            )
+            .bind(&[shipment.order_id.as_str().into(), num(now.millis())])
+            .map_err(err(context))?,
+        );
+        outbox_at.push(statements.len());
+        statements.push(outbox::insert_if_changed(db, delivered).map_err(err(context))?);
+    }
+    match db.batch(statements).await {
+        Ok(results) => {
+            let mut events = Vec::new();
+            for at in outbox_at {
+                if let Some(result) = results.get(at) {
+                    events.extend(
+                        outbox::written(std::slice::from_ref(result)).map_err(err(context))?,
+                    );
+                }
+            }
+            Ok(Applied::Applied(events))
+        }
+        Err(e) if is_repeated_claim(&e.to_string()) => Ok(Applied::AlreadyRecorded),
+        Err(e) => Err(err(context)(e)),
+    }
+}

@@ -1,0 +1,197 @@
+// Logistics partners' callbacks: POST /v1/webhooks/logistics/{partner}, in the EasyPost-style and
+// the AfterShip-style formats, signed as each partner signs (HMAC-SHA256 of the raw body).
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHmac, randomUUID } from "node:crypto";
+import { adminToken, assertProblem, newCart, spawnApp } from "./helpers.mjs";
+
+const SECRETS = { easypost: ["ep_old_secret", "ep_new_secret"], aftership: ["as_secret"] };
+
+let app, admin;
+before(async () => {
+  app = await spawnApp({
+    vars: {
+      LOGISTICS_PARTNERS: "easypost:easypost,aftership:aftership,nosecret:easypost",
+      LOGISTICS_SECRETS_EASYPOST: SECRETS.easypost.join(","),
+      LOGISTICS_SECRETS_AFTERSHIP: SECRETS.aftership.join(","),
+    },
+  });
+  admin = `Bearer ${await adminToken(["orders:write"])}`;
+});
+after(async () => app?.close());
+
+const address = { name: "Ada Lovelace", line1: "12 St James's Square", city: "London", postal_code: "SW1Y 4JH", country: "GB" };
+const SKUS = ["BUCKETHAT-SAND", "BUCKETHAT-BLACK"];
+
+async function paidOrder() {
+  for (const sku of SKUS) await app.db.prepare("UPDATE inventory SET on_hand = 100, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
+  const cart = await newCart(app);
+  for (const sku of SKUS) assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 1 })).status, 200);
+  const res = await app.post(
+    `/v1/carts/${cart.id}/checkout`,
+    { email: "ada@example.com", shipping_address: address, shipping_method: "standard", payment_provider: "test" },
+    { headers: { "Idempotency-Key": randomUUID() } },
+  );
+  assert.equal(res.status, 201, res.text);
+  assert.equal((await app.post(`/v1/admin/orders/${res.body.order.id}/capture`, {}, { headers: { Authorization: admin } })).status, 200);
+  return res.body.order;
+}
+
+async function ship(order, carrier, skus) {
+  const tracking_number = `TRK${randomUUID().replaceAll("-", "").slice(0, 14).toUpperCase()}`;
+  const res = await app.post(
+    `/v1/admin/orders/${order.id}/shipments`,
+    { carrier, tracking_number, lines: skus.map((sku) => ({ sku, quantity: 1 })) },
+    { headers: { Authorization: admin } },
+  );
+  assert.equal(res.status, 201, res.text);
+  return res.body;
+}
+
+const hmac = (secret, body) => createHmac("sha256", secret).update(body);
+
+/** An EasyPost tracker event: the tracker's status now, and its details so far. */
+function easypost(shipment, status, details, { id = `evt_${randomUUID().replaceAll("-", "")}` } = {}) {
+  return JSON.stringify({
+    id,
+    object: "Event",
+    description: "tracker.updated",
+    created_at: new Date().toISOString(),
+    result: {
+      id: `trk_${randomUUID().slice(0, 8)}`,
+      object: "Tracker",
+      tracking_code: shipment.tracking_number,
+      carrier: shipment.carrier.toUpperCase(),
+      status,
+      tracking_details: details.map(([status, datetime, message]) => ({ status, datetime, message, tracking_location: { city: "Leeds", country: "GB" } })),
+    },
+  });
+}
+
+/** An AfterShip tracking webhook. */
+function aftership(shipment, tag, checkpoints, { id = randomUUID() } = {}) {
+  return JSON.stringify({
+    event: "tracking_update",
+    event_id: id,
+    is_tracking_first_tag: false,
+    ts: Math.floor(Date.now() / 1000),
+    msg: {
+      id: randomUUID(),
+      tracking_number: shipment.tracking_number,
+      slug: shipment.carrier,
+      tag,
+      checkpoints: checkpoints.map(([tag, checkpoint_time, message]) => ({ tag, checkpoint_time, message, city: "Utrecht", country_name: "Netherlands" })),
+    },
+  });
+}
+
+function deliver(partner, body, header) {
+  const headers = { "Content-Type": "application/json" };
+  const name = partner === "aftership" ? "aftership-hmac-sha256" : "X-Hmac-Signature";
+  if (header === undefined) {
+    const secret = SECRETS[partner]?.[0] ?? "none";
+    header = partner === "aftership" ? hmac(secret, body).digest("base64") : `hmac-sha256-hex=${hmac(secret, body).digest("hex")}`;
+  }
+  if (header !== null) headers[name] = header;
+  return app.request("POST", `/v1/webhooks/logistics/${partner}`, { body, headers });
+}
+
+const shipmentRow = (id) => app.db.prepare("SELECT status, progress FROM shipments WHERE id = ?1").bind(id).first();
+const orderStatus = (id) => app.db.prepare("SELECT status FROM orders WHERE id = ?1").bind(id).first("status");
+const timeline = (id) =>
+  app.db.prepare("SELECT status, message, location FROM shipment_checkpoints WHERE shipment_id = ?1 ORDER BY occurred_at").bind(id).all().then((r) => r.results);
+const outbox = (type, field, id) =>
+  app.db
+    .prepare(`SELECT payload FROM outbox WHERE type = ?1 AND json_extract(payload, '$.${field}') = ?2 ORDER BY created_at`)
+    .bind(type, id)
+    .all()
+    .then((r) => r.results.map((row) => JSON.parse(row.payload)));
+const t = (minutes) => new Date(Date.UTC(2027, 0, 15, 8, minutes)).toISOString();
+
+test("EasyPost-style callbacks move a shipment forward exactly once; late and duplicate ones are kept in the timeline only", async () => {
+  const order = await paidOrder();
+  const shipment = await ship(order, "usps", SKUS);
+  assert.equal(await orderStatus(order.id), "fulfilled");
+  const moving = easypost(shipment, "in_transit", [["pre_transit", t(0), "Label created"], ["in_transit", t(10), "Departed"]]);
+  const answers = await Promise.all([deliver("easypost", moving), deliver("easypost", moving)]);
+  assert.deepEqual(answers.map((r) => r.body.outcome).sort(), ["duplicate", "updated"]);
+  assert.deepEqual({ ...(await shipmentRow(shipment.id)) }, { status: "in_transit", progress: 2 });
+  assert.deepEqual((await timeline(shipment.id)).map((c) => [c.status, c.message, c.location]), [
+    ["pre_transit", "Label created", "Leeds, GB"],
+    ["in_transit", "Departed", "Leeds, GB"],
+  ]);
+  // A late pre_transit (another event) is kept, but the status does not go back.
+  const late = await deliver("easypost", easypost(shipment, "pre_transit", [["pre_transit", t(0), "Label created"], ["pre_transit", t(5), "Picked up"]]));
+  assert.equal(late.body.outcome, "updated");
+  assert.equal((await shipmentRow(shipment.id)).status, "in_transit");
+  assert.equal((await timeline(shipment.id)).length, 3, "each checkpoint once");
+  assert.deepEqual((await outbox("shipment.updated", "shipment_id", shipment.id)).map((e) => e.status), ["in_transit"]);
+
+  const done = await deliver("easypost", easypost(shipment, "delivered", [["delivered", t(60), "Delivered"]]));
+  assert.equal(done.body.outcome, "updated");
+  assert.equal((await shipmentRow(shipment.id)).status, "delivered");
+  assert.equal(await orderStatus(order.id), "delivered");
+  assert.deepEqual((await outbox("order.delivered", "order_id", order.id)).length, 1);
+  // After delivery nothing moves it, an exception included.
+  await deliver("easypost", easypost(shipment, "failure", [["failure", t(90), "Damaged"]]));
+  assert.equal((await shipmentRow(shipment.id)).status, "delivered");
+  assert.deepEqual((await outbox("shipment.updated", "shipment_id", shipment.id)).map((e) => e.status), ["in_transit", "delivered"]);
+});
+
+test("AfterShip-style callbacks: partial shipments, then full delivery; exceptions are surfaced and a newer attempt resumes", async () => {
+  const order = await paidOrder();
+  const first = await ship(order, "dhl", [SKUS[0]]);
+  assert.equal(await orderStatus(order.id), "partially_fulfilled");
+  assert.equal((await deliver("aftership", aftership(first, "AttemptFail", [["AttemptFail", t(10), "No one home"]]))).body.outcome, "updated");
+  assert.equal((await shipmentRow(first.id)).status, "failure");
+  const [failure] = await outbox("shipment.updated", "shipment_id", first.id);
+  assert.deepEqual([failure.status, failure.exception], ["failure", true]);
+  // An older out-for-delivery arrives late: the newer failure stands; a newer attempt resumes.
+  await deliver("aftership", aftership(first, "OutForDelivery", [["OutForDelivery", t(5), "Out"]]));
+  assert.equal((await shipmentRow(first.id)).status, "failure");
+  await deliver("aftership", aftership(first, "OutForDelivery", [["OutForDelivery", t(15), "Out again"]]));
+  assert.equal((await shipmentRow(first.id)).status, "out_for_delivery");
+  await deliver("aftership", aftership(first, "Exception", [["Exception", t(7), "Address unclear"]]));
+  assert.equal((await shipmentRow(first.id)).status, "out_for_delivery", "an exception older than the status it would replace is kept only");
+  assert.equal((await timeline(first.id)).length, 4, "every checkpoint is in the timeline");
+  assert.equal((await deliver("aftership", aftership(first, "Delivered", [["Delivered", t(30), "Signed"]]))).body.outcome, "updated");
+  assert.equal(await orderStatus(order.id), "partially_fulfilled", "one unit has not shipped yet");
+
+  const second = await ship(order, "dhl", [SKUS[1]]);
+  assert.equal(await orderStatus(order.id), "fulfilled");
+  await deliver("aftership", aftership(second, "Delivered", [["InTransit", t(40), "Hub"], ["Delivered", t(50), "Mailbox"]]));
+  assert.equal(await orderStatus(order.id), "delivered");
+  assert.equal((await outbox("order.delivered", "order_id", order.id)).length, 1);
+});
+
+test("forged, tampered, unsigned and misformatted callbacks are 400 and write nothing; rotation; unconfigured partners are 404", async () => {
+  const order = await paidOrder();
+  const shipment = await ship(order, "usps", SKUS);
+  const body = easypost(shipment, "in_transit", [["in_transit", t(10), "Departed"]]);
+  const before = await app.count("logistics_events");
+  const attempts = {
+    "wrong secret": deliver("easypost", body, `hmac-sha256-hex=${hmac("someone_else", body).digest("hex")}`),
+    tampered: deliver("easypost", body.replace("Departed", "Arrived"), `hmac-sha256-hex=${hmac(SECRETS.easypost[0], body).digest("hex")}`),
+    "no header": deliver("easypost", body, null),
+    "other scheme": deliver("easypost", body, `sha256=${hmac(SECRETS.easypost[0], body).digest("hex")}`),
+    "another partner's format": deliver("aftership", body, `hmac-sha256-hex=${hmac(SECRETS.aftership[0], body).digest("hex")}`),
+  };
+  for (const [name, pending] of Object.entries(attempts)) {
+    const res = await pending;
+    assertProblem(res, 400, "signature_invalid");
+    assert.ok(!res.text.includes(shipment.tracking_number), `${name}: nothing of the body is echoed`);
+  }
+  assert.equal(await app.count("logistics_events"), before, "nothing recorded");
+  assert.equal((await shipmentRow(shipment.id)).status, "pre_transit");
+  // Both secrets verify during a rotation.
+  const rotated = await deliver("easypost", body, `hmac-sha256-hex=${hmac(SECRETS.easypost[1], body).digest("hex")}`);
+  assert.equal(rotated.body.outcome, "updated");
+  for (const partner of ["nosecret", "unknown", "EasyPost"]) assertProblem(await deliver(partner, body, "x"), 404, "unknown_partner");
+  // Signed, but no shipment has the number: recorded for investigation. Signed, but not a callback: 400, kept.
+  const stranger = await deliver("easypost", easypost({ tracking_number: "NOSUCHPARCEL1", carrier: "usps" }, "in_transit", []));
+  assert.equal(stranger.body.outcome, "unknown_shipment");
+  const garbage = JSON.stringify({ hello: randomUUID() });
+  assertProblem(await deliver("aftership", garbage), 400, "invalid_callback");
+  const kept = await app.db.prepare("SELECT partner, outcome FROM logistics_events WHERE payload = ?1").bind(garbage).first();
+  assert.deepEqual({ ...kept }, { partner: "aftership", outcome: "malformed" });
+});
