@@ -3,13 +3,14 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac, randomUUID } from "node:crypto";
-import { adminToken, assertProblem, newCart, spawnApp } from "./helpers.mjs";
+import { adminToken, assertProblem, GENEROUS_LIMITS, newCart, spawnApp } from "./helpers.mjs";
 
 const SECRETS = { easypost: ["ep_old_secret", "ep_new_secret"], aftership: ["as_secret"] };
 
 let app, admin;
 before(async () => {
   app = await spawnApp({
+    rateLimits: { ...GENEROUS_LIMITS, TRACKING_BY_CLIENT: 6 },
     vars: {
       LOGISTICS_PARTNERS: "easypost:easypost,aftership:aftership,nosecret:easypost",
       LOGISTICS_SECRETS_EASYPOST: SECRETS.easypost.join(","),
@@ -23,7 +24,7 @@ after(async () => app?.close());
 const address = { name: "Ada Lovelace", line1: "12 St James's Square", city: "London", postal_code: "SW1Y 4JH", country: "GB" };
 const SKUS = ["BUCKETHAT-SAND", "BUCKETHAT-BLACK"];
 
-async function paidOrder() {
+async function paidOrder(full = false) {
   for (const sku of SKUS) await app.db.prepare("UPDATE inventory SET on_hand = 100, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
   const cart = await newCart(app);
   for (const sku of SKUS) assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 1 })).status, 200);
@@ -34,7 +35,7 @@ async function paidOrder() {
   );
   assert.equal(res.status, 201, res.text);
   assert.equal((await app.post(`/v1/admin/orders/${res.body.order.id}/capture`, {}, { headers: { Authorization: admin } })).status, 200);
-  return res.body.order;
+  return full ? res.body : res.body.order;
 }
 
 async function ship(order, carrier, skus) {
@@ -194,4 +195,51 @@ test("forged, tampered, unsigned and misformatted callbacks are 400 and write no
   assertProblem(await deliver("aftership", garbage), 400, "invalid_callback");
   const kept = await app.db.prepare("SELECT partner, outcome FROM logistics_events WHERE payload = ?1").bind(garbage).first();
   assert.deepEqual({ ...kept }, { partner: "aftership", outcome: "malformed" });
+});
+
+test("a customer finds their parcels by order number and email or by the tracking token; wrong ones get the same 404; a script is throttled", async () => {
+  const placed = await paidOrder(true);
+  const order = placed.order;
+  const shipment = await ship(order, "usps", SKUS);
+  await deliver("easypost", easypost(shipment, "in_transit", [["pre_transit", t(0), "Label created"], ["in_transit", t(10), "Departed"]]));
+  const client = (ip) => ({ "CF-Connecting-IP": ip });
+  const lookUp = (number, email, ip = "203.0.113.10") =>
+    app.get(`/v1/tracking?order_number=${encodeURIComponent(number)}&email=${encodeURIComponent(email)}`, { headers: client(ip) });
+
+  const found = await lookUp(order.number, "ADA@Example.com");
+  assert.equal(found.status, 200, found.text);
+  assert.equal(found.headers.get("cache-control"), "private, max-age=60");
+  assert.equal(found.body.order_number, order.number);
+  assert.deepEqual(found.body.ship_to, { city: "London", country: "GB" });
+  assert.deepEqual(found.body.shipments.map((s) => [s.carrier, s.tracking_number, s.status]), [["usps", shipment.tracking_number, "in_transit"]]);
+  assert.deepEqual(found.body.shipments[0].timeline.map((c) => [c.status, c.message, c.location]), [
+    ["pre_transit", "Label created", "Leeds, GB"],
+    ["in_transit", "Departed", "Leeds, GB"],
+  ]);
+  for (const personal of ["ada@example.com", "St James", "SW1Y", "Ada Lovelace"]) assert.ok(!found.text.includes(personal), `no ${personal} in the answer`);
+
+  const byToken = await app.get(`/v1/tracking/${placed.tracking_token}`, { headers: client("203.0.113.10") });
+  assert.equal(byToken.status, 200, byToken.text);
+  assert.deepEqual(byToken.body, found.body);
+
+  // Wrong email, wrong number, a token for something else: one answer, word for word.
+  const misses = [
+    await lookUp(order.number, "someone@example.com"),
+    await lookUp("SO-2026-999999", "ada@example.com"),
+    await app.get(`/v1/tracking/${placed.order_token}`, { headers: client("203.0.113.10") }),
+  ];
+  const strip = (r) => JSON.stringify({ ...r.body, request_id: undefined });
+  for (const miss of misses) assertProblem(miss, 404, "tracking_not_found");
+  assert.equal(new Set(misses.map(strip)).size, 1, "the same body whatever was wrong");
+  assertProblem(await lookUp(order.number, ""), 422, "validation_failed");
+
+  // The limiter: six lookups a minute from one client, then 429 with Retry-After; others are not affected.
+  const script = "198.51.100.7";
+  const answers = [];
+  for (let i = 0; i < 8; i++) answers.push((await lookUp(`SO-2026-${String(i).padStart(6, "0")}`, "x@example.com", script)).status);
+  assert.deepEqual(answers, [404, 404, 404, 404, 404, 404, 429, 429]);
+  const limited = await lookUp(order.number, "ada@example.com", script);
+  assertProblem(limited, 429, "rate_limited");
+  assert.ok(Number(limited.headers.get("retry-after")) > 0);
+  assert.equal((await lookUp(order.number, "ada@example.com", "192.0.2.99")).status, 200);
 });

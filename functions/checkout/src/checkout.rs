@@ -68,6 +68,9 @@ struct CheckoutAnswer<'a> {
     payment: &'a PaymentSession,
     /// Bearer token that lets whoever placed the order read it later, without an account.
     order_token: String,
+    /// Opens the order's public tracking page (`GET /v1/tracking/{token}`) and nothing else:
+    /// for the confirmation email.
+    tracking_token: String,
 }
 
 /// What a checkout's idempotency record keeps: the answer without the credentials it showed
@@ -158,11 +161,11 @@ pub async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         .map_err(|e| map_error(call, e))?;
 
     call.publish(&placed.events).await;
-    let token = order_token(call, &placed.order.id)?;
     let answer = CheckoutAnswer {
         order: &placed.order,
         payment: &placed.payment,
-        order_token: token,
+        order_token: order_token(call, &placed.order.id)?,
+        tracking_token: tracking_token(call, &placed.order.id)?,
     };
     let body = serde_json::to_string(&answer)?;
     let stored = stored_reply(&placed.order)?;
@@ -208,6 +211,7 @@ async fn replay_checkout(call: &Call<Endpoint>, stored: &Reply) -> Result<Reply,
         order: &record.order,
         payment: &payment,
         order_token: order_token(call, &record.order.id)?,
+        tracking_token: tracking_token(call, &record.order.id)?,
     };
     let body = serde_json::to_string(&answer)?;
     Ok(Reply {
@@ -250,14 +254,28 @@ fn enabled_providers<'a>(
 }
 
 pub fn order_token(call: &Call<Endpoint>, order: &OrderId) -> Result<String, Problem> {
+    token(call, order, Audience::Order, "order:read")
+}
+
+fn tracking_token(call: &Call<Endpoint>, order: &OrderId) -> Result<String, Problem> {
+    token(call, order, Audience::Tracking, "tracking:read")
+}
+
+/// A token for `order` alone, as long-lived as an order token.
+fn token(
+    call: &Call<Endpoint>,
+    order: &OrderId,
+    audience: Audience,
+    scope: &str,
+) -> Result<String, Problem> {
     let principal = Principal {
         sub: order.to_string(),
-        audience: Audience::Order,
-        scopes: vec!["order:read".into()],
+        audience,
+        scopes: vec![scope.into()],
     };
     let expires = call.now.plus(call.config.checkout.order_token_ttl);
     auth::issue(&principal, call.jwt_secret()?.as_bytes(), call.now, expires)
-        .map_err(|e| call.internal("issuing order token", &format!("{e:?}")))
+        .map_err(|e| call.internal("issuing a token", &format!("{e:?}")))
 }
 
 /// The one mapping of checkout errors to HTTP.

@@ -26,6 +26,9 @@ pub enum Audience {
     /// A guest's access to one order (`sub` = the order id): `aud` = `shop-order`, at most
     /// 400 days.
     Order,
+    /// Whoever has an order's tracking link may follow its parcels (`sub` = the order id, no
+    /// other access): `aud` = `shop-tracking`, at most 400 days.
+    Tracking,
 }
 
 impl Audience {
@@ -33,13 +36,14 @@ impl Audience {
         match self {
             Audience::Admin => "shop-admin",
             Audience::Order => "shop-order",
+            Audience::Tracking => "shop-tracking",
         }
     }
 
     pub fn max_lifetime(self) -> Duration {
         match self {
             Audience::Admin => Duration::from_days(1),
-            Audience::Order => Duration::from_days(400),
+            Audience::Order | Audience::Tracking => Duration::from_days(400),
         }
     }
 }

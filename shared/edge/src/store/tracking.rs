@@ -238,3 +238,155 @@ pub async fn apply(
         Err(e) => Err(err(context)(e)),
     }
 }
+
+/// Which order a tracking lookup names.
+pub enum Lookup<'a> {
+    /// The order number and the email it was placed with (both must match).
+    NumberAndEmail { number: &'a str, email: &'a str },
+    /// The order a tracking token names.
+    Order(&'a OrderId),
+}
+
+/// An order's parcels as its recipient sees them: no email, no street address.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrackingView {
+    pub order_number: String,
+    pub order_status: String,
+    /// Where the parcels go, as far as a recipient needs: city and country.
+    pub ship_to: ShipTo,
+    pub shipments: Vec<ShipmentView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShipTo {
+    pub city: String,
+    pub country: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShipmentView {
+    pub carrier: String,
+    pub tracking_number: String,
+    pub status: String,
+    /// When the partner says the parcel reached `status` (none before a partner reported).
+    pub status_at: Option<Timestamp>,
+    pub shipped_at: Timestamp,
+    pub lines: Vec<ShippedLine>,
+    /// Every checkpoint, oldest first.
+    pub timeline: Vec<CheckpointView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShippedLine {
+    pub sku: String,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointView {
+    pub status: String,
+    pub message: String,
+    pub location: Option<String>,
+    pub occurred_at: Timestamp,
+}
+
+#[derive(Deserialize)]
+struct ViewDoc {
+    order_number: String,
+    order_status: String,
+    city: String,
+    country: String,
+    shipments: Vec<ShipmentDoc>,
+}
+
+#[derive(Deserialize)]
+struct ShipmentDoc {
+    carrier: String,
+    tracking_number: String,
+    status: String,
+    status_at: Option<i64>,
+    created_at: i64,
+    lines: Vec<ShippedLine>,
+    timeline: Vec<CheckpointDoc>,
+}
+
+#[derive(Deserialize)]
+struct CheckpointDoc {
+    status: String,
+    message: String,
+    location: Option<String>,
+    occurred_at: i64,
+}
+
+/// The document of one order's parcels; `{condition}` picks the order.
+macro_rules! view_sql {
+    ($condition:literal) => {
+        concat!(
+            "SELECT json_object('order_number', o.number, 'order_status', o.status, \
+               'city', json_extract(o.shipping_address, '$.city'), \
+               'country', json_extract(o.shipping_address, '$.country'), \
+               'shipments', json((SELECT json_group_array(json_object('carrier', s.carrier, \
+                   'tracking_number', s.tracking_number, 'status', s.status, 'status_at', s.status_at, \
+                   'created_at', s.created_at, 'lines', json(s.lines), \
+                   'timeline', json((SELECT json_group_array(json_object('status', c.status, \
+                       'message', c.message, 'location', c.location, 'occurred_at', c.occurred_at)) \
+                     FROM (SELECT * FROM shipment_checkpoints WHERE shipment_id = s.id \
+                           ORDER BY occurred_at, status) c)))) \
+                 FROM (SELECT * FROM shipments WHERE order_id = o.id ORDER BY created_at, id) s))) AS doc \
+             FROM orders o WHERE ",
+            $condition
+        )
+    };
+}
+
+/// The parcels of the order `lookup` names; `None` when it names none (a wrong number and a
+/// wrong email are the same `None`, from the same one-row index lookup).
+pub async fn lookup(db: &Db, lookup: Lookup<'_>) -> Result<Option<TrackingView>, StoreError> {
+    let context = "tracking lookup";
+    let doc = match lookup {
+        Lookup::NumberAndEmail { number, email } => {
+            sql::doc(
+                db,
+                view_sql!("o.number = ?1 AND lower(o.email) = lower(?2)"),
+                &[number.into(), email.into()],
+                context,
+            )
+            .await?
+        }
+        Lookup::Order(id) => {
+            sql::doc(db, view_sql!("o.id = ?1"), &[id.as_str().into()], context).await?
+        }
+    };
+    let Some(doc) = doc else { return Ok(None) };
+    let doc: ViewDoc = serde_json::from_str(&doc).map_err(sql::json_err(context))?;
+    Ok(Some(TrackingView {
+        order_number: doc.order_number,
+        order_status: doc.order_status,
+        ship_to: ShipTo {
+            city: doc.city,
+            country: doc.country,
+        },
+        shipments: doc
+            .shipments
+            .into_iter()
+            .map(|s| ShipmentView {
+                carrier: s.carrier,
+                tracking_number: s.tracking_number,
+                status: s.status,
+                status_at: s.status_at.map(Timestamp::from_millis),
+                shipped_at: Timestamp::from_millis(s.created_at),
+                lines: s.lines,
+                timeline: s
+                    .timeline
+                    .into_iter()
+                    .map(|c| CheckpointView {
+                        status: c.status,
+                        message: c.message,
+                        location: c.location,
+                        occurred_at: Timestamp::from_millis(c.occurred_at),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }))
+}
