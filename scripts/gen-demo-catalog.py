@@ -30,6 +30,44 @@ FAMILIES = [
                    "Planner 2027", "Recipe Journal"], 1499, {"paper": ["plain", "recycled"]}),
 ]
 
+# Grams per unit, by category (shipping quotes weigh the cart).
+WEIGHTS = {"t-shirts": 180, "hoodies": 650, "mugs": 400, "posters": 250, "stickers": 20,
+           "socks": 80, "caps": 120, "notebooks": 300}
+
+# Shipping zones: (id, name, countries; '*' is anywhere else).
+ZONES = [
+    ("eu", "Domestic EU", ["NL", "BE", "LU", "DE", "FR", "AT", "IT", "ES", "PT", "IE", "DK", "SE",
+                           "FI", "PL", "CZ", "SK", "SI", "HR", "HU", "RO", "BG", "GR", "EE", "LV",
+                           "LT", "CY", "MT"]),
+    ("europe", "Rest of Europe", ["GB", "CH", "NO", "IS", "LI"]),
+    ("us", "United States", ["US"]),
+    ("world", "Rest of world", ["*"]),
+]
+# Per zone: (code, name, carrier, min days, max days, EUR cents per weight band, free from EUR cents).
+BANDS = [500, 2000, 10000]  # grams, inclusive
+METHODS = {
+    "eu": [("standard", "Standard", "postnl", 1, 3, [490, 695, 1295], 5000),
+           ("express", "Express", "dhl", 1, 1, [1200, 1500, 2400], None)],
+    "europe": [("standard", "Standard", "postnl", 3, 6, [990, 1490, 2490], 10000),
+               ("express", "Express", "dhl", 1, 3, [2200, 2900, 4500], None)],
+    "us": [("standard", "Standard", "usps", 5, 9, [1490, 2190, 3990], 15000),
+           ("express", "Express", "ups", 2, 4, [3200, 4200, 6900], None)],
+    "world": [("standard", "Standard", "postnl", 7, 21, [1990, 2990, 5490], None),
+              ("express", "Express", "dhl", 3, 6, [4500, 5900, 9900], None)],
+}
+
+
+def in_currencies(cents):
+    """EUR cents in every currency, as the demo prices convert them."""
+    return {
+        "EUR": cents,
+        "USD": cents * USD_PER_EUR[0] // USD_PER_EUR[1],
+        "GBP": cents * GBP_PER_EUR[0] // GBP_PER_EUR[1],
+        "JPY": cents * JPY_PER_EUR // 100 // 10 * 10,
+        "KWD": cents * KWD_FILS_PER_EUR_CENT // 10 * 10,
+    }
+
+
 USD_PER_EUR = (108, 100)
 GBP_PER_EUR = (86, 100)
 JPY_PER_EUR = 165  # yen per euro
@@ -68,7 +106,8 @@ def main():
                 f"{q(category)}, {CREATED_AT + n})")
             for pos, options in enumerate(combos(axes)):
                 sku = "-".join([sku_code(name)] + [sku_code(v) for v in options.values()])
-                variants.append(f"({q(sku)}, {q(pid)}, {q(json.dumps(options, sort_keys=True))}, {pos})")
+                variants.append(f"({q(sku)}, {q(pid)}, {q(json.dumps(options, sort_keys=True))}, {pos}, "
+                                f"{WEIGHTS[category]})")
                 cents = eur + (200 if options.get("size") == "XL" or options.get("format") == "A2" else 0)
                 usd = (cents * USD_PER_EUR[0] // USD_PER_EUR[1]) // 10 * 10 + 9
                 prices.append(f"({q(sku)}, 'EUR', {cents})")
@@ -87,12 +126,33 @@ def main():
            f"-- {len(products)} products, {len(variants)} variants.",
            "INSERT INTO products (id, name, description, category, created_at) VALUES",
            ",\n".join(products) + ";",
-           "INSERT INTO variants (sku, product_id, options, position) VALUES",
+           "INSERT INTO variants (sku, product_id, options, position, weight_grams) VALUES",
            ",\n".join(variants) + ";",
            "INSERT INTO prices (sku, currency, amount_minor) VALUES",
            ",\n".join(prices) + ";",
            "INSERT INTO inventory (sku, on_hand, reserved, low_threshold) VALUES",
-           ",\n".join(stock) + ";", ""]
+           ",\n".join(stock) + ";"]
+    zones, areas, methods, rates, free = [], [], [], [], []
+    for zone, name, countries in ZONES:
+        zones.append(f"({q(zone)}, {q(name)})")
+        areas.extend(f"({q(zone)}, {q(c)}, '')" for c in countries)
+        for code, mname, carrier, lo, hi, band_cents, free_cents in METHODS[zone]:
+            methods.append(f"({q(zone)}, {q(code)}, {q(mname)}, {q(carrier)}, {lo}, {hi})")
+            for grams, cents in zip(BANDS, band_cents):
+                for currency, minor in in_currencies(cents).items():
+                    rates.append(f"({q(zone)}, {q(code)}, '{currency}', {grams}, {minor})")
+            if free_cents is not None:
+                for currency, minor in in_currencies(free_cents).items():
+                    free.append(f"({q(zone)}, {q(code)}, '{currency}', {minor})")
+    out += ["INSERT INTO shipping_zones (id, name) VALUES", ",\n".join(zones) + ";",
+            "INSERT INTO shipping_zone_areas (zone_id, country, postcode_prefix) VALUES",
+            ",\n".join(areas) + ";",
+            "INSERT INTO shipping_methods (zone_id, code, name, carrier, min_days, max_days) VALUES",
+            ",\n".join(methods) + ";",
+            "INSERT INTO shipping_rates (zone_id, code, currency, max_grams, amount_minor) VALUES",
+            ",\n".join(rates) + ";",
+            "INSERT INTO shipping_free_thresholds (zone_id, code, currency, threshold_minor) VALUES",
+            ",\n".join(free) + ";", ""]
     path = pathlib.Path(__file__).resolve().parent.parent / "schema" / "seed" / "demo_catalog.sql"
     path.write_text("\n".join(out))
     print(f"wrote {path}: {len(products)} products, {len(variants)} variants")

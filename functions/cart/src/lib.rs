@@ -1,14 +1,17 @@
 //! The cart worker: guest carts under `/v1/carts`. Thin glue over `shop_domain::cart`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use shop_domain::cart::{
     CartError, CartView, Carts, Precondition, Quantity, ABSOLUTE_MAX_QUANTITY,
 };
 use shop_domain::ids::{CartId, LineId, Sku};
 use shop_domain::inventory::Shortage;
 use shop_domain::money::Currency;
+use shop_domain::shipping::{self, Destination};
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::carts::D1Carts;
+use shop_edge::store::shipping as store_shipping;
+use shop_edge::store::sql::Db;
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response};
 
@@ -21,6 +24,7 @@ pub enum Endpoint {
     RemoveLine,
     Clear,
     Refresh,
+    ShippingOptions,
 }
 
 /// Every route of this worker: dispatch, 405 answers and the OpenAPI test all read this table.
@@ -30,6 +34,12 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         path: "/v1/carts",
         access: Access::Public,
         endpoint: Endpoint::Create,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/carts/{cart_id}/shipping-options",
+        access: Access::Capability,
+        endpoint: Endpoint::ShippingOptions,
     },
     Route {
         method: "GET",
@@ -117,6 +127,9 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         policy: &call.config.cart,
     };
     let now = call.now;
+    if endpoint == Endpoint::ShippingOptions {
+        return shipping_options(&call, &db, &carts).await;
+    }
     let result = match call.route.endpoint {
         Endpoint::Create => {
             let body: CreateCart = call.json()?;
@@ -167,9 +180,61 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
                 .refresh(&cart_id(&call)?, &precondition(&call), now)
                 .await
         }
+        Endpoint::ShippingOptions => return Err(Problem::route_not_found()),
     };
     let view = result.map_err(map_error)?;
     Ok(cart_reply(endpoint, &view)?)
+}
+
+#[derive(Serialize)]
+struct ShippingOptions {
+    country: String,
+    /// What the cart's units weigh together.
+    weight_grams: u64,
+    /// Every method of the destination's zone that can take the parcel, cheapest first (none
+    /// when no zone covers the destination).
+    options: Vec<shipping::Quote>,
+}
+
+/// `GET /v1/carts/{id}/shipping-options?country=&postal_code=`: what each method of the
+/// destination's zone costs for this cart (its weight, its subtotal against the free-shipping
+/// threshold), in the cart's currency.
+async fn shipping_options<R: shop_domain::cart::CartRepository>(
+    call: &Call<Endpoint>,
+    db: &Db,
+    carts: &Carts<'_, R>,
+) -> Result<Reply, Problem> {
+    call.only_query_params(&["country", "postal_code"])?;
+    let destination = Destination::parse(
+        call.query("country").unwrap_or_default(),
+        call.query("postal_code").unwrap_or_default(),
+    )
+    .ok_or_else(|| {
+        Problem::invalid_field(
+            "/query/country",
+            "invalid_destination",
+            "country is an ISO 3166-1 alpha-2 code (postal_code, when given, up to 12 letters, digits or '-')",
+        )
+    })?;
+    let id = cart_id(call)?;
+    let view = carts.get(&id, call.now).await.map_err(map_error)?;
+    let config = store_shipping::for_cart(db, &id, view.currency).await?;
+    let options = shipping::zone_for(&config.areas, &destination)
+        .map(|zone| {
+            shipping::quotes(
+                &config.methods,
+                zone,
+                config.weight_grams,
+                view.totals.subtotal,
+            )
+        })
+        .unwrap_or_default();
+    let answer = ShippingOptions {
+        country: destination.country().to_owned(),
+        weight_grams: config.weight_grams,
+        options,
+    };
+    Ok(Reply::json(200, &answer)?)
 }
 
 /// The answer to `endpoint` once the cart is `view`.

@@ -21,6 +21,7 @@ pub mod payments;
 pub mod pricing;
 pub mod refunds;
 pub mod shipments;
+pub mod shipping;
 pub mod standard_webhooks;
 pub mod time;
 pub mod tracking;

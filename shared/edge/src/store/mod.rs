@@ -13,5 +13,6 @@ pub mod payments;
 pub mod refunds;
 pub mod retention;
 pub mod shipments;
+pub mod shipping;
 pub mod sql;
 pub mod tracking;

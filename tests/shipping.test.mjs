@@ -1,0 +1,66 @@
+// Shipping quotes: GET /v1/carts/{id}/shipping-options prices every method of the destination's
+// zone (configured in D1, seeded by the demo catalog) for the cart's weight and subtotal.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { assertProblem, newCart, spawnApp } from "./helpers.mjs";
+
+let app;
+before(async () => (app = await spawnApp()));
+after(async () => app?.close());
+
+async function cartWith(currency, items) {
+  const cart = await newCart(app, currency);
+  for (const [sku, quantity] of items) {
+    await app.db.prepare("UPDATE inventory SET on_hand = 100, reserved = 0 WHERE sku = ?1").bind(sku).run();
+    const res = await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity });
+    assert.equal(res.status, 200, res.text);
+  }
+  return cart.id;
+}
+
+const options = async (cartId, country, postal = "") => {
+  const res = await app.get(`/v1/carts/${cartId}/shipping-options?country=${country}&postal_code=${encodeURIComponent(postal)}`);
+  assert.equal(res.status, 200, res.text);
+  return res.body;
+};
+const prices = (body) => body.options.map((o) => [o.code, o.price.amount, o.free]);
+
+test("quotes by zone, weight band and currency, cheapest first, with delivery estimates", async () => {
+  // 2 tees (180 g each): 360 g, the lightest band.
+  const light = await cartWith("EUR", [["CLASSICTEE-M-BLACK", 2]]);
+  const nl = await options(light, "NL", "1012 AB");
+  assert.equal(nl.weight_grams, 360);
+  assert.deepEqual(prices(nl), [["standard", "4.90", false], ["express", "12.00", false]]);
+  assert.deepEqual([nl.options[0].carrier, nl.options[0].min_days, nl.options[0].max_days], ["postnl", 1, 3]);
+  assert.deepEqual(prices(await options(light, "gb", "SW1Y 4JH")), [["standard", "9.90", false], ["express", "22.00", false]]);
+  assert.deepEqual(prices(await options(light, "US", "22202")), [["standard", "14.90", false], ["express", "32.00", false]]);
+  assert.deepEqual(prices(await options(light, "JP", "100-0001")), [["standard", "19.90", false], ["express", "45.00", false]], "rest of world");
+
+  // 4 hoodies (650 g each): 2600 g, the heaviest band.
+  const heavy = await cartWith("USD", [["ZIPHOODIE-M-GREY", 4]]);
+  const us = await options(heavy, "US");
+  assert.equal(us.weight_grams, 2600);
+  assert.deepEqual(prices(us), [["standard", "0.00", true], ["express", "74.52", false]], "the 10 kg band in USD; 237.56 USD is over the US threshold (162.00)");
+  // 16 hoodies: 10.4 kg, too heavy for every band.
+  const tooHeavy = await cartWith("EUR", [["ZIPHOODIE-S-GREY", 16]]);
+  assert.deepEqual((await options(tooHeavy, "DE")).options, []);
+});
+
+test("the free-shipping threshold applies to the cart's subtotal, in its currency", async () => {
+  // 2 tees at 19.99: under 50.00; 3 tees (540 g, the 2 kg band): 59.97, free standard shipping within the EU.
+  const under = await cartWith("EUR", [["CLASSICTEE-L-BLACK", 2]]);
+  const below = await options(under, "DE");
+  assert.deepEqual(below.options[0].free_from, { amount: "50.00", currency: "EUR" });
+  assert.equal(below.options[0].free, false);
+  const over = await cartWith("EUR", [["CLASSICTEE-L-BLACK", 3]]);
+  assert.deepEqual(prices(await options(over, "DE")), [["standard", "0.00", true], ["express", "15.00", false]]);
+  assert.deepEqual(prices(await options(over, "CH")), [["standard", "14.90", false], ["express", "29.00", false]], "rest of Europe's threshold is 100.00");
+});
+
+test("a bad destination is 422; an unknown cart 404", async () => {
+  const cart = await cartWith("EUR", [["CLASSICTEE-M-BLACK", 1]]);
+  for (const query of ["country=NLD", "country=", "country=NL&postal_code=1012%3CAB", "country=NL&extra=1"]) {
+    assertProblem(await app.get(`/v1/carts/${cart}/shipping-options?${query}`), 422, "validation_failed");
+  }
+  assertProblem(await app.get(`/v1/carts/cart_${"0".repeat(32)}/shipping-options?country=NL`), 404, "cart_not_found");
+});
