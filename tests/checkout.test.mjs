@@ -58,7 +58,8 @@ test("checkout places an order that holds the stock, with a payment session and 
   assert.equal(order.status, "pending_payment");
   assert.equal(order.lines.length, 2);
   const t = order.totals;
-  assert.equal(t.shipping.amount, "4.90");
+  // 2 tees and a mug (760 g) to London: Rest of Europe's standard, 2 kg band (tests/shipping).
+  assert.equal(t.shipping.amount, "14.90");
   assert.equal(minor(t.grand_total), minor(t.subtotal) - minor(t.discount) + minor(t.shipping) + minor(t.tax));
   assert.equal(minor(t.subtotal), order.lines.reduce((s, l) => s + minor(l.subtotal), 0));
   assert.equal(payment.provider, "test");

@@ -2,7 +2,8 @@
 // zone (configured in D1, seeded by the demo catalog) for the cart's weight and subtotal.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { assertProblem, newCart, spawnApp } from "./helpers.mjs";
+import { randomUUID } from "node:crypto";
+import { assertProblem, minor, newCart, spawnApp } from "./helpers.mjs";
 
 let app;
 before(async () => (app = await spawnApp()));
@@ -63,4 +64,41 @@ test("a bad destination is 422; an unknown cart 404", async () => {
     assertProblem(await app.get(`/v1/carts/${cart}/shipping-options?${query}`), 422, "validation_failed");
   }
   assertProblem(await app.get(`/v1/carts/cart_${"0".repeat(32)}/shipping-options?country=NL`), 404, "cart_not_found");
+});
+
+test("the checkout charges the quote of the destination's zone: weight band, currency, free threshold; a method the zone lacks is 422", async () => {
+  const place = async (cartId, country, postal_code, shipping_method = "standard") =>
+    app.post(
+      `/v1/carts/${cartId}/checkout`,
+      {
+        email: "ship@example.com",
+        shipping_address: { name: "S", line1: "1 Road", city: "Town", postal_code, country },
+        shipping_method,
+        payment_provider: "test",
+      },
+      { headers: { "Idempotency-Key": randomUUID() } },
+    );
+  const cases = [
+    // [currency, items, country, postal code, method, expected shipping, what the quote said]
+    ["EUR", [["CLASSICTEE-S-WHITE", 2]], "NL", "1012 AB", "standard", "4.90"],
+    ["EUR", [["CLASSICTEE-S-WHITE", 3]], "DE", "10115", "standard", "0.00"],
+    ["EUR", [["CLASSICTEE-S-WHITE", 3]], "DE", "10115", "express", "15.00"],
+    ["USD", [["ZIPHOODIE-S-NAVY", 1]], "US", "22202", "express", "45.36"],
+    ["EUR", [["CLASSICTEE-S-WHITE", 1]], "JP", "100-0001", "standard", "19.90"],
+  ];
+  for (const [currency, items, country, postal, method, expected] of cases) {
+    const cartId = await cartWith(currency, items);
+    const quoted = (await options(cartId, country, postal)).options.find((o) => o.code === method);
+    const res = await place(cartId, country, postal, method);
+    assert.equal(res.status, 201, res.text);
+    const t = res.body.order.totals;
+    assert.equal(t.shipping.amount, expected, `${country} ${method}`);
+    assert.deepEqual(t.shipping, quoted.price, "the checkout charges what the quote said");
+    assert.equal(minor(t.grand_total), minor(t.subtotal) - minor(t.discount) + minor(t.shipping) + minor(t.tax));
+  }
+  const cartId = await cartWith("EUR", [["CLASSICTEE-S-WHITE", 1]]);
+  const res = await place(cartId, "NL", "1012", "overnight");
+  const p = assertProblem(res, 422, "validation_failed");
+  assert.equal(p.errors[0].code, "unknown_shipping_method");
+  assert.match(p.errors[0].detail, /standard/);
 });

@@ -218,7 +218,7 @@ async fn shipping_options<R: shop_domain::cart::CartRepository>(
     })?;
     let id = cart_id(call)?;
     let view = carts.get(&id, call.now).await.map_err(map_error)?;
-    let config = store_shipping::for_cart(db, &id, view.currency).await?;
+    let config = store_shipping::for_cart(db, &id).await?;
     let options = shipping::zone_for(&config.areas, &destination)
         .map(|zone| {
             shipping::quotes(

@@ -16,6 +16,7 @@ use shop_edge::http::runtime::CryptoIds;
 use shop_edge::outbound::stripe::Stripe;
 use shop_edge::store::carts::D1Carts;
 use shop_edge::store::orders::D1Orders;
+use shop_edge::store::shipping as store_shipping;
 use shop_edge::{Call, FieldError, Problem, Reply};
 
 use crate::Endpoint;
@@ -147,10 +148,12 @@ pub async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         reservation_ttl: settings.reservation_ttl,
         max_units_per_sku: settings.max_units_per_sku,
     };
+    // The shipping configuration (D1), read at most once a minute per isolate.
+    let zones = store_shipping::zones_cached(&db, call.now).await?;
     let service = Checkout {
         carts: &carts,
         orders: &orders,
-        shipping: &settings.shipping,
+        shipping: &zones,
         providers: &providers,
         ids: &ids,
         policy: &policy,
@@ -302,7 +305,7 @@ fn map_error(call: &Call<Endpoint>, error: CheckoutError) -> Problem {
             "/shipping_method",
             "unknown_shipping_method",
             format!(
-                "No such shipping method for this cart's currency; known: {}",
+                "No such shipping method to this address for this cart (the parcel's weight and the cart's currency count); the address's zone has: {}",
                 known.join(", ")
             ),
         ),

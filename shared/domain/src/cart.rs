@@ -158,6 +158,9 @@ pub struct PriceChange {
 pub struct LoadedCart {
     pub cart: Cart,
     pub current: BTreeMap<Sku, CurrentOffer>,
+    /// What the cart's units weigh together (its variants' grams × quantities): what shipping
+    /// is priced by.
+    pub weight_grams: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -731,6 +734,7 @@ impl<R: CartRepository> Carts<'_, R> {
             let LoadedCart {
                 mut cart,
                 mut current,
+                ..
             } = match preloaded.take() {
                 Some(loaded) => loaded,
                 None => self.load(id, now).await?,

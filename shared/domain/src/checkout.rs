@@ -264,12 +264,20 @@ impl CheckoutRequest {
     }
 }
 
-/// Shipping prices (port): flat rates now, zone and weight quotes later.
+/// Shipping prices (port): zones, methods, weight bands and thresholds (see `shipping::Zones`).
 pub trait ShippingRates {
-    /// The price of `method` for an order in `currency`; `None` when there is no such method or
-    /// it has no price in that currency.
-    fn quote(&self, method: &str, currency: Currency) -> Option<Money>;
-    fn methods(&self) -> Vec<String>;
+    /// The price of `method` to `destination` for a parcel of `weight_grams` and a cart of
+    /// `subtotal` (in its currency); `None` when the destination's zone has no such method, or
+    /// it cannot take the parcel or has no price in that currency.
+    fn quote(
+        &self,
+        method: &str,
+        destination: &crate::shipping::Destination,
+        weight_grams: u64,
+        subtotal: Money,
+    ) -> Option<Money>;
+    /// The methods of the destination's zone.
+    fn methods(&self, destination: &crate::shipping::Destination) -> Vec<String>;
 }
 
 /// What the client needs to pay.
@@ -560,11 +568,27 @@ impl<C: CartRepository, S: OrderStore, R: ShippingRates> Checkout<'_, C, S, R> {
         if !changes.is_empty() {
             return Err(CheckoutError::PriceChanged(changes));
         }
+        let destination = crate::shipping::Destination::of_address(
+            &request.shipping_address.country,
+            &request.shipping_address.postal_code,
+        );
+        let subtotal = cart
+            .lines
+            .iter()
+            .try_fold(Money::zero(cart.currency), |sum, l| {
+                sum.checked_add(l.unit_price.checked_mul(l.quantity.get())?)
+            })
+            .ok_or_else(|| CheckoutError::Store(StoreError::new("cart subtotal overflows")))?;
         let shipping = self
             .shipping
-            .quote(&request.shipping_method, cart.currency)
+            .quote(
+                &request.shipping_method,
+                &destination,
+                loaded.weight_grams,
+                subtotal,
+            )
             .ok_or_else(|| CheckoutError::UnknownShippingMethod {
-                known: self.shipping.methods(),
+                known: self.shipping.methods(&destination),
             })?;
         let provider = self
             .providers

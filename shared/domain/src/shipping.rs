@@ -33,6 +33,17 @@ impl Destination {
         })
     }
 
+    /// An order's shipping address as a destination: its postcode only when it is one zones
+    /// can match (else the whole country).
+    pub fn of_address(country: &str, postal_code: &str) -> Self {
+        Destination::parse(country, postal_code)
+            .or_else(|| Destination::parse(country, ""))
+            .unwrap_or(Destination {
+                country: country.trim().to_ascii_uppercase(),
+                postal_code: String::new(),
+            })
+    }
+
     pub fn country(&self) -> &str {
         &self.country
     }
@@ -65,10 +76,11 @@ pub struct Method {
     pub carrier: String,
     pub min_days: u32,
     pub max_days: u32,
-    /// `(max grams, price)`: the lightest band that holds the parcel applies.
+    /// `(max grams, price)`: the lightest band of the cart's currency that holds the parcel
+    /// applies.
     pub bands: Vec<(u64, Money)>,
-    /// From this subtotal on, the method is free.
-    pub free_from: Option<Money>,
+    /// From this subtotal on (in its currency), the method is free.
+    pub free_from: Vec<Money>,
 }
 
 /// What a method costs for a cart.
@@ -95,9 +107,12 @@ pub fn quote(method: &Method, weight_grams: u64, subtotal: Money) -> Option<Quot
         .iter()
         .filter(|(max, price)| weight_grams <= *max && price.currency() == subtotal.currency())
         .min_by_key(|(max, _)| *max)?;
-    let free = method.free_from.is_some_and(|from| {
-        from.currency() == subtotal.currency() && subtotal.minor_units() >= from.minor_units()
-    });
+    let free_from = method
+        .free_from
+        .iter()
+        .find(|from| from.currency() == subtotal.currency())
+        .copied();
+    let free = free_from.is_some_and(|from| subtotal.minor_units() >= from.minor_units());
     Some(Quote {
         code: method.code.clone(),
         name: method.name.clone(),
@@ -108,7 +123,7 @@ pub fn quote(method: &Method, weight_grams: u64, subtotal: Money) -> Option<Quot
             band.1
         },
         free,
-        free_from: method.free_from,
+        free_from,
         min_days: method.min_days,
         max_days: method.max_days,
     })
@@ -128,6 +143,44 @@ pub fn quotes(
         .collect();
     quotes.sort_by(|a, b| (a.price.minor_units(), &a.code).cmp(&(b.price.minor_units(), &b.code)));
     quotes
+}
+
+/// The shipping configuration as the checkout's [`ShippingRates`](crate::checkout::ShippingRates):
+/// a destination's zone, and its methods' prices.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Zones {
+    pub areas: Vec<Area>,
+    /// `(zone, method)`, with prices in every currency.
+    pub methods: Vec<(String, Method)>,
+}
+
+impl Zones {
+    fn of<'a>(&'a self, destination: &Destination) -> impl Iterator<Item = &'a Method> + 'a {
+        let zone = zone_for(&self.areas, destination).map(str::to_owned);
+        self.methods
+            .iter()
+            .filter(move |(z, _)| Some(z) == zone.as_ref())
+            .map(|(_, method)| method)
+    }
+}
+
+impl crate::checkout::ShippingRates for Zones {
+    fn quote(
+        &self,
+        method: &str,
+        destination: &Destination,
+        weight_grams: u64,
+        subtotal: Money,
+    ) -> Option<Money> {
+        self.of(destination)
+            .find(|m| m.code == method)
+            .and_then(|m| quote(m, weight_grams, subtotal))
+            .map(|q| q.price)
+    }
+
+    fn methods(&self, destination: &Destination) -> Vec<String> {
+        self.of(destination).map(|m| m.code.clone()).collect()
+    }
 }
 
 #[cfg(test)]
@@ -178,7 +231,7 @@ mod tests {
             min_days: 1,
             max_days: 3,
             bands: vec![(2000, eur(695)), (500, eur(490)), (10_000, eur(1295))],
-            free_from: Some(eur(5000)),
+            free_from: vec![eur(5000)],
         };
         let price = |grams, subtotal| quote(&standard, grams, eur(subtotal)).map(|q| q.price);
         assert_eq!(price(0, 1000), Some(eur(490)));
@@ -201,7 +254,7 @@ mod tests {
         let express = Method {
             code: "express".into(),
             bands: vec![(10_000, eur(1200))],
-            free_from: None,
+            free_from: vec![],
             ..standard.clone()
         };
         let methods = vec![("eu".to_owned(), express), ("eu".to_owned(), standard)];
@@ -211,5 +264,18 @@ mod tests {
             .collect();
         assert_eq!(codes, vec!["standard", "express"], "cheapest first");
         assert!(quotes(&methods, "us", 600, eur(1000)).is_empty());
+        // As the checkout's rates: the destination's zone decides which methods exist.
+        use crate::checkout::ShippingRates;
+        let zones = Zones {
+            areas: vec![area("eu", "NL", "")],
+            methods,
+        };
+        let nl = Destination::of_address("nl", "1012 AB");
+        assert_eq!(zones.quote("express", &nl, 600, eur(1000)), Some(eur(1200)));
+        assert_eq!(zones.methods(&nl), vec!["express", "standard"]);
+        let us = Destination::of_address("US", "22202");
+        assert_eq!(zones.quote("standard", &us, 600, eur(1000)), None);
+        assert!(zones.methods(&us).is_empty());
+        assert_eq!(Destination::of_address("NL", "1012<AB").country(), "NL");
     }
 }

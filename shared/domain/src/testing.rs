@@ -247,6 +247,8 @@ impl CartRepository for InMemoryCarts<'_> {
                         .map(|c| (l.sku.clone(), c))
                 })
                 .collect(),
+            // The in-memory catalog has no weights.
+            weight_grams: 0,
             cart: cart.clone(),
         }))
     }
@@ -424,7 +426,14 @@ impl crate::order::OrderStore for InMemoryOrders<'_> {
 pub struct FlatRates;
 
 impl crate::checkout::ShippingRates for FlatRates {
-    fn quote(&self, method: &str, currency: Currency) -> Option<Money> {
+    fn quote(
+        &self,
+        method: &str,
+        _destination: &crate::shipping::Destination,
+        _weight_grams: u64,
+        subtotal: Money,
+    ) -> Option<Money> {
+        let currency = subtotal.currency();
         let amount = match (method, currency) {
             ("standard", Currency::Eur) => "4.90",
             ("standard", Currency::Jpy) => "800",
@@ -434,7 +443,7 @@ impl crate::checkout::ShippingRates for FlatRates {
         Money::parse(amount, currency).ok()
     }
 
-    fn methods(&self) -> Vec<String> {
+    fn methods(&self, _destination: &crate::shipping::Destination) -> Vec<String> {
         vec!["standard".into(), "express".into()]
     }
 }

@@ -7,7 +7,6 @@ use shop_domain::pricing::TaxRate;
 use shop_domain::time::Duration;
 
 use crate::http::body::DEFAULT_BODY_LIMIT;
-use crate::shipping::FlatRates;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -31,7 +30,6 @@ pub struct Config {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutSettings {
-    pub shipping: FlatRates,
     pub reservation_ttl: Duration,
     /// Payment providers a checkout may name (`test`, `stripe`).
     pub payment_providers: Vec<String>,
@@ -176,10 +174,6 @@ impl Config {
                 10,
             )?),
             checkout: CheckoutSettings {
-                shipping: FlatRates::parse(
-                    &lookup("SHIPPING_RATES").unwrap_or_else(|| "{}".into()),
-                )
-                .map_err(ConfigError)?,
                 reservation_ttl: Duration::from_secs(number(
                     &lookup,
                     "RESERVATION_TTL_SECONDS",

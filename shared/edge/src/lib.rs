@@ -3,7 +3,7 @@
 //! - `store`: D1 (the adapters of the domain's ports, the outbox, idempotency records' SQL);
 //! - `outbound`: calls to other systems (Stripe, merchant webhooks), with timeouts and no
 //!   redirects;
-//! - `config` and `shipping`: settings, and the shipping rates they define.
+//! - `config`: settings.
 //!
 //! Workers stay thin: they declare routes, parse into domain types, call the domain and map
 //! its errors; everything runtime-shaped that two workers would repeat lives here.
@@ -11,7 +11,6 @@
 pub mod config;
 pub mod http;
 pub mod outbound;
-pub mod shipping;
 pub mod store;
 
 pub use http::problem::{FieldError, Problem};

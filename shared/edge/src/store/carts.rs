@@ -64,6 +64,7 @@ struct CartRow {
     expires_at: i64,
     /// `[sku, price in the cart's currency or null, available]` per SKU in the cart.
     current: String,
+    weight_grams: i64,
 }
 
 const LOAD_CART_SQL: &str = "\
@@ -72,7 +73,9 @@ SELECT c.id, c.currency, c.status, c.version, c.lines, c.created_at, c.updated_a
    FROM (SELECT DISTINCT json_extract(l.value, '$.sku') AS sku FROM json_each(c.lines) l) s
    JOIN variants v ON v.sku = s.sku
    LEFT JOIN prices pr ON pr.sku = v.sku AND pr.currency = c.currency
-   LEFT JOIN inventory i ON i.sku = v.sku) AS current
+   LEFT JOIN inventory i ON i.sku = v.sku) AS current,
+  (SELECT coalesce(sum(v.weight_grams * json_extract(l.value, '$.quantity')), 0)
+   FROM json_each(c.lines) l JOIN variants v ON v.sku = json_extract(l.value, '$.sku')) AS weight_grams
 FROM carts c WHERE c.id = ?1";
 
 fn cart_from_row(row: CartRow) -> Result<LoadedCart, StoreError> {
@@ -94,6 +97,7 @@ fn cart_from_row(row: CartRow) -> Result<LoadedCart, StoreError> {
         );
     }
     Ok(LoadedCart {
+        weight_grams: u64::try_from(row.weight_grams).unwrap_or(0),
         cart: Cart {
             id: CartId::parse(&row.id).map_err(|_| bad("id"))?,
             currency,

@@ -1,12 +1,14 @@
-//! The shipping configuration in D1 (schema/0015) as a cart needs it for a quote: the cart's
-//! weight, every zone's areas, and every method with its bands and free-shipping threshold in
-//! the cart's currency. One statement; the zone and the prices are decided by
+//! The shipping configuration in D1 (schema/0015): every zone's areas, and every method with
+//! its weight bands and free-shipping thresholds in every currency, as one document (one
+//! statement); for a cart's quote with the cart's weight in the same statement, for the
+//! checkout cached per isolate for a minute. The zone and the prices are decided by
 //! `shop_domain::shipping`.
 
 use serde::Deserialize;
 use shop_domain::ids::CartId;
 use shop_domain::money::{Currency, Money};
-use shop_domain::shipping::{Area, Method};
+use shop_domain::shipping::{Area, Method, Zones};
+use shop_domain::time::{Duration, Timestamp};
 use shop_domain::StoreError;
 
 use crate::store::sql::{self, Db};
@@ -21,13 +23,6 @@ pub struct ShippingConfig {
 }
 
 #[derive(Deserialize)]
-struct Doc {
-    weight: u64,
-    areas: Vec<AreaRow>,
-    methods: Vec<MethodRow>,
-}
-
-#[derive(Deserialize)]
 struct AreaRow {
     zone: String,
     country: String,
@@ -35,52 +30,107 @@ struct AreaRow {
 }
 
 #[derive(Deserialize)]
-struct MethodRow {
+struct ZonesDoc {
+    areas: Vec<AreaRow>,
+    methods: Vec<ZoneMethodRow>,
+    #[serde(default)]
+    weight: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ZoneMethodRow {
     zone: String,
     code: String,
     name: String,
     carrier: String,
     min_days: u32,
     max_days: u32,
-    free_from: Option<i64>,
-    bands: Vec<(u64, i64)>,
+    /// `[currency, minor]`
+    free: Vec<(String, i64)>,
+    /// `[max grams, currency, minor]`
+    bands: Vec<(u64, String, i64)>,
 }
 
-const CONFIG_SQL: &str = "\
+/// The configuration as one JSON document.
+const ZONES_DOC: &str = "\
 SELECT json_object(
-  'weight', (SELECT coalesce(sum(v.weight_grams * json_extract(l.value, '$.quantity')), 0)
-             FROM carts c, json_each(c.lines) l JOIN variants v ON v.sku = json_extract(l.value, '$.sku')
-             WHERE c.id = ?1),
   'areas', json((SELECT json_group_array(json_object('zone', zone_id, 'country', country,
              'prefix', postcode_prefix)) FROM shipping_zone_areas)),
   'methods', json((SELECT json_group_array(json_object('zone', m.zone_id, 'code', m.code,
       'name', m.name, 'carrier', m.carrier, 'min_days', m.min_days, 'max_days', m.max_days,
-      'free_from', (SELECT threshold_minor FROM shipping_free_thresholds f
-                    WHERE f.zone_id = m.zone_id AND f.code = m.code AND f.currency = ?2),
-      'bands', json((SELECT json_group_array(json_array(r.max_grams, r.amount_minor))
-                     FROM shipping_rates r
-                     WHERE r.zone_id = m.zone_id AND r.code = m.code AND r.currency = ?2))))
-    FROM shipping_methods m))) AS doc";
+      'free', json((SELECT json_group_array(json_array(f.currency, f.threshold_minor))
+                    FROM shipping_free_thresholds f WHERE f.zone_id = m.zone_id AND f.code = m.code)),
+      'bands', json((SELECT json_group_array(json_array(r.max_grams, r.currency, r.amount_minor))
+                     FROM shipping_rates r WHERE r.zone_id = m.zone_id AND r.code = m.code))))
+    FROM shipping_methods m)))";
 
-/// The shipping configuration for `cart`, priced in `currency`.
-pub async fn for_cart(
-    db: &Db,
-    cart: &CartId,
-    currency: Currency,
-) -> Result<ShippingConfig, StoreError> {
+/// The weight of the cart `?1`.
+const WEIGHT_SQL: &str =
+    "(SELECT coalesce(sum(v.weight_grams * json_extract(l.value, '$.quantity')), 0)
+   FROM carts c, json_each(c.lines) l JOIN variants v ON v.sku = json_extract(l.value, '$.sku')
+   WHERE c.id = ?1)";
+
+/// The shipping configuration and the weight of `cart`. One statement.
+pub async fn for_cart(db: &Db, cart: &CartId) -> Result<ShippingConfig, StoreError> {
     let context = "shipping configuration";
-    let doc = sql::doc(
-        db,
-        CONFIG_SQL,
-        &[cart.as_str().into(), currency.code().into()],
-        context,
-    )
-    .await?
-    .ok_or_else(|| StoreError::new(format!("{context}: no document")))?;
-    let doc: Doc = serde_json::from_str(&doc).map_err(sql::json_err(context))?;
-    let money = |minor: i64| {
-        Money::from_minor(minor, currency)
-            .map_err(|_| StoreError::new(format!("{context}: stored amount is invalid")))
+    let sql = format!("SELECT json_set(({ZONES_DOC}), '$.weight', {WEIGHT_SQL}) AS doc");
+    let doc = sql::doc(db, &sql, &[cart.as_str().into()], context)
+        .await?
+        .ok_or_else(|| StoreError::new(format!("{context}: no document")))?;
+    let (zones, weight) = from_doc(&doc, context)?;
+    Ok(ShippingConfig {
+        weight_grams: weight.unwrap_or(0),
+        areas: zones.areas,
+        methods: zones.methods,
+    })
+}
+
+thread_local! {
+    static ZONES: std::cell::RefCell<Option<(Timestamp, Zones)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// How long an isolate prices checkouts with the configuration it read: merchant
+/// configuration, stale for at most this long after a change, so a warm checkout costs no
+/// extra round trip.
+pub const ZONES_TTL: Duration = Duration::from_secs(60);
+
+/// [`zones`], read at most once per [`ZONES_TTL`] per isolate.
+pub async fn zones_cached(db: &Db, now: Timestamp) -> Result<Zones, StoreError> {
+    let hit = ZONES.with(|z| {
+        z.borrow()
+            .as_ref()
+            .filter(|(expires, _)| now < *expires)
+            .map(|(_, zones)| zones.clone())
+    });
+    if let Some(zones) = hit {
+        return Ok(zones);
+    }
+    let zones = zones(db).await?;
+    ZONES.with(|z| *z.borrow_mut() = Some((now.plus(ZONES_TTL), zones.clone())));
+    Ok(zones)
+}
+
+/// The whole shipping configuration, prices in every currency (what the checkout prices
+/// shipping with). One statement.
+pub async fn zones(db: &Db) -> Result<Zones, StoreError> {
+    let context = "shipping zones";
+    let sql = format!("SELECT ({ZONES_DOC}) AS doc");
+    let doc = sql::doc(db, &sql, &[], context)
+        .await?
+        .ok_or_else(|| StoreError::new(format!("{context}: no document")))?;
+    Ok(from_doc(&doc, context)?.0)
+}
+
+/// The configuration (and, when the document has one, a cart's weight) from its document.
+fn from_doc(doc: &str, context: &str) -> Result<(Zones, Option<u64>), StoreError> {
+    let doc: ZonesDoc = serde_json::from_str(doc).map_err(sql::json_err(context))?;
+    let money = |currency: &str, minor: i64| {
+        currency
+            .parse::<Currency>()
+            .ok()
+            .and_then(|c| Money::from_minor(minor, c).ok())
+            .ok_or_else(|| StoreError::new(format!("{context}: stored amount is invalid")))
     };
     let methods = doc
         .methods
@@ -88,8 +138,13 @@ pub async fn for_cart(
         .map(|m| {
             let bands = m
                 .bands
-                .into_iter()
-                .map(|(grams, minor)| Ok((grams, money(minor)?)))
+                .iter()
+                .map(|(grams, currency, minor)| Ok((*grams, money(currency, *minor)?)))
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let free_from = m
+                .free
+                .iter()
+                .map(|(currency, minor)| money(currency, *minor))
                 .collect::<Result<Vec<_>, StoreError>>()?;
             let method = Method {
                 code: m.code,
@@ -98,13 +153,12 @@ pub async fn for_cart(
                 min_days: m.min_days,
                 max_days: m.max_days,
                 bands,
-                free_from: m.free_from.map(money).transpose()?,
+                free_from,
             };
             Ok((m.zone, method))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    Ok(ShippingConfig {
-        weight_grams: doc.weight,
+    let zones = Zones {
         areas: doc
             .areas
             .into_iter()
@@ -115,5 +169,6 @@ pub async fn for_cart(
             })
             .collect(),
         methods,
-    })
+    };
+    Ok((zones, doc.weight))
 }
