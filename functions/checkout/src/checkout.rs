@@ -99,13 +99,7 @@ pub async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         payment_provider: body.payment_provider,
     })
     .map_err(|issues| {
-        Problem::new(
-            422,
-            "validation_failed",
-            "Request is not valid",
-            "Some fields are not valid",
-        )
-        .with_errors(
+        Problem::invalid_fields(
             issues
                 .into_iter()
                 .map(|i| FieldError::new(i.path, i.code, i.message))
@@ -227,16 +221,7 @@ async fn replay_checkout(call: &Call<Endpoint>, stored: &Reply) -> Result<Reply,
 
 /// The Stripe adapter; `cart_id` names the cart of a checkout (`None` outside one).
 pub(crate) fn stripe(call: &Call<Endpoint>, cart_id: Option<&CartId>) -> Stripe {
-    Stripe {
-        api_base: call.config.checkout.stripe_api_base.clone(),
-        secret_key: call
-            .env
-            .secret("STRIPE_SECRET_KEY")
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
-        timeout: call.config.outbound_timeout,
-        cart_id: cart_id.cloned(),
-    }
+    Stripe::from_env(&call.env, &call.config, cart_id)
 }
 
 /// The providers `PAYMENT_PROVIDERS` enables, in its order.

@@ -120,13 +120,7 @@ fn parse(body: RefundBody) -> Result<RefundRequest, Problem> {
             reason,
             lines,
         }),
-        _ => Err(Problem::new(
-            422,
-            "validation_failed",
-            "Request is not valid",
-            "Some fields are not valid",
-        )
-        .with_errors(errors)),
+        _ => Err(Problem::invalid_fields(errors)),
     }
 }
 

@@ -77,13 +77,7 @@ fn parse(body: ShipmentBody) -> Result<ShipmentRequest, Problem> {
             tracking_number,
             lines,
         }),
-        _ => Err(Problem::new(
-            422,
-            "validation_failed",
-            "Request is not valid",
-            "Some fields are not valid",
-        )
-        .with_errors(errors)),
+        _ => Err(Problem::invalid_fields(errors)),
     }
 }
 

@@ -128,15 +128,7 @@ async fn follow_up(db: &Db, env: &Env, config: &Config, event: &Event) -> Result
     let Some(payment) = payment.filter(|p| p.provider == "stripe") else {
         return Ok(());
     };
-    let stripe = Stripe {
-        api_base: config.checkout.stripe_api_base.clone(),
-        secret_key: env
-            .secret("STRIPE_SECRET_KEY")
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
-        timeout: config.outbound_timeout,
-        cart_id: None,
-    };
+    let stripe = Stripe::from_env(env, config, None);
     let result = match &followup {
         Followup::Annotate(order) => {
             stripe

@@ -78,13 +78,7 @@ fn signature_invalid(header: &str, e: SignatureError) -> Problem {
 /// The configured secrets of a setting (comma-separated); unset or empty is logged, since it
 /// refuses every delivery.
 fn secrets(call: &Call<Endpoint>, setting: &str) -> Vec<String> {
-    let secrets = payments::secrets_from(
-        &call
-            .env
-            .secret(setting)
-            .map(|s| s.to_string())
-            .unwrap_or_default(),
-    );
+    let secrets = call.secrets(setting);
     if secrets.is_empty() {
         log_error(
             &call.request_id,
@@ -121,8 +115,7 @@ async fn standard(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     // for every unconfigured or ill-formed name). Verified before anything is parsed or written.
     let provider = call.route.param(0);
     let configured = payments::standard_secrets_setting(provider)
-        .and_then(|setting| call.env.secret(&setting).ok())
-        .map(|s| payments::secrets_from(&s.to_string()))
+        .map(|setting| call.secrets(&setting))
         .filter(|secrets| !secrets.is_empty());
     let Some(secrets) = configured else {
         return Err(Problem::new(

@@ -10,7 +10,6 @@
 
 use shop_domain::events::{Event, Payload};
 use shop_domain::ids::OrderId;
-use shop_domain::payments;
 use shop_domain::shipments::{OrderDelivered, ShipmentUpdated};
 use shop_domain::tracking::{self, PartnerFormat};
 use shop_edge::http::auth::{self, Audience};
@@ -141,8 +140,7 @@ fn partner(call: &Call<Endpoint>) -> Option<(String, PartnerFormat, Vec<String>)
         .unwrap_or_default();
     let format = tracking::partner_format(&setting, name)?;
     let secrets = tracking::secrets_setting(name)
-        .and_then(|setting| call.env.secret(&setting).ok())
-        .map(|s| payments::secrets_from(&s.to_string()))
+        .map(|setting| call.secrets(&setting))
         .filter(|secrets| !secrets.is_empty())?;
     Some((name.to_owned(), format, secrets))
 }

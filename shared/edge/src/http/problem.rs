@@ -77,6 +77,17 @@ impl Problem {
         self
     }
 
+    /// 422 for every invalid field of a request.
+    pub fn invalid_fields(errors: Vec<FieldError>) -> Self {
+        Problem::new(
+            422,
+            "validation_failed",
+            "Request is not valid",
+            "Some fields are not valid",
+        )
+        .with_errors(errors)
+    }
+
     /// 422 for one invalid field.
     pub fn invalid_field(pointer: &str, code: &'static str, detail: impl Into<String>) -> Self {
         let detail = detail.into();

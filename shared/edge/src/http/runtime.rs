@@ -165,6 +165,15 @@ impl<E> Call<E> {
         }
     }
 
+    /// The secrets of a wrangler secret holding several, comma-separated (a rotation); none when
+    /// it is unset or blank.
+    pub fn secrets(&self, setting: &str) -> Vec<String> {
+        self.env
+            .secret(setting)
+            .map(|s| shop_domain::payments::secrets_from(&s.to_string()))
+            .unwrap_or_default()
+    }
+
     /// Require an `Idempotency-Key` on this mutation (where a retry without one could repeat
     /// an effect that matters: an order, a stock adjustment).
     pub fn require_idempotency_key(&self) -> Result<String, Problem> {

@@ -27,6 +27,27 @@ pub struct Stripe {
     pub cart_id: Option<CartId>,
 }
 
+impl Stripe {
+    /// The adapter as configured: `STRIPE_API_BASE`, the `STRIPE_SECRET_KEY` secret (empty when
+    /// unset: every call then answers `Unavailable`), `OUTBOUND_TIMEOUT_MS`. `cart_id` names the
+    /// cart of a checkout (`None` outside one).
+    pub fn from_env(
+        env: &worker::Env,
+        config: &crate::config::Config,
+        cart_id: Option<&CartId>,
+    ) -> Self {
+        Stripe {
+            api_base: config.checkout.stripe_api_base.clone(),
+            secret_key: env
+                .secret("STRIPE_SECRET_KEY")
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+            timeout: config.outbound_timeout,
+            cart_id: cart_id.cloned(),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct Intent {
     id: String,
