@@ -59,6 +59,7 @@ export async function spawnApp({ vars = {}, rateLimits = GENEROUS_LIMITS, queueR
     request,
     get: (p, o) => request("GET", p, o),
     post: (p, json, o = {}) => request("POST", p, { json, ...o }),
+    put: (p, json, o = {}) => request("PUT", p, { json, ...o }),
     patch: (p, json, o = {}) => request("PATCH", p, { json, ...o }),
     del: (p, o) => request("DELETE", p, o),
     async count(table) {

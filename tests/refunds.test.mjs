@@ -151,7 +151,8 @@ test("refunding units allocates their value, restocks them when confirmed, and a
   assert.equal(await onHand(SKUS[0]), before + 1);
   // More units than are left of the line: 422; the remaining two: their exact remainder.
   assertProblem(await refund(placed.id, { reason: "r", lines: [{ sku: SKUS[0], quantity: 3 }] }), 422, "validation_failed");
-  const rest = await refund(placed.id, { reason: "r", lines: [{ sku: SKUS[0], quantity: 2 }] });
+  // By the line's id, as by its SKU.
+  const rest = await refund(placed.id, { reason: "r", lines: [{ line_id: sand.id, quantity: 2 }] });
   assert.equal(rest.status, 202, rest.text);
   assert.equal(oneUnit + minor(rest.body.amount), minor(sand.total), "the last units take exactly what is left");
   // Cancelling the paid order restocks what was sold, less what a refund put back already.
@@ -210,6 +211,8 @@ test("an unpaid order cannot be refunded; bad requests are refused and change no
   await invalid({ reason: "r", lines: [{ sku: SKUS[1], quantity: 0 }] }, "/lines/0/quantity", "invalid_quantity");
   await invalid({ reason: "r", lines: [{ sku: "NOT-IN-ORDER", quantity: 1 }] }, "/lines/0/sku", "unknown_line");
   await invalid({ reason: "r", lines: [{ sku: SKUS[1], quantity: 1 }, { sku: SKUS[1], quantity: 1 }] }, "/lines/1/sku", "unknown_line");
+  await invalid({ reason: "r", lines: [{ line_id: `line_${"f".repeat(32)}`, quantity: 1 }] }, "/lines/0/line_id", "unknown_line");
+  await invalid({ reason: "r", lines: [{ quantity: 1 }] }, "/lines/0/line_id", "invalid_line");
   await invalid({ reason: "r", lines: [{ sku: SKUS[1], quantity: 2 }] }, "/lines/0/quantity", "too_many_units");
   await invalid({ reason: "r", extra: 1 }, "/extra", "unknown_field");
   const view = await payment(placed.id);

@@ -20,13 +20,17 @@ async function order({ paid = true } = {}) {
   for (const sku of SKUS) await app.db.prepare("UPDATE inventory SET on_hand = 100, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
   const cart = await newCart(app);
   assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku: SKUS[0], quantity: 3 })).status, 200);
-  assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku: SKUS[1], quantity: 1 })).status, 200);
+  const added = await app.post(`/v1/carts/${cart.id}/items`, { sku: SKUS[1], quantity: 1 });
+  assert.equal(added.status, 200);
+  const cartLines = added.body.lines.map((l) => l.id);
   const res = await app.post(
     `/v1/carts/${cart.id}/checkout`,
     { email: "ada@example.com", shipping_address: address, shipping_method: "standard", payment_provider: "test" },
     { headers: { "Idempotency-Key": randomUUID() } },
   );
   assert.equal(res.status, 201, res.text);
+  // Order lines keep the ids they had in the cart.
+  assert.deepEqual(res.body.order.lines.map((l) => l.id), cartLines);
   if (paid) assert.equal((await app.post(`/v1/admin/orders/${res.body.order.id}/capture`, {}, { headers: { Authorization: admin } })).status, 200);
   return res.body.order;
 }
@@ -38,14 +42,16 @@ const tracking = () => `1Z${randomUUID().replaceAll("-", "").slice(0, 16).toUppe
 
 test("partial shipments, then the last units: partially_fulfilled, then fulfilled; shipment.created each time", async () => {
   const placed = await order();
-  const first = await ship(placed.id, { carrier: "UPS", tracking_number: tracking().toLowerCase(), lines: [{ sku: SKUS[0], quantity: 2 }] });
+  const [sand, black] = placed.lines.map((l) => l.id);
+  const first = await ship(placed.id, { carrier: "UPS", tracking_number: tracking().toLowerCase(), lines: [{ line_id: sand, quantity: 2 }] });
   assert.equal(first.status, 201, first.text);
   assert.equal(first.body.carrier, "ups");
   assert.match(first.body.tracking_number, /^1Z[0-9A-F]{16}$/, "kept uppercase");
   assert.equal(first.body.status, "pre_transit");
-  assert.deepEqual(first.body.lines.map((l) => [l.sku, l.quantity]), [[SKUS[0], 2]]);
+  assert.deepEqual(first.body.lines.map((l) => [l.line_id, l.sku, l.quantity]), [[sand, SKUS[0], 2]]);
   assert.equal(await status(placed.id), "partially_fulfilled");
-  const last = await ship(placed.id, { carrier: "dhl", tracking_number: tracking(), lines: [{ sku: SKUS[1], quantity: 1 }, { sku: SKUS[0], quantity: 1 }] });
+  // A line may also be named by its SKU (an order has one line per SKU).
+  const last = await ship(placed.id, { carrier: "dhl", tracking_number: tracking(), lines: [{ line_id: black, quantity: 1 }, { sku: SKUS[0], quantity: 1 }] });
   assert.equal(last.status, 201, last.text);
   assert.equal(await status(placed.id), "fulfilled");
   const events = (
@@ -55,6 +61,7 @@ test("partial shipments, then the last units: partially_fulfilled, then fulfille
       .all()
   ).results.map((r) => JSON.parse(r.payload));
   assert.deepEqual(events.map((e) => [e.shipment_id, e.order_status]), [[first.body.id, "partially_fulfilled"], [last.body.id, "fulfilled"]]);
+  assert.deepEqual(events[1].lines.map((l) => [l.line_id, l.quantity]), [[black, 1], [sand, 1]]);
   // Nothing is left to ship.
   assertProblem(await ship(placed.id, { carrier: "dhl", tracking_number: tracking(), lines: [{ sku: SKUS[1], quantity: 1 }] }), 409, "illegal_transition");
 });
@@ -68,6 +75,11 @@ test("a line never ships more units than it has; a tracking number is one carrie
   const number = tracking();
   await invalid({ carrier: "ups", tracking_number: number, lines: [{ sku: SKUS[0], quantity: 4 }] }, "/lines/0/quantity", "too_many_units");
   await invalid({ carrier: "ups", tracking_number: number, lines: [{ sku: "NOT-IN-ORDER", quantity: 1 }] }, "/lines/0/sku", "unknown_line");
+  await invalid({ carrier: "ups", tracking_number: number, lines: [{ line_id: `line_${"0".repeat(32)}`, quantity: 1 }] }, "/lines/0/line_id", "unknown_line");
+  await invalid({ carrier: "ups", tracking_number: number, lines: [{ line_id: "L1", quantity: 1 }] }, "/lines/0/line_id", "invalid_line_id");
+  await invalid({ carrier: "ups", tracking_number: number, lines: [{ quantity: 1 }] }, "/lines/0/line_id", "invalid_line");
+  await invalid({ carrier: "ups", tracking_number: number, lines: [{ line_id: placed.lines[0].id, sku: SKUS[0], quantity: 1 }] }, "/lines/0/line_id", "invalid_line");
+  await invalid({ carrier: "ups", tracking_number: number, lines: [{ line_id: placed.lines[0].id, quantity: 1 }, { sku: SKUS[0], quantity: 1 }] }, "/lines/1/sku", "unknown_line");
   await invalid({ carrier: "ups", tracking_number: number, lines: [] }, "/lines", "invalid_lines");
   await invalid({ carrier: "u p s", tracking_number: number, lines: [{ sku: SKUS[0], quantity: 1 }] }, "/carrier", "invalid_carrier");
   await invalid({ carrier: "ups", tracking_number: "1Z 1", lines: [{ sku: SKUS[0], quantity: 1 }] }, "/tracking_number", "invalid_tracking_number");

@@ -2,16 +2,16 @@
 
 use serde::{Deserialize, Serialize};
 use shop_domain::cart::{
-    CartError, CartView, Carts, Precondition, Quantity, ABSOLUTE_MAX_QUANTITY,
+    CartError, CartView, Carts, Precondition, Quantity, ShippingChoice, ABSOLUTE_MAX_QUANTITY,
 };
 use shop_domain::ids::{CartId, LineId, Sku};
 use shop_domain::inventory::Shortage;
 use shop_domain::money::Currency;
 use shop_domain::shipping::{self, Destination};
+use shop_edge::http::problem::FieldError;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::carts::D1Carts;
-use shop_edge::store::shipping as store_shipping;
-use shop_edge::store::sql::Db;
+use shop_edge::store::shipping::CachedZones;
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response};
 
@@ -25,6 +25,8 @@ pub enum Endpoint {
     Clear,
     Refresh,
     ShippingOptions,
+    ChooseShipping,
+    ClearShipping,
 }
 
 /// Every route of this worker: dispatch, 405 answers and the OpenAPI test all read this table.
@@ -40,6 +42,18 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         path: "/v1/carts/{cart_id}/shipping-options",
         access: Access::Capability,
         endpoint: Endpoint::ShippingOptions,
+    },
+    Route {
+        method: "PUT",
+        path: "/v1/carts/{cart_id}/shipping",
+        access: Access::Capability,
+        endpoint: Endpoint::ChooseShipping,
+    },
+    Route {
+        method: "DELETE",
+        path: "/v1/carts/{cart_id}/shipping",
+        access: Access::Capability,
+        endpoint: Endpoint::ClearShipping,
     },
     Route {
         method: "GET",
@@ -115,20 +129,36 @@ struct SetQuantity {
     quantity: i64,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChooseShipping {
+    country: String,
+    #[serde(default)]
+    postal_code: String,
+    method: String,
+}
+
+/// The longest shipping method code the configuration allows (schema/0015).
+const MAX_METHOD_LEN: usize = 40;
+
 async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
     let db = call.db()?;
     // What a saved change answers: stored with the change when the request has a key.
     let endpoint = call.route.endpoint;
     let answer = |view: &CartView| cart_reply(endpoint, view).ok();
     let repo = D1Carts::answering(&db, &answer);
+    let now = call.now;
+    // The shipping configuration, read (at most once a minute per isolate) only for a cart
+    // that has chosen shipping.
+    let zones = CachedZones { db: &db, now };
     let carts = Carts {
         repo: &repo,
+        shipping: &zones,
         ids: &CryptoIds,
         policy: &call.config.cart,
     };
-    let now = call.now;
     if endpoint == Endpoint::ShippingOptions {
-        return shipping_options(&call, &db, &carts).await;
+        return shipping_options(&call, &carts).await;
     }
     let result = match call.route.endpoint {
         Endpoint::Create => {
@@ -180,6 +210,19 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
                 .refresh(&cart_id(&call)?, &precondition(&call), now)
                 .await
         }
+        Endpoint::ChooseShipping => {
+            let id = cart_id(&call)?;
+            let body: ChooseShipping = call.json()?;
+            let choice = shipping_choice(body)?;
+            carts
+                .choose_shipping(&id, &precondition(&call), choice, now)
+                .await
+        }
+        Endpoint::ClearShipping => {
+            carts
+                .clear_shipping(&cart_id(&call)?, &precondition(&call), now)
+                .await
+        }
         Endpoint::ShippingOptions => return Err(Problem::route_not_found()),
     };
     let view = result.map_err(map_error)?;
@@ -196,13 +239,47 @@ struct ShippingOptions {
     options: Vec<shipping::Quote>,
 }
 
+/// `PUT /v1/carts/{id}/shipping`'s body as a choice: every bad field reported at once.
+fn shipping_choice(body: ChooseShipping) -> Result<ShippingChoice, Problem> {
+    let mut errors = Vec::new();
+    if Destination::parse(&body.country, "").is_none() {
+        errors.push(FieldError::new(
+            "/country",
+            "invalid_country",
+            "country is an ISO 3166-1 alpha-2 code",
+        ));
+    } else if Destination::parse(&body.country, &body.postal_code).is_none() {
+        errors.push(FieldError::new(
+            "/postal_code",
+            "invalid_postal_code",
+            "postal_code is up to 12 letters, digits or '-' (spaces are ignored)",
+        ));
+    }
+    let method = body.method.trim();
+    if method.is_empty() || method.chars().count() > MAX_METHOD_LEN {
+        errors.push(FieldError::new(
+            "/method",
+            "invalid_shipping_method",
+            format!(
+                "method is a shipping method's code (1-{MAX_METHOD_LEN} characters), as GET /v1/carts/{{id}}/shipping-options lists"
+            ),
+        ));
+    }
+    match Destination::parse(&body.country, &body.postal_code) {
+        Some(destination) if errors.is_empty() => Ok(ShippingChoice {
+            destination,
+            method: method.to_owned(),
+        }),
+        _ => Err(Problem::invalid_fields(errors)),
+    }
+}
+
 /// `GET /v1/carts/{id}/shipping-options?country=&postal_code=`: what each method of the
 /// destination's zone costs for this cart (its weight, its subtotal against the free-shipping
 /// threshold), in the cart's currency.
 async fn shipping_options<R: shop_domain::cart::CartRepository>(
     call: &Call<Endpoint>,
-    db: &Db,
-    carts: &Carts<'_, R>,
+    carts: &Carts<'_, R, CachedZones<'_>>,
 ) -> Result<Reply, Problem> {
     call.only_query_params(&["country", "postal_code"])?;
     let destination = Destination::parse(
@@ -217,21 +294,13 @@ async fn shipping_options<R: shop_domain::cart::CartRepository>(
         )
     })?;
     let id = cart_id(call)?;
-    let view = carts.get(&id, call.now).await.map_err(map_error)?;
-    let config = store_shipping::for_cart(db, &id).await?;
-    let options = shipping::zone_for(&config.areas, &destination)
-        .map(|zone| {
-            shipping::quotes(
-                &config.methods,
-                zone,
-                config.weight_grams,
-                view.totals.subtotal,
-            )
-        })
-        .unwrap_or_default();
+    let (view, options) = carts
+        .shipping_options(&id, &destination, call.now)
+        .await
+        .map_err(map_error)?;
     let answer = ShippingOptions {
         country: destination.country().to_owned(),
-        weight_grams: config.weight_grams,
+        weight_grams: view.weight_grams,
         options,
     };
     Ok(Reply::json(200, &answer)?)
@@ -350,6 +419,19 @@ fn map_error(error: CartError) -> Problem {
             "Cart total too large",
             "This change would take the cart's total beyond what can be charged; nothing was saved",
         ),
+        CartError::ShippingUnavailable { available } => Problem::invalid_field(
+            "/method",
+            "unknown_shipping_method",
+            if available.is_empty() {
+                "No shipping method takes this cart to this destination".to_owned()
+            } else {
+                format!(
+                    "This method does not take this cart to this destination (its weight and currency count); these do: {}",
+                    available.join(", ")
+                )
+            },
+        )
+        .with_extra("available", available.into()),
         CartError::Contention => Problem::new(
             409,
             "cart_busy",

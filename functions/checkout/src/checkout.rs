@@ -59,7 +59,9 @@ struct CheckoutBody {
     shipping_address: AddressBody,
     #[serde(default)]
     billing_address: Option<AddressBody>,
-    shipping_method: String,
+    /// Absent: the method chosen for the cart (`PUT /v1/carts/{id}/shipping`).
+    #[serde(default)]
+    shipping_method: Option<String>,
     payment_provider: String,
 }
 
@@ -95,7 +97,7 @@ pub async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         email: body.email,
         shipping_address: body.shipping_address.into(),
         billing_address: body.billing_address.map(Into::into),
-        shipping_method: body.shipping_method,
+        shipping_method: body.shipping_method.unwrap_or_default(),
         payment_provider: body.payment_provider,
     })
     .map_err(|issues| {
@@ -184,8 +186,35 @@ fn stored_reply(order: &Order) -> Result<Reply, serde_json::Error> {
 
 /// A replayed checkout: the stored order and payment, with a fresh order token and the client
 /// secret read again from the payment provider. Nothing is placed or charged again.
+/// A record stored before order lines had ids (schema/0017): only what finds the order again.
+#[derive(Deserialize)]
+struct StoredBeforeLineIds {
+    order: StoredOrderId,
+    payment: PaymentReference,
+}
+
+#[derive(Deserialize)]
+struct StoredOrderId {
+    id: OrderId,
+}
+
 async fn replay_checkout(call: &Call<Endpoint>, stored: &Reply) -> Result<Reply, Problem> {
-    let mut record: StoredCheckout = serde_json::from_str(&stored.body)?;
+    let mut record: StoredCheckout = match serde_json::from_str(&stored.body) {
+        Ok(record) => record,
+        // Kept (for a day) from before order lines had ids: the order as it is stored now.
+        Err(_) => {
+            let legacy: StoredBeforeLineIds = serde_json::from_str(&stored.body)?;
+            let db = call.db()?;
+            let order = D1Orders::new(&db)
+                .get(&legacy.order.id)
+                .await?
+                .ok_or_else(|| call.internal("stored checkout", &"its order is missing"))?;
+            StoredCheckout {
+                order,
+                payment: legacy.payment,
+            }
+        }
+    };
     if record.order.number.is_empty() {
         // Stored with the placement, before the batch numbered the order.
         let db = call.db()?;
@@ -293,6 +322,33 @@ fn map_error(call: &Call<Endpoint>, error: CheckoutError) -> Problem {
                 "No such shipping method to this address for this cart (the parcel's weight and the cart's currency count); the address's zone has: {}",
                 known.join(", ")
             ),
+        ),
+        CheckoutError::ShippingMethodRequired => Problem::invalid_field(
+            "/shipping_method",
+            "shipping_method_required",
+            "Name a shipping_method, or choose the cart's shipping first (PUT /v1/carts/{id}/shipping)",
+        ),
+        CheckoutError::ShippingMethodNotChosen { chosen } => Problem::invalid_field(
+            "/shipping_method",
+            "shipping_method_not_chosen",
+            format!(
+                "The cart's chosen shipping method is {chosen}; omit shipping_method, or choose the cart's shipping again (PUT /v1/carts/{{id}}/shipping)"
+            ),
+        )
+        .with_extra("chosen", chosen.into()),
+        CheckoutError::ShippingChanged { shown, at_address } => Problem::new(
+            409,
+            "shipping_changed",
+            "Shipping price changed",
+            "Shipping to this address costs another price than the cart shows for its chosen destination; choose the cart's shipping for this address (PUT /v1/carts/{id}/shipping), then check out again",
+        )
+        .with_extra(
+            "cart_shipping",
+            serde_json::to_value(shown).unwrap_or_default(),
+        )
+        .with_extra(
+            "address_shipping",
+            serde_json::to_value(at_address).unwrap_or_default(),
         ),
         CheckoutError::UnknownPaymentProvider { known } => Problem::invalid_field(
             "/payment_provider",

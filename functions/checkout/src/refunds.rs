@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 use shop_domain::checkout::{PaymentError, TestPaymentProvider};
-use shop_domain::ids::{OrderId, Sku};
+use shop_domain::ids::OrderId;
 use shop_domain::money::Money;
 use shop_domain::refunds::{
     self, LineRequest, Refund, RefundError, RefundProvider, RefundReason, RefundRequest,
@@ -33,7 +33,10 @@ struct RefundBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LineBody {
-    sku: String,
+    #[serde(default)]
+    line_id: Option<String>,
+    #[serde(default)]
+    sku: Option<String>,
     quantity: u32,
     #[serde(default)]
     restock: bool,
@@ -90,14 +93,12 @@ fn parse(body: RefundBody) -> Result<RefundRequest, Problem> {
                 .into_iter()
                 .enumerate()
                 .filter_map(|(i, line)| {
-                    let sku = Sku::parse(&line.sku).ok();
-                    if sku.is_none() {
-                        errors.push(FieldError::new(
-                            format!("/lines/{i}/sku"),
-                            "invalid_sku",
-                            "not a SKU",
-                        ));
-                    }
+                    let named = problems::line_ref(
+                        i,
+                        line.line_id.as_deref(),
+                        line.sku.as_deref(),
+                        &mut errors,
+                    );
                     if line.quantity == 0 {
                         errors.push(FieldError::new(
                             format!("/lines/{i}/quantity"),
@@ -106,7 +107,7 @@ fn parse(body: RefundBody) -> Result<RefundRequest, Problem> {
                         ));
                     }
                     Some(LineRequest {
-                        sku: sku?,
+                        line: named?,
                         quantity: line.quantity,
                         restock: line.restock,
                     })
@@ -184,7 +185,7 @@ fn refund_problem(error: RefundError) -> Problem {
                 currency.code()
             ),
         ),
-        RefundError::UnknownLine { index, sku } => problems::unknown_line(index, &sku),
+        RefundError::UnknownLine { index, line } => problems::unknown_line(index, &line),
         RefundError::TooManyUnits { index, left } => {
             problems::too_many_units(index, left, "refund")
         }

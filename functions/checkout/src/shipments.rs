@@ -3,7 +3,7 @@
 //! `shop_edge::store::shipments`.
 
 use serde::Deserialize;
-use shop_domain::ids::{OrderId, Sku};
+use shop_domain::ids::OrderId;
 use shop_domain::shipments::{self, Carrier, ShipmentError, ShipmentRequest, TrackingNumber};
 use shop_edge::http::problem::FieldError;
 use shop_edge::http::runtime::CryptoIds;
@@ -24,7 +24,10 @@ struct ShipmentBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LineBody {
-    sku: String,
+    #[serde(default)]
+    line_id: Option<String>,
+    #[serde(default)]
+    sku: Option<String>,
     quantity: u32,
 }
 
@@ -55,13 +58,10 @@ fn parse(body: ShipmentBody) -> Result<ShipmentRequest, Problem> {
     }
     let mut lines = Vec::with_capacity(body.lines.len());
     for (i, line) in body.lines.into_iter().enumerate() {
-        match Sku::parse(&line.sku) {
-            Ok(sku) => lines.push((sku, line.quantity)),
-            Err(_) => errors.push(FieldError::new(
-                format!("/lines/{i}/sku"),
-                "invalid_sku",
-                "not a SKU",
-            )),
+        let named =
+            problems::line_ref(i, line.line_id.as_deref(), line.sku.as_deref(), &mut errors);
+        if let Some(named) = named {
+            lines.push((named, line.quantity));
         }
         if line.quantity == 0 {
             errors.push(FieldError::new(
@@ -103,7 +103,7 @@ fn shipment_problem(error: ShipmentError) -> Problem {
             "Not allowed in this state",
             format!("An order that is {} cannot ship", illegal.from.as_str()),
         ),
-        ShipmentError::UnknownLine { index, sku } => problems::unknown_line(index, &sku),
+        ShipmentError::UnknownLine { index, line } => problems::unknown_line(index, &line),
         ShipmentError::TooManyUnits { index, left } => {
             problems::too_many_units(index, left, "ship")
         }

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::Offer;
 use crate::ids::{CartId, IdSource, LineId, ProductId, Sku};
 use crate::money::{Currency, Money};
-use crate::pricing::{price_lines, Amounts, TaxRate, Totals};
+use crate::pricing::{price_lines, Amounts, TaxRate};
+use crate::shipping::{Destination, Quote, ShippingConfig, Zones};
 use crate::time::{Duration, Timestamp};
 use crate::StoreError;
 
@@ -131,16 +132,27 @@ pub struct Cart {
     pub status: CartStatus,
     pub version: u64,
     pub lines: Vec<CartLine>,
+    /// The shipping the shopper chose; priced again on every read, so it follows the cart.
+    pub shipping: Option<ShippingChoice>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub expires_at: Timestamp,
 }
 
-/// A SKU's current price (in the cart's currency) and availability.
+/// Where a cart goes and how: what `PUT /v1/carts/{id}/shipping` chose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShippingChoice {
+    pub destination: Destination,
+    pub method: String,
+}
+
+/// A SKU's current price (in the cart's currency), availability and weight.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrentOffer {
     pub unit_price: Option<Money>,
     pub available: i64,
+    pub weight_grams: u64,
 }
 
 /// A line whose price snapshot differs from the catalog's price now.
@@ -158,9 +170,14 @@ pub struct PriceChange {
 pub struct LoadedCart {
     pub cart: Cart,
     pub current: BTreeMap<Sku, CurrentOffer>,
+}
+
+impl LoadedCart {
     /// What the cart's units weigh together (its variants' grams × quantities): what shipping
     /// is priced by.
-    pub weight_grams: u64,
+    pub fn weight_grams(&self) -> u64 {
+        self.cart.weight_grams(&self.current)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +234,11 @@ pub enum CartError {
     },
     /// The cart's total would leave the range money can hold; nothing was saved.
     TotalTooLarge,
+    /// The chosen method does not go to the destination, or cannot take this cart there (its
+    /// weight, its currency). `available`: the methods that can, cheapest first.
+    ShippingUnavailable {
+        available: Vec<String>,
+    },
     /// Concurrent writers kept winning; the client may retry.
     Contention,
     Store(StoreError),
@@ -252,6 +274,11 @@ impl fmt::Display for CartError {
             }
             CartError::TooManyLines { max } => write!(f, "a cart holds at most {max} lines"),
             CartError::TotalTooLarge => f.write_str("the cart total is out of range"),
+            CartError::ShippingUnavailable { available } => write!(
+                f,
+                "no such shipping method for this cart there; available: {}",
+                available.join(", ")
+            ),
             CartError::Contention => f.write_str("the cart is being changed concurrently"),
             CartError::Store(e) => write!(f, "storage: {e}"),
         }
@@ -277,6 +304,7 @@ impl Cart {
             status: CartStatus::Active,
             version: 1,
             lines: Vec::new(),
+            shipping: None,
             created_at: now,
             updated_at: now,
             expires_at: now.plus(policy.idle_ttl),
@@ -483,6 +511,31 @@ impl Cart {
         Ok(())
     }
 
+    /// Choose (`Some`) or forget (`None`) where and how the cart ships. Whether the method can
+    /// take the cart there is the service's question (it needs the configuration).
+    pub fn choose_shipping(
+        &mut self,
+        choice: Option<ShippingChoice>,
+        policy: &CartPolicy,
+        now: Timestamp,
+    ) -> Result<(), CartError> {
+        self.check_mutable()?;
+        self.shipping = choice;
+        self.touch(now, policy);
+        Ok(())
+    }
+
+    /// What the lines weigh together, by the catalog's weights now.
+    pub fn weight_grams(&self, current: &BTreeMap<Sku, CurrentOffer>) -> u64 {
+        self.lines
+            .iter()
+            .map(|l| {
+                let grams = current.get(&l.sku).map_or(0, |c| c.weight_grams);
+                grams.saturating_mul(u64::from(l.quantity.get()))
+            })
+            .fold(0, u64::saturating_add)
+    }
+
     fn touch(&mut self, now: Timestamp, policy: &CartPolicy) {
         self.version = self.version.saturating_add(1);
         self.updated_at = now;
@@ -529,6 +582,28 @@ pub struct LineView {
     pub total: Money,
 }
 
+/// A cart's totals: its lines' (as an order would have them) and the chosen shipping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CartTotals {
+    pub subtotal: Money,
+    pub discount: Money,
+    /// The chosen method's price now (zero when none is chosen or it cannot take the cart).
+    pub shipping: Money,
+    pub tax: Money,
+    pub grand_total: Money,
+}
+
+/// The chosen shipping, priced for the cart as it is now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShippingView {
+    pub country: String,
+    pub postal_code: String,
+    pub method: String,
+    /// What the method costs for this cart now; `null` when it can no longer take it (the
+    /// cart grew too heavy, or the method is no longer offered there): choose again.
+    pub quote: Option<Quote>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CartView {
     pub id: CartId,
@@ -536,7 +611,10 @@ pub struct CartView {
     pub status: CartStatus,
     pub lines: Vec<LineView>,
     pub item_count: u64,
-    pub totals: Totals,
+    /// What the cart's units weigh together, by the catalog's weights now.
+    pub weight_grams: u64,
+    pub shipping: Option<ShippingView>,
+    pub totals: CartTotals,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub expires_at: Timestamp,
@@ -545,10 +623,13 @@ pub struct CartView {
 }
 
 impl CartView {
+    /// The cart as its owner sees it; `zones`: the shipping configuration, needed when the
+    /// cart has chosen shipping.
     pub fn build(
         cart: &Cart,
         current: &BTreeMap<Sku, CurrentOffer>,
         policy: &CartPolicy,
+        zones: Option<&Zones>,
     ) -> Result<Self, CartError> {
         let priced: Vec<(Money, u32)> = cart
             .lines
@@ -590,13 +671,43 @@ impl CartView {
                 },
             )
             .collect();
+        let weight_grams = cart.weight_grams(current);
+        let shipping = cart.shipping.as_ref().map(|choice| ShippingView {
+            country: choice.destination.country().to_owned(),
+            postal_code: choice.destination.postal_code().to_owned(),
+            method: choice.method.clone(),
+            quote: zones.and_then(|z| {
+                z.quote(
+                    &choice.method,
+                    &choice.destination,
+                    weight_grams,
+                    totals.subtotal,
+                )
+            }),
+        });
+        let shipping_price = shipping
+            .as_ref()
+            .and_then(|s| s.quote.as_ref())
+            .map_or(Money::zero(cart.currency), |q| q.price);
+        let grand_total = totals
+            .grand_total
+            .checked_add(shipping_price)
+            .ok_or(CartError::TotalTooLarge)?;
         Ok(CartView {
             id: cart.id.clone(),
             currency: cart.currency,
             status: cart.status,
             lines,
             item_count: cart.lines.iter().map(|l| u64::from(l.quantity.get())).sum(),
-            totals,
+            weight_grams,
+            shipping,
+            totals: CartTotals {
+                subtotal: totals.subtotal,
+                discount: totals.discount,
+                shipping: shipping_price,
+                tax: totals.tax,
+                grand_total,
+            },
             created_at: cart.created_at,
             updated_at: cart.updated_at,
             expires_at: cart.expires_at,
@@ -609,8 +720,10 @@ impl CartView {
 const MAX_ATTEMPTS: usize = 3;
 
 /// The cart use cases, over injected ports, ids and policy.
-pub struct Carts<'a, R> {
+pub struct Carts<'a, R, Z> {
     pub repo: &'a R,
+    /// Read only when a cart has chosen shipping.
+    pub shipping: &'a Z,
     pub ids: &'a dyn IdSource,
     pub policy: &'a CartPolicy,
 }
@@ -631,19 +744,75 @@ enum Change<'c> {
     },
     Clear,
     Refresh,
+    /// `None`: forget the chosen shipping.
+    ChooseShipping(Option<ShippingChoice>),
 }
 
-impl<R: CartRepository> Carts<'_, R> {
+impl<R: CartRepository, Z: ShippingConfig> Carts<'_, R, Z> {
     pub async fn create(&self, currency: Currency, now: Timestamp) -> Result<CartView, CartError> {
         let cart = Cart::new(CartId::mint(self.ids), currency, now, self.policy);
-        let view = CartView::build(&cart, &BTreeMap::new(), self.policy)?;
+        let view = CartView::build(&cart, &BTreeMap::new(), self.policy, None)?;
         self.repo.insert(&cart, &view).await?;
         Ok(view)
     }
 
     pub async fn get(&self, id: &CartId, now: Timestamp) -> Result<CartView, CartError> {
         let loaded = self.load(id, now).await?;
-        CartView::build(&loaded.cart, &loaded.current, self.policy)
+        let zones = self.zones_for(&loaded.cart, &mut None).await?;
+        CartView::build(&loaded.cart, &loaded.current, self.policy, zones.as_ref())
+    }
+
+    /// The cart with every method that can take it to `destination`, cheapest first.
+    pub async fn shipping_options(
+        &self,
+        id: &CartId,
+        destination: &Destination,
+        now: Timestamp,
+    ) -> Result<(CartView, Vec<Quote>), CartError> {
+        let loaded = self.load(id, now).await?;
+        let zones = self.shipping.zones().await?;
+        let view = CartView::build(&loaded.cart, &loaded.current, self.policy, Some(&zones))?;
+        let options = zones.quotes(destination, loaded.weight_grams(), view.totals.subtotal);
+        Ok((view, options))
+    }
+
+    /// Ship the cart to `destination` by `method`, which must be able to take it there; the
+    /// cart's totals include its price from now on, priced again as the cart changes.
+    pub async fn choose_shipping(
+        &self,
+        id: &CartId,
+        precondition: &Precondition,
+        choice: ShippingChoice,
+        now: Timestamp,
+    ) -> Result<CartView, CartError> {
+        let change = Change::ChooseShipping(Some(choice));
+        self.apply(id, precondition, now, None, &change).await
+    }
+
+    /// Forget the chosen shipping.
+    pub async fn clear_shipping(
+        &self,
+        id: &CartId,
+        precondition: &Precondition,
+        now: Timestamp,
+    ) -> Result<CartView, CartError> {
+        self.apply(id, precondition, now, None, &Change::ChooseShipping(None))
+            .await
+    }
+
+    /// The shipping configuration when `cart` has chosen shipping (read once per use case).
+    async fn zones_for(
+        &self,
+        cart: &Cart,
+        read: &mut Option<Zones>,
+    ) -> Result<Option<Zones>, CartError> {
+        if cart.shipping.is_none() {
+            return Ok(None);
+        }
+        if read.is_none() {
+            *read = Some(self.shipping.zones().await?);
+        }
+        Ok(read.clone())
     }
 
     pub async fn add_item(
@@ -730,6 +899,7 @@ impl<R: CartRepository> Carts<'_, R> {
         mut preloaded: Option<LoadedCart>,
         change: &Change<'_>,
     ) -> Result<CartView, CartError> {
+        let mut zones_read = None;
         for _ in 0..MAX_ATTEMPTS {
             let LoadedCart {
                 mut cart,
@@ -757,6 +927,7 @@ impl<R: CartRepository> Carts<'_, R> {
                         CurrentOffer {
                             unit_price: offer.unit_price,
                             available: offer.available,
+                            weight_grams: offer.weight_grams,
                         },
                     );
                 }
@@ -771,10 +942,27 @@ impl<R: CartRepository> Carts<'_, R> {
                 Change::Remove { line_id } => cart.remove(line_id, self.policy, now)?,
                 Change::Clear => cart.clear(self.policy, now)?,
                 Change::Refresh => cart.refresh(&current, self.policy, now)?,
+                Change::ChooseShipping(choice) => {
+                    cart.choose_shipping(choice.clone(), self.policy, now)?
+                }
             }
             // Priced before saving: a cart whose total cannot be represented is refused, not
             // saved and then failed on.
-            let view = CartView::build(&cart, &current, self.policy)?;
+            let zones = self.zones_for(&cart, &mut zones_read).await?;
+            let view = CartView::build(&cart, &current, self.policy, zones.as_ref())?;
+            if let (Change::ChooseShipping(Some(choice)), Some(shipping)) = (change, &view.shipping)
+            {
+                if shipping.quote.is_none() {
+                    let available = zones
+                        .map(|z| {
+                            z.quotes(&choice.destination, view.weight_grams, view.totals.subtotal)
+                        })
+                        .unwrap_or_default();
+                    return Err(CartError::ShippingUnavailable {
+                        available: available.into_iter().map(|q| q.code).collect(),
+                    });
+                }
+            }
             match self.repo.update(&cart, &view).await? {
                 SaveOutcome::Saved => return Ok(view),
                 SaveOutcome::Stale => {
@@ -822,6 +1010,7 @@ mod tests {
         catalog: InMemoryCatalog,
         ids: SequentialIds,
         policy: CartPolicy,
+        zones: Zones,
     }
 
     impl World {
@@ -830,13 +1019,18 @@ mod tests {
                 catalog: catalog(),
                 ids: SequentialIds::default(),
                 policy: CartPolicy::default(),
+                zones: crate::testing::test_zones(),
             }
         }
     }
 
-    fn service<'a>(w: &'a World, repo: &'a InMemoryCarts<'a>) -> Carts<'a, InMemoryCarts<'a>> {
+    fn service<'a>(
+        w: &'a World,
+        repo: &'a InMemoryCarts<'a>,
+    ) -> Carts<'a, InMemoryCarts<'a>, Zones> {
         Carts {
             repo,
+            shipping: &w.zones,
             ids: &w.ids,
             policy: &w.policy,
         }
@@ -876,6 +1070,115 @@ mod tests {
             let v = carts.clear(&cart.id, &none, T0).await.unwrap();
             assert!(v.lines.is_empty());
             assert_eq!(v.etag, "\"v6\"");
+        });
+    }
+
+    #[test]
+    fn chosen_shipping_enters_the_totals_and_follows_the_cart() {
+        let w = World::new();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let carts = service(&w, &repo);
+        let to = |country: &str, postal_code: &str, method: &str| ShippingChoice {
+            destination: Destination::parse(country, postal_code).unwrap(),
+            method: method.into(),
+        };
+        let amounts = |v: &CartView| {
+            (
+                v.totals.shipping.amount().to_string(),
+                v.totals.grand_total.amount().to_string(),
+            )
+        };
+        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        let none = Precondition::None;
+        block_on(async {
+            let cart = carts.create(Currency::Eur, T0).await.unwrap();
+            let id = cart.id;
+            carts
+                .add_item(&id, &none, &sku("TEE-M"), qty(1), T0)
+                .await
+                .unwrap();
+            let v = carts
+                .choose_shipping(&id, &none, to("nl", "1012 ab", "standard"), T0)
+                .await
+                .unwrap();
+            assert_eq!(amounts(&v), pair("4.90", "24.89"));
+            let shipping = v.shipping.clone().unwrap();
+            assert_eq!(
+                (shipping.country.as_str(), shipping.postal_code.as_str()),
+                ("NL", "1012AB")
+            );
+            assert_eq!(v.weight_grams, 250);
+            assert_eq!(v.etag, "\"v3\"", "choosing shipping is a change");
+            assert_eq!(carts.get(&id, T0).await.unwrap(), v, "kept");
+            // Heavier than 500 g: the next weight band.
+            let v = carts
+                .add_item(&id, &none, &sku("MUG"), qty(2), T0)
+                .await
+                .unwrap();
+            assert_eq!(amounts(&v), pair("6.95", "43.94"));
+            // From EUR 50 on, standard is free.
+            let v = carts
+                .add_item(&id, &none, &sku("TEE-M"), qty(1), T0)
+                .await
+                .unwrap();
+            assert_eq!(amounts(&v), pair("0.00", "56.98"));
+            assert!(v.shipping.unwrap().quote.unwrap().free);
+            let v = carts
+                .choose_shipping(&id, &none, to("DE", "", "express"), T0)
+                .await
+                .unwrap();
+            assert_eq!(amounts(&v), pair("12.00", "68.98"));
+            // The most specific area decides the zone.
+            let v = carts
+                .choose_shipping(&id, &none, to("NL", "1701", "standard"), T0)
+                .await
+                .unwrap();
+            assert_eq!(amounts(&v), pair("9.90", "66.88"));
+            // A method the destination's zone lacks changes nothing and names what it has.
+            let before = carts.get(&id, T0).await.unwrap();
+            let err = carts
+                .choose_shipping(&id, &none, to("US", "22202", "express"), T0)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err,
+                CartError::ShippingUnavailable {
+                    available: vec!["standard".into()]
+                }
+            );
+            let err = carts
+                .choose_shipping(&id, &none, to("JP", "", "standard"), T0)
+                .await
+                .unwrap_err();
+            assert_eq!(err, CartError::ShippingUnavailable { available: vec![] });
+            assert_eq!(carts.get(&id, T0).await.unwrap(), before);
+            // Too heavy for every band of the chosen method: kept, unpriced, out of the totals.
+            let line = before.lines[0].id.clone();
+            let v = carts.set_quantity(&id, &none, &line, 9, T0).await.unwrap();
+            let shipping = v.shipping.clone().unwrap();
+            assert_eq!((v.weight_grams, shipping.quote), (2750, None));
+            assert_eq!(amounts(&v), pair("0.00", "196.91"));
+            let err = carts
+                .choose_shipping(&id, &none, to("NL", "1012AB", "standard"), T0)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err,
+                CartError::ShippingUnavailable {
+                    available: vec!["express".into()]
+                },
+                "only express takes 2.75 kg"
+            );
+            let v = carts.clear_shipping(&id, &none, T0).await.unwrap();
+            assert_eq!(v.shipping, None);
+            assert_eq!(amounts(&v), pair("0.00", "196.91"));
+            // Options for a destination, cheapest first, priced for this cart.
+            let (_, options) = carts
+                .shipping_options(&id, &Destination::parse("NL", "").unwrap(), T0)
+                .await
+                .unwrap();
+            let codes: Vec<&str> = options.iter().map(|q| q.code.as_str()).collect();
+            assert_eq!(codes, ["express"]);
         });
     }
 

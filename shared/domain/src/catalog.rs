@@ -92,6 +92,7 @@ pub struct Offer {
     /// The price in the asked currency; `None` when the SKU is not sold in it.
     pub unit_price: Option<Money>,
     pub available: i64,
+    pub weight_grams: u64,
 }
 
 /// Read access to the catalog (port).

@@ -212,7 +212,8 @@ pub struct CheckoutRequest {
     pub email: Email,
     pub shipping_address: Address,
     pub billing_address: Address,
-    pub shipping_method: String,
+    /// `None`: the method chosen for the cart (`PUT /v1/carts/{id}/shipping`).
+    pub shipping_method: Option<String>,
     pub payment_provider: String,
 }
 
@@ -233,14 +234,7 @@ impl CheckoutRequest {
             Some(b) => Address::parse(b, "/billing_address", &mut issues),
             None => shipping.clone(),
         };
-        let method = input.shipping_method.trim().to_owned();
-        if method.is_empty() {
-            issues.push(FieldIssue::new(
-                "/shipping_method",
-                "invalid_value",
-                "shipping_method is required",
-            ));
-        }
+        let method = Some(input.shipping_method.trim().to_owned()).filter(|m| !m.is_empty());
         let provider = input.payment_provider.trim().to_owned();
         if provider.is_empty() {
             issues.push(FieldIssue::new(
@@ -375,6 +369,19 @@ pub enum CheckoutError {
     UnknownShippingMethod {
         known: Vec<String>,
     },
+    /// Neither the request nor the cart names a shipping method.
+    ShippingMethodRequired,
+    /// The request names another method than the one chosen for the cart.
+    ShippingMethodNotChosen {
+        chosen: String,
+    },
+    /// Shipping to the address costs another price than the cart shows for its chosen
+    /// destination (another zone, or the chosen method can no longer take the cart): the
+    /// shopper must see the price before paying it. Nothing was written.
+    ShippingChanged {
+        shown: Option<Money>,
+        at_address: Money,
+    },
     UnknownPaymentProvider {
         known: Vec<String>,
     },
@@ -412,7 +419,7 @@ pub struct Placed {
 pub fn draft_order(
     cart: &Cart,
     request: &CheckoutRequest,
-    shipping: Money,
+    (shipping_method, shipping): (&str, Money),
     policy: &CheckoutPolicy,
     id: OrderId,
     now: Timestamp,
@@ -430,6 +437,7 @@ pub fn draft_order(
         .iter()
         .zip(amounts)
         .map(|(l, a)| OrderLine {
+            id: l.id.clone(),
             sku: l.sku.clone(),
             product_id: l.product_id.clone(),
             name: l.name.clone(),
@@ -460,7 +468,7 @@ pub fn draft_order(
             tax: totals.tax,
             grand_total,
         },
-        shipping_method: request.shipping_method.clone(),
+        shipping_method: shipping_method.to_owned(),
         shipping_address: request.shipping_address.clone(),
         billing_address: request.billing_address.clone(),
         payment_provider: request.payment_provider.clone(),
@@ -579,17 +587,35 @@ impl<C: CartRepository, S: OrderStore, R: ShippingRates> Checkout<'_, C, S, R> {
                 sum.checked_add(l.unit_price.checked_mul(l.quantity.get())?)
             })
             .ok_or_else(|| CheckoutError::Store(StoreError::new("cart subtotal overflows")))?;
+        let method = match (&request.shipping_method, &cart.shipping) {
+            (Some(asked), Some(choice)) if *asked != choice.method => {
+                return Err(CheckoutError::ShippingMethodNotChosen {
+                    chosen: choice.method.clone(),
+                })
+            }
+            (Some(asked), _) => asked.as_str(),
+            (None, Some(choice)) => choice.method.as_str(),
+            (None, None) => return Err(CheckoutError::ShippingMethodRequired),
+        };
+        let weight = cart.weight_grams(&loaded.current);
         let shipping = self
             .shipping
-            .quote(
-                &request.shipping_method,
-                &destination,
-                loaded.weight_grams,
-                subtotal,
-            )
+            .quote(method, &destination, weight, subtotal)
             .ok_or_else(|| CheckoutError::UnknownShippingMethod {
                 known: self.shipping.methods(&destination),
             })?;
+        // The cart showed a price for its chosen destination: only that price is charged.
+        if let Some(choice) = &cart.shipping {
+            let shown = self
+                .shipping
+                .quote(method, &choice.destination, weight, subtotal);
+            if shown != Some(shipping) {
+                return Err(CheckoutError::ShippingChanged {
+                    shown,
+                    at_address: shipping,
+                });
+            }
+        }
         let provider = self
             .providers
             .iter()
@@ -600,7 +626,7 @@ impl<C: CartRepository, S: OrderStore, R: ShippingRates> Checkout<'_, C, S, R> {
         let mut order = draft_order(
             &cart,
             request,
-            shipping,
+            (method, shipping),
             self.policy,
             OrderId::mint(self.ids),
             now,
@@ -790,8 +816,12 @@ mod tests {
                 "/shipping_address/city",
                 "/shipping_address/country",
                 "/billing_address/postal_code",
-                "/shipping_method"
             ]
+        );
+        assert_eq!(
+            request("  ", "test").shipping_method,
+            None,
+            "no method: the cart's chosen one"
         );
         for bad in [
             "",
@@ -884,6 +914,7 @@ mod tests {
     async fn cart_with(w: &World, repo: &InMemoryCarts<'_>, items: &[(&str, i64)]) -> CartId {
         let carts = Carts {
             repo,
+            shipping: &crate::shipping::Zones::default(),
             ids: &w.ids,
             policy: &w.policy,
         };
@@ -931,6 +962,94 @@ mod tests {
     }
 
     #[test]
+    fn charges_the_shipping_chosen_for_the_cart() {
+        use crate::cart::ShippingChoice;
+        use crate::shipping::Destination;
+        let w = world();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let orders = InMemoryOrders::new(&repo);
+        orders.set_stock("TEE", 100);
+        let provider = TestPaymentProvider { ids: &w.ids };
+        let providers: [&dyn DynPaymentProvider; 1] = [&provider];
+        let zones = crate::testing::test_zones();
+        let checkout = Checkout {
+            carts: &repo,
+            orders: &orders,
+            shipping: &zones,
+            providers: &providers,
+            ids: &w.ids,
+            policy: &w.checkout,
+        };
+        let carts = Carts {
+            repo: &repo,
+            shipping: &zones,
+            ids: &w.ids,
+            policy: &w.policy,
+        };
+        let to = |country: &str, postal_code: &str| CheckoutRequest {
+            shipping_method: None,
+            shipping_address: Address {
+                country: country.into(),
+                postal_code: postal_code.into(),
+                ..request("standard", "test").shipping_address
+            },
+            ..request("standard", "test")
+        };
+        block_on(async {
+            let cart = cart_with(&w, &repo, &[("TEE", 1)]).await;
+            let err = checkout
+                .checkout(&cart, &to("NL", "1012AB"), "k0", T0)
+                .await;
+            assert_eq!(err.unwrap_err(), CheckoutError::ShippingMethodRequired);
+            let choice = ShippingChoice {
+                destination: Destination::parse("NL", "1012AB").unwrap(),
+                method: "standard".into(),
+            };
+            let shown = carts
+                .choose_shipping(&cart, &Precondition::None, choice, T0)
+                .await
+                .unwrap();
+            assert_eq!(shown.totals.grand_total.amount().to_string(), "14.90");
+            // Another method than the chosen one, or an address another price applies to:
+            // refused before anything is written.
+            let other = CheckoutRequest {
+                shipping_method: Some("express".into()),
+                ..to("NL", "1012AB")
+            };
+            let err = checkout
+                .checkout(&cart, &other, "k1", T0)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err,
+                CheckoutError::ShippingMethodNotChosen {
+                    chosen: "standard".into()
+                }
+            );
+            let err = checkout
+                .checkout(&cart, &to("NL", "1701 AB"), "k2", T0)
+                .await
+                .unwrap_err();
+            let eur = |a: &str| Money::parse(a, Currency::Eur).unwrap();
+            assert_eq!(
+                err,
+                CheckoutError::ShippingChanged {
+                    shown: Some(eur("4.90")),
+                    at_address: eur("9.90")
+                }
+            );
+            assert!(orders.orders.borrow().is_empty());
+            // Another address of the same zone: the price the cart showed.
+            let placed = checkout
+                .checkout(&cart, &to("DE", "10115"), "k3", T0)
+                .await
+                .unwrap();
+            assert_eq!(placed.order.shipping_method, "standard");
+            assert_eq!(placed.order.totals.grand_total, shown.totals.grand_total);
+        });
+    }
+
+    #[test]
     fn short_stock_writes_nothing_and_names_each_short_sku() {
         with_checkout(
             &[("TEE", 1), ("MUG", 0)],
@@ -973,6 +1092,7 @@ mod tests {
                 w.catalog.set_price("MUG", "6.00", Currency::Eur);
                 let carts = Carts {
                     repo,
+                    shipping: &crate::shipping::Zones::default(),
                     ids: &w.ids,
                     policy: &w.policy,
                 };

@@ -318,6 +318,7 @@ mod tests {
         block_on(async {
             let carts = Carts {
                 repo: &repo,
+                shipping: &crate::shipping::Zones::default(),
                 ids: &ids,
                 policy: &policy,
             };

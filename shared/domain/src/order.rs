@@ -7,14 +7,34 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkout::{Address, Email, PaymentReference};
 use crate::events::Event;
-use crate::ids::{CartId, OrderId, ProductId, Sku};
+use crate::ids::{CartId, LineId, OrderId, ProductId, Sku};
 use crate::inventory::Shortage;
 use crate::money::{Currency, Money};
 use crate::time::Timestamp;
 use crate::StoreError;
 
+/// How a request (a shipment, a refund) names one of an order's lines: by its id, or by its SKU
+/// (an order has one line per SKU).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineRef {
+    Id(LineId),
+    Sku(Sku),
+}
+
+impl LineRef {
+    /// Does this name the line `id` of SKU `sku`?
+    pub fn names(&self, id: &LineId, sku: &Sku) -> bool {
+        match self {
+            LineRef::Id(wanted) => wanted == id,
+            LineRef::Sku(wanted) => wanted == sku,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderLine {
+    /// The line's id in the cart it came from; what a shipment names.
+    pub id: LineId,
     pub sku: Sku,
     pub product_id: ProductId,
     pub name: String,

@@ -13,9 +13,9 @@ use sha2::{Digest, Sha256};
 
 use crate::checkout::{has_unsafe_characters, PaymentError};
 use crate::events::Event;
-use crate::ids::{OrderId, RefundId, Sku};
+use crate::ids::{LineId, OrderId, RefundId, Sku};
 use crate::money::{allocate, Currency, Money};
-use crate::order::OrderStatus;
+use crate::order::{LineRef, OrderStatus};
 use crate::time::Timestamp;
 use crate::StoreError;
 
@@ -43,7 +43,7 @@ impl RefundReason {
 /// back on the shelf when the refund is confirmed if `restock`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineRequest {
-    pub sku: Sku,
+    pub line: LineRef,
     pub quantity: u32,
     pub restock: bool,
 }
@@ -62,6 +62,7 @@ pub struct RefundRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundableLine {
     pub position: u32,
+    pub id: LineId,
     pub sku: Sku,
     pub quantity: u32,
     pub total: i64,
@@ -176,7 +177,7 @@ pub enum RefundError {
     /// A line of the request names no line of the order, or one named twice: 422.
     UnknownLine {
         index: usize,
-        sku: Sku,
+        line: LineRef,
     },
     /// More units than the line has left to refund: 422.
     TooManyUnits {
@@ -275,12 +276,12 @@ pub fn plan(
                 let found = order
                     .lines
                     .iter()
-                    .find(|l| l.sku == wanted.sku)
+                    .find(|l| wanted.line.names(&l.id, &l.sku))
                     .filter(|l| seen.insert(l.position));
                 let Some(line) = found else {
                     return Err(RefundError::UnknownLine {
                         index,
-                        sku: wanted.sku.clone(),
+                        line: wanted.line.clone(),
                     });
                 };
                 let left = line.quantity - line.refunded_quantity;
@@ -513,6 +514,7 @@ mod tests {
     fn refundable() -> Refundable {
         let line = |position, sku: &str, quantity, total| RefundableLine {
             position,
+            id: LineId::parse(&format!("line_{position:032x}")).unwrap(),
             sku: Sku::parse(sku).unwrap(),
             quantity,
             total,
@@ -542,7 +544,7 @@ mod tests {
                 lines
                     .into_iter()
                     .map(|(sku, quantity, restock)| LineRequest {
-                        sku: Sku::parse(sku).unwrap(),
+                        line: LineRef::Sku(Sku::parse(sku).unwrap()),
                         quantity,
                         restock,
                     })
@@ -679,6 +681,7 @@ mod tests {
             let mut order = refundable();
             order.lines = totals.iter().enumerate().map(|(i, total)| RefundableLine {
                 position: i as u32,
+                id: LineId::parse(&format!("line_{i:032x}")).unwrap(),
                 sku: Sku::parse(&format!("S{i}")).unwrap(),
                 quantity: 2,
                 total: *total,

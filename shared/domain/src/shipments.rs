@@ -6,8 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::events::{Event, Payload};
-use crate::ids::{IdSource, OrderId, ShipmentId, Sku};
-use crate::order::{IllegalTransition, OrderStatus, Transition};
+use crate::ids::{IdSource, LineId, OrderId, ShipmentId, Sku};
+use crate::order::{IllegalTransition, LineRef, OrderStatus, Transition};
 use crate::time::Timestamp;
 use crate::StoreError;
 
@@ -125,19 +125,19 @@ impl TrackingStatus {
     }
 }
 
-/// A shipment request, parsed: which units of which lines (named by SKU: an order has one line
-/// per SKU) leave under which tracking number.
+/// A shipment request, parsed: which units of which lines leave under which tracking number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShipmentRequest {
     pub carrier: Carrier,
     pub tracking_number: TrackingNumber,
-    pub lines: Vec<(Sku, u32)>,
+    pub lines: Vec<(LineRef, u32)>,
 }
 
 /// An order line as far as shipping goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShippableLine {
     pub position: u32,
+    pub id: LineId,
     pub sku: Sku,
     pub quantity: u32,
     pub shipped: u32,
@@ -154,6 +154,7 @@ pub struct Shippable {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShipmentLine {
     pub position: u32,
+    pub line_id: LineId,
     pub sku: Sku,
     pub quantity: u32,
 }
@@ -178,7 +179,7 @@ pub enum ShipmentError {
     /// A line of the request names no line of the order, or one named twice: 422.
     UnknownLine {
         index: usize,
-        sku: Sku,
+        line: LineRef,
     },
     /// More units than the line has left to ship (or none): 422.
     TooManyUnits {
@@ -212,15 +213,15 @@ pub fn plan(
         .map_err(ShipmentError::Illegal)?;
     let mut lines = Vec::with_capacity(request.lines.len());
     let mut seen = std::collections::BTreeSet::new();
-    for (index, (sku, quantity)) in request.lines.iter().enumerate() {
+    for (index, (wanted, quantity)) in request.lines.iter().enumerate() {
         let line = order
             .lines
             .iter()
-            .find(|l| l.sku == *sku)
+            .find(|l| wanted.names(&l.id, &l.sku))
             .filter(|l| seen.insert(l.position))
             .ok_or_else(|| ShipmentError::UnknownLine {
                 index,
-                sku: sku.clone(),
+                line: wanted.clone(),
             })?;
         let left = line.quantity - line.shipped;
         if *quantity == 0 || *quantity > left {
@@ -228,6 +229,7 @@ pub fn plan(
         }
         lines.push(ShipmentLine {
             position: line.position,
+            line_id: line.id.clone(),
             sku: line.sku.clone(),
             quantity: *quantity,
         });
@@ -369,6 +371,7 @@ mod tests {
     fn order(status: OrderStatus, shipped: [u32; 2]) -> Shippable {
         let line = |position, sku: &str, quantity, shipped| ShippableLine {
             position,
+            id: LineId::parse(&format!("line_{position:032x}")).unwrap(),
             sku: Sku::parse(sku).unwrap(),
             quantity,
             shipped,
@@ -386,7 +389,7 @@ mod tests {
             tracking_number: TrackingNumber::parse(" 1z999aa10123456784 ").unwrap(),
             lines: lines
                 .iter()
-                .map(|(sku, q)| (Sku::parse(sku).unwrap(), *q))
+                .map(|(sku, q)| (LineRef::Sku(Sku::parse(sku).unwrap()), *q))
                 .collect(),
         }
     }

@@ -2,13 +2,16 @@
 //! parcel of a given weight and a cart of a given subtotal (weight bands per currency, a
 //! free-shipping threshold, estimated delivery days).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::money::Money;
+use crate::StoreError;
 
 /// Where a parcel goes, as far as shipping zones care: an ISO 3166-1 alpha-2 country and a
-/// postcode, normalised (uppercase, no spaces).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// postcode, normalised (uppercase, no spaces). Stored (a cart's chosen shipping) as
+/// `{country, postal_code}` and parsed again when read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "StoredDestination")]
 pub struct Destination {
     country: String,
     postal_code: String,
@@ -46,6 +49,24 @@ impl Destination {
 
     pub fn country(&self) -> &str {
         &self.country
+    }
+
+    pub fn postal_code(&self) -> &str {
+        &self.postal_code
+    }
+}
+
+#[derive(Deserialize)]
+struct StoredDestination {
+    country: String,
+    postal_code: String,
+}
+
+impl TryFrom<StoredDestination> for Destination {
+    type Error = &'static str;
+
+    fn try_from(d: StoredDestination) -> Result<Self, Self::Error> {
+        Destination::parse(&d.country, &d.postal_code).ok_or("not a destination")
     }
 }
 
@@ -162,6 +183,46 @@ impl Zones {
             .filter(move |(z, _)| Some(z) == zone.as_ref())
             .map(|(_, method)| method)
     }
+
+    /// What `method` costs to `destination` for a parcel of `weight_grams` and a cart of
+    /// `subtotal`: the one pricing the cart's totals, its shipping options and the checkout
+    /// share. `None` when the destination's zone has no such method, or it cannot take the
+    /// parcel, or has no price in the subtotal's currency.
+    pub fn quote(
+        &self,
+        method: &str,
+        destination: &Destination,
+        weight_grams: u64,
+        subtotal: Money,
+    ) -> Option<Quote> {
+        self.of(destination)
+            .find(|m| m.code == method)
+            .and_then(|m| quote(m, weight_grams, subtotal))
+    }
+
+    /// Every method of the destination's zone that can take the parcel, cheapest first.
+    pub fn quotes(
+        &self,
+        destination: &Destination,
+        weight_grams: u64,
+        subtotal: Money,
+    ) -> Vec<Quote> {
+        zone_for(&self.areas, destination)
+            .map(|zone| quotes(&self.methods, zone, weight_grams, subtotal))
+            .unwrap_or_default()
+    }
+}
+
+/// The shipping configuration (port): read only by the requests that price shipping.
+pub trait ShippingConfig {
+    async fn zones(&self) -> Result<Zones, StoreError>;
+}
+
+/// A configuration held in memory (tests, or one already read).
+impl ShippingConfig for Zones {
+    async fn zones(&self) -> Result<Zones, StoreError> {
+        Ok(self.clone())
+    }
 }
 
 impl crate::checkout::ShippingRates for Zones {
@@ -172,10 +233,7 @@ impl crate::checkout::ShippingRates for Zones {
         weight_grams: u64,
         subtotal: Money,
     ) -> Option<Money> {
-        self.of(destination)
-            .find(|m| m.code == method)
-            .and_then(|m| quote(m, weight_grams, subtotal))
-            .map(|q| q.price)
+        Zones::quote(self, method, destination, weight_grams, subtotal).map(|q| q.price)
     }
 
     fn methods(&self, destination: &Destination) -> Vec<String> {
@@ -271,10 +329,16 @@ mod tests {
             methods,
         };
         let nl = Destination::of_address("nl", "1012 AB");
-        assert_eq!(zones.quote("express", &nl, 600, eur(1000)), Some(eur(1200)));
+        assert_eq!(
+            ShippingRates::quote(&zones, "express", &nl, 600, eur(1000)),
+            Some(eur(1200))
+        );
         assert_eq!(zones.methods(&nl), vec!["express", "standard"]);
         let us = Destination::of_address("US", "22202");
-        assert_eq!(zones.quote("standard", &us, 600, eur(1000)), None);
+        assert_eq!(
+            ShippingRates::quote(&zones, "standard", &us, 600, eur(1000)),
+            None
+        );
         assert!(zones.methods(&us).is_empty());
         assert_eq!(Destination::of_address("NL", "1012<AB").country(), "NL");
     }

@@ -33,6 +33,7 @@ pub struct FakeSku {
     pub options: BTreeMap<String, String>,
     pub prices: Vec<Money>,
     pub on_hand: i64,
+    pub weight_grams: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -42,6 +43,9 @@ pub struct FakeProduct {
     pub category: String,
     pub variants: Vec<FakeSku>,
 }
+
+/// What every unit of an in-memory catalog weighs.
+pub const FIXTURE_WEIGHT_GRAMS: u64 = 250;
 
 /// A catalog held in memory.
 #[derive(Default)]
@@ -76,6 +80,7 @@ impl InMemoryCatalog {
                     .filter_map(|(amount, c)| Money::parse(amount, *c).ok())
                     .collect(),
                 on_hand,
+                weight_grams: FIXTURE_WEIGHT_GRAMS,
             }],
         });
     }
@@ -116,6 +121,7 @@ impl InMemoryCatalog {
                 .map(|v| CurrentOffer {
                     unit_price: v.prices.iter().find(|m| m.currency() == currency).copied(),
                     available: v.on_hand,
+                    weight_grams: v.weight_grams,
                 })
         })
     }
@@ -200,6 +206,7 @@ impl CatalogReader for InMemoryCatalog {
                 name: p.name.clone(),
                 unit_price: v.prices.iter().find(|m| m.currency() == currency).copied(),
                 available: v.on_hand,
+                weight_grams: v.weight_grams,
             })
         }))
     }
@@ -247,8 +254,6 @@ impl CartRepository for InMemoryCarts<'_> {
                         .map(|c| (l.sku.clone(), c))
                 })
                 .collect(),
-            // The in-memory catalog has no weights.
-            weight_grams: 0,
             cart: cart.clone(),
         }))
     }
@@ -419,6 +424,59 @@ impl crate::order::OrderStore for InMemoryOrders<'_> {
         id: &crate::ids::OrderId,
     ) -> Result<Option<crate::order::Order>, StoreError> {
         Ok(self.orders.borrow().iter().find(|o| &o.id == id).cloned())
+    }
+}
+
+/// A shipping configuration for tests: zone `eu` (NL, DE) with `standard` (EUR 4.90 up to
+/// 500 g, 6.95 up to 2 kg, free from EUR 50) and `express` (EUR 12.00 up to 5 kg); zone
+/// `nl-islands` (NL postcodes 17xx) with `standard` at EUR 9.90 up to 2 kg; zone `us` with
+/// `standard` at EUR 15.00 up to 2 kg.
+pub fn test_zones() -> crate::shipping::Zones {
+    use crate::shipping::{Area, Method, Zones};
+    let eur = |amount: &str| Money::parse(amount, Currency::Eur).expect("fixture amount");
+    let area = |zone: &str, country: &str, prefix: &str| Area {
+        zone: zone.into(),
+        country: country.into(),
+        postcode_prefix: prefix.into(),
+    };
+    let method = |code: &str, bands: Vec<(u64, Money)>, free_from: Vec<Money>| Method {
+        code: code.into(),
+        name: code.to_uppercase(),
+        carrier: "postnl".into(),
+        min_days: 1,
+        max_days: 3,
+        bands,
+        free_from,
+    };
+    Zones {
+        areas: vec![
+            area("eu", "NL", ""),
+            area("eu", "DE", ""),
+            area("nl-islands", "NL", "17"),
+            area("us", "US", ""),
+        ],
+        methods: vec![
+            (
+                "eu".into(),
+                method(
+                    "standard",
+                    vec![(500, eur("4.90")), (2000, eur("6.95"))],
+                    vec![eur("50.00")],
+                ),
+            ),
+            (
+                "eu".into(),
+                method("express", vec![(5000, eur("12.00"))], vec![]),
+            ),
+            (
+                "nl-islands".into(),
+                method("standard", vec![(2000, eur("9.90"))], vec![]),
+            ),
+            (
+                "us".into(),
+                method("standard", vec![(2000, eur("15.00"))], vec![]),
+            ),
+        ],
     }
 }
 

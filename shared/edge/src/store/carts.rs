@@ -21,7 +21,7 @@ use crate::store::sql::{self, changes, err, json_err, num, Db, Violation};
 
 /// [`OFFER_SQL`] in the currency of cart `?2`.
 const CART_OFFER_SQL: &str = "\
-SELECT v.sku, v.product_id, p.name, v.options, pr.amount_minor, i.available
+SELECT v.sku, v.product_id, p.name, v.options, pr.amount_minor, i.available, v.weight_grams
 FROM variants v
 JOIN products p ON p.id = v.product_id
 LEFT JOIN prices pr ON pr.sku = v.sku AND pr.currency = (SELECT currency FROM carts WHERE id = ?2)
@@ -59,23 +59,22 @@ struct CartRow {
     status: String,
     version: i64,
     lines: String,
+    shipping: Option<String>,
     created_at: i64,
     updated_at: i64,
     expires_at: i64,
-    /// `[sku, price in the cart's currency or null, available]` per SKU in the cart.
+    /// `[sku, price in the cart's currency or null, available, grams]` per SKU in the cart.
     current: String,
-    weight_grams: i64,
 }
 
 const LOAD_CART_SQL: &str = "\
-SELECT c.id, c.currency, c.status, c.version, c.lines, c.created_at, c.updated_at, c.expires_at,
-  (SELECT json_group_array(json_array(v.sku, pr.amount_minor, COALESCE(i.available, 0)))
+SELECT c.id, c.currency, c.status, c.version, c.lines, c.shipping, c.created_at, c.updated_at,
+  c.expires_at,
+  (SELECT json_group_array(json_array(v.sku, pr.amount_minor, COALESCE(i.available, 0), v.weight_grams))
    FROM (SELECT DISTINCT json_extract(l.value, '$.sku') AS sku FROM json_each(c.lines) l) s
    JOIN variants v ON v.sku = s.sku
    LEFT JOIN prices pr ON pr.sku = v.sku AND pr.currency = c.currency
-   LEFT JOIN inventory i ON i.sku = v.sku) AS current,
-  (SELECT coalesce(sum(v.weight_grams * json_extract(l.value, '$.quantity')), 0)
-   FROM json_each(c.lines) l JOIN variants v ON v.sku = json_extract(l.value, '$.sku')) AS weight_grams
+   LEFT JOIN inventory i ON i.sku = v.sku) AS current
 FROM carts c WHERE c.id = ?1";
 
 fn cart_from_row(row: CartRow) -> Result<LoadedCart, StoreError> {
@@ -83,27 +82,33 @@ fn cart_from_row(row: CartRow) -> Result<LoadedCart, StoreError> {
     let bad = |what: &str| StoreError::new(format!("{context}: stored {what} is invalid"));
     let currency: Currency = row.currency.parse().map_err(|_| bad("currency"))?;
     let lines: Vec<CartLine> = serde_json::from_str(&row.lines).map_err(json_err(context))?;
-    let current_rows: Vec<(Sku, Option<i64>, i64)> =
+    let current_rows: Vec<(Sku, Option<i64>, i64, u64)> =
         serde_json::from_str(&row.current).map_err(json_err(context))?;
+    let shipping = row
+        .shipping
+        .map(|doc| serde_json::from_str(&doc))
+        .transpose()
+        .map_err(json_err(context))?;
     let mut current = BTreeMap::new();
-    for (sku, minor, available) in current_rows {
+    for (sku, minor, available, weight_grams) in current_rows {
         let unit_price = minor.and_then(|m| Money::from_minor(m, currency).ok());
         current.insert(
             sku,
             CurrentOffer {
                 unit_price,
                 available,
+                weight_grams,
             },
         );
     }
     Ok(LoadedCart {
-        weight_grams: u64::try_from(row.weight_grams).unwrap_or(0),
         cart: Cart {
             id: CartId::parse(&row.id).map_err(|_| bad("id"))?,
             currency,
             status: CartStatus::parse(&row.status).ok_or_else(|| bad("status"))?,
             version: u64::try_from(row.version).map_err(|_| bad("version"))?,
             lines,
+            shipping,
             created_at: Timestamp::from_millis(row.created_at),
             updated_at: Timestamp::from_millis(row.updated_at),
             expires_at: Timestamp::from_millis(row.expires_at),
@@ -196,14 +201,20 @@ impl CartRepository for D1Carts<'_> {
     async fn update(&self, cart: &Cart, answer: &CartView) -> Result<SaveOutcome, StoreError> {
         let context = "update cart";
         let lines = serde_json::to_string(&cart.lines).map_err(json_err(context))?;
+        let shipping = match &cart.shipping {
+            Some(choice) => serde_json::to_string(choice)
+                .map_err(json_err(context))?
+                .into(),
+            None => JsValue::NULL,
+        };
         // No version condition in the WHERE: the version trigger aborts the statement (and the
         // batch with the answer) when another writer saved first, so a lost update never
         // commits an answer.
         let update = self
             .db
             .prepare(
-                "UPDATE carts SET status = ?2, version = ?3, lines = ?4, updated_at = ?5, expires_at = ?6 \
-                 WHERE id = ?1",
+                "UPDATE carts SET status = ?2, version = ?3, lines = ?4, updated_at = ?5, expires_at = ?6, \
+                 shipping = ?7 WHERE id = ?1",
             )
             .bind(&[
                 cart.id.as_str().into(),
@@ -212,6 +223,7 @@ impl CartRepository for D1Carts<'_> {
                 lines.into(),
                 num(cart.updated_at.millis()),
                 num(cart.expires_at.millis()),
+                shipping,
             ])
             .map_err(err(context))?;
         match self

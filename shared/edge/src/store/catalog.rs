@@ -73,6 +73,7 @@ pub(crate) struct OfferRow {
     options: String,
     amount_minor: Option<i64>,
     available: Option<i64>,
+    weight_grams: u64,
 }
 
 /// Best status over the variants: a product is in stock when any variant is.
@@ -128,7 +129,7 @@ SELECT json_object(
 FROM products p WHERE p.id = ?1";
 
 const OFFER_SQL: &str = "\
-SELECT v.sku, v.product_id, p.name, v.options, pr.amount_minor, i.available
+SELECT v.sku, v.product_id, p.name, v.options, pr.amount_minor, i.available, v.weight_grams
 FROM variants v
 JOIN products p ON p.id = v.product_id
 LEFT JOIN prices pr ON pr.sku = v.sku AND pr.currency = ?2
@@ -224,6 +225,7 @@ pub(crate) fn offer_from_row(
         product_id: row.product_id,
         unit_price,
         available: row.available.unwrap_or(0),
+        weight_grams: row.weight_grams,
     })
 }
 

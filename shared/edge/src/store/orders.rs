@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use shop_domain::checkout::{Address, Shortage};
 use shop_domain::events::Event;
-use shop_domain::ids::{CartId, OrderId, ProductId, Sku};
+use shop_domain::ids::{CartId, LineId, OrderId, ProductId, Sku};
 use shop_domain::money::{Currency, Money};
 use shop_domain::order::{Order, OrderLine, OrderStore, OrderTotals, PlaceOutcome};
 use shop_domain::order::{OrderStatus, PaymentLedger, Stock};
@@ -58,6 +58,7 @@ impl<'a> D1Orders<'a> {
 
 #[derive(Serialize)]
 struct LineParam<'a> {
+    id: &'a str,
     sku: &'a str,
     product_id: &'a str,
     name: &'a str,
@@ -79,9 +80,9 @@ const PLACE_SQL: [&str; 7] = [
        'pending_payment', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17) \
      RETURNING number",
     // The price trigger (schema/0009) aborts the batch when a line is not at the current price.
-    "INSERT INTO order_lines (order_id, position, sku, product_id, name, quantity, unit_minor, \
+    "INSERT INTO order_lines (order_id, position, line_id, sku, product_id, name, quantity, unit_minor, \
        subtotal_minor, discount_minor, tax_minor, total_minor) \
-     SELECT ?1, CAST(l.key AS INTEGER), json_extract(l.value, '$.sku'), json_extract(l.value, '$.product_id'), \
+     SELECT ?1, CAST(l.key AS INTEGER), json_extract(l.value, '$.id'), json_extract(l.value, '$.sku'), json_extract(l.value, '$.product_id'), \
        json_extract(l.value, '$.name'), json_extract(l.value, '$.quantity'), json_extract(l.value, '$.unit'), \
        json_extract(l.value, '$.subtotal'), json_extract(l.value, '$.discount'), json_extract(l.value, '$.tax'), \
        json_extract(l.value, '$.total') \
@@ -133,6 +134,7 @@ impl OrderStore for D1Orders<'_> {
             .lines
             .iter()
             .map(|l| LineParam {
+                id: l.id.as_str(),
                 sku: l.sku.as_str(),
                 product_id: l.product_id.as_str(),
                 name: &l.name,
@@ -336,7 +338,7 @@ SELECT json_object(
   'billing_address', json(o.billing_address), 'payment_provider', o.payment_provider,
   'payment_id', o.payment_id, 'reservation_expires_at', o.reservation_expires_at,
   'created_at', o.created_at, 'updated_at', o.updated_at,
-  'lines', json((SELECT json_group_array(json_object('sku', l.sku, 'product_id', l.product_id, 'name', l.name,
+  'lines', json((SELECT json_group_array(json_object('id', l.line_id, 'sku', l.sku, 'product_id', l.product_id, 'name', l.name,
       'quantity', l.quantity, 'unit', l.unit_minor, 'subtotal', l.subtotal_minor, 'discount', l.discount_minor,
       'tax', l.tax_minor, 'total', l.total_minor))
     FROM (SELECT * FROM order_lines WHERE order_id = o.id ORDER BY position) l))
@@ -376,6 +378,7 @@ struct OrderRow {
 
 #[derive(Deserialize)]
 struct LineRow {
+    id: LineId,
     sku: Sku,
     product_id: ProductId,
     name: String,
@@ -397,6 +400,7 @@ impl OrderRow {
             .into_iter()
             .map(|l| {
                 Ok(OrderLine {
+                    id: l.id,
                     sku: l.sku,
                     product_id: l.product_id,
                     name: l.name,

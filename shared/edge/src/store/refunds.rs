@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use shop_domain::events::Event;
-use shop_domain::ids::{OrderId, RefundId, Sku};
+use shop_domain::ids::{LineId, OrderId, RefundId, Sku};
 use shop_domain::money::{Currency, Money};
 use shop_domain::order::OrderStatus;
 use shop_domain::refunds::{
@@ -43,6 +43,7 @@ struct RefundableDoc {
 #[derive(Deserialize)]
 struct LineRow {
     position: u32,
+    id: LineId,
     sku: Sku,
     quantity: u32,
     total: i64,
@@ -55,7 +56,7 @@ SELECT json_object('id', o.id, 'status', o.status, 'currency', o.currency,
   'provider', o.payment_provider, 'payment_id', o.payment_id, 'captured', o.captured_minor,
   'refunded', o.refunded_minor, 'pending', o.refund_pending_minor, 'shipping', o.shipping_minor,
   'shipping_refunded', o.shipping_refunded_minor,
-  'lines', json((SELECT json_group_array(json_object('position', l.position, 'sku', l.sku,
+  'lines', json((SELECT json_group_array(json_object('position', l.position, 'id', l.line_id, 'sku', l.sku,
       'quantity', l.quantity, 'total', l.total_minor, 'refunded_quantity', l.refunded_quantity,
       'refunded', l.refunded_minor))
     FROM (SELECT * FROM order_lines WHERE order_id = o.id ORDER BY position) l))) AS doc
@@ -186,6 +187,7 @@ impl RefundStore for D1Refunds<'_> {
                 .into_iter()
                 .map(|l| RefundableLine {
                     position: l.position,
+                    id: l.id,
                     sku: l.sku,
                     quantity: l.quantity,
                     total: l.total,

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use shop_domain::events::Event;
-use shop_domain::ids::{OrderId, Sku};
+use shop_domain::ids::{LineId, OrderId, Sku};
 use shop_domain::order::OrderStatus;
 use shop_domain::shipments::{Recorded, Shipment, ShipmentStore, Shippable, ShippableLine};
 use shop_domain::StoreError;
@@ -28,6 +28,7 @@ struct ShippableDoc {
 #[derive(Deserialize)]
 struct LineRow {
     position: u32,
+    id: LineId,
     sku: Sku,
     quantity: u32,
     shipped: u32,
@@ -35,8 +36,8 @@ struct LineRow {
 
 const SHIPPABLE_SQL: &str = "\
 SELECT json_object('id', o.id, 'status', o.status,
-  'lines', json((SELECT json_group_array(json_object('position', l.position, 'sku', l.sku,
-      'quantity', l.quantity, 'shipped', l.shipped_quantity))
+  'lines', json((SELECT json_group_array(json_object('position', l.position, 'id', l.line_id,
+      'sku', l.sku, 'quantity', l.quantity, 'shipped', l.shipped_quantity))
     FROM (SELECT * FROM order_lines WHERE order_id = o.id ORDER BY position) l))) AS doc
 FROM orders o WHERE o.id = ?1";
 
@@ -63,6 +64,7 @@ impl ShipmentStore for D1Shipments<'_> {
                 .into_iter()
                 .map(|l| ShippableLine {
                     position: l.position,
+                    id: l.id,
                     sku: l.sku,
                     quantity: l.quantity,
                     shipped: l.shipped,

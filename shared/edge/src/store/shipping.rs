@@ -1,26 +1,15 @@
 //! The shipping configuration in D1 (schema/0015): every zone's areas, and every method with
 //! its weight bands and free-shipping thresholds in every currency, as one document (one
-//! statement); for a cart's quote with the cart's weight in the same statement, for the
-//! checkout cached per isolate for a minute. The zone and the prices are decided by
+//! statement), kept per isolate for a minute. The zone and the prices are decided by
 //! `shop_domain::shipping`.
 
 use serde::Deserialize;
-use shop_domain::ids::CartId;
 use shop_domain::money::{Currency, Money};
-use shop_domain::shipping::{Area, Method, Zones};
+use shop_domain::shipping::{Area, Method, ShippingConfig, Zones};
 use shop_domain::time::{Duration, Timestamp};
 use shop_domain::StoreError;
 
 use crate::store::sql::{self, Db};
-
-/// What quoting a cart's shipping needs.
-#[derive(Debug, Clone)]
-pub struct ShippingConfig {
-    pub weight_grams: u64,
-    pub areas: Vec<Area>,
-    /// `(zone, method)`.
-    pub methods: Vec<(String, Method)>,
-}
 
 #[derive(Deserialize)]
 struct AreaRow {
@@ -33,8 +22,6 @@ struct AreaRow {
 struct ZonesDoc {
     areas: Vec<AreaRow>,
     methods: Vec<ZoneMethodRow>,
-    #[serde(default)]
-    weight: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -64,27 +51,6 @@ SELECT json_object(
                      FROM shipping_rates r WHERE r.zone_id = m.zone_id AND r.code = m.code))))
     FROM shipping_methods m)))";
 
-/// The weight of the cart `?1`.
-const WEIGHT_SQL: &str =
-    "(SELECT coalesce(sum(v.weight_grams * json_extract(l.value, '$.quantity')), 0)
-   FROM carts c, json_each(c.lines) l JOIN variants v ON v.sku = json_extract(l.value, '$.sku')
-   WHERE c.id = ?1)";
-
-/// The shipping configuration and the weight of `cart`. One statement.
-pub async fn for_cart(db: &Db, cart: &CartId) -> Result<ShippingConfig, StoreError> {
-    let context = "shipping configuration";
-    let sql = format!("SELECT json_set(({ZONES_DOC}), '$.weight', {WEIGHT_SQL}) AS doc");
-    let doc = sql::doc(db, &sql, &[cart.as_str().into()], context)
-        .await?
-        .ok_or_else(|| StoreError::new(format!("{context}: no document")))?;
-    let (zones, weight) = from_doc(&doc, context)?;
-    Ok(ShippingConfig {
-        weight_grams: weight.unwrap_or(0),
-        areas: zones.areas,
-        methods: zones.methods,
-    })
-}
-
 thread_local! {
     static ZONES: std::cell::RefCell<Option<(Timestamp, Zones)>> =
         const { std::cell::RefCell::new(None) };
@@ -111,6 +77,18 @@ pub async fn zones_cached(db: &Db, now: Timestamp) -> Result<Zones, StoreError> 
     Ok(zones)
 }
 
+/// The configuration as the domain's port: [`zones_cached`] as of `now`.
+pub struct CachedZones<'a> {
+    pub db: &'a Db,
+    pub now: Timestamp,
+}
+
+impl ShippingConfig for CachedZones<'_> {
+    async fn zones(&self) -> Result<Zones, StoreError> {
+        zones_cached(self.db, self.now).await
+    }
+}
+
 /// The whole shipping configuration, prices in every currency (what the checkout prices
 /// shipping with). One statement.
 pub async fn zones(db: &Db) -> Result<Zones, StoreError> {
@@ -119,11 +97,11 @@ pub async fn zones(db: &Db) -> Result<Zones, StoreError> {
     let doc = sql::doc(db, &sql, &[], context)
         .await?
         .ok_or_else(|| StoreError::new(format!("{context}: no document")))?;
-    Ok(from_doc(&doc, context)?.0)
+    from_doc(&doc, context)
 }
 
-/// The configuration (and, when the document has one, a cart's weight) from its document.
-fn from_doc(doc: &str, context: &str) -> Result<(Zones, Option<u64>), StoreError> {
+/// The configuration from its document.
+fn from_doc(doc: &str, context: &str) -> Result<Zones, StoreError> {
     let doc: ZonesDoc = serde_json::from_str(doc).map_err(sql::json_err(context))?;
     let money = |currency: &str, minor: i64| {
         currency
@@ -170,5 +148,5 @@ fn from_doc(doc: &str, context: &str) -> Result<(Zones, Option<u64>), StoreError
             .collect(),
         methods,
     };
-    Ok((zones, doc.weight))
+    Ok(zones)
 }
