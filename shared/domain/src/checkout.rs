@@ -86,7 +86,11 @@ pub struct FieldIssue {
 }
 
 impl FieldIssue {
-    fn new(path: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        path: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         FieldIssue {
             path: path.into(),
             code,

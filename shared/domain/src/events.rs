@@ -57,6 +57,12 @@ pub enum Payload {
     OrderDelivered(crate::shipments::OrderDelivered),
     #[serde(rename = "inventory.low")]
     InventoryLow(InventoryLow),
+    #[serde(rename = "ticket.created")]
+    TicketCreated(crate::tickets::TicketCreated),
+    #[serde(rename = "ticket.replied")]
+    TicketReplied(crate::tickets::TicketReplied),
+    #[serde(rename = "ticket.resolved")]
+    TicketResolved(crate::tickets::TicketResolved),
 }
 
 impl Payload {
@@ -71,6 +77,9 @@ impl Payload {
             Payload::ShipmentCreated(_) => EventKind::ShipmentCreated,
             Payload::ShipmentUpdated(_) => EventKind::ShipmentUpdated,
             Payload::OrderDelivered(_) => EventKind::OrderDelivered,
+            Payload::TicketCreated(_) => EventKind::TicketCreated,
+            Payload::TicketReplied(_) => EventKind::TicketReplied,
+            Payload::TicketResolved(_) => EventKind::TicketResolved,
             Payload::InventoryLow(_) => EventKind::InventoryLow,
         }
     }
@@ -86,6 +95,9 @@ impl Payload {
             Payload::ShipmentCreated(p) => serde_json::to_string(p),
             Payload::ShipmentUpdated(p) => serde_json::to_string(p),
             Payload::OrderDelivered(p) => serde_json::to_string(p),
+            Payload::TicketCreated(p) => serde_json::to_string(p),
+            Payload::TicketReplied(p) => serde_json::to_string(p),
+            Payload::TicketResolved(p) => serde_json::to_string(p),
             Payload::InventoryLow(p) => serde_json::to_string(p),
         }
     }
@@ -223,10 +235,13 @@ pub enum EventKind {
     ShipmentUpdated,
     OrderDelivered,
     InventoryLow,
+    TicketCreated,
+    TicketReplied,
+    TicketResolved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::OrderCreated,
         EventKind::OrderPaid,
         EventKind::OrderCancelled,
@@ -237,6 +252,9 @@ impl EventKind {
         EventKind::ShipmentUpdated,
         EventKind::OrderDelivered,
         EventKind::InventoryLow,
+        EventKind::TicketCreated,
+        EventKind::TicketReplied,
+        EventKind::TicketResolved,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -251,6 +269,9 @@ impl EventKind {
             EventKind::ShipmentUpdated => "shipment.updated",
             EventKind::OrderDelivered => "order.delivered",
             EventKind::InventoryLow => "inventory.low",
+            EventKind::TicketCreated => "ticket.created",
+            EventKind::TicketReplied => "ticket.replied",
+            EventKind::TicketResolved => "ticket.resolved",
         }
     }
 

@@ -94,6 +94,7 @@ random_id!(OrderId, "ord", "order");
 random_id!(EventId, "evt", "event");
 random_id!(RefundId, "rfd", "refund");
 random_id!(ShipmentId, "shp", "shipment");
+random_id!(TicketId, "tkt", "ticket");
 
 /// A product id from the catalog: `prod_` followed by 1–64 of `[a-z0-9-]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

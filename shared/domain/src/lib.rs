@@ -23,6 +23,7 @@ pub mod refunds;
 pub mod shipments;
 pub mod shipping;
 pub mod standard_webhooks;
+pub mod tickets;
 pub mod time;
 pub mod tracking;
 pub mod webhooks;

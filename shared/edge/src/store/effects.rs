@@ -127,7 +127,10 @@ pub async fn apply(db: &Db, event: &Event, now: Timestamp) -> Result<&'static st
         | Payload::OrderPaymentReview(_)
         | Payload::ShipmentCreated(_)
         | Payload::ShipmentUpdated(_)
-        | Payload::OrderDelivered(_) => {}
+        | Payload::OrderDelivered(_)
+        | Payload::TicketCreated(_)
+        | Payload::TicketReplied(_)
+        | Payload::TicketResolved(_) => {}
     }
     // Outbound webhooks: created once, with the claim; sent below and by the cron.
     statements.push(webhooks::enqueue(db, event, now).map_err(err)?);
