@@ -184,8 +184,6 @@ fn stored_reply(order: &Order) -> Result<Reply, serde_json::Error> {
         .complete_on_replay(serde_json::to_string(&stored)?))
 }
 
-/// A replayed checkout: the stored order and payment, with a fresh order token and the client
-/// secret read again from the payment provider. Nothing is placed or charged again.
 /// A record stored before order lines had ids (schema/0017): only what finds the order again.
 #[derive(Deserialize)]
 struct StoredBeforeLineIds {
@@ -198,6 +196,8 @@ struct StoredOrderId {
     id: OrderId,
 }
 
+/// A replayed checkout: the stored order and payment, with a fresh order token and the client
+/// secret read again from the payment provider. Nothing is placed or charged again.
 async fn replay_checkout(call: &Call<Endpoint>, stored: &Reply) -> Result<Reply, Problem> {
     let mut record: StoredCheckout = match serde_json::from_str(&stored.body) {
         Ok(record) => record,

@@ -495,6 +495,19 @@ pub fn service_times(tickets: &[TicketTimes], sla: Duration, now: Timestamp) -> 
     }
 }
 
+/// The mean of `ratings` rounded half away from zero to two decimals (`"4.33"`); `None` for no
+/// ratings.
+pub fn average_rating(ratings: &[u8]) -> Option<String> {
+    if ratings.is_empty() {
+        return None;
+    }
+    let sum: u64 = ratings.iter().map(|r| u64::from(*r)).sum();
+    let mean = rust_decimal::Decimal::from(sum) / rust_decimal::Decimal::from(ratings.len());
+    let rounded =
+        mean.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    Some(format!("{rounded:.2}"))
+}
+
 /// A ticket's human number: `T-<year>-<6 digits>`, from a per-year counter.
 pub fn ticket_number(year: i32, counter: u64) -> String {
     format!("T-{year}-{counter:06}")
@@ -693,6 +706,10 @@ mod tests {
         let none = service_times(&[], Duration::from_secs(60), T0);
         assert_eq!(none.first_response.median_seconds, None);
         assert_eq!(ticket_number(2026, 123), "T-2026-000123");
+        assert_eq!(average_rating(&[5, 4, 4]).as_deref(), Some("4.33"));
+        assert_eq!(average_rating(&[5, 4]).as_deref(), Some("4.50"));
+        assert_eq!(average_rating(&[1, 2, 2]).as_deref(), Some("1.67"));
+        assert_eq!(average_rating(&[]), None);
     }
 
     proptest! {

@@ -26,6 +26,11 @@ pub struct Config {
     /// How far a payment webhook's signed timestamp may be from now, either way
     /// (`PAYMENT_WEBHOOK_TOLERANCE_SECONDS`, 1 to 3600, default 300).
     pub payment_webhook_tolerance: Duration,
+    /// Ticket handling: the first-response service level (`TICKET_FIRST_RESPONSE_SLA_SECONDS`,
+    /// default a day) and the order value that raises a ticket's priority.
+    pub tickets: shop_domain::tickets::TicketPolicy,
+    /// How long a ticket token opens its ticket (`TICKET_TOKEN_TTL_DAYS`, 1 to 400, default 90).
+    pub ticket_token_ttl: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,7 +162,22 @@ impl Config {
                 "OUTBOUND_TIMEOUT_MS is 1 to {max_outbound_ms} (a third of the idempotency lease)"
             )));
         }
+        let sla_seconds: i64 = number(&lookup, "TICKET_FIRST_RESPONSE_SLA_SECONDS", 86_400)?;
+        if sla_seconds <= 0 {
+            return Err(ConfigError(
+                "TICKET_FIRST_RESPONSE_SLA_SECONDS must be positive".into(),
+            ));
+        }
+        let ticket_token_days: i64 = number(&lookup, "TICKET_TOKEN_TTL_DAYS", 90)?;
+        if !(1..=400).contains(&ticket_token_days) {
+            return Err(ConfigError("TICKET_TOKEN_TTL_DAYS is 1 to 400".into()));
+        }
         Ok(Config {
+            tickets: shop_domain::tickets::TicketPolicy {
+                first_response_sla: Duration::from_secs(sla_seconds),
+                ..Default::default()
+            },
+            ticket_token_ttl: Duration::from_days(ticket_token_days),
             payment_webhook_tolerance: Duration::from_secs(tolerance),
             development: lookup("ENVIRONMENT").is_some_and(|e| e.trim() == "development"),
             cors_origins,

@@ -29,6 +29,9 @@ pub enum Audience {
     /// Whoever has an order's tracking link may follow its parcels (`sub` = the order id, no
     /// other access): `aud` = `shop-tracking`, at most 400 days.
     Tracking,
+    /// Whoever submitted a ticket follows and answers it (`sub` = the ticket id):
+    /// `aud` = `shop-ticket`, at most 400 days.
+    Ticket,
 }
 
 impl Audience {
@@ -37,13 +40,14 @@ impl Audience {
             Audience::Admin => "shop-admin",
             Audience::Order => "shop-order",
             Audience::Tracking => "shop-tracking",
+            Audience::Ticket => "shop-ticket",
         }
     }
 
     pub fn max_lifetime(self) -> Duration {
         match self {
             Audience::Admin => Duration::from_days(1),
-            Audience::Order | Audience::Tracking => Duration::from_days(400),
+            Audience::Order | Audience::Tracking | Audience::Ticket => Duration::from_days(400),
         }
     }
 }

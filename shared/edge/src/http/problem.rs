@@ -67,7 +67,22 @@ impl Problem {
         self
     }
 
+    /// An extension member; never one of the problem's own members, which it would hide.
     pub fn with_extra(mut self, name: &'static str, value: serde_json::Value) -> Self {
+        debug_assert!(
+            ![
+                "type",
+                "title",
+                "status",
+                "detail",
+                "instance",
+                "code",
+                "request_id",
+                "errors"
+            ]
+            .contains(&name),
+            "{name} is a member of every problem"
+        );
         self.extra.push((name, value));
         self
     }

@@ -17,6 +17,14 @@ pub enum Access {
     /// An admin bearer token (`aud` = `shop-admin`) with this scope. An `Idempotency-Key` is
     /// scoped to the token's subject.
     Admin(&'static str),
+    /// The resource's own bearer token (`audience`, with `scope`, whose subject is the first
+    /// path parameter: a token of one resource never opens another), or an admin token with
+    /// `admin_scope`. An `Idempotency-Key` is scoped to the token's subject.
+    OwnerOrAdmin {
+        audience: crate::http::auth::Audience,
+        scope: &'static str,
+        admin_scope: &'static str,
+    },
     /// The handler authorizes (reads that accept more than one kind of token). Never used for
     /// a mutation: a stored answer must never be replayed before authorization.
     Handler,

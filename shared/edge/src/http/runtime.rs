@@ -142,6 +142,41 @@ impl<E> Call<E> {
         .map_err(auth::AuthError::into_problem)
     }
 
+    /// The caller of an [`Access::OwnerOrAdmin`] route: an admin token with `admin_scope`, or
+    /// a token of `audience` with `scope` for the resource named by the first path parameter
+    /// (403 `wrong_resource` for another one's).
+    fn owner_or_admin(
+        &self,
+        audience: Audience,
+        scope: &'static str,
+        admin_scope: &'static str,
+    ) -> Result<Principal, Problem> {
+        let secret = self.jwt_secret()?;
+        let header = self.header("Authorization");
+        let verify = |audience, scope| {
+            auth::verify(
+                header.as_deref(),
+                secret.as_bytes(),
+                self.now,
+                audience,
+                scope,
+            )
+        };
+        match verify(audience, scope) {
+            Ok(owner) if owner.sub == self.route.param(0) => Ok(owner),
+            Ok(_) => Err(Problem::new(
+                403,
+                "wrong_resource",
+                "Forbidden",
+                "This token opens another resource, not this one",
+            )),
+            Err(auth::AuthError::WrongAudience) => {
+                verify(Audience::Admin, admin_scope).map_err(auth::AuthError::into_problem)
+            }
+            Err(e) => Err(e.into_problem()),
+        }
+    }
+
     /// The admin principal the pipeline verified for this route.
     pub fn admin(&self) -> Result<&Principal, Problem> {
         self.principal
@@ -389,11 +424,20 @@ where
 
     // Authorization comes first: nothing is read, claimed or replayed for a caller who may
     // not call this route.
-    if let Access::Admin(scope) = call.route.access {
-        match call.require_token(Audience::Admin, scope) {
+    match call.route.access {
+        Access::Admin(scope) => match call.require_token(Audience::Admin, scope) {
             Ok(principal) => call.principal = Some(principal),
             Err(p) => return p.into_reply(request_id),
-        }
+        },
+        Access::OwnerOrAdmin {
+            audience,
+            scope,
+            admin_scope,
+        } => match call.owner_or_admin(audience, scope, admin_scope) {
+            Ok(principal) => call.principal = Some(principal),
+            Err(p) => return p.into_reply(request_id),
+        },
+        _ => {}
     }
 
     let key = match call.header("Idempotency-Key") {
@@ -500,7 +544,7 @@ impl<E: Copy> Call<E> {
 /// capability resource, or for anonymous routes the client's address.
 fn idempotency_scope<E>(call: &Call<E>) -> String {
     match call.route.access {
-        Access::Admin(_) => match &call.principal {
+        Access::Admin(_) | Access::OwnerOrAdmin { .. } => match &call.principal {
             Some(p) => format!("principal:{}", p.identity()),
             None => "principal:".to_owned(),
         },

@@ -15,4 +15,5 @@ pub mod retention;
 pub mod shipments;
 pub mod shipping;
 pub mod sql;
+pub mod tickets;
 pub mod tracking;

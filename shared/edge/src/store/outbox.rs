@@ -42,32 +42,57 @@ impl OutboxRow {
 /// The statement that writes `event` to the outbox, for the batch that makes its change.
 /// [`written`] reads it back from the batch's results.
 pub fn insert(db: &Db, event: &Event) -> worker::Result<Stmt> {
-    insert_where(db, event, "1")
+    insert_where(db, event, "?3", "1", None)
 }
 
-/// `event`'s outbox row, written when `condition` (constant SQL) holds.
-fn insert_where(db: &Db, event: &Event, condition: &'static str) -> worker::Result<Stmt> {
-    let payload = event
+/// `event`'s outbox row, written when `condition` (constant SQL) holds, its payload the
+/// `payload` SQL expression over `?3` (the event's data) and `?5` (`key`, bound when given).
+fn insert_where(
+    db: &Db,
+    event: &Event,
+    payload: &str,
+    condition: &'static str,
+    key: Option<JsValue>,
+) -> worker::Result<Stmt> {
+    let data = event
         .payload
         .data_json()
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
     db.prepare(format!(
-        "INSERT INTO outbox (id, type, payload, created_at) SELECT ?1, ?2, ?3, ?4 WHERE {condition} \
-         RETURNING id, type, payload, created_at"
+        "INSERT INTO outbox (id, type, payload, created_at) SELECT ?1, ?2, {payload}, ?4 \
+         WHERE {condition} RETURNING id, type, payload, created_at"
     ))
-    .bind(&[
-        event.id.as_str().into(),
-        event.kind().as_str().into(),
-        payload.into(),
-        num(event.created_at.millis()),
-    ])
+    .bind(
+        &[
+            event.id.as_str().into(),
+            event.kind().as_str().into(),
+            data.into(),
+            num(event.created_at.millis()),
+        ]
+        .into_iter()
+        .chain(key)
+        .collect::<Vec<_>>(),
+    )
+}
+
+/// `event`'s outbox row with `number` in its payload, from `number_sql` (constant SQL, a
+/// `SELECT` of one value that reads `?5`, bound to `key`): for an event announcing a record
+/// whose human number the same batch gives it (a ticket).
+pub fn insert_with_number(
+    db: &Db,
+    event: &Event,
+    number_sql: &'static str,
+    key: &JsValue,
+) -> worker::Result<Stmt> {
+    let payload = format!("json_set(?3, '$.number', ({number_sql}))");
+    insert_where(db, event, &payload, "1", Some(key.clone()))
 }
 
 /// The statement that writes `event` only if the statement just before it in the batch changed
 /// a row (SQLite's `changes()`): for events that announce a change a guarded UPDATE may or may
 /// not make (a shipment's status moving forward). [`written`] reads it back when it was written.
 pub fn insert_if_changed(db: &Db, event: &Event) -> worker::Result<Stmt> {
-    insert_where(db, event, "changes() > 0")
+    insert_where(db, event, "?3", "changes() > 0", None)
 }
 
 /// What took stock from a SKU, named in its `inventory.low` payload.

@@ -332,6 +332,22 @@ pub async fn all<T: DeserializeOwned>(
         .map_err(err(context))
 }
 
+/// A time stored as milliseconds since the epoch, for `#[serde(deserialize_with)]` on rows
+/// read from D1 documents.
+pub fn millis<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<shop_domain::time::Timestamp, D::Error> {
+    <i64 as serde::Deserialize>::deserialize(d).map(shop_domain::time::Timestamp::from_millis)
+}
+
+/// [`millis`] for a time that may be absent (`null`).
+pub fn opt_millis<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<shop_domain::time::Timestamp>, D::Error> {
+    <Option<i64> as serde::Deserialize>::deserialize(d)
+        .map(|m| m.map(shop_domain::time::Timestamp::from_millis))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
