@@ -25,7 +25,7 @@ const noop = {
 
 await migrate(work);
 // The checkout load comes from one client: lift its abuse limits (not what is measured).
-const rateLimits = { CHECKOUT_BY_CLIENT: 1e9, CHECKOUT_BY_EMAIL: 1e9 };
+const rateLimits = { CHECKOUT_BY_CLIENT: 1e9, CHECKOUT_BY_EMAIL: 1e9, AUTH_BY_CLIENT: 1e9, AUTH_BY_EMAIL: 1e9 };
 // Every request's log line carries `d1_round_trips` and `d1_statements` (see shared/edge/src/http/runtime.rs):
 // summed here per route template, reset before each load.
 let d1 = new Map();
@@ -65,9 +65,37 @@ async function post(p, body) {
   if (!res.ok) throw new Error(`${p}: ${res.status} ${await res.text()}`);
   return res.json();
 }
+async function put(p, body) {
+  const res = await fetch(url + p, { method: "PUT", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`${p}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
 const readCart = await post("/v1/carts", { currency: "EUR" });
 await post(`/v1/carts/${readCart.id}/items`, { sku: SKU, quantity: 2 });
 await post(`/v1/carts/${readCart.id}/items`, { sku: "BEANIE-BLACK", quantity: 1 });
+// A cart whose shipping is chosen: every read prices it (the configuration is kept per isolate).
+const shippedCart = await post("/v1/carts", { currency: "EUR" });
+await post(`/v1/carts/${shippedCart.id}/items`, { sku: SKU, quantity: 2 });
+await put(`/v1/carts/${shippedCart.id}/shipping`, { country: "NL", postal_code: "1012 AB", method: "standard" });
+// A ticket read by its customer, with the ticket token.
+const ticket = await post("/v1/tickets", { email: "bench@example.com", subject: "Bench", message: "Where is my parcel?", category: "shipping" });
+const ticketScript = path.join(work, "ticket.lua");
+writeFileSync(ticketScript, `wrk.headers["Authorization"] = "Bearer ${ticket.ticket_token}"\n`);
+// A customer who logs in again and again: each login derives the password (PBKDF2, 100,000
+// iterations, WebCrypto) and starts a session.
+const ACCOUNT = { email: "bench-shopper@example.com", password: "correct horse battery staple" };
+{
+  const res = await fetch(url + "/v1/auth/register", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(ACCOUNT) });
+  if (res.status !== 202) throw new Error(`register: ${res.status} ${await res.text()}`);
+}
+const loginScript = path.join(work, "login.lua");
+writeFileSync(
+  loginScript,
+  `wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '${JSON.stringify(ACCOUNT)}'
+`,
+);
 // Writes rotate over many carts so a line never reaches its quantity cap during the run.
 const writeCarts = [];
 for (let i = 0; i < 400; i++) writeCarts.push((await post("/v1/carts", { currency: "EUR" })).id);
@@ -232,6 +260,9 @@ for (const args of [
   ["GET /v1/products/{id} (isolate cache)", "/v1/products/prod_classic-tee"],
   ["GET /v1/products?limit=20 (isolate cache)", "/v1/products?limit=20"],
   ["GET /v1/carts/{id}", `/v1/carts/${readCart.id}`],
+  ["GET /v1/carts/{id} (shipping chosen)", `/v1/carts/${shippedCart.id}`],
+  ["GET /v1/tickets/{id} (ticket token)", `/v1/tickets/${ticket.ticket.id}`, ticketScript],
+  ["POST /v1/auth/login (PBKDF2-SHA256, 100,000 iterations)", "/v1/auth/login", loginScript],
   ["POST /v1/carts/{id}/items (Idempotency-Key)", "/", addScript],
   ["POST /v1/carts/{id}/checkout (fresh cart each)", "/", checkoutScript],
   ["POST /v1/webhooks/payments/stripe (distinct signed events)", "/", freshWebhooks],

@@ -63,6 +63,8 @@ pub enum Payload {
     TicketReplied(crate::tickets::TicketReplied),
     #[serde(rename = "ticket.resolved")]
     TicketResolved(crate::tickets::TicketResolved),
+    #[serde(rename = "customer.registered")]
+    CustomerRegistered(crate::accounts::CustomerRegistered),
 }
 
 impl Payload {
@@ -80,6 +82,7 @@ impl Payload {
             Payload::TicketCreated(_) => EventKind::TicketCreated,
             Payload::TicketReplied(_) => EventKind::TicketReplied,
             Payload::TicketResolved(_) => EventKind::TicketResolved,
+            Payload::CustomerRegistered(_) => EventKind::CustomerRegistered,
             Payload::InventoryLow(_) => EventKind::InventoryLow,
         }
     }
@@ -98,6 +101,7 @@ impl Payload {
             Payload::TicketCreated(p) => serde_json::to_string(p),
             Payload::TicketReplied(p) => serde_json::to_string(p),
             Payload::TicketResolved(p) => serde_json::to_string(p),
+            Payload::CustomerRegistered(p) => serde_json::to_string(p),
             Payload::InventoryLow(p) => serde_json::to_string(p),
         }
     }
@@ -238,10 +242,11 @@ pub enum EventKind {
     TicketCreated,
     TicketReplied,
     TicketResolved,
+    CustomerRegistered,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::OrderCreated,
         EventKind::OrderPaid,
         EventKind::OrderCancelled,
@@ -255,6 +260,7 @@ impl EventKind {
         EventKind::TicketCreated,
         EventKind::TicketReplied,
         EventKind::TicketResolved,
+        EventKind::CustomerRegistered,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -272,6 +278,7 @@ impl EventKind {
             EventKind::TicketCreated => "ticket.created",
             EventKind::TicketReplied => "ticket.replied",
             EventKind::TicketResolved => "ticket.resolved",
+            EventKind::CustomerRegistered => "customer.registered",
         }
     }
 

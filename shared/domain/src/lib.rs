@@ -6,6 +6,7 @@
 //! the D1 implementations live in the glue crate, in-memory ones under `testing` (feature
 //! `test-utils`).
 
+pub mod accounts;
 pub mod cart;
 pub mod catalog;
 pub mod checkout;

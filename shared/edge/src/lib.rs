@@ -3,6 +3,7 @@
 //! - `store`: D1 (the adapters of the domain's ports, the outbox, idempotency records' SQL);
 //! - `outbound`: calls to other systems (Stripe, merchant webhooks), with timeouts and no
 //!   redirects;
+//! - `kdf`: the runtime's WebCrypto (PBKDF2 for passwords, random bytes);
 //! - `config`: settings.
 //!
 //! Workers stay thin: they declare routes, parse into domain types, call the domain and map
@@ -10,6 +11,7 @@
 
 pub mod config;
 pub mod http;
+pub mod kdf;
 pub mod outbound;
 pub mod store;
 

@@ -32,6 +32,9 @@ pub enum Audience {
     /// Whoever submitted a ticket follows and answers it (`sub` = the ticket id):
     /// `aud` = `shop-ticket`, at most 400 days.
     Ticket,
+    /// A customer's short-lived access token (`sub` = the customer id): `aud` =
+    /// `shop-customer`, at most an hour (issued for 15 minutes).
+    Customer,
 }
 
 impl Audience {
@@ -41,6 +44,7 @@ impl Audience {
             Audience::Order => "shop-order",
             Audience::Tracking => "shop-tracking",
             Audience::Ticket => "shop-ticket",
+            Audience::Customer => "shop-customer",
         }
     }
 
@@ -48,6 +52,7 @@ impl Audience {
         match self {
             Audience::Admin => Duration::from_days(1),
             Audience::Order | Audience::Tracking | Audience::Ticket => Duration::from_days(400),
+            Audience::Customer => Duration::from_secs(3600),
         }
     }
 }

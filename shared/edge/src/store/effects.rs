@@ -130,7 +130,8 @@ pub async fn apply(db: &Db, event: &Event, now: Timestamp) -> Result<&'static st
         | Payload::OrderDelivered(_)
         | Payload::TicketCreated(_)
         | Payload::TicketReplied(_)
-        | Payload::TicketResolved(_) => {}
+        | Payload::TicketResolved(_)
+        | Payload::CustomerRegistered(_) => {}
     }
     // Outbound webhooks: created once, with the claim; sent below and by the cron.
     statements.push(webhooks::enqueue(db, event, now).map_err(err)?);

@@ -1,6 +1,7 @@
 //! D1: the adapters of the domain's storage ports and the records around them. Every statement
 //! runs through `sql::Db`, which counts round trips and carries the request's idempotency key.
 
+pub mod accounts;
 pub mod carts;
 pub mod catalog;
 pub mod dead_events;

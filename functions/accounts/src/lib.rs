@@ -1,0 +1,419 @@
+//! The accounts worker: customer registration, login, refresh and logout under `/v1/auth`, and
+//! the customer's own record at `/v1/me`. Thin glue over `shop_domain::accounts` (the password
+//! policy and hash, the refresh-token rules) and `shop_edge::store::accounts`; passwords are
+//! derived by the runtime's WebCrypto (`shop_edge::kdf`).
+//!
+//! Login answers an unknown email exactly as a wrong password, after the same work (a dummy
+//! hash is verified); registration answers 202 whether or not the address had an account, after
+//! the same work (the password is hashed either way), so neither route tells a script which
+//! addresses have accounts.
+
+use serde::{Deserialize, Serialize};
+use shop_domain::accounts::{
+    self, CustomerRegistered, OpaqueToken, Password, PasswordHash, Refresh, ACCESS_TOKEN_TTL,
+    CURRENT_KDF, REFRESH_TOKEN_TTL,
+};
+use shop_domain::checkout::Email;
+use shop_domain::events::{Event, Payload};
+use shop_domain::ids::CustomerId;
+use shop_domain::time::Duration;
+use shop_edge::http::auth::{self, Audience, Principal};
+use shop_edge::http::problem::FieldError;
+use shop_edge::http::rate_limit;
+use shop_edge::http::runtime::CryptoIds;
+use shop_edge::kdf::{random_bytes, WebCryptoKdf};
+use shop_edge::store::accounts as store;
+use shop_edge::{serve, Access, Call, Problem, Reply, Route};
+use worker::{event, Context, Env, Request, Response};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Register,
+    Login,
+    Refresh,
+    Logout,
+    Me,
+}
+
+/// Every route of this worker: dispatch, 405 answers and the OpenAPI test all read this table.
+pub const ROUTES: &[Route<Endpoint>] = &[
+    Route {
+        method: "POST",
+        path: "/v1/auth/register",
+        access: Access::Public,
+        endpoint: Endpoint::Register,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/auth/login",
+        access: Access::Public,
+        endpoint: Endpoint::Login,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/auth/refresh",
+        access: Access::Public,
+        endpoint: Endpoint::Refresh,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/auth/logout",
+        access: Access::Public,
+        endpoint: Endpoint::Logout,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/me",
+        access: Access::Handler,
+        endpoint: Endpoint::Me,
+    },
+];
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    serve(req, env, ROUTES, handle).await
+}
+
+async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
+    // A replayed login or refresh showed its tokens once; they are never stored.
+    if call.replayed.is_some() {
+        return Err(Problem::new(
+            409,
+            "credentials_shown_once",
+            "Already answered",
+            "The request with this Idempotency-Key succeeded; the tokens it answered are shown only once. Log in (or refresh) again with a new key",
+        ));
+    }
+    match call.route.endpoint {
+        Endpoint::Register => register(&call).await,
+        Endpoint::Login => login(&call).await,
+        Endpoint::Refresh => refresh(&call).await,
+        Endpoint::Logout => logout(&call).await,
+        Endpoint::Me => me(&call).await,
+    }
+}
+
+/// Throttle by client address and by email address (the platform's limiter), before any
+/// password is derived.
+async fn throttle(call: &Call<Endpoint>, email: Option<&Email>) -> Result<(), Problem> {
+    let client = call.header("CF-Connecting-IP").unwrap_or_default();
+    call.rate_limit("AUTH_BY_CLIENT", &format!("client:{client}"))
+        .await?;
+    if let Some(email) = email {
+        let key = rate_limit::digest(&email.as_str().to_lowercase());
+        call.rate_limit("AUTH_BY_EMAIL", &format!("email:{key}"))
+            .await?;
+    }
+    Ok(())
+}
+
+fn email(text: &str) -> Result<Email, Problem> {
+    Email::parse(text)
+        .ok_or_else(|| Problem::invalid_field("/email", "invalid_email", "not an email address"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterBody {
+    email: String,
+    password: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// How long an email verification token stays good.
+const VERIFICATION_TTL: Duration = Duration::from_days(2);
+
+/// `POST /v1/auth/register`: 202 in every case that passes validation (see the module).
+async fn register(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let body: RegisterBody = call.json()?;
+    let email = email(&body.email)?;
+    let mut errors = Vec::new();
+    let password = Password::new(&body.password, &email)
+        .map_err(|issue| {
+            errors.push(FieldError::new(
+                "/password",
+                "weak_password",
+                issue.message(),
+            ))
+        })
+        .ok();
+    let name = match body.name.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(name)
+            if name.chars().count() <= 200
+                && !shop_domain::checkout::has_unsafe_characters(name) =>
+        {
+            Some(name.to_owned())
+        }
+        Some(_) => {
+            errors.push(FieldError::new(
+                "/name",
+                "invalid_name",
+                "name is up to 200 characters, without control characters",
+            ));
+            None
+        }
+    };
+    let Some(password) = password.filter(|_| errors.is_empty()) else {
+        return Err(Problem::invalid_fields(errors));
+    };
+    throttle(call, Some(&email)).await?;
+    let hash = PasswordHash::new(&WebCryptoKdf, &password, random_bytes()?, CURRENT_KDF).await?;
+    let token = OpaqueToken::from_random(random_bytes()?);
+    let id = CustomerId::mint(&CryptoIds);
+    let expires = call.now.plus(VERIFICATION_TTL);
+    let event = Event::new(
+        &CryptoIds,
+        call.now,
+        Payload::CustomerRegistered(CustomerRegistered {
+            customer_id: id.clone(),
+            email: email.as_str().to_owned(),
+            name: name.clone(),
+            verification_token: token.as_str().to_owned(),
+            verification_expires_at: expires,
+        }),
+    );
+    let digest = token.digest();
+    let registration = store::Registration {
+        id: &id,
+        email: email.as_str(),
+        name: name.as_deref(),
+        password_hash: &hash.encode(),
+        verification: (&digest, expires),
+        now: call.now,
+    };
+    let db = call.db()?;
+    // An address that has an account already is answered the same (its owner can log in or
+    // reset the password); nothing is written for it.
+    let (_created, events) = store::register(&db, &registration, &event).await?;
+    call.publish(&events).await;
+    Ok(Reply::json(
+        202,
+        &serde_json::json!({
+            "status": "accepted",
+            "detail": "If this address can be registered, the account exists now and a verification link is on its way; log in with the password"
+        }),
+    )?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct Tokens {
+    access_token: String,
+    token_type: &'static str,
+    /// Seconds.
+    expires_in: i64,
+    refresh_token: String,
+    customer_id: String,
+}
+
+fn invalid_credentials() -> Problem {
+    Problem::new(
+        401,
+        "invalid_credentials",
+        "Invalid credentials",
+        "The email address or the password is wrong",
+    )
+}
+
+/// `POST /v1/auth/login`.
+async fn login(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let body: LoginBody = call.json()?;
+    let email = email(&body.email)?;
+    if body.password.is_empty() || body.password.chars().count() > accounts::MAX_PASSWORD_CHARS {
+        return Err(invalid_credentials());
+    }
+    throttle(call, Some(&email)).await?;
+    let db = call.db()?;
+    let customer = store::by_email(&db, &email.as_str().to_lowercase()).await?;
+    let stored = customer
+        .as_ref()
+        .and_then(|c| PasswordHash::parse(&c.password_hash));
+    // The same work for an unknown address as for a wrong password.
+    let hash = stored
+        .clone()
+        .unwrap_or_else(|| PasswordHash::dummy(CURRENT_KDF));
+    let matches = hash.verify(&WebCryptoKdf, &body.password).await?;
+    let (Some(customer), Some(stored), true) = (customer, stored, matches) else {
+        return Err(invalid_credentials());
+    };
+    let rehash = if stored.needs_rehash(CURRENT_KDF) {
+        let password = Password::new(&body.password, &email).ok();
+        match password {
+            Some(p) => Some(
+                PasswordHash::new(&WebCryptoKdf, &p, random_bytes()?, CURRENT_KDF)
+                    .await?
+                    .encode(),
+            ),
+            None => None,
+        }
+    } else {
+        None
+    };
+    let refresh = OpaqueToken::from_random(random_bytes()?);
+    let family = OpaqueToken::from_random(random_bytes()?).digest();
+    store::start_session(
+        &db,
+        &customer.id,
+        &refresh.digest(),
+        &family,
+        call.now.plus(REFRESH_TOKEN_TTL),
+        rehash.as_deref(),
+        call.now,
+    )
+    .await?;
+    tokens(call, customer.id.as_str(), &refresh)
+}
+
+fn tokens(call: &Call<Endpoint>, customer: &str, refresh: &OpaqueToken) -> Result<Reply, Problem> {
+    let principal = Principal {
+        sub: customer.to_owned(),
+        audience: Audience::Customer,
+        scopes: vec!["customer".into()],
+    };
+    let access = auth::issue(
+        &principal,
+        call.jwt_secret()?.as_bytes(),
+        call.now,
+        call.now.plus(ACCESS_TOKEN_TTL),
+    )
+    .map_err(|e| call.internal("issuing an access token", &format!("{e:?}")))?;
+    let body = Tokens {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: ACCESS_TOKEN_TTL.millis() / 1000,
+        refresh_token: refresh.as_str().to_owned(),
+        customer_id: customer.to_owned(),
+    };
+    let reply = Reply::json(200, &body)?.header("Cache-Control", "no-store");
+    // What a replay with the same key finds: the handler refuses it (tokens are shown once).
+    Ok(reply.complete_on_replay(String::new()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+fn invalid_refresh() -> Problem {
+    Problem::new(
+        401,
+        "invalid_refresh_token",
+        "Invalid refresh token",
+        "This refresh token is unknown, expired, revoked or used; log in again",
+    )
+}
+
+/// `POST /v1/auth/refresh`: a new pair; the presented token is rotated, and a rotated token
+/// presented again revokes every token of its family.
+async fn refresh(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let body: RefreshBody = call.json()?;
+    throttle(call, None).await?;
+    let presented = OpaqueToken::parse(&body.refresh_token).ok_or_else(invalid_refresh)?;
+    let db = call.db()?;
+    let digest = presented.digest();
+    let stored = store::refresh_token(&db, &digest).await?;
+    match accounts::refresh(stored.as_ref(), call.now) {
+        Refresh::Refuse => Err(invalid_refresh()),
+        Refresh::RevokeFamily { family } => {
+            store::revoke_family(&db, &family).await?;
+            Err(invalid_refresh())
+        }
+        Refresh::Rotate { customer, .. } => {
+            let Some(stored) = stored else {
+                return Err(invalid_refresh());
+            };
+            let next = OpaqueToken::from_random(random_bytes()?);
+            let rotated = store::rotate(
+                &db,
+                &digest,
+                &next.digest(),
+                &stored,
+                call.now.plus(REFRESH_TOKEN_TTL),
+                call.now,
+            )
+            .await?;
+            if !rotated {
+                return Err(invalid_refresh());
+            }
+            tokens(call, &customer, &next)
+        }
+    }
+}
+
+/// `POST /v1/auth/logout`: the session (the refresh token's family) ends; 204 whatever the
+/// token was, so logging out twice is harmless.
+async fn logout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let body: RefreshBody = call.json()?;
+    if let Some(token) = OpaqueToken::parse(&body.refresh_token) {
+        let db = call.db()?;
+        if let Some(stored) = store::refresh_token(&db, &token.digest()).await? {
+            store::revoke_family(&db, &stored.family).await?;
+        }
+    }
+    Ok(Reply::empty(204))
+}
+
+#[derive(Serialize, Deserialize)]
+struct Me {
+    id: String,
+    email: String,
+    name: Option<String>,
+    email_verified: bool,
+    created_at: shop_domain::time::Timestamp,
+}
+
+/// `GET /v1/me`: the customer of the access token, and no one else's token type.
+async fn me(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let principal = call.require_token(Audience::Customer, "customer")?;
+    let id = CustomerId::parse(&principal.sub).map_err(|_| {
+        Problem::new(
+            401,
+            "invalid_token",
+            "Unauthorized",
+            "The token names no customer",
+        )
+    })?;
+    let db = call.db()?;
+    let me = store::me(&db, &id).await?.ok_or_else(|| {
+        Problem::new(
+            401,
+            "invalid_token",
+            "Unauthorized",
+            "The token's customer no longer exists",
+        )
+    })?;
+    Ok(Reply::json(
+        200,
+        &Me {
+            id: me.id,
+            email: me.email,
+            name: me.name,
+            email_verified: me.email_verified_at.is_some(),
+            created_at: me.created_at,
+        },
+    )?
+    .header("Cache-Control", "private, no-store"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const OPENAPI: &str = include_str!("../../../schema/openapi.json");
+
+    #[test]
+    fn every_route_is_documented_and_authorized_by_the_pipeline() {
+        assert_eq!(
+            shop_edge::http::routing::route_table_faults(ROUTES, OPENAPI),
+            Vec::<String>::new()
+        );
+    }
+}

@@ -1,0 +1,419 @@
+//! Customer accounts: the password policy, the versioned password hash (PBKDF2-HMAC-SHA256 from
+//! a well-kept implementation behind the [`Kdf`] port: WebCrypto in a Worker), constant-time
+//! verification with a dummy hash for unknown emails, and the refresh-token family rules
+//! (rotated on every use; a rotated token used again revokes its family).
+
+use std::fmt;
+
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::checkout::Email;
+use crate::time::{Duration, Timestamp};
+use crate::StoreError;
+
+pub const MIN_PASSWORD_CHARS: usize = 10;
+pub const MAX_PASSWORD_CHARS: usize = 256;
+pub const SALT_BYTES: usize = 16;
+pub const HASH_BYTES: usize = 32;
+/// How long an access token opens the customer's routes.
+pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+/// How long an unused refresh token stays good.
+pub const REFRESH_TOKEN_TTL: Duration = Duration::from_days(30);
+
+/// A password that meets the policy: 10 to 256 characters, not the account's email address.
+/// Never displayed, never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordIssue {
+    TooShort,
+    TooLong,
+    IsTheEmail,
+}
+
+impl PasswordIssue {
+    pub fn message(self) -> &'static str {
+        match self {
+            PasswordIssue::TooShort | PasswordIssue::TooLong => {
+                "a password is 10 to 256 characters"
+            }
+            PasswordIssue::IsTheEmail => "a password is not the account's email address",
+        }
+    }
+}
+
+impl Password {
+    /// The policy for a new password of the account `email`.
+    pub fn new(text: &str, email: &Email) -> Result<Self, PasswordIssue> {
+        let chars = text.chars().count();
+        if chars < MIN_PASSWORD_CHARS {
+            return Err(PasswordIssue::TooShort);
+        }
+        if chars > MAX_PASSWORD_CHARS {
+            return Err(PasswordIssue::TooLong);
+        }
+        if text.trim().eq_ignore_ascii_case(email.as_str()) {
+            return Err(PasswordIssue::IsTheEmail);
+        }
+        Ok(Password(text.to_owned()))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// The KDF's work factor. Raising it makes every stored hash with less work be replaced on the
+/// customer's next login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KdfParams {
+    pub iterations: u32,
+}
+
+/// PBKDF2-HMAC-SHA256 at 100,000 iterations: the most Cloudflare's WebCrypto accepts.
+pub const CURRENT_KDF: KdfParams = KdfParams {
+    iterations: 100_000,
+};
+
+/// PBKDF2-HMAC-SHA256 (port): a well-kept implementation derives the key; this crate never does.
+pub trait Kdf {
+    async fn pbkdf2_sha256(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        iterations: u32,
+    ) -> Result<[u8; HASH_BYTES], StoreError>;
+}
+
+/// A stored password hash: `pbkdf2-sha256$<iterations>$<salt>$<hash>` (standard base64, no
+/// padding). The scheme and its parameters travel with the hash, so they can be raised later.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash {
+    iterations: u32,
+    salt: Vec<u8>,
+    hash: [u8; HASH_BYTES],
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "PasswordHash(pbkdf2-sha256, {} iterations)",
+            self.iterations
+        )
+    }
+}
+
+const SCHEME: &str = "pbkdf2-sha256";
+
+impl PasswordHash {
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split('$');
+        let (scheme, iterations, salt, hash) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if scheme != SCHEME || parts.next().is_some() {
+            return None;
+        }
+        let iterations: u32 = iterations.parse().ok().filter(|i| *i > 0)?;
+        let salt = STANDARD_NO_PAD
+            .decode(salt)
+            .ok()
+            .filter(|s| !s.is_empty())?;
+        let hash: [u8; HASH_BYTES] = STANDARD_NO_PAD.decode(hash).ok()?.try_into().ok()?;
+        Some(PasswordHash {
+            iterations,
+            salt,
+            hash,
+        })
+    }
+
+    pub fn encode(&self) -> String {
+        format!(
+            "{SCHEME}${}${}${}",
+            self.iterations,
+            STANDARD_NO_PAD.encode(&self.salt),
+            STANDARD_NO_PAD.encode(self.hash)
+        )
+    }
+
+    /// Was this hash made with less work than `params` ask for now?
+    pub fn needs_rehash(&self, params: KdfParams) -> bool {
+        self.iterations < params.iterations
+    }
+
+    /// Hash `password` with a fresh random `salt`.
+    pub async fn new(
+        kdf: &impl Kdf,
+        password: &Password,
+        salt: [u8; SALT_BYTES],
+        params: KdfParams,
+    ) -> Result<Self, StoreError> {
+        let hash = kdf
+            .pbkdf2_sha256(password.as_bytes(), &salt, params.iterations)
+            .await?;
+        Ok(PasswordHash {
+            iterations: params.iterations,
+            salt: salt.to_vec(),
+            hash,
+        })
+    }
+
+    /// Does `candidate` produce this hash? Compared in constant time.
+    pub async fn verify(&self, kdf: &impl Kdf, candidate: &str) -> Result<bool, StoreError> {
+        let derived = kdf
+            .pbkdf2_sha256(candidate.as_bytes(), &self.salt, self.iterations)
+            .await?;
+        Ok(bool::from(derived.ct_eq(&self.hash)))
+    }
+
+    /// What a login for an unknown email verifies against, so it costs what a wrong password
+    /// costs (and always fails: no password derives an all-zero key in practice).
+    pub fn dummy(params: KdfParams) -> Self {
+        PasswordHash {
+            iterations: params.iterations,
+            salt: vec![0; SALT_BYTES],
+            hash: [0; HASH_BYTES],
+        }
+    }
+}
+
+/// An opaque token handed to a client (refresh, email verification, password reset): 32 random
+/// bytes, base64url. Only its SHA-256 is stored, so a database read never yields a usable token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OpaqueToken(String);
+
+impl fmt::Debug for OpaqueToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OpaqueToken(..)")
+    }
+}
+
+impl OpaqueToken {
+    pub fn from_random(bytes: [u8; 32]) -> Self {
+        OpaqueToken(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// A token as a client sent it: 43 base64url characters, or nothing.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        (text.len() == 43
+            && URL_SAFE_NO_PAD
+                .decode(text)
+                .is_ok_and(|bytes| bytes.len() == 32))
+        .then(|| OpaqueToken(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What is stored and looked up: the token's SHA-256, hex.
+    pub fn digest(&self) -> String {
+        hex::encode(Sha256::digest(self.0.as_bytes()))
+    }
+}
+
+/// `customer.registered`: a new account; the merchant's email system sends the verification
+/// link (the backend sends no mail).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerRegistered {
+    pub customer_id: crate::ids::CustomerId,
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Single use, until `verification_expires_at` (only its digest is stored).
+    pub verification_token: String,
+    pub verification_expires_at: Timestamp,
+}
+
+/// A refresh token's state, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefreshStatus {
+    /// The newest token of its family: it may be used once.
+    Active,
+    /// Used: a new token replaced it. Presented again, it was stolen or replayed.
+    Rotated,
+    /// Logged out, reused, or the password changed.
+    Revoked,
+}
+
+/// A stored refresh token, as far as deciding a refresh goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRefresh {
+    pub family: String,
+    pub customer: String,
+    pub status: RefreshStatus,
+    pub expires_at: Timestamp,
+}
+
+/// What a presented refresh token leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refresh {
+    /// Issue a new pair; the presented token is rotated.
+    Rotate { family: String, customer: String },
+    /// A rotated token came back: revoke its whole family (every session it started), answer
+    /// as for an invalid token.
+    RevokeFamily { family: String },
+    /// Unknown, expired or revoked: refuse.
+    Refuse,
+}
+
+pub fn refresh(stored: Option<&StoredRefresh>, now: Timestamp) -> Refresh {
+    match stored {
+        Some(t) if t.status == RefreshStatus::Rotated => Refresh::RevokeFamily {
+            family: t.family.clone(),
+        },
+        Some(t) if t.status == RefreshStatus::Active && now < t.expires_at => Refresh::Rotate {
+            family: t.family.clone(),
+            customer: t.customer.clone(),
+        },
+        _ => Refresh::Refuse,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_executor::block_on;
+
+    /// The `pbkdf2` crate (RustCrypto) as the KDF, natively.
+    struct RustCryptoKdf;
+
+    impl Kdf for RustCryptoKdf {
+        async fn pbkdf2_sha256(
+            &self,
+            password: &[u8],
+            salt: &[u8],
+            iterations: u32,
+        ) -> Result<[u8; HASH_BYTES], StoreError> {
+            Ok(pbkdf2::pbkdf2_hmac_array::<Sha256, HASH_BYTES>(
+                password, salt, iterations,
+            ))
+        }
+    }
+
+    fn email() -> Email {
+        Email::parse("Ada@Example.com").unwrap()
+    }
+
+    #[test]
+    fn the_password_policy() {
+        assert_eq!(
+            Password::new("short", &email()),
+            Err(PasswordIssue::TooShort)
+        );
+        assert_eq!(
+            Password::new(&"x".repeat(257), &email()),
+            Err(PasswordIssue::TooLong)
+        );
+        assert_eq!(
+            Password::new("ada@example.com", &email()),
+            Err(PasswordIssue::IsTheEmail)
+        );
+        assert!(Password::new("ééééééééééé", &email()).is_ok(), "characters");
+        assert!(Password::new(&"x".repeat(256), &email()).is_ok());
+        assert_eq!(
+            format!("{:?}", Password::new("correct horse", &email())),
+            "Ok(Password(..))",
+            "never displayed"
+        );
+    }
+
+    #[test]
+    fn hashes_are_versioned_salted_and_verified() {
+        let kdf = RustCryptoKdf;
+        let params = KdfParams { iterations: 1000 };
+        let password = Password::new("correct horse battery", &email()).unwrap();
+        let hash = block_on(PasswordHash::new(&kdf, &password, [7; SALT_BYTES], params)).unwrap();
+        let stored = hash.encode();
+        assert!(stored.starts_with("pbkdf2-sha256$1000$BwcHBwcHBwcHBwcHBwcHBw$"));
+        let parsed = PasswordHash::parse(&stored).unwrap();
+        assert_eq!(parsed, hash);
+        assert!(block_on(parsed.verify(&kdf, "correct horse battery")).unwrap());
+        assert!(!block_on(parsed.verify(&kdf, "correct horse batterY")).unwrap());
+        let other_salt =
+            block_on(PasswordHash::new(&kdf, &password, [8; SALT_BYTES], params)).unwrap();
+        assert_ne!(other_salt.encode(), stored, "a salt per user");
+        assert!(parsed.needs_rehash(KdfParams { iterations: 2000 }));
+        assert!(!parsed.needs_rehash(params));
+        assert!(!block_on(PasswordHash::dummy(params).verify(&kdf, "anything at all")).unwrap());
+        for bad in [
+            "",
+            "bcrypt$1000$BwcHBwcHBwcHBwcHBwcHBw$AAAA",
+            "pbkdf2-sha256$0$BwcHBwcHBwcHBwcHBwcHBw$AAAA",
+            "pbkdf2-sha256$1000$BwcHBwcHBwcHBwcHBwcHBw$AAAA",
+            &format!("{stored}$extra"),
+        ] {
+            assert!(PasswordHash::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_kdf_is_pbkdf2_hmac_sha256() {
+        // RFC 7914, section 11: PBKDF2-HMAC-SHA-256 (P="passwd", S="salt", c=1), first 32 bytes.
+        let key = block_on(RustCryptoKdf.pbkdf2_sha256(b"passwd", b"salt", 1)).unwrap();
+        assert_eq!(
+            hex::encode(key),
+            "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+        );
+    }
+
+    #[test]
+    fn opaque_tokens_are_stored_as_digests() {
+        let token = OpaqueToken::from_random([9; 32]);
+        assert_eq!(token.as_str().len(), 43);
+        assert_eq!(OpaqueToken::parse(token.as_str()), Some(token.clone()));
+        assert_eq!(token.digest().len(), 64);
+        assert_ne!(token.digest(), token.as_str());
+        assert!(OpaqueToken::parse("short").is_none());
+        assert!(OpaqueToken::parse(&"!".repeat(43)).is_none());
+        assert_eq!(format!("{token:?}"), "OpaqueToken(..)");
+    }
+
+    #[test]
+    fn refresh_rotates_once_and_reuse_revokes_the_family() {
+        let now = Timestamp::from_millis(1_800_000_000_000);
+        let stored = |status, expires_at| StoredRefresh {
+            family: "fam".into(),
+            customer: "cus".into(),
+            status,
+            expires_at,
+        };
+        let later = now.plus(Duration::from_days(1));
+        assert_eq!(
+            refresh(Some(&stored(RefreshStatus::Active, later)), now),
+            Refresh::Rotate {
+                family: "fam".into(),
+                customer: "cus".into()
+            }
+        );
+        assert_eq!(
+            refresh(Some(&stored(RefreshStatus::Rotated, later)), now),
+            Refresh::RevokeFamily {
+                family: "fam".into()
+            }
+        );
+        assert_eq!(
+            refresh(Some(&stored(RefreshStatus::Active, now)), now),
+            Refresh::Refuse,
+            "expired"
+        );
+        assert_eq!(
+            refresh(Some(&stored(RefreshStatus::Revoked, later)), now),
+            Refresh::Refuse
+        );
+        assert_eq!(refresh(None, now), Refresh::Refuse);
+    }
+}

@@ -1,0 +1,110 @@
+// Customer accounts: register → login → refresh → a rotated token used again revokes the family
+// → logout; bad input; the same answers for unknown and known addresses; tokens of one audience
+// refused where another is expected.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { adminToken, assertProblem, GENEROUS_LIMITS, spawnApp } from "./helpers.mjs";
+
+let app;
+before(async () => (app = await spawnApp({ rateLimits: { ...GENEROUS_LIMITS, AUTH_BY_EMAIL: 8 } })));
+after(async () => app?.close());
+
+const fresh = () => `shopper-${randomUUID().slice(0, 8)}@example.com`;
+const PASSWORD = "correct horse battery staple";
+const post = (p, body, headers = {}) => app.post(p, body, { headers: { "Idempotency-Key": randomUUID(), ...headers } });
+const bearer = (token) => ({ Authorization: `Bearer ${token}` });
+
+test("register answers 202 for a new and a known address alike; customer.registered carries a verification token", async () => {
+  const email = fresh();
+  const first = await post("/v1/auth/register", { email, password: PASSWORD, name: "Ada" });
+  assert.equal(first.status, 202, first.text);
+  const again = await post("/v1/auth/register", { email: email.toUpperCase(), password: "another good password" });
+  assert.equal(again.status, 202);
+  assert.deepEqual(again.body, first.body, "a script cannot tell that the address has an account");
+  const rows = await app.db.prepare("SELECT password_hash FROM customers WHERE email_key = ?1").bind(email).all();
+  assert.equal(rows.results.length, 1);
+  assert.match(rows.results[0].password_hash, /^pbkdf2-sha256\$100000\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
+  const events = (await app.db.prepare("SELECT payload FROM outbox WHERE type = 'customer.registered'").all()).results.map((r) => JSON.parse(r.payload));
+  const mine = events.filter((e) => e.email === email);
+  assert.equal(mine.length, 1);
+  assert.match(mine[0].verification_token, /^[A-Za-z0-9_-]{43}$/);
+  const stored = await app.db.prepare("SELECT token_hash FROM customer_tokens WHERE customer_id = ?1").bind(mine[0].customer_id).first("token_hash");
+  assert.notEqual(stored, mine[0].verification_token, "only the token's digest is stored");
+});
+
+test("bad input is 422 and registers nothing", async () => {
+  const before = await app.count("customers");
+  const email = fresh();
+  for (const [body, pointer, code] of [
+    [{ email, password: "short" }, "/password", "weak_password"],
+    [{ email, password: "x".repeat(257) }, "/password", "weak_password"],
+    [{ email, password: email }, "/password", "weak_password"],
+    [{ email: "not-an-email", password: PASSWORD }, "/email", "invalid_email"],
+    [{ email, password: PASSWORD, name: "A\u0000da" }, "/name", "invalid_name"],
+    [{ email, password: PASSWORD, admin: true }, "/admin", "unknown_field"],
+    [{ email }, "/password", "missing_field"],
+  ]) {
+    const p = assertProblem(await post("/v1/auth/register", body), 422, "validation_failed");
+    assert.deepEqual([p.errors[0].pointer, p.errors[0].code], [pointer, code], JSON.stringify(body).slice(0, 60));
+  }
+  assert.equal(await app.count("customers"), before);
+});
+
+test("login, refresh, reuse of a rotated token revokes the family, logout", async () => {
+  const email = fresh();
+  assert.equal((await post("/v1/auth/register", { email, password: PASSWORD })).status, 202);
+  const unknown = await post("/v1/auth/login", { email: fresh(), password: PASSWORD });
+  const wrong = await post("/v1/auth/login", { email, password: "not the password at all" });
+  assertProblem(unknown, 401, "invalid_credentials");
+  assertProblem(wrong, 401, "invalid_credentials");
+  assert.equal(unknown.body.detail, wrong.body.detail, "the same answer for an unknown address and a wrong password");
+
+  const login = await post("/v1/auth/login", { email: email.toUpperCase(), password: PASSWORD });
+  assert.equal(login.status, 200, login.text);
+  assert.equal(login.headers.get("cache-control"), "no-store");
+  const { access_token, refresh_token, expires_in, token_type } = login.body;
+  assert.deepEqual([token_type, expires_in], ["Bearer", 900]);
+  const me = await app.get("/v1/me", { headers: bearer(access_token) });
+  assert.equal(me.status, 200, me.text);
+  assert.deepEqual([me.body.email, me.body.email_verified], [email, false]);
+
+  const refreshed = await post("/v1/auth/refresh", { refresh_token });
+  assert.equal(refreshed.status, 200, refreshed.text);
+  assert.notEqual(refreshed.body.refresh_token, refresh_token, "rotated");
+  assert.equal((await app.get("/v1/me", { headers: bearer(refreshed.body.access_token) })).status, 200);
+  // The first token again: replayed or stolen. The whole family goes, the newest token too.
+  assertProblem(await post("/v1/auth/refresh", { refresh_token }), 401, "invalid_refresh_token");
+  assertProblem(await post("/v1/auth/refresh", { refresh_token: refreshed.body.refresh_token }), 401, "invalid_refresh_token");
+
+  // Another login is another family: logout ends it, twice is harmless.
+  const second = await post("/v1/auth/login", { email, password: PASSWORD });
+  assert.equal((await post("/v1/auth/logout", { refresh_token: second.body.refresh_token })).status, 204);
+  assert.equal((await post("/v1/auth/logout", { refresh_token: second.body.refresh_token })).status, 204);
+  assertProblem(await post("/v1/auth/refresh", { refresh_token: second.body.refresh_token }), 401, "invalid_refresh_token");
+  assertProblem(await post("/v1/auth/refresh", { refresh_token: "not a token" }), 401, "invalid_refresh_token");
+
+  // A login's tokens are shown once: a replay of the same key does not show them again.
+  const key = randomUUID();
+  assert.equal((await post("/v1/auth/login", { email, password: PASSWORD }, { "Idempotency-Key": key })).status, 200);
+  assertProblem(await post("/v1/auth/login", { email, password: PASSWORD }, { "Idempotency-Key": key }), 409, "credentials_shown_once");
+});
+
+test("a customer token opens /v1/me only; other audiences are refused there", async () => {
+  const email = fresh();
+  await post("/v1/auth/register", { email, password: PASSWORD });
+  const { access_token } = (await post("/v1/auth/login", { email, password: PASSWORD })).body;
+  assertProblem(await app.get("/v1/me"), 401, "unauthenticated");
+  const admin = await adminToken(["orders:read", "orders:write", "tickets:read"]);
+  assertProblem(await app.get("/v1/me", { headers: bearer(admin) }), 401, "invalid_token");
+  assertProblem(await app.get("/v1/admin/orders", { headers: bearer(access_token) }), 401, "invalid_token");
+  assertProblem(await app.get(`/v1/tickets/tkt_${"0".repeat(32)}`, { headers: bearer(access_token) }), 401, "invalid_token");
+});
+
+test("logins are throttled per email with the platform's limiter", async () => {
+  const email = fresh();
+  let res;
+  for (let i = 0; i < 9; i++) res = await post("/v1/auth/login", { email, password: "not the password at all" });
+  assertProblem(res, 429, "rate_limited");
+  assert.ok(Number(res.headers.get("retry-after")) > 0);
+});
