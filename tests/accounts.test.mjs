@@ -108,3 +108,57 @@ test("logins are throttled per email with the platform's limiter", async () => {
   assertProblem(res, 429, "rate_limited");
   assert.ok(Number(res.headers.get("retry-after")) > 0);
 });
+
+const outboxEvent = async (type, email) => {
+  const rows = (await app.db.prepare("SELECT payload FROM outbox WHERE type = ?1").bind(type).all()).results.map((r) => JSON.parse(r.payload));
+  return rows.filter((e) => e.email === email).at(-1);
+};
+
+test("the verification link works once", async () => {
+  const email = fresh();
+  await post("/v1/auth/register", { email, password: PASSWORD });
+  const { verification_token } = await outboxEvent("customer.registered", email);
+  const first = await post("/v1/auth/verify-email", { token: verification_token });
+  assert.equal(first.status, 200, first.text);
+  assertProblem(await post("/v1/auth/verify-email", { token: verification_token }), 422, "validation_failed");
+  assertProblem(await post("/v1/auth/verify-email", { token: "x".repeat(43) }), 422, "validation_failed");
+  const { access_token } = (await post("/v1/auth/login", { email, password: PASSWORD })).body;
+  assert.equal((await app.get("/v1/me", { headers: bearer(access_token) })).body.email_verified, true);
+});
+
+test("a password reset answers every address alike, works once and revokes every session", async () => {
+  const email = fresh();
+  await post("/v1/auth/register", { email, password: PASSWORD });
+  const session = (await post("/v1/auth/login", { email, password: PASSWORD })).body;
+  const known = await post("/v1/auth/password-reset", { email });
+  const unknown = await post("/v1/auth/password-reset", { email: fresh() });
+  assert.equal(known.status, 202);
+  assert.deepEqual(unknown.body, known.body);
+  const { reset_token, customer_id } = await outboxEvent("customer.password_reset_requested", email);
+  assert.equal(customer_id, session.customer_id);
+  // A weak password changes nothing and leaves the link usable.
+  const weak = assertProblem(await post("/v1/auth/password-reset/confirm", { token: reset_token, password: "short" }), 422, "validation_failed");
+  assert.equal(weak.errors[0].code, "weak_password");
+  const NEW = "a brand new passphrase";
+  assert.equal((await post("/v1/auth/password-reset/confirm", { token: reset_token, password: NEW })).status, 204);
+  assertProblem(await post("/v1/auth/password-reset/confirm", { token: reset_token, password: "yet another passphrase" }), 422, "validation_failed");
+  assertProblem(await post("/v1/auth/refresh", { refresh_token: session.refresh_token }), 401, "invalid_refresh_token");
+  assertProblem(await post("/v1/auth/login", { email, password: PASSWORD }), 401, "invalid_credentials");
+  assert.equal((await post("/v1/auth/login", { email, password: NEW })).status, 200);
+});
+
+test("changing the password needs the current one and revokes every session", async () => {
+  const email = fresh();
+  await post("/v1/auth/register", { email, password: PASSWORD });
+  const one = (await post("/v1/auth/login", { email, password: PASSWORD })).body;
+  const two = (await post("/v1/auth/login", { email, password: PASSWORD })).body;
+  const change = (body, token = one.access_token) => post("/v1/me/password", body, bearer(token));
+  const wrong = assertProblem(await change({ current_password: "not it at all", new_password: "a brand new passphrase" }), 422, "validation_failed");
+  assert.equal(wrong.errors[0].code, "wrong_password");
+  const weak = assertProblem(await change({ current_password: PASSWORD, new_password: email }), 422, "validation_failed");
+  assert.equal(weak.errors[0].code, "weak_password");
+  assertProblem(await post("/v1/me/password", { current_password: PASSWORD, new_password: "a brand new passphrase" }), 401, "unauthenticated");
+  assert.equal((await change({ current_password: PASSWORD, new_password: "a brand new passphrase" })).status, 204);
+  for (const session of [one, two]) assertProblem(await post("/v1/auth/refresh", { refresh_token: session.refresh_token }), 401, "invalid_refresh_token");
+  assert.equal((await post("/v1/auth/login", { email, password: "a brand new passphrase" })).status, 200);
+});

@@ -10,13 +10,12 @@
 
 use serde::{Deserialize, Serialize};
 use shop_domain::accounts::{
-    self, CustomerRegistered, OpaqueToken, Password, PasswordHash, Refresh, ACCESS_TOKEN_TTL,
-    CURRENT_KDF, REFRESH_TOKEN_TTL,
+    self, CustomerRegistered, OpaqueToken, Password, PasswordHash, PasswordResetRequested, Refresh,
+    TokenPurpose, ACCESS_TOKEN_TTL, CURRENT_KDF, REFRESH_TOKEN_TTL, RESET_TTL, VERIFICATION_TTL,
 };
 use shop_domain::checkout::Email;
 use shop_domain::events::{Event, Payload};
 use shop_domain::ids::CustomerId;
-use shop_domain::time::Duration;
 use shop_edge::http::auth::{self, Audience, Principal};
 use shop_edge::http::problem::FieldError;
 use shop_edge::http::rate_limit;
@@ -32,8 +31,17 @@ pub enum Endpoint {
     Login,
     Refresh,
     Logout,
+    VerifyEmail,
+    RequestReset,
+    ConfirmReset,
     Me,
+    ChangePassword,
 }
+
+const CUSTOMER: Access = Access::Bearer {
+    audience: Audience::Customer,
+    scope: "customer",
+};
 
 /// Every route of this worker: dispatch, 405 answers and the OpenAPI test all read this table.
 pub const ROUTES: &[Route<Endpoint>] = &[
@@ -62,10 +70,34 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::Logout,
     },
     Route {
+        method: "POST",
+        path: "/v1/auth/verify-email",
+        access: Access::Public,
+        endpoint: Endpoint::VerifyEmail,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/auth/password-reset",
+        access: Access::Public,
+        endpoint: Endpoint::RequestReset,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/auth/password-reset/confirm",
+        access: Access::Public,
+        endpoint: Endpoint::ConfirmReset,
+    },
+    Route {
         method: "GET",
         path: "/v1/me",
-        access: Access::Handler,
+        access: CUSTOMER,
         endpoint: Endpoint::Me,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/me/password",
+        access: CUSTOMER,
+        endpoint: Endpoint::ChangePassword,
     },
 ];
 
@@ -89,7 +121,11 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::Login => login(&call).await,
         Endpoint::Refresh => refresh(&call).await,
         Endpoint::Logout => logout(&call).await,
+        Endpoint::VerifyEmail => verify_email(&call).await,
+        Endpoint::RequestReset => request_reset(&call).await,
+        Endpoint::ConfirmReset => confirm_reset(&call).await,
         Endpoint::Me => me(&call).await,
+        Endpoint::ChangePassword => change_password(&call).await,
     }
 }
 
@@ -120,9 +156,6 @@ struct RegisterBody {
     #[serde(default)]
     name: Option<String>,
 }
-
-/// How long an email verification token stays good.
-const VERIFICATION_TTL: Duration = Duration::from_days(2);
 
 /// `POST /v1/auth/register`: 202 in every case that passes validation (see the module).
 async fn register(call: &Call<Endpoint>) -> Result<Reply, Problem> {
@@ -371,17 +404,24 @@ struct Me {
     created_at: shop_domain::time::Timestamp,
 }
 
+/// The customer of the access token the pipeline verified.
+fn customer(call: &Call<Endpoint>) -> Result<CustomerId, Problem> {
+    call.principal
+        .as_ref()
+        .and_then(|p| CustomerId::parse(&p.sub).ok())
+        .ok_or_else(|| {
+            Problem::new(
+                401,
+                "invalid_token",
+                "Unauthorized",
+                "The token names no customer",
+            )
+        })
+}
+
 /// `GET /v1/me`: the customer of the access token, and no one else's token type.
 async fn me(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    let principal = call.require_token(Audience::Customer, "customer")?;
-    let id = CustomerId::parse(&principal.sub).map_err(|_| {
-        Problem::new(
-            401,
-            "invalid_token",
-            "Unauthorized",
-            "The token names no customer",
-        )
-    })?;
+    let id = customer(call)?;
     let db = call.db()?;
     let me = store::me(&db, &id).await?.ok_or_else(|| {
         Problem::new(
@@ -402,6 +442,160 @@ async fn me(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         },
     )?
     .header("Cache-Control", "private, no-store"))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    token: String,
+}
+
+fn unusable_token() -> Problem {
+    Problem::invalid_field(
+        "/token",
+        "invalid_or_used_token",
+        "This link is unknown, expired or used already",
+    )
+}
+
+/// `POST /v1/auth/verify-email` `{token}`: the link of `customer.registered`, used once.
+async fn verify_email(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let body: TokenBody = call.json()?;
+    let token = OpaqueToken::parse(&body.token).ok_or_else(unusable_token)?;
+    let db = call.db()?;
+    let digest = token.digest();
+    let stored = store::one_time(&db, &digest).await?;
+    let customer = accounts::redeemable(stored.as_ref(), TokenPurpose::VerifyEmail, call.now)
+        .ok_or_else(unusable_token)?
+        .customer
+        .clone();
+    if !store::verify_email(&db, &digest, &customer, call.now).await? {
+        return Err(unusable_token());
+    }
+    Ok(Reply::json(
+        200,
+        &serde_json::json!({ "email_verified": true }),
+    )?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetBody {
+    email: String,
+}
+
+/// `POST /v1/auth/password-reset` `{email}`: 202 for every address; an account's owner gets a
+/// single-use link through `customer.password_reset_requested`.
+async fn request_reset(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let body: ResetBody = call.json()?;
+    let email = email(&body.email)?;
+    throttle(call, Some(&email)).await?;
+    let db = call.db()?;
+    if let Some(customer) = store::by_email(&db, &email.as_str().to_lowercase()).await? {
+        let token = OpaqueToken::from_random(random_bytes()?);
+        let expires = call.now.plus(RESET_TTL);
+        let event = Event::new(
+            &CryptoIds,
+            call.now,
+            Payload::CustomerPasswordResetRequested(PasswordResetRequested {
+                customer_id: customer.id.clone(),
+                email: customer.email.clone(),
+                reset_token: token.as_str().to_owned(),
+                reset_expires_at: expires,
+            }),
+        );
+        let events = store::request_reset(
+            &db,
+            &customer.id,
+            &token.digest(),
+            expires,
+            &event,
+            call.now,
+        )
+        .await?;
+        call.publish(&events).await;
+    }
+    Ok(Reply::json(
+        202,
+        &serde_json::json!({
+            "status": "accepted",
+            "detail": "If this address has an account, a password reset link is on its way"
+        }),
+    )?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmResetBody {
+    token: String,
+    password: String,
+}
+
+/// `POST /v1/auth/password-reset/confirm` `{token, password}`: the new password; every session
+/// of the account is revoked; the link is used.
+async fn confirm_reset(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let body: ConfirmResetBody = call.json()?;
+    let token = OpaqueToken::parse(&body.token).ok_or_else(unusable_token)?;
+    let db = call.db()?;
+    let digest = token.digest();
+    let stored = store::one_time(&db, &digest).await?;
+    let owner = accounts::redeemable(stored.as_ref(), TokenPurpose::ResetPassword, call.now)
+        .ok_or_else(unusable_token)?;
+    let email = Email::parse(&owner.email)
+        .ok_or_else(|| call.internal("password reset", &"stored email is invalid"))?;
+    let password = Password::new(&body.password, &email)
+        .map_err(|issue| Problem::invalid_field("/password", "weak_password", issue.message()))?;
+    let hash = PasswordHash::new(&WebCryptoKdf, &password, random_bytes()?, CURRENT_KDF).await?;
+    let changed = store::set_password(
+        &db,
+        &owner.customer,
+        &hash.encode(),
+        Some(&digest),
+        call.now,
+    )
+    .await?;
+    if !changed {
+        return Err(unusable_token());
+    }
+    Ok(Reply::empty(204))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangePasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /v1/me/password` `{current_password, new_password}`: every session (refresh token) of
+/// the account is revoked; access tokens already issued lapse within 15 minutes.
+async fn change_password(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let id = customer(call)?;
+    let body: ChangePasswordBody = call.json()?;
+    let db = call.db()?;
+    let row = store::credentials(&db, &id)
+        .await?
+        .ok_or_else(|| Problem::new(401, "invalid_token", "Unauthorized", "No such customer"))?;
+    let email = Email::parse(&row.email)
+        .ok_or_else(|| call.internal("change password", &"stored email is invalid"))?;
+    let new = Password::new(&body.new_password, &email).map_err(|issue| {
+        Problem::invalid_field("/new_password", "weak_password", issue.message())
+    })?;
+    let current = PasswordHash::parse(&row.password_hash)
+        .ok_or_else(|| call.internal("change password", &"stored hash is invalid"))?;
+    if !current
+        .verify(&WebCryptoKdf, &body.current_password)
+        .await?
+    {
+        return Err(Problem::invalid_field(
+            "/current_password",
+            "wrong_password",
+            "The current password is wrong",
+        ));
+    }
+    let hash = PasswordHash::new(&WebCryptoKdf, &new, random_bytes()?, CURRENT_KDF).await?;
+    store::set_password(&db, row.id.as_str(), &hash.encode(), None, call.now).await?;
+    Ok(Reply::empty(204))
 }
 
 #[cfg(test)]

@@ -23,6 +23,10 @@ pub const HASH_BYTES: usize = 32;
 pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 /// How long an unused refresh token stays good.
 pub const REFRESH_TOKEN_TTL: Duration = Duration::from_days(30);
+/// How long an email verification link stays good.
+pub const VERIFICATION_TTL: Duration = Duration::from_days(2);
+/// How long a password reset link stays good.
+pub const RESET_TTL: Duration = Duration::from_secs(3600);
 
 /// A password that meets the policy: 10 to 256 characters, not the account's email address.
 /// Never displayed, never logged.
@@ -237,6 +241,44 @@ pub struct CustomerRegistered {
     pub verification_expires_at: Timestamp,
 }
 
+/// `customer.password_reset_requested`: the merchant's email system sends the reset link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordResetRequested {
+    pub customer_id: crate::ids::CustomerId,
+    pub email: String,
+    /// Single use, until `reset_expires_at` (only its digest is stored).
+    pub reset_token: String,
+    pub reset_expires_at: Timestamp,
+}
+
+/// What a single-use token is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenPurpose {
+    VerifyEmail,
+    ResetPassword,
+}
+
+/// A stored single-use token, with its customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOneTime {
+    pub customer: String,
+    pub email: String,
+    pub purpose: TokenPurpose,
+    pub expires_at: Timestamp,
+    pub used: bool,
+}
+
+/// The token, if it may be redeemed for `purpose` at `now`: of that purpose, unused, unexpired.
+/// (Its single use is also a constraint: redeeming it twice aborts the second batch.)
+pub fn redeemable(
+    stored: Option<&StoredOneTime>,
+    purpose: TokenPurpose,
+    now: Timestamp,
+) -> Option<&StoredOneTime> {
+    stored.filter(|t| t.purpose == purpose && !t.used && now < t.expires_at)
+}
+
 /// A refresh token's state, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -380,6 +422,28 @@ mod tests {
         assert!(OpaqueToken::parse("short").is_none());
         assert!(OpaqueToken::parse(&"!".repeat(43)).is_none());
         assert_eq!(format!("{token:?}"), "OpaqueToken(..)");
+    }
+
+    #[test]
+    fn single_use_tokens_of_their_purpose_until_they_expire() {
+        let now = Timestamp::from_millis(1_800_000_000_000);
+        let token = StoredOneTime {
+            customer: "cus".into(),
+            email: "a@example.com".into(),
+            purpose: TokenPurpose::ResetPassword,
+            expires_at: now.plus(RESET_TTL),
+            used: false,
+        };
+        let reset = TokenPurpose::ResetPassword;
+        assert!(redeemable(Some(&token), reset, now).is_some());
+        assert!(redeemable(Some(&token), TokenPurpose::VerifyEmail, now).is_none());
+        assert!(redeemable(Some(&token), reset, now.plus(RESET_TTL)).is_none());
+        let used = StoredOneTime {
+            used: true,
+            ..token
+        };
+        assert!(redeemable(Some(&used), reset, now).is_none());
+        assert!(redeemable(None, reset, now).is_none());
     }
 
     #[test]

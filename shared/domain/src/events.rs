@@ -65,6 +65,8 @@ pub enum Payload {
     TicketResolved(crate::tickets::TicketResolved),
     #[serde(rename = "customer.registered")]
     CustomerRegistered(crate::accounts::CustomerRegistered),
+    #[serde(rename = "customer.password_reset_requested")]
+    CustomerPasswordResetRequested(crate::accounts::PasswordResetRequested),
 }
 
 impl Payload {
@@ -83,6 +85,7 @@ impl Payload {
             Payload::TicketReplied(_) => EventKind::TicketReplied,
             Payload::TicketResolved(_) => EventKind::TicketResolved,
             Payload::CustomerRegistered(_) => EventKind::CustomerRegistered,
+            Payload::CustomerPasswordResetRequested(_) => EventKind::CustomerPasswordResetRequested,
             Payload::InventoryLow(_) => EventKind::InventoryLow,
         }
     }
@@ -102,6 +105,7 @@ impl Payload {
             Payload::TicketReplied(p) => serde_json::to_string(p),
             Payload::TicketResolved(p) => serde_json::to_string(p),
             Payload::CustomerRegistered(p) => serde_json::to_string(p),
+            Payload::CustomerPasswordResetRequested(p) => serde_json::to_string(p),
             Payload::InventoryLow(p) => serde_json::to_string(p),
         }
     }
@@ -243,10 +247,11 @@ pub enum EventKind {
     TicketReplied,
     TicketResolved,
     CustomerRegistered,
+    CustomerPasswordResetRequested,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::OrderCreated,
         EventKind::OrderPaid,
         EventKind::OrderCancelled,
@@ -261,6 +266,7 @@ impl EventKind {
         EventKind::TicketReplied,
         EventKind::TicketResolved,
         EventKind::CustomerRegistered,
+        EventKind::CustomerPasswordResetRequested,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -279,6 +285,7 @@ impl EventKind {
             EventKind::TicketReplied => "ticket.replied",
             EventKind::TicketResolved => "ticket.resolved",
             EventKind::CustomerRegistered => "customer.registered",
+            EventKind::CustomerPasswordResetRequested => "customer.password_reset_requested",
         }
     }
 

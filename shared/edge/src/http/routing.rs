@@ -25,6 +25,12 @@ pub enum Access {
         scope: &'static str,
         admin_scope: &'static str,
     },
+    /// A bearer token of `audience` with `scope` (a customer's access token): the caller is its
+    /// subject. An `Idempotency-Key` is scoped to that subject.
+    Bearer {
+        audience: crate::http::auth::Audience,
+        scope: &'static str,
+    },
     /// The handler authorizes (reads that accept more than one kind of token). Never used for
     /// a mutation: a stored answer must never be replayed before authorization.
     Handler,

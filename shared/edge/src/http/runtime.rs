@@ -437,6 +437,10 @@ where
             Ok(principal) => call.principal = Some(principal),
             Err(p) => return p.into_reply(request_id),
         },
+        Access::Bearer { audience, scope } => match call.require_token(audience, scope) {
+            Ok(principal) => call.principal = Some(principal),
+            Err(p) => return p.into_reply(request_id),
+        },
         _ => {}
     }
 
@@ -544,10 +548,12 @@ impl<E: Copy> Call<E> {
 /// capability resource, or for anonymous routes the client's address.
 fn idempotency_scope<E>(call: &Call<E>) -> String {
     match call.route.access {
-        Access::Admin(_) | Access::OwnerOrAdmin { .. } => match &call.principal {
-            Some(p) => format!("principal:{}", p.identity()),
-            None => "principal:".to_owned(),
-        },
+        Access::Admin(_) | Access::OwnerOrAdmin { .. } | Access::Bearer { .. } => {
+            match &call.principal {
+                Some(p) => format!("principal:{}", p.identity()),
+                None => "principal:".to_owned(),
+            }
+        }
         Access::Capability => format!("resource:{}", call.route.param(0)),
         Access::Public => format!(
             "client:{}",

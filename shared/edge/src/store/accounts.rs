@@ -4,7 +4,7 @@
 //! batch whose trigger and UNIQUE parent refuse a token that was not active) and revocation.
 
 use serde::Deserialize;
-use shop_domain::accounts::{RefreshStatus, StoredRefresh};
+use shop_domain::accounts::{RefreshStatus, StoredOneTime, StoredRefresh, TokenPurpose};
 use shop_domain::events::Event;
 use shop_domain::ids::CustomerId;
 use shop_domain::time::Timestamp;
@@ -229,6 +229,149 @@ pub async fn me(db: &Db, id: &CustomerId) -> Result<Option<MeRow>, StoreError> {
         "SELECT id, email, name, email_verified_at, created_at FROM customers WHERE id = ?1",
         &[id.as_str().into()],
         "customer",
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct OneTimeRow {
+    customer_id: String,
+    email: String,
+    purpose: TokenPurpose,
+    expires_at: i64,
+    used: i64,
+}
+
+/// The single-use token whose digest is `digest`, with its customer's address.
+pub async fn one_time(db: &Db, digest: &str) -> Result<Option<StoredOneTime>, StoreError> {
+    let row: Option<OneTimeRow> = sql::first(
+        db,
+        "SELECT t.customer_id, c.email, t.purpose, t.expires_at, t.used_at IS NOT NULL AS used \
+         FROM customer_tokens t JOIN customers c ON c.id = t.customer_id WHERE t.token_hash = ?1",
+        &[digest.into()],
+        "single-use token",
+    )
+    .await?;
+    Ok(row.map(|r| StoredOneTime {
+        customer: r.customer_id,
+        email: r.email,
+        purpose: r.purpose,
+        expires_at: Timestamp::from_millis(r.expires_at),
+        used: r.used != 0,
+    }))
+}
+
+/// The statement that uses the token `digest` (a second use aborts its batch: the trigger).
+fn use_token(db: &Db, digest: &str, now: Timestamp) -> worker::Result<sql::Stmt> {
+    db.prepare("UPDATE customer_tokens SET used_at = ?2 WHERE token_hash = ?1")
+        .bind(&[digest.into(), num(now.millis())])
+}
+
+/// Run `statements`; `false` when a single-use token in them was used already.
+async fn redeem(db: &Db, statements: Vec<sql::Stmt>, context: &str) -> Result<bool, StoreError> {
+    match db.batch(statements).await {
+        Ok(_) => Ok(true),
+        Err(e) => match sql::violation(&e.to_string()) {
+            Some(Violation::Trigger("token used")) => Ok(false),
+            _ => Err(err(context)(e)),
+        },
+    }
+}
+
+/// Use the verification token `digest` and mark `customer`'s address verified. One batch.
+pub async fn verify_email(
+    db: &Db,
+    digest: &str,
+    customer: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let context = "verify email";
+    let statements = vec![
+        use_token(db, digest, now),
+        db.prepare(
+            "UPDATE customers SET email_verified_at = coalesce(email_verified_at, ?2), updated_at = ?2 \
+             WHERE id = ?1",
+        )
+        .bind(&[customer.into(), num(now.millis())]),
+    ]
+    .into_iter()
+    .collect::<worker::Result<Vec<_>>>()
+    .map_err(err(context))?;
+    redeem(db, statements, context).await
+}
+
+/// Record a password reset token for `customer` and `event`. One batch.
+pub async fn request_reset(
+    db: &Db,
+    customer: &CustomerId,
+    digest: &str,
+    expires_at: Timestamp,
+    event: &Event,
+    now: Timestamp,
+) -> Result<Vec<Event>, StoreError> {
+    let context = "request password reset";
+    let statements = vec![
+        db.prepare(
+            "INSERT INTO customer_tokens (token_hash, customer_id, purpose, created_at, expires_at) \
+             VALUES (?1, ?2, 'reset_password', ?3, ?4)",
+        )
+        .bind(&[
+            digest.into(),
+            customer.as_str().into(),
+            num(now.millis()),
+            num(expires_at.millis()),
+        ]),
+        outbox::insert(db, event),
+    ]
+    .into_iter()
+    .collect::<worker::Result<Vec<_>>>()
+    .map_err(err(context))?;
+    let results = db.batch(statements).await.map_err(err(context))?;
+    outbox::written(results.get(1..).unwrap_or_default()).map_err(err(context))
+}
+
+/// Replace `customer`'s password hash and revoke every session of theirs; with `token`, the
+/// reset token that allows it is used in the same batch (`false`: it was used already, nothing
+/// changed).
+pub async fn set_password(
+    db: &Db,
+    customer: &str,
+    hash: &str,
+    token: Option<&str>,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let context = "set password";
+    let mut statements = Vec::new();
+    if let Some(digest) = token {
+        statements.push(use_token(db, digest, now));
+    }
+    statements.push(
+        db.prepare(
+            "UPDATE customers SET password_hash = ?2, password_changed_at = ?3, updated_at = ?3 \
+             WHERE id = ?1",
+        )
+        .bind(&[customer.into(), hash.into(), num(now.millis())]),
+    );
+    statements.push(
+        db.prepare(
+            "UPDATE refresh_tokens SET status = 'revoked' WHERE customer_id = ?1 AND status <> 'revoked'",
+        )
+        .bind(&[customer.into()]),
+    );
+    let statements = statements
+        .into_iter()
+        .collect::<worker::Result<Vec<_>>>()
+        .map_err(err(context))?;
+    redeem(db, statements, context).await
+}
+
+/// `customer`'s address and password hash.
+pub async fn credentials(db: &Db, id: &CustomerId) -> Result<Option<CustomerRow>, StoreError> {
+    sql::first(
+        db,
+        "SELECT id, email, name, password_hash FROM customers WHERE id = ?1",
+        &[id.as_str().into()],
+        "customer credentials",
     )
     .await
 }

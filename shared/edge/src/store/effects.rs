@@ -131,7 +131,8 @@ pub async fn apply(db: &Db, event: &Event, now: Timestamp) -> Result<&'static st
         | Payload::TicketCreated(_)
         | Payload::TicketReplied(_)
         | Payload::TicketResolved(_)
-        | Payload::CustomerRegistered(_) => {}
+        | Payload::CustomerRegistered(_)
+        | Payload::CustomerPasswordResetRequested(_) => {}
     }
     // Outbound webhooks: created once, with the claim; sent below and by the cron.
     statements.push(webhooks::enqueue(db, event, now).map_err(err)?);
