@@ -162,3 +162,41 @@ test("changing the password needs the current one and revokes every session", as
   for (const session of [one, two]) assertProblem(await post("/v1/auth/refresh", { refresh_token: session.refresh_token }), 401, "invalid_refresh_token");
   assert.equal((await post("/v1/auth/login", { email, password: "a brand new passphrase" })).status, 200);
 });
+
+test("a customer keeps addresses with one default, and only their own", async () => {
+  const login = async () => {
+    const email = fresh();
+    await post("/v1/auth/register", { email, password: PASSWORD });
+    return bearer((await post("/v1/auth/login", { email, password: PASSWORD })).body.access_token);
+  };
+  const [ada, bob] = [await login(), await login()];
+  const home = { name: "Ada Lovelace", line1: "12 St James's Square", city: "London", postal_code: "SW1Y 4JH", country: "GB" };
+  const first = await post("/v1/me/addresses", home, ada);
+  assert.equal(first.status, 201, first.text);
+  assert.equal(first.body.default, true, "the first address is the default");
+  const work = await post("/v1/me/addresses", { ...home, line1: "1 Analytical Way", postal_code: "N1 7AA" }, ada);
+  assert.equal(work.body.default, false);
+  const moved = await app.patch(`/v1/me/addresses/${work.body.id}`, { default: true, phone: "+44 20 7946 0000" }, { headers: ada });
+  assert.equal(moved.status, 200, moved.text);
+  assert.deepEqual([moved.body.default, moved.body.phone, moved.body.line1], [true, "+44 20 7946 0000", "1 Analytical Way"]);
+  let list = (await app.get("/v1/me/addresses", { headers: ada })).body.data;
+  assert.deepEqual(list.map((a) => [a.id, a.default]), [[work.body.id, true], [first.body.id, false]], "one default, listed first");
+
+  // Bad fields are 422 and change nothing; another customer's address is 404 to them.
+  const bad = assertProblem(await app.patch(`/v1/me/addresses/${work.body.id}`, { country: "Britain", city: "" }, { headers: ada }), 422, "validation_failed");
+  assert.deepEqual(bad.errors.map((e) => e.pointer).sort(), ["/city", "/country"]);
+  assertProblem(await app.patch(`/v1/me/addresses/${work.body.id}`, { city: "Paris" }, { headers: bob }), 404, "address_not_found");
+  assertProblem(await app.del(`/v1/me/addresses/${work.body.id}`, { headers: bob }), 404, "address_not_found");
+  assert.deepEqual((await app.get("/v1/me/addresses", { headers: bob })).body.data, []);
+  assertProblem(await app.get("/v1/me/addresses", { headers: bearer(await adminToken(["orders:read"])) }), 401, "invalid_token");
+
+  // Deleting the default makes the oldest remaining one the default.
+  assert.equal((await app.del(`/v1/me/addresses/${work.body.id}`, { headers: ada })).status, 204);
+  list = (await app.get("/v1/me/addresses", { headers: ada })).body.data;
+  assert.deepEqual(list.map((a) => [a.id, a.default]), [[first.body.id, true]]);
+
+  const renamed = await app.patch("/v1/me", { name: "  Ada King  " }, { headers: ada });
+  assert.equal(renamed.status, 200, renamed.text);
+  assert.equal(renamed.body.name, "Ada King");
+  assertProblem(await app.patch("/v1/me", { name: "A\u0007" }, { headers: ada }), 422, "validation_failed");
+});

@@ -25,6 +25,8 @@ use shop_edge::store::accounts as store;
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response};
 
+mod addresses;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Register,
@@ -35,7 +37,12 @@ pub enum Endpoint {
     RequestReset,
     ConfirmReset,
     Me,
+    UpdateMe,
     ChangePassword,
+    ListAddresses,
+    CreateAddress,
+    UpdateAddress,
+    DeleteAddress,
 }
 
 const CUSTOMER: Access = Access::Bearer {
@@ -94,10 +101,40 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::Me,
     },
     Route {
+        method: "PATCH",
+        path: "/v1/me",
+        access: CUSTOMER,
+        endpoint: Endpoint::UpdateMe,
+    },
+    Route {
         method: "POST",
         path: "/v1/me/password",
         access: CUSTOMER,
         endpoint: Endpoint::ChangePassword,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/me/addresses",
+        access: CUSTOMER,
+        endpoint: Endpoint::ListAddresses,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/me/addresses",
+        access: CUSTOMER,
+        endpoint: Endpoint::CreateAddress,
+    },
+    Route {
+        method: "PATCH",
+        path: "/v1/me/addresses/{address_id}",
+        access: CUSTOMER,
+        endpoint: Endpoint::UpdateAddress,
+    },
+    Route {
+        method: "DELETE",
+        path: "/v1/me/addresses/{address_id}",
+        access: CUSTOMER,
+        endpoint: Endpoint::DeleteAddress,
     },
 ];
 
@@ -126,6 +163,11 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::ConfirmReset => confirm_reset(&call).await,
         Endpoint::Me => me(&call).await,
         Endpoint::ChangePassword => change_password(&call).await,
+        Endpoint::UpdateMe => addresses::patch_me(&call).await,
+        Endpoint::ListAddresses => addresses::list(&call).await,
+        Endpoint::CreateAddress => addresses::create(&call).await,
+        Endpoint::UpdateAddress => addresses::update(&call).await,
+        Endpoint::DeleteAddress => addresses::delete(&call).await,
     }
 }
 
@@ -405,7 +447,7 @@ struct Me {
 }
 
 /// The customer of the access token the pipeline verified.
-fn customer(call: &Call<Endpoint>) -> Result<CustomerId, Problem> {
+pub(crate) fn customer(call: &Call<Endpoint>) -> Result<CustomerId, Problem> {
     call.principal
         .as_ref()
         .and_then(|p| CustomerId::parse(&p.sub).ok())
@@ -420,7 +462,7 @@ fn customer(call: &Call<Endpoint>) -> Result<CustomerId, Problem> {
 }
 
 /// `GET /v1/me`: the customer of the access token, and no one else's token type.
-async fn me(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+pub(crate) async fn me(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let id = customer(call)?;
     let db = call.db()?;
     let me = store::me(&db, &id).await?.ok_or_else(|| {

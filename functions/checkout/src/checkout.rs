@@ -17,7 +17,7 @@ use shop_edge::outbound::stripe::Stripe;
 use shop_edge::store::carts::D1Carts;
 use shop_edge::store::orders::D1Orders;
 use shop_edge::store::shipping as store_shipping;
-use shop_edge::{Call, FieldError, Problem, Reply};
+use shop_edge::{Call, Problem, Reply};
 
 use crate::Endpoint;
 
@@ -100,14 +100,7 @@ pub async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         shipping_method: body.shipping_method.unwrap_or_default(),
         payment_provider: body.payment_provider,
     })
-    .map_err(|issues| {
-        Problem::invalid_fields(
-            issues
-                .into_iter()
-                .map(|i| FieldError::new(i.path, i.code, i.message))
-                .collect(),
-        )
-    })?;
+    .map_err(Problem::invalid_inputs)?;
 
     // Abuse limits (the platform's rate limiter): per client address, then per email, so a
     // guest cannot hold the stock with one unpaid order after another.

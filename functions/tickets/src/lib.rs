@@ -133,15 +133,6 @@ struct StoredSubmission<T> {
     ticket: T,
 }
 
-fn invalid(issues: Vec<shop_domain::checkout::FieldIssue>) -> Problem {
-    Problem::invalid_fields(
-        issues
-            .into_iter()
-            .map(|i| FieldError::new(i.path, i.code, i.message))
-            .collect(),
-    )
-}
-
 fn ticket_not_found() -> Problem {
     Problem::not_found("ticket_not_found", "No ticket with this id")
 }
@@ -168,7 +159,7 @@ async fn submit(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         category: body.category,
         order_number: body.order_number,
     })
-    .map_err(invalid)?;
+    .map_err(Problem::invalid_inputs)?;
     // Abuse limits (the platform's rate limiter), per client address then per email address,
     // before anything is read.
     let client = call.header("CF-Connecting-IP").unwrap_or_default();
@@ -310,7 +301,7 @@ fn ticket_changed() -> Problem {
 /// adds a message; the status follows (`shop_domain::tickets::TicketState::apply`).
 async fn reply(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let body: MessageBodyIn = call.json()?;
-    let message = MessageBody::parse(&body.message).map_err(invalid)?;
+    let message = MessageBody::parse(&body.message).map_err(Problem::invalid_inputs)?;
     let ticket = load(call).await?;
     let (author, agent_sub) = match agent(call) {
         Some(p) => (Author::Agent, Some(p.sub.as_str())),

@@ -112,6 +112,22 @@ pub struct AddressInput {
     pub phone: Option<String>,
 }
 
+/// An address as input again (to change some of its fields and check it anew).
+impl From<Address> for AddressInput {
+    fn from(a: Address) -> Self {
+        AddressInput {
+            name: a.name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            postal_code: a.postal_code,
+            region: a.region,
+            country: a.country,
+            phone: a.phone,
+        }
+    }
+}
+
 /// Characters no name or address line may hold: control characters (line breaks, NUL, escape
 /// sequences), the Unicode line and paragraph separators, the byte-order mark, and the
 /// bidirectional formatting characters that make text display in another

@@ -92,6 +92,16 @@ impl Problem {
         self
     }
 
+    /// 422 for every field the domain found invalid.
+    pub fn invalid_inputs(issues: Vec<shop_domain::checkout::FieldIssue>) -> Self {
+        Problem::invalid_fields(
+            issues
+                .into_iter()
+                .map(|i| FieldError::new(i.path, i.code, i.message))
+                .collect(),
+        )
+    }
+
     /// 422 for every invalid field of a request.
     pub fn invalid_fields(errors: Vec<FieldError>) -> Self {
         Problem::new(

@@ -2,6 +2,7 @@
 //! runs through `sql::Db`, which counts round trips and carries the request's idempotency key.
 
 pub mod accounts;
+pub mod addresses;
 pub mod carts;
 pub mod catalog;
 pub mod dead_events;

@@ -1,0 +1,160 @@
+//! The customer's own record and saved addresses: `PATCH /v1/me`, `GET/POST /v1/me/addresses`,
+//! `PATCH/DELETE /v1/me/addresses/{id}`. Addresses are checked as a checkout checks a shipping
+//! address (`shop_domain::checkout::Address::parse`); glue over `shop_edge::store::addresses`.
+
+use serde::Deserialize;
+use shop_domain::checkout::{has_unsafe_characters, Address, AddressInput};
+use shop_domain::ids::AddressId;
+use shop_edge::http::runtime::CryptoIds;
+use shop_edge::store::addresses::{self as store, SaveOutcome};
+use shop_edge::{Call, Problem, Reply};
+
+use crate::{customer, Endpoint};
+
+/// Address fields as sent; on `PATCH`, absent fields keep their value.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct AddressBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    line1: Option<String>,
+    #[serde(default)]
+    line2: Option<String>,
+    #[serde(default)]
+    city: Option<String>,
+    #[serde(default)]
+    postal_code: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    country: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    /// Make it the default shipping address.
+    #[serde(default)]
+    default: Option<bool>,
+}
+
+impl AddressBody {
+    /// The address these fields make over `base` (an existing address, or nothing), checked.
+    fn address(self, base: Option<Address>) -> Result<Address, Problem> {
+        let base = base.map_or_else(AddressInput::default, AddressInput::from);
+        let input = AddressInput {
+            name: self.name.unwrap_or(base.name),
+            line1: self.line1.unwrap_or(base.line1),
+            line2: self.line2.or(base.line2),
+            city: self.city.unwrap_or(base.city),
+            postal_code: self.postal_code.unwrap_or(base.postal_code),
+            region: self.region.or(base.region),
+            country: self.country.unwrap_or(base.country),
+            phone: self.phone.or(base.phone),
+        };
+        let mut issues = Vec::new();
+        Address::parse(input, "", &mut issues).ok_or_else(|| Problem::invalid_inputs(issues))
+    }
+}
+
+fn address_not_found() -> Problem {
+    Problem::not_found("address_not_found", "No such address of this customer")
+}
+
+fn address_id(call: &Call<Endpoint>) -> Result<AddressId, Problem> {
+    call.path_param(0, AddressId::parse, address_not_found)
+}
+
+/// `GET /v1/me/addresses`.
+pub async fn list(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let id = customer(call)?;
+    let db = call.db()?;
+    let data = store::list(&db, &id).await?;
+    Ok(Reply::json(200, &serde_json::json!({ "data": data }))?
+        .header("Cache-Control", "private, no-store"))
+}
+
+/// `POST /v1/me/addresses`: 201 with the saved address; the first becomes the default.
+pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let customer = customer(call)?;
+    let mut body: AddressBody = call.json()?;
+    let default = body.default.take().unwrap_or(false);
+    let address = body.address(None)?;
+    let id = AddressId::mint(&CryptoIds);
+    let db = call.db()?;
+    match store::insert(&db, &customer, &id, &address, default, call.now).await? {
+        SaveOutcome::TooMany => Err(Problem::new(
+            409,
+            "too_many_addresses",
+            "Too many addresses",
+            "A customer keeps at most 20 addresses; delete one first",
+        )),
+        SaveOutcome::NotFound => Err(address_not_found()),
+        SaveOutcome::Saved => {
+            let saved = store::get(&db, &customer, &id)
+                .await?
+                .ok_or_else(address_not_found)?;
+            Ok(Reply::json(201, &saved)?.header("Location", format!("/v1/me/addresses/{id}")))
+        }
+    }
+}
+
+/// `PATCH /v1/me/addresses/{id}`: the fields sent replace theirs; `default: true` makes it the
+/// default.
+pub async fn update(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let customer = customer(call)?;
+    let id = address_id(call)?;
+    let mut body: AddressBody = call.json()?;
+    let default = body.default.take().unwrap_or(false);
+    let db = call.db()?;
+    let current = store::get(&db, &customer, &id)
+        .await?
+        .ok_or_else(address_not_found)?;
+    let address = body.address(Some(current.address))?;
+    match store::update(&db, &customer, &id, &address, default, call.now).await? {
+        SaveOutcome::Saved => {
+            let saved = store::get(&db, &customer, &id)
+                .await?
+                .ok_or_else(address_not_found)?;
+            Ok(Reply::json(200, &saved)?)
+        }
+        SaveOutcome::NotFound | SaveOutcome::TooMany => Err(address_not_found()),
+    }
+}
+
+/// `DELETE /v1/me/addresses/{id}`: 204; the oldest remaining address becomes the default when
+/// the default goes.
+pub async fn delete(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let customer = customer(call)?;
+    let id = address_id(call)?;
+    let db = call.db()?;
+    match store::delete(&db, &customer, &id).await? {
+        SaveOutcome::Saved => Ok(Reply::empty(204)),
+        SaveOutcome::NotFound | SaveOutcome::TooMany => Err(address_not_found()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MeBody {
+    name: Option<String>,
+}
+
+/// `PATCH /v1/me` `{name}`: the customer's name (`null` or empty clears it).
+pub async fn patch_me(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let customer = customer(call)?;
+    let body: MeBody = call.json()?;
+    let name = body
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
+    if name.is_some_and(|n| n.chars().count() > 200 || has_unsafe_characters(n)) {
+        return Err(Problem::invalid_field(
+            "/name",
+            "invalid_name",
+            "name is up to 200 characters, without control characters",
+        ));
+    }
+    let db = call.db()?;
+    store::set_name(&db, &customer, name, call.now).await?;
+    crate::me(call).await
+}
