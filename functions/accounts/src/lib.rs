@@ -18,7 +18,6 @@ use shop_domain::events::{Event, Payload};
 use shop_domain::ids::CustomerId;
 use shop_edge::http::auth::{self, Audience, Principal};
 use shop_edge::http::problem::FieldError;
-use shop_edge::http::rate_limit;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::kdf::{random_bytes, WebCryptoKdf};
 use shop_edge::store::accounts as store;
@@ -174,12 +173,9 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
 /// Throttle by client address and by email address (the platform's limiter), before any
 /// password is derived.
 async fn throttle(call: &Call<Endpoint>, email: Option<&Email>) -> Result<(), Problem> {
-    let client = call.header("CF-Connecting-IP").unwrap_or_default();
-    call.rate_limit("AUTH_BY_CLIENT", &format!("client:{client}"))
-        .await?;
+    call.rate_limit_client("AUTH_BY_CLIENT").await?;
     if let Some(email) = email {
-        let key = rate_limit::digest(&email.as_str().to_lowercase());
-        call.rate_limit("AUTH_BY_EMAIL", &format!("email:{key}"))
+        call.rate_limit_email("AUTH_BY_EMAIL", email.as_str())
             .await?;
     }
     Ok(())
@@ -319,18 +315,14 @@ async fn login(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let (Some(customer), Some(stored), true) = (customer, stored, matches) else {
         return Err(invalid_credentials());
     };
-    let rehash = if stored.needs_rehash(CURRENT_KDF) {
-        let password = Password::new(&body.password, &email).ok();
-        match password {
-            Some(p) => Some(
-                PasswordHash::new(&WebCryptoKdf, &p, random_bytes()?, CURRENT_KDF)
-                    .await?
-                    .encode(),
-            ),
-            None => None,
-        }
-    } else {
-        None
+    // Made with less work than now: hashed again (a password from before today's policy stays).
+    let rehash = match Password::new(&body.password, &email) {
+        Ok(password) if stored.needs_rehash(CURRENT_KDF) => Some(
+            PasswordHash::new(&WebCryptoKdf, &password, random_bytes()?, CURRENT_KDF)
+                .await?
+                .encode(),
+        ),
+        _ => None,
     };
     let refresh = OpaqueToken::from_random(random_bytes()?);
     let family = OpaqueToken::from_random(random_bytes()?).digest();

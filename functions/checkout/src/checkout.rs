@@ -10,7 +10,6 @@ use shop_domain::checkout::{
 use shop_domain::ids::{CartId, OrderId};
 use shop_domain::order::{Order, OrderStore};
 use shop_edge::http::auth::{self, Audience, Principal};
-use shop_edge::http::rate_limit;
 use shop_edge::http::reply::JSON;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::outbound::stripe::Stripe;
@@ -104,17 +103,9 @@ pub async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
 
     // Abuse limits (the platform's rate limiter): per client address, then per email, so a
     // guest cannot hold the stock with one unpaid order after another.
-    let client = call.header("CF-Connecting-IP").unwrap_or_default();
-    call.rate_limit("CHECKOUT_BY_CLIENT", &format!("client:{client}"))
+    call.rate_limit_client("CHECKOUT_BY_CLIENT").await?;
+    call.rate_limit_email("CHECKOUT_BY_EMAIL", request.email.as_str())
         .await?;
-    call.rate_limit(
-        "CHECKOUT_BY_EMAIL",
-        &format!(
-            "email:{}",
-            rate_limit::digest(&request.email.as_str().to_lowercase())
-        ),
-    )
-    .await?;
 
     let settings = &call.config.checkout;
     let db = call.db()?;

@@ -13,7 +13,6 @@ use shop_domain::tickets::{
 use shop_domain::time::Duration;
 use shop_edge::http::auth::{self, Audience, Principal};
 use shop_edge::http::problem::FieldError;
-use shop_edge::http::rate_limit;
 use shop_edge::http::reply::JSON;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::tickets::{self as store, ChangeOutcome, TicketFilter, TicketView};
@@ -162,11 +161,8 @@ async fn submit(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     .map_err(Problem::invalid_inputs)?;
     // Abuse limits (the platform's rate limiter), per client address then per email address,
     // before anything is read.
-    let client = call.header("CF-Connecting-IP").unwrap_or_default();
-    call.rate_limit("TICKETS_BY_CLIENT", &format!("client:{client}"))
-        .await?;
-    let email_key = rate_limit::digest(&ticket.email.as_str().to_lowercase());
-    call.rate_limit("TICKETS_BY_EMAIL", &format!("email:{email_key}"))
+    call.rate_limit_client("TICKETS_BY_CLIENT").await?;
+    call.rate_limit_email("TICKETS_BY_EMAIL", ticket.email.as_str())
         .await?;
     let db = call.db()?;
     let order = match &ticket.order_number {

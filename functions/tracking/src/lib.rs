@@ -77,9 +77,7 @@ fn tracked(view: Option<TrackingView>) -> Result<Reply, Problem> {
 
 /// Throttle lookups per client with the platform's limiter, before anything is read.
 async fn throttle(call: &Call<Endpoint>) -> Result<(), Problem> {
-    let client = call.header("CF-Connecting-IP").unwrap_or_default();
-    call.rate_limit("TRACKING_BY_CLIENT", &format!("client:{client}"))
-        .await
+    call.rate_limit_client("TRACKING_BY_CLIENT").await
 }
 
 /// `GET /v1/tracking?order_number=…&email=…`.

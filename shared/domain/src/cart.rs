@@ -758,7 +758,7 @@ impl<R: CartRepository, Z: ShippingConfig> Carts<'_, R, Z> {
 
     pub async fn get(&self, id: &CartId, now: Timestamp) -> Result<CartView, CartError> {
         let loaded = self.load(id, now).await?;
-        let zones = self.zones_for(&loaded.cart, &mut None).await?;
+        let zones = self.zones_for(&loaded.cart).await?;
         CartView::build(&loaded.cart, &loaded.current, self.policy, zones.as_ref())
     }
 
@@ -800,19 +800,13 @@ impl<R: CartRepository, Z: ShippingConfig> Carts<'_, R, Z> {
             .await
     }
 
-    /// The shipping configuration when `cart` has chosen shipping (read once per use case).
-    async fn zones_for(
-        &self,
-        cart: &Cart,
-        read: &mut Option<Zones>,
-    ) -> Result<Option<Zones>, CartError> {
-        if cart.shipping.is_none() {
-            return Ok(None);
-        }
-        if read.is_none() {
-            *read = Some(self.shipping.zones().await?);
-        }
-        Ok(read.clone())
+    /// The shipping configuration when `cart` has chosen shipping (the port keeps it, so a
+    /// retried change does not read it again).
+    async fn zones_for(&self, cart: &Cart) -> Result<Option<Zones>, CartError> {
+        Ok(match cart.shipping {
+            Some(_) => Some(self.shipping.zones().await?),
+            None => None,
+        })
     }
 
     pub async fn add_item(
@@ -899,7 +893,6 @@ impl<R: CartRepository, Z: ShippingConfig> Carts<'_, R, Z> {
         mut preloaded: Option<LoadedCart>,
         change: &Change<'_>,
     ) -> Result<CartView, CartError> {
-        let mut zones_read = None;
         for _ in 0..MAX_ATTEMPTS {
             let LoadedCart {
                 mut cart,
@@ -948,7 +941,7 @@ impl<R: CartRepository, Z: ShippingConfig> Carts<'_, R, Z> {
             }
             // Priced before saving: a cart whose total cannot be represented is refused, not
             // saved and then failed on.
-            let zones = self.zones_for(&cart, &mut zones_read).await?;
+            let zones = self.zones_for(&cart).await?;
             let view = CartView::build(&cart, &current, self.policy, zones.as_ref())?;
             if let (Change::ChooseShipping(Some(choice)), Some(shipping)) = (change, &view.shipping)
             {

@@ -209,6 +209,19 @@ impl<E> Call<E> {
             .unwrap_or_default()
     }
 
+    /// [`Call::rate_limit`] keyed by the client's address (`CF-Connecting-IP`).
+    pub async fn rate_limit_client(&self, binding: &str) -> Result<(), Problem> {
+        let client = self.header("CF-Connecting-IP").unwrap_or_default();
+        self.rate_limit(binding, &format!("client:{client}")).await
+    }
+
+    /// [`Call::rate_limit`] keyed by an email address, case-insensitively (the limiter sees its
+    /// SHA-256, never the address).
+    pub async fn rate_limit_email(&self, binding: &str, email: &str) -> Result<(), Problem> {
+        let key = crate::http::rate_limit::digest(&email.to_lowercase());
+        self.rate_limit(binding, &format!("email:{key}")).await
+    }
+
     /// Require an `Idempotency-Key` on this mutation (where a retry without one could repeat
     /// an effect that matters: an order, a stock adjustment).
     pub fn require_idempotency_key(&self) -> Result<String, Problem> {
