@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { migrate, seedDemoCatalog, startBackend } from "../scripts/lib/backend.mjs";
 
 export { adminToken } from "../scripts/lib/token.mjs";
@@ -121,4 +122,18 @@ export async function eventually(probe, what, timeoutMs = 15000) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+export const CUSTOMER_PASSWORD = "correct horse battery staple";
+
+/** A newly registered customer, logged in: `{email, id, token, auth}` (`auth`: the header). */
+export async function signedInCustomer(app, name) {
+  const email = `buyer-${randomUUID().slice(0, 8)}@example.com`;
+  const key = () => ({ headers: { "Idempotency-Key": randomUUID() } });
+  const registered = await app.post("/v1/auth/register", { email, password: CUSTOMER_PASSWORD, ...(name ? { name } : {}) }, key());
+  assert.equal(registered.status, 202, registered.text);
+  const login = await app.post("/v1/auth/login", { email, password: CUSTOMER_PASSWORD }, key());
+  assert.equal(login.status, 200, login.text);
+  const token = login.body.access_token;
+  return { email, id: login.body.customer_id, token, auth: { Authorization: `Bearer ${token}` } };
 }

@@ -13,14 +13,18 @@ use shop_domain::accounts::{
     self, CustomerRegistered, OpaqueToken, Password, PasswordHash, PasswordResetRequested, Refresh,
     TokenPurpose, ACCESS_TOKEN_TTL, CURRENT_KDF, REFRESH_TOKEN_TTL, RESET_TTL, VERIFICATION_TTL,
 };
+use shop_domain::cart::{CartError, Carts};
 use shop_domain::checkout::Email;
 use shop_domain::events::{Event, Payload};
-use shop_domain::ids::CustomerId;
+use shop_domain::ids::{CartId, CustomerId};
 use shop_edge::http::auth::{self, Audience, Principal};
 use shop_edge::http::problem::FieldError;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::kdf::{random_bytes, WebCryptoKdf};
 use shop_edge::store::accounts as store;
+use shop_edge::store::carts::D1Carts;
+use shop_edge::store::order_search;
+use shop_edge::store::shipping::CachedZones;
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response};
 
@@ -42,11 +46,12 @@ pub enum Endpoint {
     CreateAddress,
     UpdateAddress,
     DeleteAddress,
+    MyOrders,
 }
 
 const CUSTOMER: Access = Access::Bearer {
     audience: Audience::Customer,
-    scope: "customer",
+    scope: auth::CUSTOMER_SCOPE,
 };
 
 /// Every route of this worker: dispatch, 405 answers and the OpenAPI test all read this table.
@@ -135,6 +140,12 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         access: CUSTOMER,
         endpoint: Endpoint::DeleteAddress,
     },
+    Route {
+        method: "GET",
+        path: "/v1/me/orders",
+        access: CUSTOMER,
+        endpoint: Endpoint::MyOrders,
+    },
 ];
 
 #[event(fetch)]
@@ -167,6 +178,7 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::CreateAddress => addresses::create(&call).await,
         Endpoint::UpdateAddress => addresses::update(&call).await,
         Endpoint::DeleteAddress => addresses::delete(&call).await,
+        Endpoint::MyOrders => my_orders(&call).await,
     }
 }
 
@@ -273,6 +285,9 @@ async fn register(call: &Call<Endpoint>) -> Result<Reply, Problem> {
 struct LoginBody {
     email: String,
     password: String,
+    /// The guest cart the shopper was using: merged into the customer's cart (or made theirs).
+    #[serde(default)]
+    cart_id: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -283,6 +298,9 @@ struct Tokens {
     expires_in: i64,
     refresh_token: String,
     customer_id: String,
+    /// On login: the customer's cart after the guest cart joined it (`null`: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cart_id: Option<Option<CartId>>,
 }
 
 fn invalid_credentials() -> Problem {
@@ -298,6 +316,14 @@ fn invalid_credentials() -> Problem {
 async fn login(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let body: LoginBody = call.json()?;
     let email = email(&body.email)?;
+    let guest_cart = body
+        .cart_id
+        .as_deref()
+        .map(|id| {
+            CartId::parse(id)
+                .map_err(|_| Problem::invalid_field("/cart_id", "invalid_cart_id", "Not a cart id"))
+        })
+        .transpose()?;
     if body.password.is_empty() || body.password.chars().count() > accounts::MAX_PASSWORD_CHARS {
         return Err(invalid_credentials());
     }
@@ -336,14 +362,44 @@ async fn login(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         call.now,
     )
     .await?;
-    tokens(call, customer.id.as_str(), &refresh)
+    let cart = sign_in_cart(call, &db, &customer.id, guest_cart.as_ref()).await?;
+    tokens(call, customer.id.as_str(), &refresh, Some(cart))
 }
 
-fn tokens(call: &Call<Endpoint>, customer: &str, refresh: &OpaqueToken) -> Result<Reply, Problem> {
+/// The customer's cart once they signed in: the guest cart they were using merged into it (see
+/// `Carts::sign_in`). A guest cart that cannot join (gone, expired, another's) is left as it is.
+async fn sign_in_cart(
+    call: &Call<Endpoint>,
+    db: &shop_edge::store::sql::Db,
+    customer: &CustomerId,
+    guest: Option<&CartId>,
+) -> Result<Option<CartId>, Problem> {
+    let repo = D1Carts::new(db);
+    let zones = CachedZones { db, now: call.now };
+    let carts = Carts {
+        repo: &repo,
+        shipping: &zones,
+        ids: &CryptoIds,
+        policy: &call.config.cart,
+        customer: Some(customer),
+    };
+    match carts.sign_in(guest, call.now).await {
+        Ok(cart) => Ok(cart.map(|c| c.id)),
+        Err(CartError::Store(e)) => Err(e.into()),
+        Err(_) => Ok(None),
+    }
+}
+
+fn tokens(
+    call: &Call<Endpoint>,
+    customer: &str,
+    refresh: &OpaqueToken,
+    cart_id: Option<Option<CartId>>,
+) -> Result<Reply, Problem> {
     let principal = Principal {
         sub: customer.to_owned(),
         audience: Audience::Customer,
-        scopes: vec!["customer".into()],
+        scopes: vec![auth::CUSTOMER_SCOPE.into()],
     };
     let access = auth::issue(
         &principal,
@@ -358,6 +414,7 @@ fn tokens(call: &Call<Endpoint>, customer: &str, refresh: &OpaqueToken) -> Resul
         expires_in: ACCESS_TOKEN_TTL.millis() / 1000,
         refresh_token: refresh.as_str().to_owned(),
         customer_id: customer.to_owned(),
+        cart_id,
     };
     let reply = Reply::json(200, &body)?.header("Cache-Control", "no-store");
     // What a replay with the same key finds: the handler refuses it (tokens are shown once).
@@ -411,7 +468,7 @@ async fn refresh(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             if !rotated {
                 return Err(invalid_refresh());
             }
-            tokens(call, &customer, &next)
+            tokens(call, &customer, &next, None)
         }
     }
 }
@@ -476,6 +533,19 @@ pub(crate) async fn me(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         },
     )?
     .header("Cache-Control", "private, no-store"))
+}
+
+/// `GET /v1/me/orders`: the orders the customer placed signed in, newest first, cursor-paged.
+async fn my_orders(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.only_query_params(&["limit", "cursor"])?;
+    let filter = order_search::OrderFilter {
+        customer: Some(customer(call)?.as_str().to_owned()),
+        after: call.time_cursor()?,
+        ..order_search::OrderFilter::default()
+    };
+    let db = call.db()?;
+    let page = order_search::list_orders(&db, &filter, call.limit()?).await?;
+    Ok(Reply::json(200, &page)?.header("Cache-Control", "private, no-store"))
 }
 
 #[derive(Deserialize)]

@@ -1,4 +1,5 @@
-//! The cart worker: guest carts under `/v1/carts`. Thin glue over `shop_domain::cart`.
+//! The cart worker: carts under `/v1/carts` (a guest's, opened by its id, or a signed-in
+//! customer's, which answers only to their access token). Thin glue over `shop_domain::cart`.
 
 use serde::{Deserialize, Serialize};
 use shop_domain::cart::{
@@ -34,7 +35,7 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     Route {
         method: "POST",
         path: "/v1/carts",
-        access: Access::Public,
+        access: Access::Shopper,
         endpoint: Endpoint::Create,
     },
     Route {
@@ -151,11 +152,13 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
     // The shipping configuration, read (at most once a minute per isolate) only for a cart
     // that has chosen shipping.
     let zones = CachedZones { db: &db, now };
+    let customer = call.customer();
     let carts = Carts {
         repo: &repo,
         shipping: &zones,
         ids: &CryptoIds,
         policy: &call.config.cart,
+        customer: customer.as_ref(),
     };
     if endpoint == Endpoint::ShippingOptions {
         return shipping_options(&call, &carts).await;

@@ -1,16 +1,19 @@
-//! The catalog worker: product listing and pages, the OpenAPI document, and the admin price
-//! route. Also the origin's fallback: paths no worker owns get a problem+json 404 here.
+//! The catalog worker: product listing and pages, their reviews, the OpenAPI document, and the
+//! admin price and review moderation routes. Also the origin's fallback: paths no worker owns get a problem+json 404 here.
 
 use serde::{Deserialize, Serialize};
 use shop_domain::catalog::{CatalogReader, Category, PriceBook, ProductQuery};
 use shop_domain::ids::{ProductId, Sku};
 use shop_domain::money::{Currency, Money};
 
+use shop_edge::http::auth::{Audience, CUSTOMER_SCOPE};
 use shop_edge::http::memo;
 use shop_edge::http::reply::JSON;
 use shop_edge::store::catalog::D1Catalog;
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response};
+
+mod reviews;
 
 /// The checked-in OpenAPI 3.1 document, served as is.
 pub const OPENAPI: &str = include_str!("../../../schema/openapi.json");
@@ -21,7 +24,16 @@ pub enum Endpoint {
     GetProduct,
     OpenApi,
     SetPrice,
+    ListReviews,
+    CreateReview,
+    ReviewHelpful,
+    ModerateReview,
 }
+
+const CUSTOMER: Access = Access::Bearer {
+    audience: Audience::Customer,
+    scope: CUSTOMER_SCOPE,
+};
 
 pub const ROUTES: &[Route<Endpoint>] = &[
     Route {
@@ -48,6 +60,30 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         access: Access::Admin("catalog:write"),
         endpoint: Endpoint::SetPrice,
     },
+    Route {
+        method: "GET",
+        path: "/v1/products/{product_id}/reviews",
+        access: Access::Public,
+        endpoint: Endpoint::ListReviews,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/products/{product_id}/reviews",
+        access: CUSTOMER,
+        endpoint: Endpoint::CreateReview,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/products/{product_id}/reviews/{review_id}/helpful",
+        access: CUSTOMER,
+        endpoint: Endpoint::ReviewHelpful,
+    },
+    Route {
+        method: "PATCH",
+        path: "/v1/admin/reviews/{review_id}",
+        access: Access::Admin("reviews:write"),
+        endpoint: Endpoint::ModerateReview,
+    },
 ];
 
 #[event(fetch)]
@@ -62,6 +98,10 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::ListProducts => cached(&call, LIST_PARAMS, list_products).await,
         Endpoint::GetProduct => cached(&call, &[], get_product).await,
         Endpoint::SetPrice => set_price(&call).await,
+        Endpoint::ListReviews => reviews::list(&call).await,
+        Endpoint::CreateReview => reviews::create(&call).await,
+        Endpoint::ReviewHelpful => reviews::helpful(&call).await,
+        Endpoint::ModerateReview => reviews::moderate(&call).await,
     }
 }
 

@@ -130,6 +130,7 @@ pub async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     };
     // The shipping configuration (D1), read at most once a minute per isolate.
     let zones = store_shipping::zones_cached(&db, call.now).await?;
+    let customer = call.customer();
     let service = Checkout {
         carts: &carts,
         orders: &orders,
@@ -137,6 +138,7 @@ pub async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         providers: &providers,
         ids: &ids,
         policy: &policy,
+        customer: customer.as_ref(),
     };
     let placed = service
         .checkout(&cart_id, &request, &key, call.now)

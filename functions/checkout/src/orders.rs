@@ -1,12 +1,12 @@
-//! Orders: the order read and its payment ledger (its own token or an admin's), the admin
-//! listing, and the merchant's transitions (cancel, capture).
+//! Orders: the order read and its payment ledger (its own token, the customer's who placed it,
+//! or an admin's), the admin listing, and the merchant's transitions (cancel, capture).
 
 use shop_domain::checkout::Email;
-use shop_domain::ids::OrderId;
+use shop_domain::ids::{CustomerId, OrderId};
 use shop_domain::lifecycle::{self, LifecycleError};
 use shop_domain::order::OrderStatus;
 use shop_domain::order::OrderStore;
-use shop_edge::http::auth::Audience;
+use shop_edge::http::auth::{self, Audience};
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::order_search;
 use shop_edge::store::orders::D1Orders;
@@ -16,42 +16,74 @@ use shop_edge::{Call, Problem, Reply};
 use crate::problems;
 use crate::Endpoint;
 
-/// The order in the path, for a caller holding its own access token or an admin token with
-/// `orders:read` (checked before anything is read).
-fn readable_order(call: &Call<Endpoint>) -> Result<OrderId, Problem> {
+/// Who reads an order: its own token's holder, the customer who placed it signed in, or an
+/// admin with `orders:read`.
+enum Reader {
+    OrderToken,
+    Customer(CustomerId),
+    Admin,
+}
+
+/// The order in the path and who reads it: the holder of the order's own access token, a
+/// customer's access token (their own orders only: checked against the order), or an admin
+/// token with `orders:read`; verified before anything is read.
+fn readable_order(call: &Call<Endpoint>) -> Result<(OrderId, Reader), Problem> {
     let id = call.path_param(0, OrderId::parse, problems::order_not_found)?;
-    match call.require_token(Audience::Order, "order:read") {
-        Ok(principal) if principal.sub == id.as_str() => {}
-        Ok(_) => {
-            return Err(Problem::new(
-                403,
-                "forbidden",
-                "Forbidden",
-                "This token is for another order",
-            ));
-        }
-        Err(_) => {
-            call.require_token(Audience::Admin, "orders:read")?;
-        }
+    let reader = match call.require_token(Audience::Order, "order:read") {
+        Ok(principal) if principal.sub == id.as_str() => Reader::OrderToken,
+        Ok(_) => return Err(another_order()),
+        Err(_) => match call.require_token(Audience::Customer, auth::CUSTOMER_SCOPE) {
+            Ok(principal) => {
+                Reader::Customer(CustomerId::parse(&principal.sub).map_err(|_| another_order())?)
+            }
+            Err(_) => {
+                call.require_token(Audience::Admin, "orders:read")?;
+                Reader::Admin
+            }
+        },
+    };
+    Ok((id, reader))
+}
+
+fn another_order() -> Problem {
+    Problem::new(
+        403,
+        "forbidden",
+        "Forbidden",
+        "This token is for another order",
+    )
+}
+
+/// A customer reads only the orders they placed signed in.
+fn check_customer(reader: &Reader, placed_by: Option<&CustomerId>) -> Result<(), Problem> {
+    match reader {
+        Reader::Customer(customer) if placed_by != Some(customer) => Err(another_order()),
+        _ => Ok(()),
     }
-    Ok(id)
 }
 
 pub async fn get(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    let id = readable_order(call)?;
+    let (id, reader) = readable_order(call)?;
     let db = call.db()?;
     let order = D1Orders::new(&db)
         .get(&id)
         .await?
         .ok_or_else(problems::order_not_found)?;
+    check_customer(&reader, order.customer_id.as_ref())?;
     Ok(Reply::json(200, &order)?)
 }
 
 /// `GET /v1/orders/{id}/payment`: status, captured and refunded amounts, and the ledger of
 /// provider events recorded for the order.
 pub async fn payment(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    let id = readable_order(call)?;
+    let (id, reader) = readable_order(call)?;
     let db = call.db()?;
+    if let Reader::Customer(_) = reader {
+        let placed_by = order_search::customer_of(&db, &id)
+            .await?
+            .ok_or_else(problems::order_not_found)?;
+        check_customer(&reader, placed_by.as_ref())?;
+    }
     let payment = payments::ledger(&db, &id)
         .await?
         .ok_or_else(problems::order_not_found)?;
@@ -94,6 +126,7 @@ pub async fn list(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let filter = order_search::OrderFilter {
         status,
         email,
+        customer: None,
         created_from: call.timestamp_query("created_from")?,
         created_before: call.timestamp_query("created_before")?,
         after: call.time_cursor()?,

@@ -1,6 +1,8 @@
 //! Carts: the aggregate, its rules, and the service that loads, changes and saves it.
 //!
-//! A cart belongs to whoever holds its id (an unguessable capability). Each line keeps the
+//! A guest's cart belongs to whoever holds its id (an unguessable capability); a customer's
+//! cart (created with their access token, or a guest cart they signed in with) answers only to
+//! that customer's token, and a guest cart signed in with merges into the customer's. Each line keeps the
 //! unit price the shopper last saw (when the line was added or its quantity changed, or when
 //! the cart was refreshed); reads tell the client when the current price differs, and checkout
 //! refuses to charge anything but the current price (`price_changed`).
@@ -13,7 +15,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Offer;
-use crate::ids::{CartId, IdSource, LineId, ProductId, Sku};
+use crate::ids::{CartId, CustomerId, IdSource, LineId, ProductId, Sku};
 use crate::money::{Currency, Money};
 use crate::pricing::{price_lines, Amounts, TaxRate};
 use crate::shipping::{Destination, Quote, ShippingConfig, Zones};
@@ -134,6 +136,9 @@ pub struct Cart {
     pub lines: Vec<CartLine>,
     /// The shipping the shopper chose; priced again on every read, so it follows the cart.
     pub shipping: Option<ShippingChoice>,
+    /// The customer whose cart this is: it answers only to their access token. `None`: a
+    /// guest's cart, whose id is the capability.
+    pub owner: Option<CustomerId>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub expires_at: Timestamp,
@@ -203,6 +208,21 @@ pub trait CartRepository {
     /// Save `cart` (whose `version` is already the new one) only if the stored version is
     /// `cart.version - 1`; `answer` as in [`CartRepository::insert`].
     async fn update(&self, cart: &Cart, answer: &CartView) -> Result<SaveOutcome, StoreError>;
+    /// The customer's active, unexpired cart changed last (in `currency`, when given).
+    async fn latest_owned(
+        &self,
+        customer: &CustomerId,
+        currency: Option<Currency>,
+        now: Timestamp,
+    ) -> Result<Option<LoadedCart>, StoreError>;
+    /// Save `into` as [`CartRepository::update`] does and delete `absorbed` (as read, at
+    /// `absorbed.version`), together: `Stale` and nothing changed when either changed since.
+    async fn merge(
+        &self,
+        into: &Cart,
+        answer: &CartView,
+        absorbed: &Cart,
+    ) -> Result<SaveOutcome, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -305,6 +325,7 @@ impl Cart {
             version: 1,
             lines: Vec::new(),
             shipping: None,
+            owner: None,
             created_at: now,
             updated_at: now,
             expires_at: now.plus(policy.idle_ttl),
@@ -525,6 +546,63 @@ impl Cart {
         Ok(())
     }
 
+    /// Take `guest`'s lines into this cart (a guest cart merging into its customer's): a SKU
+    /// already here grows by the guest's quantity and takes the current price; another SKU
+    /// comes as a new line with its snapshot. Quantities are capped as when adding (the line
+    /// limit, the stock available, never below what this cart already held), and lines beyond
+    /// the cart's line limit or with nothing available are left out. `current` covers both
+    /// carts' SKUs.
+    pub fn absorb(
+        &mut self,
+        guest: &Cart,
+        current: &BTreeMap<Sku, CurrentOffer>,
+        policy: &CartPolicy,
+        now: Timestamp,
+    ) -> Result<(), CartError> {
+        self.check_mutable()?;
+        let max = policy.max_line_quantity.min(ABSOLUTE_MAX_QUANTITY);
+        let currency = self.currency;
+        for incoming in guest.lines.iter().filter(|_| guest.currency == currency) {
+            let offer = current.get(&incoming.sku);
+            let available = offer.map_or(0, |o| o.available.max(0));
+            let cap = |held: u32| {
+                u32::try_from(available)
+                    .unwrap_or(u32::MAX)
+                    .min(max)
+                    .max(held)
+            };
+            let room = self.lines.len() < policy.max_lines;
+            match self.lines.iter_mut().find(|l| l.sku == incoming.sku) {
+                Some(line) => {
+                    let held = line.quantity.get();
+                    let wanted = held.saturating_add(incoming.quantity.get()).min(cap(held));
+                    if let (Ok(quantity), Some(price)) = (
+                        Quantity::new(i64::from(wanted)),
+                        offer.and_then(|o| o.unit_price),
+                    ) {
+                        line.quantity = quantity;
+                        line.unit_price = price;
+                    }
+                }
+                None if room => {
+                    let wanted = incoming.quantity.get().min(cap(0));
+                    if let Ok(quantity) = Quantity::new(i64::from(wanted)) {
+                        self.lines.push(CartLine {
+                            quantity,
+                            ..incoming.clone()
+                        });
+                    }
+                }
+                None => {}
+            }
+        }
+        if self.shipping.is_none() {
+            self.shipping.clone_from(&guest.shipping);
+        }
+        self.touch(now, policy);
+        Ok(())
+    }
+
     /// What the lines weigh together, by the catalog's weights now.
     pub fn weight_grams(&self, current: &BTreeMap<Sku, CurrentOffer>) -> u64 {
         self.lines
@@ -726,6 +804,9 @@ pub struct Carts<'a, R, Z> {
     pub shipping: &'a Z,
     pub ids: &'a dyn IdSource,
     pub policy: &'a CartPolicy,
+    /// The signed-in customer calling (their access token), if any: a customer's cart answers
+    /// only to them; a cart they create is theirs.
+    pub customer: Option<&'a CustomerId>,
 }
 
 /// One change to a cart, applied to a freshly loaded copy.
@@ -750,7 +831,8 @@ enum Change<'c> {
 
 impl<R: CartRepository, Z: ShippingConfig> Carts<'_, R, Z> {
     pub async fn create(&self, currency: Currency, now: Timestamp) -> Result<CartView, CartError> {
-        let cart = Cart::new(CartId::mint(self.ids), currency, now, self.policy);
+        let mut cart = Cart::new(CartId::mint(self.ids), currency, now, self.policy);
+        cart.owner = self.customer.cloned();
         let view = CartView::build(&cart, &BTreeMap::new(), self.policy, None)?;
         self.repo.insert(&cart, &view).await?;
         Ok(view)
@@ -758,8 +840,7 @@ impl<R: CartRepository, Z: ShippingConfig> Carts<'_, R, Z> {
 
     pub async fn get(&self, id: &CartId, now: Timestamp) -> Result<CartView, CartError> {
         let loaded = self.load(id, now).await?;
-        let zones = self.zones_for(&loaded.cart).await?;
-        CartView::build(&loaded.cart, &loaded.current, self.policy, zones.as_ref())
+        self.view(&loaded).await
     }
 
     /// The cart with every method that can take it to `destination`, cheapest first.
@@ -822,6 +903,7 @@ impl<R: CartRepository, Z: ShippingConfig> Carts<'_, R, Z> {
             .load_with_offer(id, sku)
             .await?
             .ok_or(CartError::NotFound)?;
+        self.check_holder(&loaded.cart)?;
         loaded.cart.check_usable(now)?;
         let offer = offer.ok_or_else(|| CartError::UnknownSku { sku: sku.clone() })?;
         let change = Change::Add {
@@ -879,8 +961,91 @@ impl<R: CartRepository, Z: ShippingConfig> Carts<'_, R, Z> {
 
     async fn load(&self, id: &CartId, now: Timestamp) -> Result<LoadedCart, CartError> {
         let loaded = self.repo.load(id).await?.ok_or(CartError::NotFound)?;
+        self.check_holder(&loaded.cart)?;
         loaded.cart.check_usable(now)?;
         Ok(loaded)
+    }
+
+    /// A customer's cart is not found by anyone else (a guest's is found by its id alone).
+    fn check_holder(&self, cart: &Cart) -> Result<(), CartError> {
+        match &cart.owner {
+            Some(owner) if Some(owner) != self.customer => Err(CartError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    /// The cart of the customer who just signed in: the guest cart `guest` they were using
+    /// merged into their latest cart in its currency (deleted in the same save), or made
+    /// theirs when they have none; without a usable guest cart, their latest cart. `None`: no
+    /// cart (or no customer calling).
+    pub async fn sign_in(
+        &self,
+        guest: Option<&CartId>,
+        now: Timestamp,
+    ) -> Result<Option<CartView>, CartError> {
+        let Some(customer) = self.customer else {
+            return Ok(None);
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            let guest_cart = match guest {
+                Some(id) => match self.load(id, now).await {
+                    Ok(loaded) if loaded.cart.status == CartStatus::Active => Some(loaded),
+                    Ok(_) | Err(CartError::NotFound | CartError::Expired) => None,
+                    Err(e) => return Err(e),
+                },
+                None => None,
+            };
+            let Some(guest_cart) = guest_cart else {
+                return match self.repo.latest_owned(customer, None, now).await? {
+                    Some(latest) => Ok(Some(self.view(&latest).await?)),
+                    None => Ok(None),
+                };
+            };
+            let mine = guest_cart.cart.owner.is_some();
+            let target = if mine {
+                None
+            } else {
+                self.repo
+                    .latest_owned(customer, Some(guest_cart.cart.currency), now)
+                    .await?
+            };
+            let outcome = match target {
+                // Already theirs: nothing to merge.
+                None if mine => return Ok(Some(self.view(&guest_cart).await?)),
+                None => {
+                    let LoadedCart { mut cart, current } = guest_cart;
+                    cart.owner = Some(customer.clone());
+                    cart.touch(now, self.policy);
+                    let loaded = LoadedCart { cart, current };
+                    let view = self.view(&loaded).await?;
+                    (self.repo.update(&loaded.cart, &view).await?, view)
+                }
+                Some(LoadedCart { mut cart, current }) => {
+                    let mut offers = guest_cart.current.clone();
+                    offers.extend(current);
+                    cart.absorb(&guest_cart.cart, &offers, self.policy, now)?;
+                    let loaded = LoadedCart {
+                        cart,
+                        current: offers,
+                    };
+                    let view = self.view(&loaded).await?;
+                    let saved = self
+                        .repo
+                        .merge(&loaded.cart, &view, &guest_cart.cart)
+                        .await?;
+                    (saved, view)
+                }
+            };
+            if let (SaveOutcome::Saved, view) = outcome {
+                return Ok(Some(view));
+            }
+        }
+        Err(CartError::Contention)
+    }
+
+    async fn view(&self, loaded: &LoadedCart) -> Result<CartView, CartError> {
+        let zones = self.zones_for(&loaded.cart).await?;
+        CartView::build(&loaded.cart, &loaded.current, self.policy, zones.as_ref())
     }
 
     /// Load, check the precondition, change, save with a version check; when another writer
@@ -1026,7 +1191,163 @@ mod tests {
             shipping: &w.zones,
             ids: &w.ids,
             policy: &w.policy,
+            customer: None,
         }
+    }
+
+    fn customer(n: u32) -> CustomerId {
+        CustomerId::parse(&format!("cus_{n:032x}")).unwrap()
+    }
+
+    #[test]
+    fn a_customers_cart_answers_only_to_them() {
+        let w = World::new();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let (ada, bob) = (customer(1), customer(2));
+        let as_ada = Carts {
+            customer: Some(&ada),
+            ..service(&w, &repo)
+        };
+        let as_bob = Carts {
+            customer: Some(&bob),
+            ..service(&w, &repo)
+        };
+        let as_guest = service(&w, &repo);
+        let none = Precondition::None;
+        block_on(async {
+            let cart = as_ada.create(Currency::Eur, T0).await.unwrap();
+            assert_eq!(repo.carts.borrow()[&cart.id].owner, Some(ada.clone()));
+            as_ada
+                .add_item(&cart.id, &none, &sku("MUG"), qty(1), T0)
+                .await
+                .unwrap();
+            for other in [&as_bob, &as_guest] {
+                assert_eq!(other.get(&cart.id, T0).await, Err(CartError::NotFound));
+                assert_eq!(
+                    other
+                        .add_item(&cart.id, &none, &sku("MUG"), qty(1), T0)
+                        .await,
+                    Err(CartError::NotFound)
+                );
+                assert_eq!(
+                    other.clear(&cart.id, &none, T0).await,
+                    Err(CartError::NotFound)
+                );
+            }
+            assert_eq!(as_ada.get(&cart.id, T0).await.unwrap().item_count, 1);
+            // A guest's cart is anyone's who holds its id, signed in or not.
+            let guest = as_guest.create(Currency::Eur, T0).await.unwrap();
+            assert!(as_bob.get(&guest.id, T0).await.is_ok());
+        });
+    }
+
+    #[test]
+    fn signing_in_merges_the_guest_cart_capped_or_adopts_it() {
+        let w = World::new();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let ada = customer(1);
+        let as_ada = Carts {
+            customer: Some(&ada),
+            ..service(&w, &repo)
+        };
+        let as_guest = service(&w, &repo);
+        let none = Precondition::None;
+        block_on(async {
+            // No cart of theirs yet: the guest cart becomes theirs.
+            let first = as_guest.create(Currency::Eur, T0).await.unwrap();
+            as_guest
+                .add_item(&first.id, &none, &sku("TEE-M"), qty(6), T0)
+                .await
+                .unwrap();
+            let adopted = as_ada.sign_in(Some(&first.id), T0).await.unwrap().unwrap();
+            assert_eq!(adopted.id, first.id);
+            assert_eq!(repo.carts.borrow()[&first.id].owner, Some(ada.clone()));
+            assert_eq!(as_guest.get(&first.id, T0).await, Err(CartError::NotFound));
+
+            // Later, as a guest again: 7 more of TEE-M (10 available) and a MUG.
+            let later = T0.plus(Duration::from_secs(60));
+            let second = as_guest.create(Currency::Eur, later).await.unwrap();
+            as_guest
+                .add_item(&second.id, &none, &sku("TEE-M"), qty(7), later)
+                .await
+                .unwrap();
+            as_guest
+                .add_item(&second.id, &none, &sku("MUG"), qty(2), later)
+                .await
+                .unwrap();
+            let merged = as_ada
+                .sign_in(Some(&second.id), later)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(merged.id, first.id, "merged into their cart");
+            let quantities: Vec<_> = merged
+                .lines
+                .iter()
+                .map(|l| (l.sku.as_str().to_owned(), l.quantity))
+                .collect();
+            assert_eq!(
+                quantities,
+                vec![("TEE-M".to_owned(), 10), ("MUG".to_owned(), 2)],
+                "6 + 7 capped at the 10 available"
+            );
+            assert!(
+                !repo.carts.borrow().contains_key(&second.id),
+                "the guest cart is gone"
+            );
+
+            // Signing in without a guest cart (another device) finds their cart.
+            let found = as_ada.sign_in(None, later).await.unwrap().unwrap();
+            assert_eq!(found.id, first.id);
+            // Another currency is not merged: that guest cart becomes theirs as it is.
+            let yen = as_guest.create(Currency::Jpy, later).await.unwrap();
+            let kept = as_ada.sign_in(Some(&yen.id), later).await.unwrap().unwrap();
+            assert_eq!(kept.id, yen.id);
+            // Nobody signed in: nothing to do.
+            assert_eq!(as_guest.sign_in(Some(&yen.id), later).await, Ok(None));
+        });
+    }
+
+    #[test]
+    fn absorbing_respects_the_line_limits() {
+        let w = World::new();
+        let policy = CartPolicy {
+            max_line_quantity: 5,
+            max_lines: 1,
+            ..CartPolicy::default()
+        };
+        let offers: BTreeMap<Sku, CurrentOffer> = [("TEE-M", 10), ("MUG", 3)]
+            .into_iter()
+            .map(|(s, available)| {
+                let offer = w.catalog.current(&sku(s), Currency::Eur).unwrap();
+                (sku(s), CurrentOffer { available, ..offer })
+            })
+            .collect();
+        let mut mine = Cart::new(CartId::mint(&w.ids), Currency::Eur, T0, &policy);
+        let mut guest = Cart::new(CartId::mint(&w.ids), Currency::Eur, T0, &policy);
+        let offer = |s: &str| {
+            block_on(crate::catalog::CatalogReader::offer(
+                &w.catalog,
+                &sku(s),
+                Currency::Eur,
+            ))
+            .unwrap()
+            .unwrap()
+        };
+        let (tee, mug) = (offer("TEE-M"), offer("MUG"));
+        mine.add(&tee, qty(4), LineId::mint(&w.ids), &policy, T0)
+            .unwrap();
+        guest
+            .add(&tee, qty(3), LineId::mint(&w.ids), &policy, T0)
+            .unwrap();
+        guest
+            .add(&mug, qty(1), LineId::mint(&w.ids), &policy, T0)
+            .ok();
+        let version = mine.version;
+        mine.absorb(&guest, &offers, &policy, T0).unwrap();
+        assert_eq!(mine.lines.len(), 1, "no room for a second line");
+        assert_eq!(mine.lines[0].quantity.get(), 5, "4 + 3 capped at 5 a line");
+        assert_eq!(mine.version, version + 1);
     }
 
     #[test]

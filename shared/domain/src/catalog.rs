@@ -63,6 +63,8 @@ pub struct Product {
     pub name: String,
     pub description: String,
     pub category: String,
+    /// Over its visible reviews (kept with every review change).
+    pub rating: crate::reviews::Rating,
     pub variants: Vec<Variant>,
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cart::{Cart, CartRepository, CartStatus, PriceChange};
 use crate::events::{Event, OrderCreated, OrderCreatedLine, Payload};
-use crate::ids::{CartId, IdSource, OrderId, Sku};
+use crate::ids::{CartId, CustomerId, IdSource, OrderId, Sku};
 use crate::inventory::sum_by_sku;
 use crate::money::{Currency, Money};
 use crate::order::{
@@ -493,6 +493,7 @@ pub fn draft_order(
         billing_address: request.billing_address.clone(),
         payment_provider: request.payment_provider.clone(),
         payment_id: String::new(),
+        customer_id: None,
         ledger: PaymentLedger::default(),
         reservation_expires_at: now.plus(policy.reservation_ttl),
         created_at: now,
@@ -508,6 +509,9 @@ pub struct Checkout<'a, C, S, R> {
     pub providers: &'a [&'a dyn DynPaymentProvider],
     pub ids: &'a dyn IdSource,
     pub policy: &'a CheckoutPolicy,
+    /// The signed-in customer checking out (their access token), if any: the order is linked
+    /// to them, and a customer's cart checks out only for them.
+    pub customer: Option<&'a CustomerId>,
 }
 
 /// Object-safe face of [`PaymentProvider`], so a checkout can choose among providers at run
@@ -572,6 +576,13 @@ impl<C: CartRepository, S: OrderStore, R: ShippingRates> Checkout<'_, C, S, R> {
             .await?
             .ok_or(CheckoutError::CartNotFound)?;
         let cart = loaded.cart;
+        if cart
+            .owner
+            .as_ref()
+            .is_some_and(|o| Some(o) != self.customer)
+        {
+            return Err(CheckoutError::CartNotFound);
+        }
         if cart.status == CartStatus::CheckedOut {
             return Err(self.already_checked_out(cart_id).await);
         }
@@ -651,6 +662,7 @@ impl<C: CartRepository, S: OrderStore, R: ShippingRates> Checkout<'_, C, S, R> {
             OrderId::mint(self.ids),
             now,
         )?;
+        order.customer_id = self.customer.cloned();
         // The provider's key names this version of the cart: a retry of the same checkout finds
         // the same payment session, and one after the cart changed starts a new one.
         let provider_key = format!("{idempotency_key}:v{}", cart.version);
@@ -927,6 +939,7 @@ mod tests {
             providers: &providers,
             ids: &w.ids,
             policy: &w.checkout,
+            customer: None,
         };
         block_on(test(&w, &repo, &orders, &checkout));
     }
@@ -937,6 +950,7 @@ mod tests {
             shipping: &crate::shipping::Zones::default(),
             ids: &w.ids,
             policy: &w.policy,
+            customer: None,
         };
         let cart = carts.create(Currency::Eur, T0).await.unwrap();
         for (sku, q) in items {
@@ -999,12 +1013,14 @@ mod tests {
             providers: &providers,
             ids: &w.ids,
             policy: &w.checkout,
+            customer: None,
         };
         let carts = Carts {
             repo: &repo,
             shipping: &zones,
             ids: &w.ids,
             policy: &w.policy,
+            customer: None,
         };
         let to = |country: &str, postal_code: &str| CheckoutRequest {
             shipping_method: None,
@@ -1115,6 +1131,7 @@ mod tests {
                     shipping: &crate::shipping::Zones::default(),
                     ids: &w.ids,
                     policy: &w.policy,
+                    customer: None,
                 };
                 // Changing a line's quantity takes the current price (the shopper sees it).
                 let tee = repo.carts.borrow()[&cart].lines[0].id.clone();
@@ -1200,6 +1217,7 @@ mod tests {
             providers: &providers,
             ids: &w.ids,
             policy: &w.checkout,
+            customer: None,
         };
         block_on(async {
             let cart = cart_with(&w, &repo, &[("TEE", 1), ("MUG", 2)]).await;

@@ -97,6 +97,7 @@ random_id!(ShipmentId, "shp", "shipment");
 random_id!(TicketId, "tkt", "ticket");
 random_id!(CustomerId, "cus", "customer");
 random_id!(AddressId, "adr", "address");
+random_id!(ReviewId, "rev", "review");
 
 /// A product id from the catalog: `prod_` followed by 1–64 of `[a-z0-9-]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -21,6 +21,7 @@ pub mod pagination;
 pub mod payments;
 pub mod pricing;
 pub mod refunds;
+pub mod reviews;
 pub mod shipments;
 pub mod shipping;
 pub mod standard_webhooks;

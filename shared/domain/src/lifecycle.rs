@@ -321,6 +321,7 @@ mod tests {
                 shipping: &crate::shipping::Zones::default(),
                 ids: &ids,
                 policy: &policy,
+                customer: None,
             };
             let checkout = Checkout {
                 carts: &repo,
@@ -329,6 +330,7 @@ mod tests {
                 providers: &providers,
                 ids: &ids,
                 policy: &checkout_policy,
+                customer: None,
             };
             let mut placed = Vec::new();
             for i in 0..n {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkout::{Address, Email, PaymentReference};
 use crate::events::Event;
-use crate::ids::{CartId, LineId, OrderId, ProductId, Sku};
+use crate::ids::{CartId, CustomerId, LineId, OrderId, ProductId, Sku};
 use crate::inventory::Shortage;
 use crate::money::{Currency, Money};
 use crate::time::Timestamp;
@@ -71,6 +71,9 @@ pub struct Order {
     pub billing_address: Address,
     pub payment_provider: String,
     pub payment_id: String,
+    /// The customer who placed it signed in; `None`: a guest's order.
+    #[serde(default)]
+    pub customer_id: Option<CustomerId>,
     #[serde(skip)]
     pub ledger: PaymentLedger,
     pub reservation_expires_at: Timestamp,

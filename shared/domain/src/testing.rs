@@ -6,13 +6,16 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use crate::cart::{Cart, CartRepository, CartView, CurrentOffer, LoadedCart, SaveOutcome};
+use crate::cart::{
+    Cart, CartRepository, CartStatus, CartView, CurrentOffer, LoadedCart, SaveOutcome,
+};
 use crate::catalog::{
     CatalogReader, Offer, Product, ProductQuery, ProductSummary, StockStatus, Variant,
 };
-use crate::ids::{CartId, IdSource, ProductId, Sku};
+use crate::ids::{CartId, CustomerId, IdSource, ProductId, Sku};
 use crate::money::{Currency, Money};
 use crate::pagination::Page;
+use crate::time::Timestamp;
 use crate::StoreError;
 
 /// Ids from a counter: predictable, for tests only.
@@ -113,7 +116,7 @@ impl InMemoryCatalog {
         }
     }
 
-    fn current(&self, sku: &Sku, currency: Currency) -> Option<CurrentOffer> {
+    pub fn current(&self, sku: &Sku, currency: Currency) -> Option<CurrentOffer> {
         self.products.borrow().iter().find_map(|p| {
             p.variants
                 .iter()
@@ -184,6 +187,7 @@ impl CatalogReader for InMemoryCatalog {
                 name: p.name.clone(),
                 description: String::new(),
                 category: p.category.clone(),
+                rating: crate::reviews::Rating::from_totals(0, 0),
                 variants: p
                     .variants
                     .iter()
@@ -296,6 +300,52 @@ impl CartRepository for InMemoryCarts<'_> {
         }
         *stored = cart.clone();
         Ok(SaveOutcome::Saved)
+    }
+
+    async fn latest_owned(
+        &self,
+        customer: &CustomerId,
+        currency: Option<Currency>,
+        now: Timestamp,
+    ) -> Result<Option<LoadedCart>, StoreError> {
+        self.check()?;
+        let latest = self
+            .carts
+            .borrow()
+            .values()
+            .filter(|c| {
+                c.owner.as_ref() == Some(customer)
+                    && c.status == CartStatus::Active
+                    && now < c.expires_at
+                    && currency.is_none_or(|cur| cur == c.currency)
+            })
+            .max_by_key(|c| (c.updated_at, c.id.clone()))
+            .map(|c| c.id.clone());
+        match latest {
+            Some(id) => self.load(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn merge(
+        &self,
+        into: &Cart,
+        answer: &CartView,
+        absorbed: &Cart,
+    ) -> Result<SaveOutcome, StoreError> {
+        let unchanged = self
+            .carts
+            .borrow()
+            .get(&absorbed.id)
+            .is_some_and(|stored| stored.version == absorbed.version);
+        if !unchanged {
+            return Ok(SaveOutcome::Stale);
+        }
+        let saved = self.update(into, answer).await?;
+        if saved == SaveOutcome::Saved {
+            self.carts.borrow_mut().remove(&absorbed.id);
+        }
+        Ok(saved)
     }
 }
 

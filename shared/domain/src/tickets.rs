@@ -265,8 +265,9 @@ impl TicketState {
 }
 
 /// A person's text: trimmed, `1..=max` characters, no control or bidirectional formatting
-/// characters (a message may have line breaks and tabs; `\r\n` is kept as `\n`).
-fn text(
+/// characters (a message may have line breaks and tabs; `\r\n` is kept as `\n`). Also what a
+/// review's title and body are held to.
+pub(crate) fn text(
     input: &str,
     max: usize,
     multiline: bool,

@@ -18,6 +18,9 @@ pub const EXAMPLE_SECRET: &str = "change-me-to-at-least-32-random-bytes-of-secre
 /// Clock skew tolerated on `exp`, `nbf` and `iat`.
 const LEEWAY_SECONDS: i64 = 30;
 
+/// The scope of a customer's access token: everything a customer may do as themselves.
+pub const CUSTOMER_SCOPE: &str = "customer";
+
 /// Who a token is for. Each kind has its own `aud` value and longest lifetime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Audience {

@@ -58,7 +58,7 @@ impl<E> Call<E> {
             .unwrap_or(false))
     }
 
-    /// `?name=` parsed by `parse`; `None` from it is 400 `code`, "`name` is `what`".
+    /// `?name=` parsed by `parse`; `None` from it is 422 `code`, "`name` is `what`".
     pub fn parsed_query<T>(
         &self,
         name: &str,
@@ -91,7 +91,8 @@ impl<E> Call<E> {
     }
 }
 
-fn invalid_cursor() -> Problem {
+/// The problem of a cursor that is not one this listing gave.
+pub fn invalid_cursor() -> Problem {
     Problem::invalid_field(
         "/query/cursor",
         "invalid_cursor",

@@ -11,8 +11,15 @@ use crate::http::problem::Problem;
 pub enum Access {
     /// Anyone. An `Idempotency-Key` is scoped to the client's address (`CF-Connecting-IP`).
     Public,
+    /// Anyone; a customer's access token (`aud` = `shop-customer`), when sent, is verified
+    /// first and names the customer calling (a 401 when it is not valid; a token of another
+    /// audience names no customer). An `Idempotency-Key` is scoped to that customer, or else to
+    /// the client's address.
+    Shopper,
     /// Whoever holds the resource id in the first path parameter (an unguessable capability,
-    /// such as a cart id). An `Idempotency-Key` is scoped to that resource.
+    /// such as a cart id); a customer's access token, when sent, is verified first and names
+    /// the customer calling, whose own resources answer only to it. An `Idempotency-Key` is
+    /// scoped to that resource and that customer.
     Capability,
     /// An admin bearer token (`aud` = `shop-admin`) with this scope. An `Idempotency-Key` is
     /// scoped to the token's subject.

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
-use shop_domain::ids::IdSource;
+use shop_domain::ids::{CustomerId, IdSource};
 use shop_domain::time::Timestamp;
 use worker::{console_error, console_log, Env, Headers, Request, Response};
 
@@ -14,7 +14,7 @@ use std::rc::Rc;
 use crate::store::sql::{Db, Tally};
 
 use crate::config::Config;
-use crate::http::auth::{self, Audience, Principal};
+use crate::http::auth::{self, Audience, Principal, CUSTOMER_SCOPE};
 use crate::http::body;
 use crate::http::cors;
 use crate::http::idempotency::{self, Key, Refusal, State};
@@ -142,6 +142,24 @@ impl<E> Call<E> {
         .map_err(auth::AuthError::into_problem)
     }
 
+    /// The customer named by the request's access token, on a route anyone may call: a token
+    /// of another audience (an admin's, an order's) names no customer and is not one (`None`);
+    /// a customer token that is not valid (expired, forged) is 401, never a guest.
+    fn signed_in_customer(&self) -> Result<Option<Principal>, Problem> {
+        let secret = self.jwt_secret()?;
+        match auth::verify(
+            self.header("Authorization").as_deref(),
+            secret.as_bytes(),
+            self.now,
+            Audience::Customer,
+            CUSTOMER_SCOPE,
+        ) {
+            Ok(principal) => Ok(Some(principal)),
+            Err(auth::AuthError::WrongAudience) => Ok(None),
+            Err(e) => Err(e.into_problem()),
+        }
+    }
+
     /// The caller of an [`Access::OwnerOrAdmin`] route: an admin token with `admin_scope`, or
     /// a token of `audience` with `scope` for the resource named by the first path parameter
     /// (403 `wrong_resource` for another one's).
@@ -175,6 +193,15 @@ impl<E> Call<E> {
             }
             Err(e) => Err(e.into_problem()),
         }
+    }
+
+    /// The signed-in customer calling: the subject of the customer access token the pipeline
+    /// verified (on `Shopper`, `Capability` and customer `Bearer` routes).
+    pub fn customer(&self) -> Option<CustomerId> {
+        self.principal
+            .as_ref()
+            .filter(|p| p.audience == Audience::Customer)
+            .and_then(|p| CustomerId::parse(&p.sub).ok())
     }
 
     /// The admin principal the pipeline verified for this route.
@@ -454,6 +481,12 @@ where
             Ok(principal) => call.principal = Some(principal),
             Err(p) => return p.into_reply(request_id),
         },
+        Access::Shopper | Access::Capability if call.header("Authorization").is_some() => {
+            match call.signed_in_customer() {
+                Ok(principal) => call.principal = principal,
+                Err(p) => return p.into_reply(request_id),
+            }
+        }
         _ => {}
     }
 
@@ -567,7 +600,21 @@ fn idempotency_scope<E>(call: &Call<E>) -> String {
                 None => "principal:".to_owned(),
             }
         }
-        Access::Capability => format!("resource:{}", call.route.param(0)),
+        Access::Capability => match &call.principal {
+            Some(p) => format!(
+                "resource:{}:principal:{}",
+                call.route.param(0),
+                p.identity()
+            ),
+            None => format!("resource:{}", call.route.param(0)),
+        },
+        Access::Shopper => match &call.principal {
+            Some(p) => format!("principal:{}", p.identity()),
+            None => format!(
+                "client:{}",
+                call.header("CF-Connecting-IP").unwrap_or_default()
+            ),
+        },
         Access::Public => format!(
             "client:{}",
             call.header("CF-Connecting-IP").unwrap_or_default()

@@ -13,6 +13,7 @@ use shop_domain::catalog::{
 use shop_domain::ids::{ProductId, Sku};
 use shop_domain::money::{Currency, Money};
 use shop_domain::pagination::Page;
+use shop_domain::reviews::Rating;
 use shop_domain::StoreError;
 
 use crate::store::sql::{self, changes, err, json_err, num, opt_str, Db};
@@ -53,6 +54,8 @@ struct ProductRow {
     name: String,
     description: String,
     category: String,
+    rating_count: u64,
+    rating_sum: u64,
     variants: Vec<VariantRow>,
 }
 
@@ -118,6 +121,7 @@ FROM (SELECT * FROM products
 const PRODUCT_SQL: &str = "\
 SELECT json_object(
   'id', p.id, 'name', p.name, 'description', p.description, 'category', p.category,
+  'rating_count', p.rating_count, 'rating_sum', p.rating_sum,
   'variants', json((SELECT json_group_array(json_object(
       'sku', v.sku, 'options', json(v.options),
       'available', i.available, 'low_threshold', i.low_threshold,
@@ -178,6 +182,7 @@ impl CatalogReader for D1Catalog<'_> {
             name: row.name,
             description: row.description,
             category: row.category,
+            rating: Rating::from_totals(row.rating_count, row.rating_sum),
             variants: row
                 .variants
                 .into_iter()

@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod payments;
 pub mod refunds;
 pub mod retention;
+pub mod reviews;
 pub mod shipments;
 pub mod shipping;
 pub mod sql;

@@ -1,7 +1,8 @@
-//! The admin's order search: filtered, newest first, cursor-paged; the page is built by SQLite
-//! as one JSON document.
+//! The order search of the admin and of a customer (their own orders): filtered, newest first,
+//! cursor-paged; the page is built by SQLite as one JSON document.
 
 use serde::{Deserialize, Serialize};
+use shop_domain::ids::{CustomerId, OrderId};
 use shop_domain::money::{Currency, Money};
 use shop_domain::pagination::{Limit, Page};
 use shop_domain::time::Timestamp;
@@ -13,6 +14,8 @@ use crate::store::sql::{self, num, opt_num, opt_str as opt, Db};
 pub struct OrderFilter {
     pub status: Option<String>,
     pub email: Option<String>,
+    /// Only the orders this customer placed signed in.
+    pub customer: Option<String>,
     pub created_from: Option<Timestamp>,
     pub created_before: Option<Timestamp>,
     /// `(created_at, id)` of the last order of the previous page.
@@ -46,7 +49,7 @@ SELECT json_group_array(json_object('id', id, 'number', number, 'status', status
 FROM (SELECT * FROM orders
   WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR email = ?2)
     AND (?3 IS NULL OR created_at >= ?3) AND (?4 IS NULL OR created_at < ?4)
-    AND (?5 IS NULL OR (created_at, id) < (?5, ?6))
+    AND (?5 IS NULL OR (created_at, id) < (?5, ?6)) AND (?8 IS NULL OR customer_id = ?8)
   ORDER BY created_at DESC, id DESC LIMIT ?7)";
 
 /// Newest first; the cursor is `<created_at>:<id>` of the last order returned.
@@ -64,6 +67,7 @@ pub async fn list_orders(
         opt_num(filter.after.as_ref().map(|a| a.0)),
         opt(filter.after.as_ref().map(|a| a.1.as_str())),
         num(i64::from(limit.get()) + 1),
+        opt(filter.customer.as_deref()),
     ];
     let rows: Vec<OrderSummaryRow> =
         serde_json::from_str(&sql::doc_or_empty(db, LIST_ORDERS_SQL, &binds, context).await?)
@@ -89,4 +93,21 @@ pub async fn list_orders(
     Ok(Page::from_overfetch(summaries, limit, |o| {
         format!("{}:{}", o.created_at.millis(), o.id)
     }))
+}
+
+/// Who placed order `id` signed in: `None` when there is no such order, `Some(None)` for a
+/// guest's order.
+pub async fn customer_of(db: &Db, id: &OrderId) -> Result<Option<Option<CustomerId>>, StoreError> {
+    #[derive(Deserialize)]
+    struct Row {
+        customer_id: Option<CustomerId>,
+    }
+    let row: Option<Row> = sql::first(
+        db,
+        "SELECT customer_id FROM orders WHERE id = ?1",
+        &[id.as_str().into()],
+        "order's customer",
+    )
+    .await?;
+    Ok(row.map(|r| r.customer_id))
 }

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use shop_domain::checkout::{Address, Shortage};
 use shop_domain::events::Event;
-use shop_domain::ids::{CartId, LineId, OrderId, ProductId, Sku};
+use shop_domain::ids::{CartId, CustomerId, LineId, OrderId, ProductId, Sku};
 use shop_domain::money::{Currency, Money};
 use shop_domain::order::{Order, OrderLine, OrderStore, OrderTotals, PlaceOutcome};
 use shop_domain::order::{OrderStatus, PaymentLedger, Stock};
@@ -75,9 +75,9 @@ const PLACE_SQL: [&str; 7] = [
     "UPDATE order_counters SET value = value + 1 WHERE year = ?1",
     "INSERT INTO orders (id, number, cart_id, status, currency, email, subtotal_minor, discount_minor, \
        shipping_minor, tax_minor, total_minor, shipping_method, shipping_address, billing_address, \
-       payment_provider, payment_id, reservation_expires_at, created_at, updated_at) \
+       payment_provider, payment_id, reservation_expires_at, created_at, updated_at, customer_id) \
      VALUES (?1, (SELECT printf('SO-%d-%06d', year, value) FROM order_counters WHERE year = ?2), ?3, \
-       'pending_payment', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17) \
+       'pending_payment', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17, ?18) \
      RETURNING number",
     // The price trigger (schema/0009) aborts the batch when a line is not at the current price.
     "INSERT INTO order_lines (order_id, position, line_id, sku, product_id, name, quantity, unit_minor, \
@@ -173,6 +173,7 @@ impl OrderStore for D1Orders<'_> {
                 order.payment_id.as_str().into(),
                 num(order.reservation_expires_at.millis()),
                 now.clone(),
+                sql::opt_str(order.customer_id.as_ref().map(CustomerId::as_str)),
             ],
             vec![id.clone(), json(&lines, context)?],
             vec![holds_json.clone()],
@@ -337,7 +338,7 @@ SELECT json_object(
   'shipping_method', o.shipping_method, 'shipping_address', json(o.shipping_address),
   'billing_address', json(o.billing_address), 'payment_provider', o.payment_provider,
   'payment_id', o.payment_id, 'reservation_expires_at', o.reservation_expires_at,
-  'created_at', o.created_at, 'updated_at', o.updated_at,
+  'created_at', o.created_at, 'updated_at', o.updated_at, 'customer_id', o.customer_id,
   'lines', json((SELECT json_group_array(json_object('id', l.line_id, 'sku', l.sku, 'product_id', l.product_id, 'name', l.name,
       'quantity', l.quantity, 'unit', l.unit_minor, 'subtotal', l.subtotal_minor, 'discount', l.discount_minor,
       'tax', l.tax_minor, 'total', l.total_minor))
@@ -373,6 +374,7 @@ struct OrderRow {
     reservation_expires_at: i64,
     created_at: i64,
     updated_at: i64,
+    customer_id: Option<CustomerId>,
     lines: Vec<LineRow>,
 }
 
@@ -433,6 +435,7 @@ impl OrderRow {
             billing_address: self.billing_address,
             payment_provider: self.payment_provider,
             payment_id: self.payment_id,
+            customer_id: self.customer_id,
             ledger: PaymentLedger::restore(self.captured, self.refunded)
                 .ok_or_else(|| bad("ledger"))?,
             reservation_expires_at: Timestamp::from_millis(self.reservation_expires_at),

@@ -1,0 +1,127 @@
+// Carts and orders of signed-in customers: a cart created with an access token is the
+// customer's and answers only to their token; a guest cart joins the customer's cart on login
+// (quantities capped); a checkout with the token links the order, which the customer lists and
+// reads, and no other customer can.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { adminToken, assertProblem, CUSTOMER_PASSWORD as PASSWORD, newCart, signedInCustomer, spawnApp } from "./helpers.mjs";
+
+let app;
+before(async () => (app = await spawnApp()));
+after(async () => app?.close());
+
+const key = () => ({ "Idempotency-Key": randomUUID() });
+const bearer = (token) => ({ Authorization: `Bearer ${token}` });
+const address = { name: "Ada Lovelace", line1: "1 Analytical Way", city: "London", postal_code: "N1 7AA", country: "GB" };
+
+const customer = () => signedInCustomer(app);
+
+async function stockedSku(onHand) {
+  const sku = await app.db
+    .prepare("SELECT i.sku FROM inventory i JOIN prices p ON p.sku = i.sku AND p.currency = 'EUR' ORDER BY i.sku LIMIT 1 OFFSET ?1")
+    .bind(Math.floor(Math.random() * 5))
+    .first("sku");
+  await app.db.prepare("UPDATE inventory SET on_hand = ?2, reserved = 0 WHERE sku = ?1").bind(sku, onHand).run();
+  return sku;
+}
+
+const add = (cartId, sku, quantity, headers = {}) => app.post(`/v1/carts/${cartId}/items`, { sku, quantity }, { headers });
+
+test("a customer's cart answers only to their token", async () => {
+  const [ada, bob] = [await customer(), await customer()];
+  const created = await app.post("/v1/carts", { currency: "EUR" }, { headers: { ...ada.auth, ...key() } });
+  assert.equal(created.status, 201, created.text);
+  const id = created.body.id;
+  assert.equal(await app.db.prepare("SELECT customer_id FROM carts WHERE id = ?1").bind(id).first("customer_id"), ada.id);
+  const sku = await stockedSku(50);
+  assert.equal((await add(id, sku, 2, ada.auth)).status, 200);
+
+  const admin = await adminToken(["orders:read"]);
+  for (const headers of [{}, bob.auth, bearer(admin)]) {
+    assertProblem(await app.get(`/v1/carts/${id}`, { headers }), 404, "cart_not_found");
+    assertProblem(await add(id, sku, 1, headers), 404, "cart_not_found");
+    assertProblem(await app.post(`/v1/carts/${id}/checkout`, { email: "x@example.com", shipping_address: address, shipping_method: "standard", payment_provider: "test" }, { headers: { ...headers, ...key() } }), 404, "cart_not_found");
+  }
+  // A forged or garbled customer token is refused, never taken for a guest.
+  assertProblem(await app.get(`/v1/carts/${id}`, { headers: bearer(ada.token.slice(0, -4) + "AAAA") }), 401, "invalid_token");
+  assertProblem(await app.post("/v1/carts", { currency: "EUR" }, { headers: bearer("not.a.jwt") }), 401, "invalid_token");
+  const mine = await app.get(`/v1/carts/${id}`, { headers: ada.auth });
+  assert.equal(mine.status, 200, mine.text);
+  assert.equal(mine.body.item_count, 2);
+
+  // A replayed key answers only its own caller: another customer's same key is a new request.
+  const k = key();
+  const first = await add(id, sku, 1, { ...ada.auth, ...k });
+  assert.equal(first.status, 200);
+  assertProblem(await add(id, sku, 1, { ...bob.auth, ...k }), 404, "cart_not_found");
+});
+
+test("a guest cart joins the customer's cart on login, quantities capped by stock", async () => {
+  const ada = await customer();
+  const sku = await stockedSku(10);
+  const theirs = (await app.post("/v1/carts", { currency: "EUR" }, { headers: { ...ada.auth, ...key() } })).body.id;
+  assert.equal((await add(theirs, sku, 6, ada.auth)).status, 200);
+
+  const guest = await newCart(app);
+  assert.equal((await add(guest.id, sku, 7)).status, 200);
+  const login = await app.post("/v1/auth/login", { email: ada.email, password: PASSWORD, cart_id: guest.id }, { headers: key() });
+  assert.equal(login.status, 200, login.text);
+  assert.equal(login.body.cart_id, theirs, "merged into the customer's cart");
+  const merged = await app.get(`/v1/carts/${theirs}`, { headers: bearer(login.body.access_token) });
+  assert.deepEqual(merged.body.lines.map((l) => [l.sku, l.quantity]), [[sku, 10]], "6 + 7, capped at the 10 in stock");
+  assertProblem(await app.get(`/v1/carts/${guest.id}`), 404, "cart_not_found");
+
+  // A customer without a cart: the guest cart becomes theirs, and no longer opens without the token.
+  const bob = await customer();
+  const other = await newCart(app);
+  assert.equal((await add(other.id, sku, 1)).status, 200);
+  const bobLogin = await app.post("/v1/auth/login", { email: bob.email, password: PASSWORD, cart_id: other.id }, { headers: key() });
+  assert.equal(bobLogin.body.cart_id, other.id);
+  assertProblem(await app.get(`/v1/carts/${other.id}`), 404, "cart_not_found");
+  assert.equal((await app.get(`/v1/carts/${other.id}`, { headers: bearer(bobLogin.body.access_token) })).status, 200);
+  // Ada's cart cannot be taken over by signing in with its id.
+  const steal = await app.post("/v1/auth/login", { email: bob.email, password: PASSWORD, cart_id: theirs }, { headers: key() });
+  assert.equal(steal.body.cart_id, other.id, "Bob keeps his own cart");
+  assert.equal(await app.db.prepare("SELECT customer_id FROM carts WHERE id = ?1").bind(theirs).first("customer_id"), ada.id);
+  // A malformed cart id is refused before anything.
+  const bad = await app.post("/v1/auth/login", { email: bob.email, password: PASSWORD, cart_id: "cart_nope" }, { headers: key() });
+  assert.equal(assertProblem(bad, 422, "validation_failed").errors[0].code, "invalid_cart_id");
+});
+
+test("a checkout with the token links the order; the customer lists and reads only their own orders", async () => {
+  const [ada, bob] = [await customer(), await customer()];
+  const sku = await stockedSku(20);
+  const placed = [];
+  for (let i = 0; i < 3; i++) {
+    const cart = (await app.post("/v1/carts", { currency: "EUR" }, { headers: { ...ada.auth, ...key() } })).body.id;
+    assert.equal((await add(cart, sku, 1, ada.auth)).status, 200);
+    const res = await app.post(`/v1/carts/${cart}/checkout`, { email: ada.email, shipping_address: address, shipping_method: "standard", payment_provider: "test" }, { headers: { ...ada.auth, ...key() } });
+    assert.equal(res.status, 201, res.text);
+    assert.equal(res.body.order.customer_id, ada.id);
+    placed.push(res.body.order.id);
+  }
+  // A guest's order is nobody's.
+  const guestCart = await newCart(app);
+  await add(guestCart.id, sku, 1);
+  const guestOrder = await app.post(`/v1/carts/${guestCart.id}/checkout`, { email: ada.email, shipping_address: address, shipping_method: "standard", payment_provider: "test" }, { headers: key() });
+  assert.equal(guestOrder.body.order.customer_id, null);
+
+  const page1 = await app.get("/v1/me/orders?limit=2", { headers: ada.auth });
+  assert.equal(page1.status, 200, page1.text);
+  assert.equal(page1.body.has_more, true);
+  const page2 = await app.get(`/v1/me/orders?limit=2&cursor=${encodeURIComponent(page1.body.next_cursor)}`, { headers: ada.auth });
+  const listed = [...page1.body.data, ...page2.body.data].map((o) => o.id);
+  assert.deepEqual(listed, [...placed].reverse(), "newest first, the guest order absent");
+  assert.equal(page2.body.has_more, false);
+  assert.deepEqual((await app.get("/v1/me/orders", { headers: bob.auth })).body.data, []);
+  assertProblem(await app.get("/v1/me/orders?status=paid", { headers: ada.auth }), 422, "validation_failed");
+  assertProblem(await app.get("/v1/me/orders", { headers: bearer(await adminToken(["orders:read"])) }), 401, "invalid_token");
+
+  const read = await app.get(`/v1/orders/${placed[0]}`, { headers: ada.auth });
+  assert.equal(read.status, 200, read.text);
+  assert.equal((await app.get(`/v1/orders/${placed[0]}/payment`, { headers: ada.auth })).status, 200);
+  assertProblem(await app.get(`/v1/orders/${placed[0]}`, { headers: bob.auth }), 403, "forbidden");
+  assertProblem(await app.get(`/v1/orders/${placed[0]}/payment`, { headers: bob.auth }), 403, "forbidden");
+  assertProblem(await app.get(`/v1/orders/${guestOrder.body.order.id}`, { headers: ada.auth }), 403, "forbidden");
+});
