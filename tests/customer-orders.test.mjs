@@ -125,3 +125,42 @@ test("a checkout with the token links the order; the customer lists and reads on
   assertProblem(await app.get(`/v1/orders/${placed[0]}/payment`, { headers: bob.auth }), 403, "forbidden");
   assertProblem(await app.get(`/v1/orders/${guestOrder.body.order.id}`, { headers: ada.auth }), 403, "forbidden");
 });
+
+test("DELETE /v1/me erases the customer's personal data; their orders stay, anonymised", async () => {
+  const ada = await customer();
+  const sku = await stockedSku(20);
+  const cart = (await app.post("/v1/carts", { currency: "EUR" }, { headers: { ...ada.auth, ...key() } })).body.id;
+  await add(cart, sku, 1, ada.auth);
+  const placed = await app.post(`/v1/carts/${cart}/checkout`, { email: ada.email, shipping_address: address, shipping_method: "standard", payment_provider: "test" }, { headers: { ...ada.auth, ...key() } });
+  assert.equal(placed.status, 201, placed.text);
+  assert.equal((await app.post("/v1/me/addresses", address, { headers: { ...ada.auth, ...key() } })).status, 201);
+  const erase = (password, headers = ada.auth) => app.request("DELETE", "/v1/me", { json: { password }, headers: { ...headers, ...key() } });
+
+  assert.equal(assertProblem(await erase("not the password"), 422, "validation_failed").errors[0].code, "wrong_password");
+  // The order is still on its way: nothing is erased.
+  assertProblem(await erase(PASSWORD), 409, "orders_in_progress");
+  assert.equal((await app.get("/v1/me", { headers: ada.auth })).body.email, ada.email);
+
+  const admin = { Authorization: `Bearer ${await adminToken(["orders:write", "orders:read"])}` };
+  assert.equal((await app.post(`/v1/admin/orders/${placed.body.order.id}/cancel`, {}, { headers: admin })).status, 200);
+  const refresh = await app.post("/v1/auth/login", { email: ada.email, password: PASSWORD }, { headers: key() });
+  assert.equal((await erase(PASSWORD)).status, 204);
+
+  // Gone: the profile, the login, the sessions, the addresses; the order stays without her.
+  assertProblem(await app.get("/v1/me", { headers: ada.auth }), 401, "invalid_token");
+  assertProblem(await app.post("/v1/auth/login", { email: ada.email, password: PASSWORD }, { headers: key() }), 401, "invalid_credentials");
+  assertProblem(await app.post("/v1/auth/refresh", { refresh_token: refresh.body.refresh_token }, { headers: key() }), 401, "invalid_refresh_token");
+  assert.equal(await app.db.prepare("SELECT count(*) AS n FROM customer_addresses WHERE customer_id = ?1").bind(ada.id).first("n"), 0);
+  const order = (await app.get(`/v1/orders/${placed.body.order.id}`, { headers: admin })).body;
+  assert.equal(order.status, "cancelled");
+  assert.match(order.email, /^erased-[0-9a-f]{32}@erased\.invalid$/);
+  assert.deepEqual(order.shipping_address, { name: "erased", line1: "erased", city: "erased", postal_code: "erased", country: "GB" });
+  const stored = JSON.stringify(await app.db.prepare("SELECT * FROM customers WHERE id = ?1").bind(ada.id).first());
+  assert.ok(!stored.includes(ada.email.split("@")[0]), "the address is gone from the account");
+  const erased = await app.db.prepare("SELECT payload FROM outbox WHERE type = 'customer.erased' AND json_extract(payload, '$.customer_id') = ?1").bind(ada.id).first("payload");
+  assert.ok(erased, "customer.erased tells the merchant's other systems");
+  // The address can register again, as a new customer.
+  assert.equal((await app.post("/v1/auth/register", { email: ada.email, password: PASSWORD }, { headers: key() })).status, 202);
+  const again = await app.post("/v1/auth/login", { email: ada.email, password: PASSWORD }, { headers: key() });
+  assert.notEqual(again.body.customer_id, ada.id);
+});

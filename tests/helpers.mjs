@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import Stripe from "stripe";
 import { migrate, seedDemoCatalog, startBackend } from "../scripts/lib/backend.mjs";
 
 export { adminToken } from "../scripts/lib/token.mjs";
@@ -136,4 +137,30 @@ export async function signedInCustomer(app, name) {
   assert.equal(login.status, 200, login.text);
   const token = login.body.access_token;
   return { email, id: login.body.customer_id, token, auth: { Authorization: `Bearer ${token}` } };
+}
+
+/** Stripe's `charge.refunded` for the order `placed`, signed with `secret` by the official
+ * library: `amountRefunded` is what has been refunded on its payment in all (minor units). */
+export function stripeChargeRefunded(app, secret, placed, amountRefunded) {
+  const payload = JSON.stringify({
+    id: `evt_${randomUUID().replaceAll("-", "")}`,
+    object: "event",
+    type: "charge.refunded",
+    created: Math.floor(Date.now() / 1000),
+    data: {
+      object: {
+        id: `ch_${randomUUID().replaceAll("-", "")}`,
+        object: "charge",
+        amount: minor(placed.totals.grand_total),
+        amount_refunded: amountRefunded,
+        currency: placed.currency.toLowerCase(),
+        payment_intent: placed.payment_id,
+        metadata: {},
+      },
+    },
+  });
+  return app.request("POST", "/v1/webhooks/payments/stripe", {
+    body: payload,
+    headers: { "Content-Type": "application/json", "Stripe-Signature": new Stripe("sk_test_unused").webhooks.generateTestHeaderString({ payload, secret }) },
+  });
 }

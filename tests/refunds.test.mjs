@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import Stripe from "stripe";
 import { Webhook } from "standardwebhooks";
-import { adminToken, assertProblem, minor, newCart, spawnApp } from "./helpers.mjs";
+import { adminToken, assertProblem, minor, newCart, spawnApp, stripeChargeRefunded } from "./helpers.mjs";
 
 const STRIPE_SECRET = "whsec_refunds_0123456789";
 const ACME_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -53,30 +53,7 @@ const refundedEvents = (orderId) =>
     .all()
     .then((r) => r.results.map((row) => JSON.parse(row.payload)));
 
-/** Stripe's `charge.refunded` for `placed`: the cumulative amount refunded on its payment. */
-function chargeRefunded(placed, amountRefunded) {
-  const payload = JSON.stringify({
-    id: `evt_${randomUUID().replaceAll("-", "")}`,
-    object: "event",
-    type: "charge.refunded",
-    created: Math.floor(Date.now() / 1000),
-    data: {
-      object: {
-        id: `ch_${randomUUID().replaceAll("-", "")}`,
-        object: "charge",
-        amount: minor(placed.totals.grand_total),
-        amount_refunded: amountRefunded,
-        currency: "eur",
-        payment_intent: placed.payment_id,
-        metadata: {},
-      },
-    },
-  });
-  return app.request("POST", "/v1/webhooks/payments/stripe", {
-    body: payload,
-    headers: { "Content-Type": "application/json", "Stripe-Signature": stripe.webhooks.generateTestHeaderString({ payload, secret: STRIPE_SECRET }) },
-  });
-}
+const chargeRefunded = (placed, amountRefunded) => stripeChargeRefunded(app, STRIPE_SECRET, placed, amountRefunded);
 
 /** A Standard Webhooks `refund.succeeded` naming the provider's refund id. */
 function refundSucceeded(placed, providerRefundId, amount) {

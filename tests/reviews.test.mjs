@@ -78,6 +78,13 @@ test("only a buyer with a paid order reviews, once; the rating is exact through 
   assert.deepEqual(await rating(product_id), { average: "3.33", count: 3 });
   const listed = (await app.get(`/v1/products/${product_id}/reviews`)).body.data.map((r) => r.id);
   assert.ok(!listed.includes(written.body.id), "a hidden review is not listed");
+  // Moderators find it among the hidden ones (a reader's scope is enough; a writer's alone is not).
+  const reader = { Authorization: `Bearer ${await adminToken(["reviews:read"])}` };
+  const hiddenOnes = await app.get(`/v1/admin/reviews?hidden=true&product_id=${product_id}`, { headers: reader });
+  assert.equal(hiddenOnes.status, 200, hiddenOnes.text);
+  assert.deepEqual(hiddenOnes.body.data.map((r) => [r.id, r.hidden_reason]), [[written.body.id, "again"]], "the latest reason");
+  assert.equal((await app.get(`/v1/admin/reviews?hidden=false&product_id=${product_id}`, { headers: reader })).body.data.length, 3);
+  assertProblem(await app.get("/v1/admin/reviews", { headers: admin }), 403, "insufficient_scope");
   assert.equal((await moderate(written.body.id, { hidden: false })).status, 200);
   assert.deepEqual(await rating(product_id), { average: "3.75", count: 4 });
   const stored = await app.db.prepare("SELECT rating_count, rating_sum FROM products WHERE id = ?1").bind(product_id).first();

@@ -88,6 +88,12 @@ const ACCOUNT = { email: "bench-shopper@example.com", password: "correct horse b
   const res = await fetch(url + "/v1/auth/register", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(ACCOUNT) });
   if (res.status !== 202) throw new Error(`register: ${res.status} ${await res.text()}`);
 }
+// Their access token (15 minutes: the whole bench), for the customer's own reads.
+const { access_token: customerToken } = await (
+  await fetch(url + "/v1/auth/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(ACCOUNT) })
+).json();
+const meScript = path.join(work, "me.lua");
+writeFileSync(meScript, `wrk.headers["Authorization"] = "Bearer ${customerToken}"\n`);
 const loginScript = path.join(work, "login.lua");
 writeFileSync(
   loginScript,
@@ -262,6 +268,8 @@ for (const args of [
   ["GET /v1/carts/{id}", `/v1/carts/${readCart.id}`],
   ["GET /v1/carts/{id} (shipping chosen)", `/v1/carts/${shippedCart.id}`],
   ["GET /v1/tickets/{id} (ticket token)", `/v1/tickets/${ticket.ticket.id}`, ticketScript],
+  ["GET /v1/products/{id}/reviews (rating and a page, no cache)", "/v1/products/prod_classic-tee/reviews"],
+  ["GET /v1/me (customer token: profile, points, tier)", "/v1/me", meScript],
   ["POST /v1/auth/login (PBKDF2-SHA256, 100,000 iterations)", "/v1/auth/login", loginScript],
   ["POST /v1/carts/{id}/items (Idempotency-Key)", "/", addScript],
   ["POST /v1/carts/{id}/checkout (fresh cart each)", "/", checkoutScript],

@@ -17,12 +17,14 @@ use shop_domain::cart::{CartError, Carts};
 use shop_domain::checkout::Email;
 use shop_domain::events::{Event, Payload};
 use shop_domain::ids::{CartId, CustomerId};
+use shop_domain::membership;
 use shop_edge::http::auth::{self, Audience, Principal};
 use shop_edge::http::problem::FieldError;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::kdf::{random_bytes, WebCryptoKdf};
 use shop_edge::store::accounts as store;
 use shop_edge::store::carts::D1Carts;
+use shop_edge::store::membership as store_membership;
 use shop_edge::store::order_search;
 use shop_edge::store::shipping::CachedZones;
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
@@ -47,6 +49,8 @@ pub enum Endpoint {
     UpdateAddress,
     DeleteAddress,
     MyOrders,
+    MyPoints,
+    EraseMe,
 }
 
 const CUSTOMER: Access = Access::Bearer {
@@ -111,6 +115,12 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::UpdateMe,
     },
     Route {
+        method: "DELETE",
+        path: "/v1/me",
+        access: CUSTOMER,
+        endpoint: Endpoint::EraseMe,
+    },
+    Route {
         method: "POST",
         path: "/v1/me/password",
         access: CUSTOMER,
@@ -146,6 +156,12 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         access: CUSTOMER,
         endpoint: Endpoint::MyOrders,
     },
+    Route {
+        method: "GET",
+        path: "/v1/me/points",
+        access: CUSTOMER,
+        endpoint: Endpoint::MyPoints,
+    },
 ];
 
 #[event(fetch)]
@@ -179,6 +195,8 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::UpdateAddress => addresses::update(&call).await,
         Endpoint::DeleteAddress => addresses::delete(&call).await,
         Endpoint::MyOrders => my_orders(&call).await,
+        Endpoint::MyPoints => my_points(&call).await,
+        Endpoint::EraseMe => erase_me(&call).await,
     }
 }
 
@@ -486,13 +504,24 @@ async fn logout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     Ok(Reply::empty(204))
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct Me {
     id: String,
     email: String,
     name: Option<String>,
     email_verified: bool,
     created_at: shop_domain::time::Timestamp,
+    membership: Membership,
+}
+
+/// Points, tier and what the next tier needs.
+#[derive(Serialize)]
+struct Membership {
+    points: u64,
+    /// Captured less refunded over the orders placed signed in within the last 12 months.
+    spend_last_12_months: Vec<shop_domain::money::Money>,
+    #[serde(flatten)]
+    standing: membership::Standing,
 }
 
 /// The customer of the access token the pipeline verified.
@@ -522,6 +551,8 @@ pub(crate) async fn me(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             "The token's customer no longer exists",
         )
     })?;
+    let since = call.now.minus(membership::TIER_WINDOW);
+    let (points, spend) = store_membership::standing_facts(&db, &id, since).await?;
     Ok(Reply::json(
         200,
         &Me {
@@ -530,6 +561,11 @@ pub(crate) async fn me(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             name: me.name,
             email_verified: me.email_verified_at.is_some(),
             created_at: me.created_at,
+            membership: Membership {
+                points,
+                standing: call.config.membership.standing(&spend),
+                spend_last_12_months: spend,
+            },
         },
     )?
     .header("Cache-Control", "private, no-store"))
@@ -545,6 +581,22 @@ async fn my_orders(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     };
     let db = call.db()?;
     let page = order_search::list_orders(&db, &filter, call.limit()?).await?;
+    Ok(Reply::json(200, &page)?.header("Cache-Control", "private, no-store"))
+}
+
+/// `GET /v1/me/points`: the customer's points ledger, newest first, cursor-paged.
+async fn my_points(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.only_query_params(&["limit", "cursor"])?;
+    let before = call
+        .cursor()?
+        .map(|c| {
+            c.key()
+                .parse::<i64>()
+                .map_err(|_| shop_edge::http::params::invalid_cursor())
+        })
+        .transpose()?;
+    let db = call.db()?;
+    let page = store_membership::entries(&db, &customer(call)?, before, call.limit()?).await?;
     Ok(Reply::json(200, &page)?.header("Cache-Control", "private, no-store"))
 }
 
@@ -674,32 +726,78 @@ struct ChangePasswordBody {
 /// `POST /v1/me/password` `{current_password, new_password}`: every session (refresh token) of
 /// the account is revoked; access tokens already issued lapse within 15 minutes.
 async fn change_password(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    let id = customer(call)?;
     let body: ChangePasswordBody = call.json()?;
     let db = call.db()?;
-    let row = store::credentials(&db, &id)
-        .await?
-        .ok_or_else(|| Problem::new(401, "invalid_token", "Unauthorized", "No such customer"))?;
+    let row = with_password(call, &db, &body.current_password, "/current_password").await?;
     let email = Email::parse(&row.email)
         .ok_or_else(|| call.internal("change password", &"stored email is invalid"))?;
     let new = Password::new(&body.new_password, &email).map_err(|issue| {
         Problem::invalid_field("/new_password", "weak_password", issue.message())
     })?;
-    let current = PasswordHash::parse(&row.password_hash)
-        .ok_or_else(|| call.internal("change password", &"stored hash is invalid"))?;
-    if !current
-        .verify(&WebCryptoKdf, &body.current_password)
-        .await?
-    {
-        return Err(Problem::invalid_field(
-            "/current_password",
-            "wrong_password",
-            "The current password is wrong",
-        ));
-    }
     let hash = PasswordHash::new(&WebCryptoKdf, &new, random_bytes()?, CURRENT_KDF).await?;
     store::set_password(&db, row.id.as_str(), &hash.encode(), None, call.now).await?;
     Ok(Reply::empty(204))
+}
+
+/// The token's customer, once the password they sent (at `pointer`) is theirs: 422
+/// `wrong_password` otherwise. What a change of the account asks for, so that a stolen access
+/// token alone cannot make it.
+async fn with_password(
+    call: &Call<Endpoint>,
+    db: &shop_edge::store::sql::Db,
+    password: &str,
+    pointer: &str,
+) -> Result<store::CustomerRow, Problem> {
+    let row = store::credentials(db, &customer(call)?)
+        .await?
+        .ok_or_else(|| Problem::new(401, "invalid_token", "Unauthorized", "No such customer"))?;
+    let current = PasswordHash::parse(&row.password_hash)
+        .ok_or_else(|| call.internal("password check", &"stored hash is invalid"))?;
+    if !current.verify(&WebCryptoKdf, password).await? {
+        return Err(Problem::invalid_field(
+            pointer,
+            "wrong_password",
+            "The password is wrong",
+        ));
+    }
+    Ok(row)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EraseBody {
+    password: String,
+}
+
+/// `DELETE /v1/me` `{password}`: the customer's personal data is erased (see
+/// `store::erase`), in one batch with `customer.erased`; the current password is asked for, so a
+/// stolen access token alone cannot erase an account. 409 while an order is in progress.
+async fn erase_me(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let body: EraseBody = call.json()?;
+    let db = call.db()?;
+    let id = with_password(call, &db, &body.password, "/password")
+        .await?
+        .id;
+    let event = Event::new(
+        &CryptoIds,
+        call.now,
+        Payload::CustomerErased(accounts::CustomerErased {
+            customer_id: id.clone(),
+            erased_at: call.now,
+        }),
+    );
+    match store::erase(&db, &id, &event, call.now).await? {
+        store::EraseOutcome::Erased(events) => {
+            call.publish(&events).await;
+            Ok(Reply::empty(204))
+        }
+        store::EraseOutcome::OrdersInProgress => Err(Problem::new(
+            409,
+            "orders_in_progress",
+            "Orders in progress",
+            "An order of this account is still on its way; erase the account once it is delivered or cancelled",
+        )),
+    }
 }
 
 #[cfg(test)]

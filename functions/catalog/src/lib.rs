@@ -28,6 +28,7 @@ pub enum Endpoint {
     CreateReview,
     ReviewHelpful,
     ModerateReview,
+    ModerationList,
 }
 
 const CUSTOMER: Access = Access::Bearer {
@@ -84,6 +85,12 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         access: Access::Admin("reviews:write"),
         endpoint: Endpoint::ModerateReview,
     },
+    Route {
+        method: "GET",
+        path: "/v1/admin/reviews",
+        access: Access::Admin("reviews:read"),
+        endpoint: Endpoint::ModerationList,
+    },
 ];
 
 #[event(fetch)]
@@ -102,6 +109,7 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::CreateReview => reviews::create(&call).await,
         Endpoint::ReviewHelpful => reviews::helpful(&call).await,
         Endpoint::ModerateReview => reviews::moderate(&call).await,
+        Endpoint::ModerationList => reviews::moderation_list(&call).await,
     }
 }
 

@@ -151,3 +151,24 @@ pub async fn moderate(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     memo::clear();
     Ok(Reply::json(200, &moderated)?)
 }
+
+/// `GET /v1/admin/reviews?hidden=&product_id=`: reviews as moderators see them, newest first.
+pub async fn moderation_list(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.only_query_params(&["limit", "cursor", "hidden", "product_id"])?;
+    let hidden = call.parsed_query("hidden", "invalid_value", "true or false", |v| match v {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    })?;
+    let product = call.parsed_query("product_id", "invalid_product_id", "a product id", |v| {
+        ProductId::parse(v).ok()
+    })?;
+    let filter = store::ReviewFilter {
+        hidden,
+        product,
+        after: call.time_cursor()?,
+    };
+    let db = call.db()?;
+    let page = store::moderation_list(&db, &filter, call.limit()?).await?;
+    Ok(Reply::json(200, &page)?)
+}

@@ -68,7 +68,7 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
             }
         }
         let applied = match decoded {
-            Ok(event) => effects::apply(&db, &event, now)
+            Ok(event) => effects::apply(&db, &event, &config.membership, now)
                 .await
                 .map(|outcome| (event, outcome)),
             Err(e) => Err(ApplyError::Undecodable(e.to_string())),

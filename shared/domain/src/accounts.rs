@@ -251,6 +251,14 @@ pub struct PasswordResetRequested {
     pub reset_expires_at: Timestamp,
 }
 
+/// `customer.erased`: the customer's personal data is gone (`DELETE /v1/me`); the merchant's
+/// other systems (email, CRM) erase theirs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerErased {
+    pub customer_id: crate::ids::CustomerId,
+    pub erased_at: Timestamp,
+}
+
 /// What a single-use token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

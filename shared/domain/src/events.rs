@@ -67,6 +67,8 @@ pub enum Payload {
     CustomerRegistered(crate::accounts::CustomerRegistered),
     #[serde(rename = "customer.password_reset_requested")]
     CustomerPasswordResetRequested(crate::accounts::PasswordResetRequested),
+    #[serde(rename = "customer.erased")]
+    CustomerErased(crate::accounts::CustomerErased),
 }
 
 impl Payload {
@@ -86,6 +88,7 @@ impl Payload {
             Payload::TicketResolved(_) => EventKind::TicketResolved,
             Payload::CustomerRegistered(_) => EventKind::CustomerRegistered,
             Payload::CustomerPasswordResetRequested(_) => EventKind::CustomerPasswordResetRequested,
+            Payload::CustomerErased(_) => EventKind::CustomerErased,
             Payload::InventoryLow(_) => EventKind::InventoryLow,
         }
     }
@@ -106,6 +109,7 @@ impl Payload {
             Payload::TicketResolved(p) => serde_json::to_string(p),
             Payload::CustomerRegistered(p) => serde_json::to_string(p),
             Payload::CustomerPasswordResetRequested(p) => serde_json::to_string(p),
+            Payload::CustomerErased(p) => serde_json::to_string(p),
             Payload::InventoryLow(p) => serde_json::to_string(p),
         }
     }
@@ -248,10 +252,11 @@ pub enum EventKind {
     TicketResolved,
     CustomerRegistered,
     CustomerPasswordResetRequested,
+    CustomerErased,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::OrderCreated,
         EventKind::OrderPaid,
         EventKind::OrderCancelled,
@@ -267,6 +272,7 @@ impl EventKind {
         EventKind::TicketResolved,
         EventKind::CustomerRegistered,
         EventKind::CustomerPasswordResetRequested,
+        EventKind::CustomerErased,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -286,6 +292,7 @@ impl EventKind {
             EventKind::TicketResolved => "ticket.resolved",
             EventKind::CustomerRegistered => "customer.registered",
             EventKind::CustomerPasswordResetRequested => "customer.password_reset_requested",
+            EventKind::CustomerErased => "customer.erased",
         }
     }
 

@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod inventory;
 pub mod lifecycle;
+pub mod membership;
 pub mod money;
 pub mod order;
 pub mod pagination;

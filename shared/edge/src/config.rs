@@ -31,6 +31,10 @@ pub struct Config {
     pub tickets: shop_domain::tickets::TicketPolicy,
     /// How long a ticket token opens its ticket (`TICKET_TOKEN_TTL_DAYS`, 1 to 400, default 90).
     pub ticket_token_ttl: Duration,
+    /// Points per major unit per currency (`MEMBERSHIP_POINTS_RATES`) and the tiers
+    /// (`MEMBERSHIP_TIERS`); defaults `shop_domain::membership::DEFAULT_RATES` and
+    /// `DEFAULT_TIERS`.
+    pub membership: shop_domain::membership::MembershipPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +176,17 @@ impl Config {
         if !(1..=400).contains(&ticket_token_days) {
             return Err(ConfigError("TICKET_TOKEN_TTL_DAYS is 1 to 400".into()));
         }
+        let membership = shop_domain::membership::MembershipPolicy::parse(
+            lookup("MEMBERSHIP_POINTS_RATES")
+                .as_deref()
+                .unwrap_or(shop_domain::membership::DEFAULT_RATES),
+            lookup("MEMBERSHIP_TIERS")
+                .as_deref()
+                .unwrap_or(shop_domain::membership::DEFAULT_TIERS),
+        )
+        .map_err(|e| ConfigError(format!("MEMBERSHIP_POINTS_RATES / MEMBERSHIP_TIERS: {e}")))?;
         Ok(Config {
+            membership,
             tickets: shop_domain::tickets::TicketPolicy {
                 first_response_sla: Duration::from_secs(sla_seconds),
                 ..Default::default()
@@ -244,6 +258,7 @@ mod tests {
     #[test]
     fn rejects_bad_settings() {
         assert!(Config::from_lookup(|n| (n == "TAX_RATE").then(|| "2".into())).is_err());
+        assert!(Config::from_lookup(|n| (n == "MEMBERSHIP_TIERS").then(|| "gold".into())).is_err());
         assert!(
             Config::from_lookup(|n| (n == "CART_MAX_LINE_QUANTITY").then(|| "0".into())).is_err()
         );

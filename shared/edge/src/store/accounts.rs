@@ -10,6 +10,8 @@ use shop_domain::ids::CustomerId;
 use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
 
+use worker::wasm_bindgen::JsValue;
+
 use crate::store::outbox;
 use crate::store::sql::{self, err, num, opt_str, Db, Violation};
 
@@ -226,7 +228,8 @@ pub struct MeRow {
 pub async fn me(db: &Db, id: &CustomerId) -> Result<Option<MeRow>, StoreError> {
     sql::first(
         db,
-        "SELECT id, email, name, email_verified_at, created_at FROM customers WHERE id = ?1",
+        "SELECT id, email, name, email_verified_at, created_at FROM customers \
+         WHERE id = ?1 AND erased_at IS NULL",
         &[id.as_str().into()],
         "customer",
     )
@@ -369,9 +372,95 @@ pub async fn set_password(
 pub async fn credentials(db: &Db, id: &CustomerId) -> Result<Option<CustomerRow>, StoreError> {
     sql::first(
         db,
-        "SELECT id, email, name, password_hash FROM customers WHERE id = ?1",
+        "SELECT id, email, name, password_hash FROM customers WHERE id = ?1 AND erased_at IS NULL",
         &[id.as_str().into()],
         "customer credentials",
     )
     .await
+}
+
+/// Statuses of an order still on its way: its addresses and email are needed until it is done.
+const ORDER_IN_PROGRESS: &str =
+    "('pending_payment', 'paid', 'partially_fulfilled', 'fulfilled', 'payment_review')";
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum EraseOutcome {
+    /// Erased, with the events the batch wrote.
+    Erased(Vec<Event>),
+    /// An order of theirs is still on its way: nothing was erased.
+    OrdersInProgress,
+}
+
+/// Erase the customer's personal data in one batch, with `event` (`customer.erased`): their
+/// addresses, single-use links and active carts go, every session is revoked, their reviews
+/// lose the author's name, their orders and tickets keep nothing that names them (email,
+/// names, street, city, postcode, phone; the country stays, for the accounts), and the
+/// customer row becomes a tombstone. Refused whole while an order of theirs is in progress (the
+/// tombstone's `email_key` would be NULL, a constraint, so the batch aborts).
+pub async fn erase(
+    db: &Db,
+    customer: &CustomerId,
+    event: &Event,
+    now: Timestamp,
+) -> Result<EraseOutcome, StoreError> {
+    let context = "erase customer";
+    let id = || -> JsValue { customer.as_str().into() };
+    let tombstone = "'erased-' || substr(?1, 5) || '@erased.invalid'";
+    let address = |column: &str| {
+        format!(
+            "json_object('name', 'erased', 'line1', 'erased', 'city', 'erased', \
+             'postal_code', 'erased', 'country', json_extract({column}, '$.country'))"
+        )
+    };
+    let statements = vec![
+        db.prepare(format!(
+            "UPDATE tickets SET email = {tombstone}, name = NULL \
+             WHERE lower(email) = (SELECT email_key FROM customers WHERE id = ?1)"
+        ))
+        .bind(&[id()]),
+        db.prepare(format!(
+            "UPDATE orders SET email = {tombstone}, shipping_address = {}, billing_address = {} \
+             WHERE customer_id = ?1",
+            address("shipping_address"),
+            address("billing_address")
+        ))
+        .bind(&[id()]),
+        db.prepare("DELETE FROM customer_addresses WHERE customer_id = ?1")
+            .bind(&[id()]),
+        db.prepare("DELETE FROM customer_tokens WHERE customer_id = ?1")
+            .bind(&[id()]),
+        db.prepare(
+            "UPDATE refresh_tokens SET status = 'revoked' WHERE customer_id = ?1 AND status <> 'revoked'",
+        )
+        .bind(&[id()]),
+        db.prepare("UPDATE reviews SET author = NULL WHERE customer_id = ?1")
+            .bind(&[id()]),
+        db.prepare("DELETE FROM carts WHERE customer_id = ?1 AND status = 'active'")
+            .bind(&[id()]),
+        db.prepare(format!(
+            "UPDATE customers SET email = {tombstone}, \
+               email_key = CASE WHEN EXISTS (SELECT 1 FROM orders WHERE customer_id = ?1 \
+                 AND status IN {ORDER_IN_PROGRESS}) THEN NULL ELSE {tombstone} END, \
+               name = NULL, password_hash = 'pbkdf2-sha256$erased', email_verified_at = NULL, \
+               erased_at = ?2, updated_at = ?2 \
+             WHERE id = ?1 AND erased_at IS NULL"
+        ))
+        .bind(&[id(), num(now.millis())]),
+        outbox::insert(db, event),
+    ]
+    .into_iter()
+    .collect::<worker::Result<Vec<_>>>()
+    .map_err(err(context))?;
+    let count = statements.len();
+    match db.batch(statements).await {
+        Ok(results) => Ok(EraseOutcome::Erased(
+            outbox::written(results.get(count - 1..).unwrap_or_default()).map_err(err(context))?,
+        )),
+        Err(e) => match sql::violation(&e.to_string()) {
+            Some(Violation::NotNull(column)) if column.contains("email_key") => {
+                Ok(EraseOutcome::OrdersInProgress)
+            }
+            _ => Err(err(context)(e)),
+        },
+    }
 }

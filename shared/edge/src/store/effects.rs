@@ -5,10 +5,12 @@
 
 use serde::Deserialize;
 use shop_domain::events::{Event, Payload};
+use shop_domain::membership::MembershipPolicy;
 use shop_domain::time::Timestamp;
 use worker::wasm_bindgen::JsValue;
 
 use crate::outbound::webhooks;
+use crate::store::membership;
 use crate::store::sql::{self, num, Db, Stmt, Violation};
 
 /// Why an event was not applied.
@@ -34,8 +36,13 @@ fn err(e: impl std::fmt::Display) -> ApplyError {
 }
 
 /// Apply one event: its effects, its claim and its outbox mark in one batch. `"duplicate"` when
-/// it was applied before.
-pub async fn apply(db: &Db, event: &Event, now: Timestamp) -> Result<&'static str, ApplyError> {
+/// it was applied before. `membership`: how many points a paid order earns.
+pub async fn apply(
+    db: &Db,
+    event: &Event,
+    membership: &MembershipPolicy,
+    now: Timestamp,
+) -> Result<&'static str, ApplyError> {
     let mut statements: Vec<Stmt> = vec![db
         .prepare("INSERT INTO processed_events (event_id, type, processed_at) VALUES (?1, ?2, ?3)")
         .bind(&[
@@ -90,6 +97,26 @@ pub async fn apply(db: &Db, event: &Event, now: Timestamp) -> Result<&'static st
                 .bind(&[day.into(), order])
                 .map_err(err)?,
             );
+            // Points, for an order placed signed in: earned once per order.
+            if let Some((customer, total)) = membership::paid_order(db, &paid.order_id)
+                .await
+                .map_err(err)?
+            {
+                let points = membership.points_for(total);
+                if points > 0 {
+                    statements.push(
+                        membership::earn(
+                            db,
+                            event.id.as_str(),
+                            &paid.order_id,
+                            &customer,
+                            points,
+                            now,
+                        )
+                        .map_err(err)?,
+                    );
+                }
+            }
         }
         // Refunds shrink the day's revenue (the day of the refund; sales stay counted).
         Payload::OrderRefunded(refunded) => {
@@ -103,6 +130,17 @@ pub async fn apply(db: &Db, event: &Event, now: Timestamp) -> Result<&'static st
                     refunded.amount.currency().code().into(),
                     num(-refunded.amount.minor_units()),
                 ])
+                .map_err(err)?,
+            );
+            // The points the order earned, taken back in proportion to what is refunded in all.
+            statements.push(
+                membership::take_back(
+                    db,
+                    event.id.as_str(),
+                    &refunded.order_id,
+                    refunded.refunded_minor,
+                    now,
+                )
                 .map_err(err)?,
             );
         }
@@ -132,7 +170,8 @@ pub async fn apply(db: &Db, event: &Event, now: Timestamp) -> Result<&'static st
         | Payload::TicketReplied(_)
         | Payload::TicketResolved(_)
         | Payload::CustomerRegistered(_)
-        | Payload::CustomerPasswordResetRequested(_) => {}
+        | Payload::CustomerPasswordResetRequested(_)
+        | Payload::CustomerErased(_) => {}
     }
     // Outbound webhooks: created once, with the claim; sent below and by the cron.
     statements.push(webhooks::enqueue(db, event, now).map_err(err)?);

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod dead_events;
 pub mod effects;
 pub mod inventory;
+pub mod membership;
 pub mod order_search;
 pub mod orders;
 pub mod outbox;

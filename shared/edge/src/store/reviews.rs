@@ -244,3 +244,40 @@ pub async fn moderate(
         .map(|doc| serde_json::from_str(&doc).map_err(json_err(context)))
         .transpose()
 }
+
+/// What a moderator lists: hidden or shown reviews (or both), of one product (or all).
+#[derive(Debug, Clone, Default)]
+pub struct ReviewFilter {
+    pub hidden: Option<bool>,
+    pub product: Option<ProductId>,
+    /// `(created_at, id)` of the last review of the previous page.
+    pub after: Option<(i64, String)>,
+}
+
+/// Reviews as moderators see them, newest first, cursor-paged.
+pub async fn moderation_list(
+    db: &Db,
+    filter: &ReviewFilter,
+    limit: Limit,
+) -> Result<Page<ModeratedReview>, StoreError> {
+    let context = "list reviews for moderation";
+    let sql = format!(
+        "SELECT json_group_array(json(doc)) AS doc FROM (SELECT {REVIEW_JSON} AS doc FROM reviews \
+         WHERE (?1 IS NULL OR hidden = ?1) AND (?2 IS NULL OR product_id = ?2) \
+           AND (?3 IS NULL OR (created_at, id) < (?3, ?4)) \
+         ORDER BY created_at DESC, id DESC LIMIT ?5)"
+    );
+    let binds = [
+        opt_num(filter.hidden.map(i64::from)),
+        opt_str(filter.product.as_ref().map(ProductId::as_str)),
+        opt_num(filter.after.as_ref().map(|a| a.0)),
+        opt_str(filter.after.as_ref().map(|a| a.1.as_str())),
+        num(i64::from(limit.get()) + 1),
+    ];
+    let rows: Vec<ModeratedReview> =
+        serde_json::from_str(&sql::doc_or_empty(db, &sql, &binds, context).await?)
+            .map_err(json_err(context))?;
+    Ok(Page::from_overfetch(rows, limit, |r| {
+        format!("{}:{}", r.review.created_at.millis(), r.review.id)
+    }))
+}

@@ -1,0 +1,171 @@
+//! Membership points in D1 (schema/0023): the ledger entries the queue consumer writes inside
+//! an event's effect batch, and what `/v1/me` shows. The balance is kept by a trigger on the
+//! ledger and can never go below zero (CHECK).
+
+use serde::Deserialize;
+use shop_domain::ids::{CustomerId, OrderId};
+use shop_domain::money::{Currency, Money};
+use shop_domain::time::Timestamp;
+use shop_domain::StoreError;
+
+use crate::store::sql::{self, json_err, num, Db, Stmt};
+
+/// Who placed a paid order signed in, and what it cost: `None` for a guest's order (or none).
+pub async fn paid_order(
+    db: &Db,
+    order: &OrderId,
+) -> Result<Option<(CustomerId, Money)>, StoreError> {
+    #[derive(Deserialize)]
+    struct Row {
+        customer_id: Option<CustomerId>,
+        currency: String,
+        total_minor: i64,
+    }
+    let context = "the order's customer and total";
+    let row: Option<Row> = sql::first(
+        db,
+        "SELECT customer_id, currency, total_minor FROM orders WHERE id = ?1",
+        &[order.as_str().into()],
+        context,
+    )
+    .await?;
+    let Some(Row {
+        customer_id: Some(customer),
+        currency,
+        total_minor,
+    }) = row
+    else {
+        return Ok(None);
+    };
+    let bad = || StoreError::new(format!("{context}: stored total is invalid"));
+    let currency: Currency = currency.parse().map_err(|_| bad())?;
+    let total = Money::from_minor(total_minor, currency).map_err(|_| bad())?;
+    Ok(Some((customer, total)))
+}
+
+/// The entry of the points an order earned (once per order: a second is ignored).
+pub fn earn(
+    db: &Db,
+    event_id: &str,
+    order: &OrderId,
+    customer: &CustomerId,
+    points: u64,
+    now: Timestamp,
+) -> worker::Result<Stmt> {
+    db.prepare(
+        "INSERT INTO points_ledger (customer_id, order_id, kind, points, event_id, created_at) \
+         VALUES (?1, ?2, 'earned', ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+    )
+    .bind(&[
+        customer.as_str().into(),
+        order.as_str().into(),
+        num(i64::try_from(points).unwrap_or(i64::MAX)),
+        event_id.into(),
+        num(now.millis()),
+    ])
+}
+
+/// The entry that takes back what an order's refunds are due once `refunded_minor` of it is
+/// refunded in all: `shop_domain::membership::taken_back` (earned × refunded ÷ total, rounded
+/// down) less what its earlier refunds took, computed inside the statement so concurrent or
+/// out-of-order refunds take back exactly the proportion of the largest amount refunded; never
+/// more than the balance holds. Nothing when the order earned nothing or nothing is due.
+pub fn take_back(
+    db: &Db,
+    event_id: &str,
+    order: &OrderId,
+    refunded_minor: i64,
+    now: Timestamp,
+) -> worker::Result<Stmt> {
+    db.prepare(
+        "INSERT INTO points_ledger (customer_id, order_id, kind, points, event_id, created_at) \
+         SELECT customer_id, order_id, 'refunded', -due, ?3, ?4 FROM ( \
+           SELECT e.customer_id, e.order_id, min( \
+             max(0, min(e.points, (e.points * min(CAST(?2 AS INTEGER), o.total_minor)) / o.total_minor) \
+               - coalesce((SELECT -sum(r.points) FROM points_ledger r \
+                           WHERE r.order_id = e.order_id AND r.kind = 'refunded'), 0)), \
+             coalesce((SELECT balance FROM customer_points WHERE customer_id = e.customer_id), 0)) AS due \
+           FROM points_ledger e JOIN orders o ON o.id = e.order_id \
+           WHERE e.order_id = ?1 AND e.kind = 'earned' AND o.total_minor > 0) \
+         WHERE due > 0 ON CONFLICT DO NOTHING",
+    )
+    .bind(&[
+        order.as_str().into(),
+        num(refunded_minor),
+        event_id.into(),
+        num(now.millis()),
+    ])
+}
+
+/// A customer's points balance and what they spent per currency since `since` (captured less
+/// refunded, over the orders they placed signed in).
+pub async fn standing_facts(
+    db: &Db,
+    customer: &CustomerId,
+    since: Timestamp,
+) -> Result<(u64, Vec<Money>), StoreError> {
+    #[derive(Deserialize)]
+    struct Row {
+        points: i64,
+        spend: String,
+    }
+    let context = "points and spend";
+    let row: Option<Row> = sql::first(
+        db,
+        "SELECT coalesce((SELECT balance FROM customer_points WHERE customer_id = ?1), 0) AS points, \
+           (SELECT json_group_array(json_array(currency, spent)) FROM ( \
+              SELECT currency, sum(captured_minor - refunded_minor) AS spent FROM orders \
+              WHERE customer_id = ?1 AND created_at >= ?2 AND captured_minor > 0 \
+              GROUP BY currency ORDER BY currency)) AS spend",
+        &[customer.as_str().into(), num(since.millis())],
+        context,
+    )
+    .await?;
+    let Some(row) = row else {
+        return Ok((0, Vec::new()));
+    };
+    let spend: Vec<(String, i64)> = serde_json::from_str(&row.spend).map_err(json_err(context))?;
+    let spend = spend
+        .into_iter()
+        .filter_map(|(currency, minor)| Money::from_minor(minor, currency.parse().ok()?).ok())
+        .collect();
+    Ok((u64::try_from(row.points).unwrap_or(0), spend))
+}
+
+/// One entry of a customer's points ledger, as they see it.
+#[derive(Debug, Clone, serde::Serialize, Deserialize)]
+pub struct PointsEntry {
+    #[serde(skip_serializing)]
+    pub id: i64,
+    pub kind: String,
+    pub points: i64,
+    pub order_id: Option<String>,
+    #[serde(deserialize_with = "sql::millis")]
+    pub created_at: Timestamp,
+}
+
+/// The customer's ledger, newest first, after the entry `before` (the cursor).
+pub async fn entries(
+    db: &Db,
+    customer: &CustomerId,
+    before: Option<i64>,
+    limit: shop_domain::pagination::Limit,
+) -> Result<shop_domain::pagination::Page<PointsEntry>, StoreError> {
+    let rows: Vec<PointsEntry> = sql::all(
+        db,
+        "SELECT id, kind, points, order_id, created_at FROM points_ledger \
+         WHERE customer_id = ?1 AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
+        &[
+            customer.as_str().into(),
+            sql::opt_num(before),
+            num(i64::from(limit.get()) + 1),
+        ],
+        "points ledger",
+    )
+    .await?;
+    Ok(shop_domain::pagination::Page::from_overfetch(
+        rows,
+        limit,
+        |e| e.id.to_string(),
+    ))
+}
