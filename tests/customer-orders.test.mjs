@@ -159,6 +159,11 @@ test("DELETE /v1/me erases the customer's personal data; their orders stay, anon
   assert.ok(!stored.includes(ada.email.split("@")[0]), "the address is gone from the account");
   const erased = await app.db.prepare("SELECT payload FROM outbox WHERE type = 'customer.erased' AND json_extract(payload, '$.customer_id') = ?1").bind(ada.id).first("payload");
   assert.ok(erased, "customer.erased tells the merchant's other systems");
+  // The access token issued before lives a few more minutes: nothing it asks for brings personal data back.
+  assertProblem(await app.post("/v1/carts", { currency: "EUR" }, { headers: { ...ada.auth, ...key() } }), 401, "invalid_token");
+  assertProblem(await app.post("/v1/me/addresses", address, { headers: { ...ada.auth, ...key() } }), 401, "invalid_token");
+  assertProblem(await app.patch("/v1/me", { name: "Ada again" }, { headers: { ...ada.auth, ...key() } }), 401, "invalid_token");
+  assert.equal(await app.db.prepare("SELECT name FROM customers WHERE id = ?1").bind(ada.id).first("name"), null);
   // The address can register again, as a new customer.
   assert.equal((await app.post("/v1/auth/register", { email: ada.email, password: PASSWORD }, { headers: key() })).status, 202);
   const again = await app.post("/v1/auth/login", { email: ada.email, password: PASSWORD }, { headers: key() });

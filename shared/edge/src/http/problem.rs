@@ -213,10 +213,20 @@ impl Problem {
 }
 
 /// A storage failure in a handler is an internal error: `?` turns it into the opaque 500 and the
-/// pipeline logs its cause (a `StoreError` says what was being done).
+/// pipeline logs its cause (a `StoreError` says what was being done). One exception: a write the
+/// database refused because the token's customer was erased since the token was issued (the
+/// triggers of schema/0024) is that token's 401, wherever it happens.
 impl From<shop_domain::StoreError> for Problem {
     fn from(e: shop_domain::StoreError) -> Self {
-        Problem::internal_because(e)
+        match crate::store::sql::violation(e.message()) {
+            Some(crate::store::sql::Violation::Trigger("customer erased")) => Problem::new(
+                401,
+                "invalid_token",
+                "Unauthorized",
+                "The token's customer no longer exists",
+            ),
+            _ => Problem::internal_because(e),
+        }
     }
 }
 

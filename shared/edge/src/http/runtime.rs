@@ -143,8 +143,8 @@ impl<E> Call<E> {
     }
 
     /// The customer named by the request's access token, on a route anyone may call: a token
-    /// of another audience (an admin's, an order's) names no customer and is not one (`None`);
-    /// a customer token that is not valid (expired, forged) is 401, never a guest.
+    /// of another audience (an admin's, an order's) or other credentials name no customer
+    /// (`None`); a bearer token that is not valid (expired, forged) is 401, never a guest.
     fn signed_in_customer(&self) -> Result<Option<Principal>, Problem> {
         let secret = self.jwt_secret()?;
         match auth::verify(
@@ -155,7 +155,8 @@ impl<E> Call<E> {
             CUSTOMER_SCOPE,
         ) {
             Ok(principal) => Ok(Some(principal)),
-            Err(auth::AuthError::WrongAudience) => Ok(None),
+            // Not a bearer token (a proxy's Basic credentials), or another audience's.
+            Err(auth::AuthError::Missing | auth::AuthError::WrongAudience) => Ok(None),
             Err(e) => Err(e.into_problem()),
         }
     }

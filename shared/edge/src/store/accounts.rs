@@ -27,7 +27,7 @@ pub struct CustomerRow {
 pub async fn by_email(db: &Db, email_key: &str) -> Result<Option<CustomerRow>, StoreError> {
     sql::first(
         db,
-        "SELECT id, email, name, password_hash FROM customers WHERE email_key = ?1",
+        "SELECT id, email, name, password_hash FROM customers WHERE email_key = ?1 AND erased_at IS NULL",
         &[email_key.into()],
         "customer by email",
     )
@@ -391,12 +391,16 @@ pub enum EraseOutcome {
     OrdersInProgress,
 }
 
-/// Erase the customer's personal data in one batch, with `event` (`customer.erased`): their
-/// addresses, single-use links and active carts go, every session is revoked, their reviews
-/// lose the author's name, their orders and tickets keep nothing that names them (email,
-/// names, street, city, postcode, phone; the country stays, for the accounts), and the
-/// customer row becomes a tombstone. Refused whole while an order of theirs is in progress (the
-/// tombstone's `email_key` would be NULL, a constraint, so the batch aborts).
+/// Erase the customer's personal data in one batch, with `event` (`customer.erased`, written
+/// only by the batch that erases): their addresses, single-use links and active carts go, every
+/// session is revoked, their reviews lose the author's name, their orders, checked-out carts and
+/// tickets keep nothing that names them (email, names, street, city, postcode, phone; the
+/// country stays, for the accounts), the events and webhook deliveries that carried their
+/// address lose it, their stored idempotent answers go, and the customer row becomes a
+/// tombstone. Refused whole while an order of theirs is in progress (the tombstone's
+/// `email_key` would be NULL, a constraint, so the batch aborts). From then on, triggers refuse
+/// every new order, cart, address and review of the tombstone (schema/0024), so an access
+/// token issued before cannot bring personal data back.
 pub async fn erase(
     db: &Db,
     customer: &CustomerId,
@@ -437,6 +441,23 @@ pub async fn erase(
             .bind(&[id()]),
         db.prepare("DELETE FROM carts WHERE customer_id = ?1 AND status = 'active'")
             .bind(&[id()]),
+        db.prepare("UPDATE carts SET shipping = NULL WHERE customer_id = ?1")
+            .bind(&[id()]),
+        db.prepare("DELETE FROM idempotency_keys WHERE instr(scope, ?1) > 0")
+            .bind(&[id()]),
+        db.prepare(format!(
+            "UPDATE outbox SET payload = json_remove(json_set(payload, '$.email', {tombstone}), '$.name') \
+             WHERE type IN ('customer.registered', 'customer.password_reset_requested') \
+               AND json_extract(payload, '$.customer_id') = ?1"
+        ))
+        .bind(&[id()]),
+        db.prepare(format!(
+            "UPDATE webhook_deliveries \
+             SET payload = json_remove(json_set(payload, '$.data.email', {tombstone}), '$.data.name') \
+             WHERE event_type IN ('customer.registered', 'customer.password_reset_requested') \
+               AND json_extract(payload, '$.data.customer_id') = ?1"
+        ))
+        .bind(&[id()]),
         db.prepare(format!(
             "UPDATE customers SET email = {tombstone}, \
                email_key = CASE WHEN EXISTS (SELECT 1 FROM orders WHERE customer_id = ?1 \
@@ -446,7 +467,7 @@ pub async fn erase(
              WHERE id = ?1 AND erased_at IS NULL"
         ))
         .bind(&[id(), num(now.millis())]),
-        outbox::insert(db, event),
+        outbox::insert_if_changed(db, event),
     ]
     .into_iter()
     .collect::<worker::Result<Vec<_>>>()

@@ -202,15 +202,17 @@ pub async fn set_name(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let context = "set name";
-    db.prepare("UPDATE customers SET name = ?2, updated_at = ?3 WHERE id = ?1")
-        .bind(&[
-            customer.as_str().into(),
-            sql::opt_str(name),
-            num(now.millis()),
-        ])
-        .map_err(err(context))?
-        .run()
-        .await
-        .map_err(err(context))?;
+    db.prepare(
+        "UPDATE customers SET name = ?2, updated_at = ?3 WHERE id = ?1 AND erased_at IS NULL",
+    )
+    .bind(&[
+        customer.as_str().into(),
+        sql::opt_str(name),
+        num(now.millis()),
+    ])
+    .map_err(err(context))?
+    .run()
+    .await
+    .map_err(err(context))?;
     Ok(())
 }

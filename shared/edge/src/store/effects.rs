@@ -115,6 +115,12 @@ pub async fn apply(
                         )
                         .map_err(err)?,
                     );
+                    // Refunds applied before this payment was found nothing to take back.
+                    let refunds = format!("{}:refunds", event.id);
+                    statements.push(
+                        membership::take_back(db, &refunds, &paid.order_id, None, now)
+                            .map_err(err)?,
+                    );
                 }
             }
         }
@@ -138,7 +144,7 @@ pub async fn apply(
                     db,
                     event.id.as_str(),
                     &refunded.order_id,
-                    refunded.refunded_minor,
+                    Some(refunded.refunded_minor),
                     now,
                 )
                 .map_err(err)?,

@@ -66,7 +66,8 @@ pub fn earn(
 }
 
 /// The entry that takes back what an order's refunds are due once `refunded_minor` of it is
-/// refunded in all: `shop_domain::membership::taken_back` (earned × refunded ÷ total, rounded
+/// refunded in all (`None`: what the order records as refunded now, for the earning of an order
+/// whose refunds were applied before its payment was): `shop_domain::membership::taken_back` (earned × refunded ÷ total, rounded
 /// down) less what its earlier refunds took, computed inside the statement so concurrent or
 /// out-of-order refunds take back exactly the proportion of the largest amount refunded; never
 /// more than the balance holds. Nothing when the order earned nothing or nothing is due.
@@ -74,14 +75,14 @@ pub fn take_back(
     db: &Db,
     event_id: &str,
     order: &OrderId,
-    refunded_minor: i64,
+    refunded_minor: Option<i64>,
     now: Timestamp,
 ) -> worker::Result<Stmt> {
     db.prepare(
         "INSERT INTO points_ledger (customer_id, order_id, kind, points, event_id, created_at) \
          SELECT customer_id, order_id, 'refunded', -due, ?3, ?4 FROM ( \
            SELECT e.customer_id, e.order_id, min( \
-             max(0, min(e.points, (e.points * min(CAST(?2 AS INTEGER), o.total_minor)) / o.total_minor) \
+             max(0, min(e.points, (e.points * min(CAST(coalesce(?2, o.refunded_minor) AS INTEGER), o.total_minor)) / o.total_minor) \
                - coalesce((SELECT -sum(r.points) FROM points_ledger r \
                            WHERE r.order_id = e.order_id AND r.kind = 'refunded'), 0)), \
              coalesce((SELECT balance FROM customer_points WHERE customer_id = e.customer_id), 0)) AS due \
@@ -91,7 +92,7 @@ pub fn take_back(
     )
     .bind(&[
         order.as_str().into(),
-        num(refunded_minor),
+        sql::opt_num(refunded_minor),
         event_id.into(),
         num(now.millis()),
     ])

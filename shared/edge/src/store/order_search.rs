@@ -43,14 +43,32 @@ struct OrderSummaryRow {
     created_at: i64,
 }
 
-const LIST_ORDERS_SQL: &str = "\
-SELECT json_group_array(json_object('id', id, 'number', number, 'status', status, 'email', email,
+/// A page of order summaries from the orders `$from_where` selects, newest first (`?7` + 1 rows).
+macro_rules! order_page {
+    ($from_where:literal) => {
+        concat!(
+            "SELECT json_group_array(json_object('id', id, 'number', number, 'status', status, 'email', email,
   'currency', currency, 'total', total_minor, 'created_at', created_at)) AS doc
-FROM (SELECT * FROM orders
-  WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR email = ?2)
+FROM (SELECT * FROM orders ",
+            $from_where,
+            " ORDER BY created_at DESC, id DESC LIMIT ?7)"
+        )
+    };
+}
+
+const LIST_ORDERS_SQL: &str = order_page!(
+    "WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR email = ?2)
     AND (?3 IS NULL OR created_at >= ?3) AND (?4 IS NULL OR created_at < ?4)
-    AND (?5 IS NULL OR (created_at, id) < (?5, ?6)) AND (?8 IS NULL OR customer_id = ?8)
-  ORDER BY created_at DESC, id DESC LIMIT ?7)";
+    AND (?5 IS NULL OR (created_at, id) < (?5, ?6))"
+);
+
+/// A customer's orders: `customer_id = ?8` at the top level, so the partial index
+/// `orders_customer_created` serves it (inside an `OR` it could not).
+const CUSTOMER_ORDERS_SQL: &str = order_page!(
+    "WHERE customer_id = ?8 AND (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR email = ?2)
+    AND (?3 IS NULL OR created_at >= ?3) AND (?4 IS NULL OR created_at < ?4)
+    AND (?5 IS NULL OR (created_at, id) < (?5, ?6))"
+);
 
 /// Newest first; the cursor is `<created_at>:<id>` of the last order returned.
 pub async fn list_orders(
@@ -59,6 +77,10 @@ pub async fn list_orders(
     limit: Limit,
 ) -> Result<Page<OrderSummary>, StoreError> {
     let context = "list orders";
+    let statement = match filter.customer {
+        Some(_) => CUSTOMER_ORDERS_SQL,
+        None => LIST_ORDERS_SQL,
+    };
     let binds = [
         opt(filter.status.as_deref()),
         opt(filter.email.as_deref()),
@@ -70,7 +92,7 @@ pub async fn list_orders(
         opt(filter.customer.as_deref()),
     ];
     let rows: Vec<OrderSummaryRow> =
-        serde_json::from_str(&sql::doc_or_empty(db, LIST_ORDERS_SQL, &binds, context).await?)
+        serde_json::from_str(&sql::doc_or_empty(db, statement, &binds, context).await?)
             .map_err(|e| StoreError::new(format!("{context}: {e}")))?;
     let summaries = rows
         .into_iter()
