@@ -77,11 +77,7 @@ pub async fn list_orders(
     limit: Limit,
 ) -> Result<Page<OrderSummary>, StoreError> {
     let context = "list orders";
-    let statement = match filter.customer {
-        Some(_) => CUSTOMER_ORDERS_SQL,
-        None => LIST_ORDERS_SQL,
-    };
-    let binds = [
+    let mut binds = vec![
         opt(filter.status.as_deref()),
         opt(filter.email.as_deref()),
         opt_num(filter.created_from.map(Timestamp::millis)),
@@ -89,8 +85,16 @@ pub async fn list_orders(
         opt_num(filter.after.as_ref().map(|a| a.0)),
         opt(filter.after.as_ref().map(|a| a.1.as_str())),
         num(i64::from(limit.get()) + 1),
-        opt(filter.customer.as_deref()),
     ];
+    // D1 refuses a value bound to a parameter the statement does not have: `?8` only for a
+    // customer's listing.
+    let statement = match filter.customer.as_deref() {
+        Some(customer) => {
+            binds.push(customer.into());
+            CUSTOMER_ORDERS_SQL
+        }
+        None => LIST_ORDERS_SQL,
+    };
     let rows: Vec<OrderSummaryRow> =
         serde_json::from_str(&sql::doc_or_empty(db, statement, &binds, context).await?)
             .map_err(|e| StoreError::new(format!("{context}: {e}")))?;
