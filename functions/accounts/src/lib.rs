@@ -526,24 +526,22 @@ struct Membership {
 
 /// The customer of the access token the pipeline verified.
 pub(crate) fn customer(call: &Call<Endpoint>) -> Result<CustomerId, Problem> {
-    call.principal
-        .as_ref()
-        .and_then(|p| CustomerId::parse(&p.sub).ok())
-        .ok_or_else(|| {
-            Problem::new(
-                401,
-                "invalid_token",
-                "Unauthorized",
-                "The token names no customer",
-            )
-        })
+    call.customer().ok_or_else(|| {
+        Problem::new(
+            401,
+            "invalid_token",
+            "Unauthorized",
+            "The token names no customer",
+        )
+    })
 }
 
 /// `GET /v1/me`: the customer of the access token, and no one else's token type.
 pub(crate) async fn me(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let id = customer(call)?;
     let db = call.db()?;
-    let me = store::me(&db, &id).await?.ok_or_else(|| {
+    let since = call.now.minus(membership::TIER_WINDOW);
+    let me = store::me(&db, &id, since).await?.ok_or_else(|| {
         Problem::new(
             401,
             "invalid_token",
@@ -551,8 +549,6 @@ pub(crate) async fn me(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             "The token's customer no longer exists",
         )
     })?;
-    let since = call.now.minus(membership::TIER_WINDOW);
-    let (points, spend) = store_membership::standing_facts(&db, &id, since).await?;
     Ok(Reply::json(
         200,
         &Me {
@@ -562,9 +558,9 @@ pub(crate) async fn me(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             email_verified: me.email_verified_at.is_some(),
             created_at: me.created_at,
             membership: Membership {
-                points,
-                standing: call.config.membership.standing(&spend),
-                spend_last_12_months: spend,
+                points: me.points,
+                standing: call.config.membership.standing(&me.spend),
+                spend_last_12_months: me.spend,
             },
         },
     )?

@@ -12,8 +12,8 @@ use shop_domain::StoreError;
 
 use worker::wasm_bindgen::JsValue;
 
-use crate::store::outbox;
 use crate::store::sql::{self, err, num, opt_str, Db, Violation};
+use crate::store::{membership, outbox};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct CustomerRow {
@@ -213,27 +213,59 @@ pub async fn revoke_family(db: &Db, family: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The customer's own record.
-#[derive(Debug, Clone, Deserialize)]
+/// The customer's own record, with their points and what they spent since the `since` of
+/// [`me`] (per currency).
+#[derive(Debug, Clone)]
 pub struct MeRow {
     pub id: String,
     pub email: String,
     pub name: Option<String>,
-    #[serde(deserialize_with = "sql::opt_millis")]
     pub email_verified_at: Option<Timestamp>,
-    #[serde(deserialize_with = "sql::millis")]
     pub created_at: Timestamp,
+    pub points: u64,
+    pub spend: Vec<shop_domain::money::Money>,
 }
 
-pub async fn me(db: &Db, id: &CustomerId) -> Result<Option<MeRow>, StoreError> {
-    sql::first(
+/// The customer's record and membership facts, in one statement (`None`: no such customer, or
+/// erased).
+pub async fn me(db: &Db, id: &CustomerId, since: Timestamp) -> Result<Option<MeRow>, StoreError> {
+    #[derive(Deserialize)]
+    struct Row {
+        id: String,
+        email: String,
+        name: Option<String>,
+        #[serde(deserialize_with = "sql::opt_millis")]
+        email_verified_at: Option<Timestamp>,
+        #[serde(deserialize_with = "sql::millis")]
+        created_at: Timestamp,
+        points: i64,
+        spend: String,
+    }
+    let context = "customer";
+    let row: Option<Row> = sql::first(
         db,
-        "SELECT id, email, name, email_verified_at, created_at FROM customers \
-         WHERE id = ?1 AND erased_at IS NULL",
-        &[id.as_str().into()],
-        "customer",
+        &format!(
+            "SELECT id, email, name, email_verified_at, created_at, {} AS points, {} AS spend \
+             FROM customers WHERE id = ?1 AND erased_at IS NULL",
+            membership::BALANCE_SQL,
+            membership::SPEND_SQL
+        ),
+        &[id.as_str().into(), num(since.millis())],
+        context,
     )
-    .await
+    .await?;
+    row.map(|r| {
+        Ok(MeRow {
+            spend: membership::spend_from_json(&r.spend, context)?,
+            points: u64::try_from(r.points).unwrap_or(0),
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            email_verified_at: r.email_verified_at,
+            created_at: r.created_at,
+        })
+    })
+    .transpose()
 }
 
 #[derive(Deserialize)]

@@ -98,39 +98,24 @@ pub fn take_back(
     ])
 }
 
-/// A customer's points balance and what they spent per currency since `since` (captured less
-/// refunded, over the orders they placed signed in).
-pub async fn standing_facts(
-    db: &Db,
-    customer: &CustomerId,
-    since: Timestamp,
-) -> Result<(u64, Vec<Money>), StoreError> {
-    #[derive(Deserialize)]
-    struct Row {
-        points: i64,
-        spend: String,
-    }
-    let context = "points and spend";
-    let row: Option<Row> = sql::first(
-        db,
-        "SELECT coalesce((SELECT balance FROM customer_points WHERE customer_id = ?1), 0) AS points, \
-           (SELECT json_group_array(json_array(currency, spent)) FROM ( \
-              SELECT currency, sum(captured_minor - refunded_minor) AS spent FROM orders \
-              WHERE customer_id = ?1 AND created_at >= ?2 AND captured_minor > 0 \
-              GROUP BY currency ORDER BY currency)) AS spend",
-        &[customer.as_str().into(), num(since.millis())],
-        context,
-    )
-    .await?;
-    let Some(row) = row else {
-        return Ok((0, Vec::new()));
-    };
-    let spend: Vec<(String, i64)> = serde_json::from_str(&row.spend).map_err(json_err(context))?;
-    let spend = spend
+/// SQL: the points balance of customer `?1` (read with their record, `store::accounts::me`).
+pub(crate) const BALANCE_SQL: &str =
+    "coalesce((SELECT balance FROM customer_points WHERE customer_id = ?1), 0)";
+
+/// SQL: what customer `?1` spent per currency since `?2` (captured less refunded, over the
+/// orders they placed signed in), as a JSON array of `[currency, minor units]`.
+pub(crate) const SPEND_SQL: &str = "(SELECT json_group_array(json_array(currency, spent)) FROM ( \
+  SELECT currency, sum(captured_minor - refunded_minor) AS spent FROM orders \
+  WHERE customer_id = ?1 AND created_at >= ?2 AND captured_minor > 0 \
+  GROUP BY currency ORDER BY currency))";
+
+/// [`SPEND_SQL`]'s array read back.
+pub(crate) fn spend_from_json(doc: &str, context: &str) -> Result<Vec<Money>, StoreError> {
+    let spend: Vec<(String, i64)> = serde_json::from_str(doc).map_err(json_err(context))?;
+    Ok(spend
         .into_iter()
         .filter_map(|(currency, minor)| Money::from_minor(minor, currency.parse().ok()?).ok())
-        .collect();
-    Ok((u64::try_from(row.points).unwrap_or(0), spend))
+        .collect())
 }
 
 /// One entry of a customer's points ledger, as they see it.
