@@ -4,18 +4,24 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { adminToken, assertProblem, GENEROUS_LIMITS, spawnApp } from "./helpers.mjs";
+import { adminToken, assertProblem, eventually, GENEROUS_LIMITS, spawnApp, startMailbox } from "./helpers.mjs";
 
-let app;
-before(async () => (app = await spawnApp({ rateLimits: { ...GENEROUS_LIMITS, AUTH_BY_EMAIL: 8 } })));
-after(async () => app?.close());
+let app, mailbox;
+before(async () => {
+  mailbox = await startMailbox();
+  app = await spawnApp({ vars: mailbox.vars, rateLimits: { ...GENEROUS_LIMITS, AUTH_BY_EMAIL: 8, PASSWORD_CHECKS_BY_CUSTOMER: 3 } });
+});
+after(async () => {
+  await app?.close();
+  mailbox?.close();
+});
 
 const fresh = () => `shopper-${randomUUID().slice(0, 8)}@example.com`;
 const PASSWORD = "correct horse battery staple";
 const post = (p, body, headers = {}) => app.post(p, body, { headers: { "Idempotency-Key": randomUUID(), ...headers } });
 const bearer = (token) => ({ Authorization: `Bearer ${token}` });
 
-test("register answers 202 for a new and a known address alike; customer.registered carries a verification token", async () => {
+test("register answers 202 for a new and a known address alike; the verification link goes to the account mail endpoint only", async () => {
   const email = fresh();
   const first = await post("/v1/auth/register", { email, password: PASSWORD, name: "Ada" });
   assert.equal(first.status, 202, first.text);
@@ -28,9 +34,33 @@ test("register answers 202 for a new and a known address alike; customer.registe
   const events = (await app.db.prepare("SELECT payload FROM outbox WHERE type = 'customer.registered'").all()).results.map((r) => JSON.parse(r.payload));
   const mine = events.filter((e) => e.email === email);
   assert.equal(mine.length, 1);
-  assert.match(mine[0].verification_token, /^[A-Za-z0-9_-]{43}$/);
+  assert.deepEqual(Object.keys(mine[0]).sort(), ["customer_id", "email", "name"], "the event carries no link");
+  const message = await mailbox.link("account.email_verification", email);
+  assert.match(message.data.token, /^[A-Za-z0-9_-]{43}$/);
+  assert.deepEqual([message.data.customer_id, message.data.name], [mine[0].customer_id, "Ada"]);
   const stored = await app.db.prepare("SELECT token_hash FROM customer_tokens WHERE customer_id = ?1").bind(mine[0].customer_id).first("token_hash");
-  assert.notEqual(stored, mine[0].verification_token, "only the token's digest is stored");
+  assert.notEqual(stored, message.data.token, "only the token's digest is stored");
+  // Handed over: nothing in D1 holds the link any more.
+  await eventually(
+    async () => (await app.db.prepare("SELECT status FROM account_messages WHERE id = ?1").bind(message.id).first("status")) === "delivered",
+    "the message marked delivered",
+  );
+  const dump = JSON.stringify([
+    (await app.db.prepare("SELECT * FROM account_messages").all()).results,
+    (await app.db.prepare("SELECT payload FROM outbox").all()).results,
+  ]);
+  assert.ok(!dump.includes(message.data.token), "no plaintext link stays in D1");
+});
+
+test("an email address is one account whatever its case, in every alphabet", async () => {
+  const local = `émile-${randomUUID().slice(0, 8)}`;
+  const email = `${local.toUpperCase()}@example.com`;
+  assert.equal((await post("/v1/auth/register", { email, password: PASSWORD })).status, 202);
+  assert.equal((await post("/v1/auth/register", { email: `${local}@example.com`, password: PASSWORD })).status, 202);
+  const rows = await app.db.prepare("SELECT email, email_key FROM customers WHERE email_key = ?1").bind(`${local}@example.com`).all();
+  assert.deepEqual(rows.results, [{ email, email_key: `${local}@example.com` }], "one account, keyed by its Unicode lowercase");
+  const login = await post("/v1/auth/login", { email: `${local}@EXAMPLE.com`, password: PASSWORD });
+  assert.equal(login.status, 200, login.text);
 });
 
 test("bad input is 422 and registers nothing", async () => {
@@ -109,24 +139,23 @@ test("logins are throttled per email with the platform's limiter", async () => {
   assert.ok(Number(res.headers.get("retry-after")) > 0);
 });
 
-const outboxEvent = async (type, email) => {
-  const rows = (await app.db.prepare("SELECT payload FROM outbox WHERE type = ?1").bind(type).all()).results.map((r) => JSON.parse(r.payload));
-  return rows.filter((e) => e.email === email).at(-1);
-};
-
 test("the verification link works once", async () => {
   const email = fresh();
   await post("/v1/auth/register", { email, password: PASSWORD });
-  const { verification_token } = await outboxEvent("customer.registered", email);
-  const first = await post("/v1/auth/verify-email", { token: verification_token });
+  const { token } = (await mailbox.link("account.email_verification", email)).data;
+  const first = await post("/v1/auth/verify-email", { token });
   assert.equal(first.status, 200, first.text);
-  assertProblem(await post("/v1/auth/verify-email", { token: verification_token }), 422, "validation_failed");
+  assertProblem(await post("/v1/auth/verify-email", { token }), 422, "validation_failed");
   assertProblem(await post("/v1/auth/verify-email", { token: "x".repeat(43) }), 422, "validation_failed");
   const { access_token } = (await post("/v1/auth/login", { email, password: PASSWORD })).body;
   assert.equal((await app.get("/v1/me", { headers: bearer(access_token) })).body.email_verified, true);
 });
 
-test("a password reset answers every address alike, works once and revokes every session", async () => {
+/** The log line of the request that answered `res`. */
+const logLine = (res) =>
+  app.logs.map((l) => { try { return JSON.parse(l); } catch { return {}; } }).find((l) => l.request_id === res.headers.get("x-request-id") && l.level === "info");
+
+test("a password reset answers every address alike, after the same work; works once, only the newest link, and revokes every session", async () => {
   const email = fresh();
   await post("/v1/auth/register", { email, password: PASSWORD });
   const session = (await post("/v1/auth/login", { email, password: PASSWORD })).body;
@@ -134,16 +163,38 @@ test("a password reset answers every address alike, works once and revokes every
   const unknown = await post("/v1/auth/password-reset", { email: fresh() });
   assert.equal(known.status, 202);
   assert.deepEqual(unknown.body, known.body);
-  const { reset_token, customer_id } = await outboxEvent("customer.password_reset_requested", email);
-  assert.equal(customer_id, session.customer_id);
+  // Before the answer, both did the same D1 work; the link's batch runs after it.
+  const [k, u] = [await eventually(() => logLine(known), "log"), await eventually(() => logLine(unknown), "log")];
+  assert.deepEqual([k.d1_round_trips, k.d1_statements], [u.d1_round_trips, u.d1_statements]);
+  const first = await mailbox.link("account.password_reset", email);
+  assert.equal(first.data.customer_id, session.customer_id);
+  const event = (await app.db.prepare("SELECT payload FROM outbox WHERE type = 'customer.password_reset_requested' AND json_extract(payload, '$.customer_id') = ?1").bind(session.customer_id).first("payload"));
+  assert.ok(!event.includes(first.data.token), "the event carries no link");
+  // A newer reset makes the earlier link unusable.
+  assert.equal((await post("/v1/auth/password-reset", { email })).status, 202);
+  const { token } = (await mailbox.link("account.password_reset", email, 2)).data;
+  assert.notEqual(token, first.data.token);
+  assertProblem(await post("/v1/auth/password-reset/confirm", { token: first.data.token, password: "a brand new passphrase" }), 422, "validation_failed");
   // A weak password changes nothing and leaves the link usable.
-  const weak = assertProblem(await post("/v1/auth/password-reset/confirm", { token: reset_token, password: "short" }), 422, "validation_failed");
+  const weak = assertProblem(await post("/v1/auth/password-reset/confirm", { token, password: "short" }), 422, "validation_failed");
   assert.equal(weak.errors[0].code, "weak_password");
   const NEW = "a brand new passphrase";
-  assert.equal((await post("/v1/auth/password-reset/confirm", { token: reset_token, password: NEW })).status, 204);
-  assertProblem(await post("/v1/auth/password-reset/confirm", { token: reset_token, password: "yet another passphrase" }), 422, "validation_failed");
+  assert.equal((await post("/v1/auth/password-reset/confirm", { token, password: NEW })).status, 204);
+  assertProblem(await post("/v1/auth/password-reset/confirm", { token, password: "yet another passphrase" }), 422, "validation_failed");
   assertProblem(await post("/v1/auth/refresh", { refresh_token: session.refresh_token }), 401, "invalid_refresh_token");
   assertProblem(await post("/v1/auth/login", { email, password: PASSWORD }), 401, "invalid_credentials");
+  assert.equal((await post("/v1/auth/login", { email, password: NEW })).status, 200);
+});
+
+test("a password change makes every outstanding reset link unusable", async () => {
+  const email = fresh();
+  await post("/v1/auth/register", { email, password: PASSWORD });
+  assert.equal((await post("/v1/auth/password-reset", { email })).status, 202);
+  const { token } = (await mailbox.link("account.password_reset", email)).data;
+  const { access_token } = (await post("/v1/auth/login", { email, password: PASSWORD })).body;
+  const NEW = "a brand new passphrase";
+  assert.equal((await post("/v1/me/password", { current_password: PASSWORD, new_password: NEW }, bearer(access_token))).status, 204);
+  assertProblem(await post("/v1/auth/password-reset/confirm", { token, password: "an attacker's passphrase" }), 422, "validation_failed");
   assert.equal((await post("/v1/auth/login", { email, password: NEW })).status, 200);
 });
 
@@ -199,4 +250,38 @@ test("a customer keeps addresses with one default, and only their own", async ()
   assert.equal(renamed.status, 200, renamed.text);
   assert.equal(renamed.body.name, "Ada King");
   assertProblem(await app.patch("/v1/me", { name: "A\u0007" }, { headers: ada }), 422, "validation_failed");
+});
+
+test("account mail the endpoint refuses for now is retried by the cron, then kept nowhere", async () => {
+  mailbox.answer(503);
+  const email = fresh();
+  assert.equal((await post("/v1/auth/register", { email, password: PASSWORD })).status, 202);
+  const pending = () =>
+    app.db.prepare("SELECT m.id, m.status, m.attempts, m.body IS NOT NULL AS kept FROM account_messages m JOIN customers c ON c.id = m.customer_id WHERE c.email_key = ?1").bind(email).first();
+  const first = await eventually(async () => ((await pending())?.attempts === 1 ? pending() : null), "the first attempt");
+  assert.deepEqual([first.status, first.kept], ["pending", 1]);
+  mailbox.answer(204);
+  // Due now: the accounts worker's cron sends it.
+  await app.db.prepare("UPDATE account_messages SET next_attempt_at = 0 WHERE id = ?1").bind(first.id).run();
+  await (await app.mf.getWorker("shop-accounts")).scheduled({ cron: "* * * * *" });
+  const message = await mailbox.link("account.email_verification", email);
+  assert.equal(message.id, first.id, "webhook-id is the message's id");
+  const done = await pending();
+  assert.deepEqual([done.status, done.attempts, done.kept], ["delivered", 2, 0]);
+  // The database keeps no body outside pending, whatever the statement.
+  await assert.rejects(app.db.prepare("UPDATE account_messages SET body = 'x' WHERE id = ?1").bind(first.id).run(), /CHECK constraint failed/);
+  assert.equal(mailbox.refused.length, 0, "every message verified with the official library");
+});
+
+test("guesses of the current password are throttled per customer, before any hash", async () => {
+  const email = fresh();
+  await post("/v1/auth/register", { email, password: PASSWORD });
+  const { access_token } = (await post("/v1/auth/login", { email, password: PASSWORD })).body;
+  const guess = (i) => post("/v1/me/password", { current_password: `guess number ${i}`, new_password: "a brand new passphrase" }, bearer(access_token));
+  for (let i = 0; i < 3; i++) assert.equal(assertProblem(await guess(i), 422, "validation_failed").errors[0].code, "wrong_password");
+  const limited = assertProblem(await guess(3), 429, "rate_limited");
+  assert.ok(limited);
+  // Erasure asks for the password too: the same limit.
+  assertProblem(await app.request("DELETE", "/v1/me", { json: { password: PASSWORD }, headers: { ...bearer(access_token), "Idempotency-Key": randomUUID() } }), 429, "rate_limited");
+  assert.equal((await app.get("/v1/me", { headers: bearer(access_token) })).status, 200, "nothing was erased");
 });

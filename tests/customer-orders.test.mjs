@@ -151,6 +151,7 @@ test("DELETE /v1/me erases the customer's personal data; their orders stay, anon
   assertProblem(await app.post("/v1/auth/login", { email: ada.email, password: PASSWORD }, { headers: key() }), 401, "invalid_credentials");
   assertProblem(await app.post("/v1/auth/refresh", { refresh_token: refresh.body.refresh_token }, { headers: key() }), 401, "invalid_refresh_token");
   assert.equal(await app.db.prepare("SELECT count(*) AS n FROM customer_addresses WHERE customer_id = ?1").bind(ada.id).first("n"), 0);
+  assert.equal(await app.db.prepare("SELECT count(*) AS n FROM account_messages WHERE customer_id = ?1").bind(ada.id).first("n"), 0, "her links went too");
   const order = (await app.get(`/v1/orders/${placed.body.order.id}`, { headers: admin })).body;
   assert.equal(order.status, "cancelled");
   assert.match(order.email, /^erased-[0-9a-f]{32}@erased\.invalid$/);
@@ -168,4 +169,15 @@ test("DELETE /v1/me erases the customer's personal data; their orders stay, anon
   assert.equal((await app.post("/v1/auth/register", { email: ada.email, password: PASSWORD }, { headers: key() })).status, 202);
   const again = await app.post("/v1/auth/login", { email: ada.email, password: PASSWORD }, { headers: key() });
   assert.notEqual(again.body.customer_id, ada.id);
+});
+
+test("with no account mail endpoint configured, links are sent nowhere: they wait, unreadable to events, and the cron says why", async () => {
+  const ada = await customer();
+  const message = await app.db.prepare("SELECT status, attempts, body FROM account_messages WHERE customer_id = ?1").bind(ada.id).first();
+  assert.equal(message.status, "pending");
+  assert.equal(message.attempts, 0, "nothing was attempted anywhere");
+  const accounts = await app.mf.getWorker("shop-accounts");
+  await accounts.scheduled({ cron: "* * * * *" });
+  assert.ok(app.logs.some((l) => l.includes("ACCOUNT_MAIL_URL or ACCOUNT_MAIL_SECRET is not set")), "the cron logs why");
+  assert.equal(await app.db.prepare("SELECT attempts FROM account_messages WHERE customer_id = ?1").bind(ada.id).first("attempts"), 0);
 });

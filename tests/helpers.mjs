@@ -4,15 +4,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
+import { createServer } from "node:http";
 import Stripe from "stripe";
+import { Webhook } from "standardwebhooks";
 import { migrate, seedDemoCatalog, startBackend } from "../scripts/lib/backend.mjs";
 
 export { adminToken } from "../scripts/lib/token.mjs";
 
 /** Limits that suites placing many orders from one client use; `rateLimits: {}` keeps the
  * workers' configured limits (the rate-limit tests do). */
-export const GENEROUS_LIMITS = { CHECKOUT_BY_CLIENT: 100000, CHECKOUT_BY_EMAIL: 100000, TICKETS_BY_CLIENT: 100000, TICKETS_BY_EMAIL: 100000, AUTH_BY_CLIENT: 100000, AUTH_BY_EMAIL: 100000 };
+export const GENEROUS_LIMITS = { CHECKOUT_BY_CLIENT: 100000, CHECKOUT_BY_EMAIL: 100000, TICKETS_BY_CLIENT: 100000, TICKETS_BY_EMAIL: 100000, AUTH_BY_CLIENT: 100000, AUTH_BY_EMAIL: 100000, PASSWORD_CHECKS_BY_CUSTOMER: 100000 };
 
 /** Start a fresh backend (own D1 state, demo catalog seeded) for one test file. */
 export async function spawnApp({ vars = {}, rateLimits = GENEROUS_LIMITS, queueRetries = {} } = {}) {
@@ -162,5 +164,65 @@ export function stripeChargeRefunded(app, secret, placed, amountRefunded) {
   return app.request("POST", "/v1/webhooks/payments/stripe", {
     body: payload,
     headers: { "Content-Type": "application/json", "Stripe-Signature": new Stripe("sk_test_unused").webhooks.generateTestHeaderString({ payload, secret }) },
+  });
+}
+
+/** The merchant's account mail endpoint, as a merchant would run it: every message verified
+ * with the official standardwebhooks library before it is kept. `vars` configure the backend
+ * to send there; `link(type, email, count)` waits for a type's messages to an address and answers the newest. */
+export async function startMailbox() {
+  const secret = `whsec_${randomBytes(32).toString("base64")}`;
+  const messages = [];
+  const refused = [];
+  let answer = 204;
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      try {
+        messages.push({ id: req.headers["webhook-id"], ...new Webhook(secret).verify(body, req.headers) });
+      } catch (e) {
+        refused.push(String(e));
+        return res.writeHead(400).end();
+      }
+      res.writeHead(answer).end();
+    });
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${server.address().port}/account-mail`;
+  return {
+    messages,
+    refused,
+    /** The status the endpoint answers from now on. */
+    answer: (status) => (answer = status),
+    vars: { ACCOUNT_MAIL_URL: url, ACCOUNT_MAIL_SECRET: secret, WEBHOOKS_ALLOW_INSECURE_URLS: "true" },
+    /** The newest `type` message to `email`, once at least `count` of them arrived. */
+    async link(type, email, count = 1) {
+      const mine = () => messages.filter((m) => m.type === type && m.data.email === email);
+      await eventually(() => mine().length >= count, `${count} × ${type} to ${email}`);
+      return mine().at(-1);
+    },
+    close: () => server.close(),
+  };
+}
+
+/** A Standard Webhooks `refund.succeeded` of payment provider `provider` (its `whsec_` secret
+ * `secret`), signed by the official library, naming the provider's refund of `placed`'s payment. */
+export function standardRefundSucceeded(app, { provider, secret }, placed, providerRefundId, amount) {
+  const id = `msg_${randomUUID().replaceAll("-", "")}`;
+  const at = new Date();
+  const payload = JSON.stringify({
+    type: "refund.succeeded",
+    timestamp: at.toISOString(),
+    data: { payment_id: placed.payment_id, refund_id: providerRefundId, amount_minor: amount, currency: placed.currency },
+  });
+  return app.request("POST", `/v1/webhooks/payments/${provider}`, {
+    body: payload,
+    headers: {
+      "Content-Type": "application/json",
+      "webhook-id": id,
+      "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+      "webhook-signature": new Webhook(secret).sign(id, at, payload),
+    },
   });
 }

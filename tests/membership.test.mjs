@@ -3,15 +3,16 @@
 // 12 months' spend and what the next tier needs on GET /v1/me.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
-import { adminToken, eventually, minor, signedInCustomer, spawnApp, stripeChargeRefunded } from "./helpers.mjs";
+import { randomBytes, randomUUID } from "node:crypto";
+import { adminToken, eventually, minor, signedInCustomer, spawnApp, stripeChargeRefunded, standardRefundSucceeded } from "./helpers.mjs";
 
 const STRIPE_SECRET = "whsec_membership_0123456789";
+const ACME_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 
 let app, admin;
 before(async () => {
   app = await spawnApp({
-    vars: { STRIPE_WEBHOOK_SECRETS: STRIPE_SECRET, MEMBERSHIP_POINTS_RATES: "EUR:2", MEMBERSHIP_TIERS: "silver=EUR 50;gold=EUR 100000" },
+    vars: { STRIPE_WEBHOOK_SECRETS: STRIPE_SECRET, PAYMENT_WEBHOOK_SECRETS_ACME: ACME_SECRET, MEMBERSHIP_POINTS_RATES: "EUR:2", MEMBERSHIP_TIERS: "silver=EUR 50;gold=EUR 100000" },
   });
   admin = `Bearer ${await adminToken(["orders:write", "orders:read"])}`;
 });
@@ -103,4 +104,40 @@ test("a guest's order earns nothing, and the ledger refuses to go below zero or 
   const event = await eventually(() => paidEvent(res.body.order.id), "order.paid written");
   await eventually(async () => (await app.db.prepare("SELECT count(*) AS n FROM processed_events WHERE event_id = ?1").bind(event.id).first("n")) === 1, "order.paid applied");
   assert.equal(await app.count("points_ledger"), before, "a guest's order earns no one anything");
+});
+
+const refundSucceeded = (placed, providerRefundId, amount) =>
+  standardRefundSucceeded(app, { provider: "acme", secret: ACME_SECRET }, placed, providerRefundId, amount);
+
+test("two refunds confirmed at once: the second order.refunded carries the whole amount, and a full refund takes back every point", async () => {
+  const buyer = await signedInCustomer(app);
+  const placed = await paidOrder(buyer, 4);
+  const total = minor(placed.totals.grand_total);
+  const earned = Math.floor((total * 2) / 100);
+  await eventually(async () => (await me(buyer)).points === earned, `${earned} points earned`);
+  const half = Math.floor(total / 2);
+  const eur = (m) => ({ amount: (m / 100).toFixed(2), currency: "EUR" });
+  const asked = [];
+  for (const amount of [half, total - half]) {
+    const res = await app.post(`/v1/admin/orders/${placed.id}/refunds`, { amount: eur(amount), reason: "returned" }, { headers: { Authorization: admin, ...key() } });
+    assert.equal(res.status, 202, res.text);
+    asked.push(res.body);
+  }
+  const confirmed = await Promise.all(asked.map((r) => refundSucceeded(placed, r.provider_refund_id, minor(r.amount))));
+  assert.deepEqual(confirmed.map((r) => [r.status, r.body.outcome]), [[200, "refunded"], [200, "refunded"]]);
+  const events = (
+    await app.db
+      .prepare("SELECT payload FROM outbox WHERE type = 'order.refunded' AND json_extract(payload, '$.order_id') = ?1")
+      .bind(placed.id)
+      .all()
+  ).results.map((row) => JSON.parse(row.payload));
+  // Each cumulative is what the order had refunded when its own confirmation committed.
+  const cumulative = events.map((e) => e.refunded_minor).sort((a, b) => a - b);
+  const first = events.find((e) => e.refunded_minor < total);
+  assert.deepEqual(cumulative, [minor(first.amount), total], JSON.stringify(events));
+  await eventually(async () => (await me(buyer)).points === 0, "every point taken back");
+  // Whichever take-back ran first saw the order's whole refund (the larger of its event's and
+  // the order's): what is taken back adds up to what was earned.
+  const entries = await ledger(buyer);
+  assert.equal(entries.filter((e) => e.kind === "refunded").reduce((sum, e) => sum - e.points, 0), earned);
 });

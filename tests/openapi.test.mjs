@@ -44,6 +44,8 @@ test("schemathesis finds no answer that the OpenAPI document does not describe",
   assert.ok(scopes.size >= 9, `the document names the admin scopes (${[...scopes]})`);
   const token = await adminToken([...scopes], { ttlSeconds: 3600 });
   const schemathesis = () => run(ST, [
+    "--config-file",
+    path.join(ROOT, "tests", "schemathesis.toml"),
     "run",
     `${app.url}/v1/openapi.json`,
     "--checks",

@@ -4,8 +4,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import Stripe from "stripe";
-import { Webhook } from "standardwebhooks";
-import { adminToken, assertProblem, minor, newCart, spawnApp, stripeChargeRefunded } from "./helpers.mjs";
+import { adminToken, assertProblem, minor, newCart, spawnApp, stripeChargeRefunded, standardRefundSucceeded } from "./helpers.mjs";
 
 const STRIPE_SECRET = "whsec_refunds_0123456789";
 const ACME_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -55,25 +54,8 @@ const refundedEvents = (orderId) =>
 
 const chargeRefunded = (placed, amountRefunded) => stripeChargeRefunded(app, STRIPE_SECRET, placed, amountRefunded);
 
-/** A Standard Webhooks `refund.succeeded` naming the provider's refund id. */
-function refundSucceeded(placed, providerRefundId, amount) {
-  const id = `msg_${randomUUID().replaceAll("-", "")}`;
-  const at = new Date();
-  const payload = JSON.stringify({
-    type: "refund.succeeded",
-    timestamp: at.toISOString(),
-    data: { payment_id: placed.payment_id, refund_id: providerRefundId, amount_minor: amount, currency: "EUR" },
-  });
-  return app.request("POST", "/v1/webhooks/payments/acme", {
-    body: payload,
-    headers: {
-      "Content-Type": "application/json",
-      "webhook-id": id,
-      "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
-      "webhook-signature": new Webhook(ACME_SECRET).sign(id, at, payload),
-    },
-  });
-}
+const refundSucceeded = (placed, providerRefundId, amount) =>
+  standardRefundSucceeded(app, { provider: "acme", secret: ACME_SECRET }, placed, providerRefundId, amount);
 
 test("a full refund is committed, pending until Stripe's charge.refunded confirms it once", async () => {
   const placed = await order();
@@ -222,4 +204,45 @@ test("Stripe's refund.updated settles the refund it names: succeeded confirms it
   assert.deepEqual(view.refunds.map((r) => [r.id, r.status]).sort(), [[a.body.id, "succeeded"], [b.body.id, "failed"]].sort());
   const events = await refundedEvents(placed.id);
   assert.deepEqual(events.map((e) => e.refund_id), [a.body.id]);
+});
+
+test("a sold unit goes back on the shelf once: cancel then refund, refund then cancel, and the database refuses a second return", async () => {
+  const cancel = (id) => app.post(`/v1/admin/orders/${id}/cancel`, {}, { headers: { Authorization: admin } });
+
+  // Cancelled first (its sold units restocked), then the three units refunded with restock.
+  let placed = await order();
+  const sold = await onHand(SKUS[0]);
+  assert.equal(sold, 97);
+  assert.equal((await cancel(placed.id)).status, 200);
+  assert.equal(await onHand(SKUS[0]), 100, "the cancel puts the sold units back");
+  let res = await refund(placed.id, { reason: "cancelled after payment", lines: [{ sku: SKUS[0], quantity: 3, restock: true }] });
+  assert.equal(res.status, 202, res.text);
+  let ok = await refundSucceeded(placed, res.body.provider_refund_id, minor(res.body.amount));
+  assert.equal(ok.body.outcome, "refunded", ok.text);
+  assert.equal(await onHand(SKUS[0]), 100, "the refund's restock finds them back already");
+
+  // The cancel between the refund's request and its confirmation.
+  placed = await order();
+  res = await refund(placed.id, { reason: "r", lines: [{ sku: SKUS[0], quantity: 2, restock: true }] });
+  assert.equal(res.status, 202, res.text);
+  assert.equal((await cancel(placed.id)).status, 200);
+  assert.equal(await onHand(SKUS[0]), 100);
+  ok = await refundSucceeded(placed, res.body.provider_refund_id, minor(res.body.amount));
+  assert.equal(ok.body.outcome, "refunded", ok.text);
+  assert.equal(await onHand(SKUS[0]), 100, "restocked once");
+  const line = await app.db.prepare("SELECT sold_quantity, returned_quantity, restocked_quantity FROM order_lines WHERE order_id = ?1 AND sku = ?2").bind(placed.id, SKUS[0]).first();
+  assert.deepEqual(line, { sold_quantity: 3, returned_quantity: 3, restocked_quantity: 2 });
+
+  // No statement, whatever its WHERE, returns a unit that was not sold or is back already.
+  await assert.rejects(
+    app.db.prepare("UPDATE order_lines SET returned_quantity = sold_quantity + 1 WHERE order_id = ?1").bind(placed.id).run(),
+    /CHECK constraint failed/,
+  );
+  const unpaid = await order({ paid: false });
+  await assert.rejects(
+    app.db.prepare("UPDATE order_lines SET returned_quantity = 1 WHERE order_id = ?1").bind(unpaid.id).run(),
+    /CHECK constraint failed/,
+    "an unpaid order sold nothing",
+  );
+  assert.equal(await onHand(SKUS[0]), 100);
 });

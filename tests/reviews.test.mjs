@@ -4,10 +4,11 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { adminToken, assertProblem, signedInCustomer, spawnApp } from "./helpers.mjs";
+import { adminToken, assertProblem, signedInCustomer, spawnApp, stripeChargeRefunded } from "./helpers.mjs";
 
+const STRIPE_SECRET = "whsec_reviews_0123456789";
 let app;
-before(async () => (app = await spawnApp()));
+before(async () => (app = await spawnApp({ vars: { STRIPE_WEBHOOK_SECRETS: STRIPE_SECRET } })));
 after(async () => app?.close());
 
 const key = () => ({ "Idempotency-Key": randomUUID() });
@@ -147,4 +148,23 @@ test("bad reviews are 422 and change nothing; tokens other than a customer's are
   assertProblem(asAdmin, 401, "invalid_token");
   assertProblem(await app.post(`/v1/products/${product_id}/reviews`, { rating: 4, title: "t", body: "b" }, { headers: key() }), 401, "unauthenticated");
   assert.equal((await review(buyer, product_id, { rating: 4, title: "Plain <b>text</b>", body: "Stored as written." })).body.title, "Plain <b>text</b>", "plain text, returned as written");
+});
+
+test("a customer whose order was refunded in full is not a verified buyer any more", async () => {
+  const buyer = await signedInCustomer(app);
+  const { sku, product_id } = await product();
+  const admin = `Bearer ${await adminToken(["orders:write", "orders:read"])}`;
+  const refundAll = async (placed) => {
+    const res = await app.post(`/v1/admin/orders/${placed.id}/refunds`, { reason: "returned" }, { headers: { Authorization: admin, ...key() } });
+    assert.equal(res.status, 202, res.text);
+    const confirmed = await stripeChargeRefunded(app, STRIPE_SECRET, placed, Number(placed.totals.grand_total.amount.replace(".", "")));
+    assert.equal(confirmed.body.outcome, "refunded", confirmed.text);
+  };
+  const id = await order(buyer, sku, true);
+  const placed = (await app.get(`/v1/orders/${id}`, { headers: { Authorization: admin } })).body;
+  await refundAll(placed);
+  assertProblem(await review(buyer, product_id, { rating: 5, title: "Free hat", body: "Refunded, but reviewing" }), 403, "not_a_verified_buyer");
+  // Another order of the product that they kept makes them one again.
+  await order(buyer, sku, true);
+  assert.equal((await review(buyer, product_id, { rating: 4, title: "Kept this one", body: "Fits well" })).status, 201);
 });

@@ -3,7 +3,10 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { randomUUID } from "node:crypto";
+import Stripe from "stripe";
 import { adminToken, assertProblem, eventually, newCart, spawnApp } from "./helpers.mjs";
+
+const STRIPE_SECRET = "whsec_stripe_adapter_0123456789";
 
 // `hold`, when set, is a promise the stand-in waits for before answering (a slow Stripe);
 // `arrived` resolves when a request reaches it.
@@ -38,7 +41,7 @@ before(async () => {
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
   app = await spawnApp({
-    vars: { STRIPE_API_BASE: `http://127.0.0.1:${server.address().port}`, STRIPE_SECRET_KEY: "sk_test_standin" },
+    vars: { STRIPE_API_BASE: `http://127.0.0.1:${server.address().port}`, STRIPE_SECRET_KEY: "sk_test_standin", STRIPE_WEBHOOK_SECRETS: STRIPE_SECRET },
   });
 });
 after(async () => {
@@ -263,15 +266,49 @@ test("the consumer names a placed order on its PaymentIntent, and cancels the Pa
   assert.deepEqual(to(`/v1/payment_intents/${paid.payment_id}/cancel`), []);
 });
 
-test("a three-decimal currency is charged in multiples of 10 minor units, as Stripe requires", async () => {
+test("a three-decimal currency is charged in multiples of 10 minor units, never above the total; captured is what was charged, and refunds stay within it", async () => {
   answer = 200;
+  // A price that makes the total not a multiple of 10 fils.
+  await app.db.prepare("UPDATE prices SET amount_minor = 6173 WHERE sku = 'ZIPHOODIE-S-GREY' AND currency = 'KWD'").run();
   const cartId = await cart("KWD");
   const res = await app.post(`/v1/carts/${cartId}/checkout`, body, { headers: { "Idempotency-Key": randomUUID() } });
   assert.equal(res.status, 201, res.text);
-  const total = Math.round(Number(res.body.order.totals.grand_total.amount) * 1000);
+  const placed = res.body.order;
+  const total = Math.round(Number(placed.totals.grand_total.amount) * 1000);
   const charged = Number(seen.at(-1).form.get("amount"));
   assert.equal(charged % 10, 0, `${charged}`);
-  assert.ok(Math.abs(charged - total) <= 5, `${charged} for ${total}`);
-  assert.equal(charged, Math.sign(total) * Math.round(total / 10) * 10);
+  assert.equal(charged, total - (total % 10), "rounded down: the customer never pays more than the total");
+  assert.notEqual(charged, total, "this total is not a multiple of 10 fils");
   assert.equal(res.body.payment.amount_minor, charged, "the client is told what is charged");
+
+  // Stripe's success for the charged amount pays the order and records exactly that.
+  const payload = JSON.stringify({
+    id: `evt_${randomUUID().replaceAll("-", "")}`,
+    object: "event",
+    type: "payment_intent.succeeded",
+    created: Math.floor(Date.now() / 1000),
+    data: { object: { id: placed.payment_id, object: "payment_intent", amount: charged, amount_received: charged, currency: "kwd", metadata: {} } },
+  });
+  const paid = await app.request("POST", "/v1/webhooks/payments/stripe", {
+    body: payload,
+    headers: { "Content-Type": "application/json", "Stripe-Signature": new Stripe("sk_test_unused").webhooks.generateTestHeaderString({ payload, secret: STRIPE_SECRET }) },
+  });
+  assert.equal(paid.body.outcome, "paid", paid.text);
+  const admin = { Authorization: `Bearer ${await adminToken(["orders:write", "orders:read"])}` };
+  const kwd = (m) => ({ amount: (m / 1000).toFixed(3), currency: "KWD" });
+  const payment = async () => (await app.get(`/v1/orders/${placed.id}/payment`, { headers: admin })).body;
+  assert.deepEqual((await payment()).captured, kwd(charged));
+
+  // A refund amount Stripe cannot take is refused before anything is committed or sent.
+  const refund = (b) => app.post(`/v1/admin/orders/${placed.id}/refunds`, b, { headers: { ...admin, "Idempotency-Key": randomUUID() } });
+  const odd = assertProblem(await refund({ reason: "r", amount: kwd(1005) }), 422, "validation_failed");
+  assert.equal(odd.errors[0].code, "invalid_amount");
+  // The whole refund asks Stripe for exactly what it charged.
+  const before = seen.length;
+  const full = await refund({ reason: "returned" });
+  assert.equal(full.status, 202, full.text);
+  assert.deepEqual(full.body.amount, kwd(charged));
+  const asked = seen.slice(before).find((r) => r.url === "/v1/refunds");
+  assert.equal(Number(asked.form.get("amount")), charged);
+  assertProblem(await refund({ reason: "more", amount: kwd(10) }), 422, "refund_exceeds_captured");
 });

@@ -10,8 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 use shop_domain::accounts::{
-    self, CustomerRegistered, OpaqueToken, Password, PasswordHash, PasswordResetRequested, Refresh,
-    TokenPurpose, ACCESS_TOKEN_TTL, CURRENT_KDF, REFRESH_TOKEN_TTL, RESET_TTL, VERIFICATION_TTL,
+    self, AccountMessage, CustomerRegistered, OpaqueToken, Password, PasswordHash,
+    PasswordResetRequested, Refresh, TokenPurpose, ACCESS_TOKEN_TTL, CURRENT_KDF,
+    REFRESH_TOKEN_TTL,
 };
 use shop_domain::cart::{CartError, Carts};
 use shop_domain::checkout::Email;
@@ -20,15 +21,17 @@ use shop_domain::ids::{CartId, CustomerId};
 use shop_domain::membership;
 use shop_edge::http::auth::{self, Audience, Principal};
 use shop_edge::http::problem::FieldError;
-use shop_edge::http::runtime::CryptoIds;
+use shop_edge::http::runtime::{self, log_error, CryptoIds};
 use shop_edge::kdf::{random_bytes, WebCryptoKdf};
+use shop_edge::outbound::account_mail::Mailer;
 use shop_edge::store::accounts as store;
 use shop_edge::store::carts::D1Carts;
 use shop_edge::store::membership as store_membership;
 use shop_edge::store::order_search;
 use shop_edge::store::shipping::CachedZones;
+use shop_edge::store::sql::Db;
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
-use worker::{event, Context, Env, Request, Response};
+use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 mod addresses;
 
@@ -165,8 +168,26 @@ pub const ROUTES: &[Route<Endpoint>] = &[
 ];
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    serve(req, env, ROUTES, handle).await
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    serve(req, env, ctx, ROUTES, handle).await
+}
+
+/// Every minute: hand over the account messages that are due (retries), and let go of those
+/// whose links expired.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let outcome = async {
+        let config = runtime::config(&env).map_err(|e| e.to_string())?;
+        let db = Db::open(&env).map_err(|e| e.to_string())?;
+        Mailer::from_env(&env, &config)
+            .deliver_due(&db, None, runtime::now())
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    if let Err(e) = outcome {
+        log_error("cron", "account mail", &e);
+    }
 }
 
 async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
@@ -261,9 +282,16 @@ async fn register(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     };
     throttle(call, Some(&email)).await?;
     let hash = PasswordHash::new(&WebCryptoKdf, &password, random_bytes()?, CURRENT_KDF).await?;
-    let token = OpaqueToken::from_random(random_bytes()?);
     let id = CustomerId::mint(&CryptoIds);
-    let expires = call.now.plus(VERIFICATION_TTL);
+    let verification = AccountMessage::new(
+        &CryptoIds,
+        TokenPurpose::VerifyEmail,
+        &id,
+        email.as_str(),
+        name.as_deref(),
+        OpaqueToken::from_random(random_bytes()?),
+        call.now,
+    );
     let event = Event::new(
         &CryptoIds,
         call.now,
@@ -271,24 +299,24 @@ async fn register(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             customer_id: id.clone(),
             email: email.as_str().to_owned(),
             name: name.clone(),
-            verification_token: token.as_str().to_owned(),
-            verification_expires_at: expires,
         }),
     );
-    let digest = token.digest();
     let registration = store::Registration {
         id: &id,
-        email: email.as_str(),
+        email: &email,
         name: name.as_deref(),
         password_hash: &hash.encode(),
-        verification: (&digest, expires),
+        verification: &verification,
         now: call.now,
     };
     let db = call.db()?;
     // An address that has an account already is answered the same (its owner can log in or
     // reset the password); nothing is written for it.
-    let (_created, events) = store::register(&db, &registration, &event).await?;
-    call.publish(&events).await;
+    let (created, events) = store::register(&db, &registration, &event).await?;
+    if created {
+        // After the answer, so a new address and a known one take the same time.
+        send_after_answer(call, events, verification.id);
+    }
     Ok(Reply::json(
         202,
         &serde_json::json!({
@@ -347,7 +375,7 @@ async fn login(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     }
     throttle(call, Some(&email)).await?;
     let db = call.db()?;
-    let customer = store::by_email(&db, &email.as_str().to_lowercase()).await?;
+    let customer = store::by_email(&db, &email).await?;
     let stored = customer
         .as_ref()
         .and_then(|c| PasswordHash::parse(&c.password_hash));
@@ -643,29 +671,49 @@ async fn request_reset(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let email = email(&body.email)?;
     throttle(call, Some(&email)).await?;
     let db = call.db()?;
-    if let Some(customer) = store::by_email(&db, &email.as_str().to_lowercase()).await? {
-        let token = OpaqueToken::from_random(random_bytes()?);
-        let expires = call.now.plus(RESET_TTL);
+    // The same work before the answer for every address: one lookup. What an account's owner
+    // gets (the link, its batch, the events, the mail) happens after the answer.
+    if let Some(customer) = store::by_email(&db, &email).await? {
+        let reset = AccountMessage::new(
+            &CryptoIds,
+            TokenPurpose::ResetPassword,
+            &customer.id,
+            &customer.email,
+            customer.name.as_deref(),
+            OpaqueToken::from_random(random_bytes()?),
+            call.now,
+        );
         let event = Event::new(
             &CryptoIds,
             call.now,
             Payload::CustomerPasswordResetRequested(PasswordResetRequested {
                 customer_id: customer.id.clone(),
                 email: customer.email.clone(),
-                reset_token: token.as_str().to_owned(),
-                reset_expires_at: expires,
+                reset_expires_at: reset.expires_at,
             }),
         );
-        let events = store::request_reset(
-            &db,
-            &customer.id,
-            &token.digest(),
-            expires,
-            &event,
-            call.now,
-        )
-        .await?;
-        call.publish(&events).await;
+        let env = call.env.clone();
+        let config = call.config.clone();
+        let request_id = call.request_id.clone();
+        call.after_answer(async move {
+            let outcome = async {
+                let db = Db::open(&env).map_err(|e| e.to_string())?;
+                let events = store::request_reset(&db, &reset, &event)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                shop_edge::store::outbox::send(&env, &events)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Mailer::from_env(&env, &config)
+                    .deliver_due(&db, Some(&reset.id), reset.created_at)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            if let Err(e) = outcome {
+                log_error(&request_id, "password reset after the answer", &e);
+            }
+        });
     }
     Ok(Reply::json(
         202,
@@ -674,6 +722,30 @@ async fn request_reset(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             "detail": "If this address has an account, a password reset link is on its way"
         }),
     )?)
+}
+
+/// After the answer: publish the committed `events` and hand the account message `id` to the
+/// account mail endpoint (the outbox cron and this worker's cron retry what fails here).
+fn send_after_answer(call: &Call<Endpoint>, events: Vec<Event>, id: String) {
+    let env = call.env.clone();
+    let config = call.config.clone();
+    let request_id = call.request_id.clone();
+    let now = call.now;
+    call.after_answer(async move {
+        if let Err(e) = shop_edge::store::outbox::send(&env, &events).await {
+            log_error(&request_id, "publishing events", &e);
+        }
+        let sent = match Db::open(&env) {
+            Ok(db) => Mailer::from_env(&env, &config)
+                .deliver_due(&db, Some(&id), now)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = sent {
+            log_error(&request_id, "account mail", &e);
+        }
+    });
 }
 
 #[derive(Deserialize)]
@@ -737,14 +809,20 @@ async fn change_password(call: &Call<Endpoint>) -> Result<Reply, Problem> {
 
 /// The token's customer, once the password they sent (at `pointer`) is theirs: 422
 /// `wrong_password` otherwise. What a change of the account asks for, so that a stolen access
-/// token alone cannot make it.
+/// token alone cannot make it; throttled per customer (`PASSWORD_CHECKS_BY_CUSTOMER`) and per
+/// client (`AUTH_BY_CLIENT`), so it cannot guess either.
 async fn with_password(
     call: &Call<Endpoint>,
     db: &shop_edge::store::sql::Db,
     password: &str,
     pointer: &str,
 ) -> Result<store::CustomerRow, Problem> {
-    let row = store::credentials(db, &customer(call)?)
+    let id = customer(call)?;
+    // Throttled per customer and per client before anything is derived.
+    call.rate_limit("PASSWORD_CHECKS_BY_CUSTOMER", &format!("customer:{id}"))
+        .await?;
+    call.rate_limit_client("AUTH_BY_CLIENT").await?;
+    let row = store::credentials(db, &id)
         .await?
         .ok_or_else(|| Problem::new(401, "invalid_token", "Unauthorized", "No such customer"))?;
     let current = PasswordHash::parse(&row.password_hash)

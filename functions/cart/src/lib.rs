@@ -95,11 +95,11 @@ pub const ROUTES: &[Route<Endpoint>] = &[
 ];
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     if is_checkout(&req.path()) {
         return shop_edge::http::runtime::forward(req, &env, "CHECKOUT").await;
     }
-    serve(req, env, ROUTES, handle).await
+    serve(req, env, ctx, ROUTES, handle).await
 }
 
 /// `/v1/carts/{id}/checkout` belongs to the checkout worker.

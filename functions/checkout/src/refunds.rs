@@ -177,13 +177,20 @@ fn refund_problem(error: RefundError) -> Problem {
             "refundable",
             serde_json::to_value(refundable).unwrap_or_default(),
         ),
-        RefundError::InvalidAmount { currency } => Problem::invalid_field(
+        RefundError::InvalidAmount { currency, step } => Problem::invalid_field(
             "/amount",
             "invalid_amount",
-            format!(
-                "amount is positive and in the order's currency ({})",
-                currency.code()
-            ),
+            if step > 1 {
+                format!(
+                    "amount is positive, in the order's currency ({}), in steps of {step} minor units (what its payment provider refunds in)",
+                    currency.code()
+                )
+            } else {
+                format!(
+                    "amount is positive and in the order's currency ({})",
+                    currency.code()
+                )
+            },
         ),
         RefundError::UnknownLine { index, line } => problems::unknown_line(index, &line),
         RefundError::TooManyUnits { index, left } => {

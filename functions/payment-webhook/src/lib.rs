@@ -51,8 +51,8 @@ pub const ROUTES: &[Route<Endpoint>] = &[
 const STRIPE: &str = "stripe";
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    serve(req, env, ROUTES, handle).await
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    serve(req, env, ctx, ROUTES, handle).await
 }
 
 async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
@@ -232,7 +232,7 @@ async fn apply(
                 Some(read) => {
                     let read = AsRead {
                         status: read.status,
-                        total: read.total.minor_units(),
+                        charged: read.charged.minor_units(),
                         ledger: read.ledger,
                     };
                     lifecycle::pay_as_read(&orders, &CryptoIds, &id, read, call.now).await

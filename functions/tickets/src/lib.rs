@@ -89,8 +89,8 @@ pub const ROUTES: &[Route<Endpoint>] = &[
 ];
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
-    serve(req, env, ROUTES, handle).await
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    serve(req, env, ctx, ROUTES, handle).await
 }
 
 async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {

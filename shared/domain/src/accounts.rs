@@ -228,27 +228,108 @@ impl OpaqueToken {
     }
 }
 
-/// `customer.registered`: a new account; the merchant's email system sends the verification
-/// link (the backend sends no mail).
+/// `customer.registered`: a new account. Announces the account only: the verification link is
+/// the customer's alone and travels as an [`AccountMessage`], never as an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerRegistered {
     pub customer_id: crate::ids::CustomerId,
     pub email: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Single use, until `verification_expires_at` (only its digest is stored).
-    pub verification_token: String,
-    pub verification_expires_at: Timestamp,
 }
 
-/// `customer.password_reset_requested`: the merchant's email system sends the reset link.
+/// `customer.password_reset_requested`: someone asked to reset the account's password (an
+/// audit fact for the merchant's systems). The link itself travels as an [`AccountMessage`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasswordResetRequested {
     pub customer_id: crate::ids::CustomerId,
     pub email: String,
-    /// Single use, until `reset_expires_at` (only its digest is stored).
-    pub reset_token: String,
     pub reset_expires_at: Timestamp,
+}
+
+impl TokenPurpose {
+    /// How long a link of this purpose stays good.
+    pub fn ttl(self) -> Duration {
+        match self {
+            TokenPurpose::VerifyEmail => VERIFICATION_TTL,
+            TokenPurpose::ResetPassword => RESET_TTL,
+        }
+    }
+
+    /// The type of the message that carries a link of this purpose.
+    pub fn message_type(self) -> &'static str {
+        match self {
+            TokenPurpose::VerifyEmail => "account.email_verification",
+            TokenPurpose::ResetPassword => "account.password_reset",
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::VerifyEmail => "verify_email",
+            TokenPurpose::ResetPassword => "reset_password",
+        }
+    }
+}
+
+/// A message for one customer's eyes: a single-use link (email verification, password reset).
+/// It goes to the merchant's account mail endpoint alone (configured on its own, with its own
+/// secret), never into the event stream that webhook subscribers receive; only the token's
+/// digest is kept once it was handed over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountMessage {
+    pub id: String,
+    pub purpose: TokenPurpose,
+    pub customer_id: crate::ids::CustomerId,
+    pub email: String,
+    pub name: Option<String>,
+    pub token: OpaqueToken,
+    pub expires_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
+impl AccountMessage {
+    /// A link of `purpose` for the customer, good for the purpose's time from `now`.
+    pub fn new(
+        ids: &dyn crate::ids::IdSource,
+        purpose: TokenPurpose,
+        customer_id: &crate::ids::CustomerId,
+        email: &str,
+        name: Option<&str>,
+        token: OpaqueToken,
+        now: Timestamp,
+    ) -> Self {
+        AccountMessage {
+            id: format!("amsg_{:032x}", ids.next_u128()),
+            purpose,
+            customer_id: customer_id.clone(),
+            email: email.to_owned(),
+            name: name.map(str::to_owned),
+            token,
+            expires_at: now.plus(purpose.ttl()),
+            created_at: now,
+        }
+    }
+
+    /// The body sent, signed with Standard Webhooks: `{type, timestamp, data: {customer_id,
+    /// email, name?, token, expires_at}}`.
+    pub fn body(&self) -> String {
+        let mut data = serde_json::json!({
+            "customer_id": self.customer_id,
+            "email": self.email,
+            "token": self.token.as_str(),
+            "expires_at": self.expires_at.to_rfc3339(),
+        });
+        if let (Some(name), Some(map)) = (&self.name, data.as_object_mut()) {
+            map.insert("name".into(), name.as_str().into());
+        }
+        serde_json::json!({
+            "type": self.purpose.message_type(),
+            "timestamp": self.created_at.to_rfc3339(),
+            "data": data,
+        })
+        .to_string()
+    }
 }
 
 /// `customer.erased`: the customer's personal data is gone (`DELETE /v1/me`); the merchant's

@@ -45,6 +45,13 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The one key an address is stored and found by: the whole address in Unicode lowercase,
+    /// computed here and bound as a parameter (never by SQLite's ASCII-only `lower()`), so
+    /// `Émile@example.com` and `émile@example.com` are one account.
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
+    }
 }
 
 impl TryFrom<String> for Email {

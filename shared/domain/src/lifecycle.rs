@@ -34,7 +34,8 @@ pub trait OrderLifecycle {
         event: &Event,
         now: Timestamp,
     ) -> Result<CloseOutcome, StoreError>;
-    /// The order's total and what was captured so far, in minor units.
+    /// What the order's payment provider charges for its total (`payments::charged_minor`) and
+    /// what was captured so far, in minor units.
     async fn amounts(&self, id: &OrderId) -> Result<Option<(i64, PaymentLedger)>, StoreError>;
     /// Atomically: move the order from `from` to `to` (the same status when it cannot move),
     /// release what `from` holds, and write `event` (an `order.payment_review`).
@@ -175,10 +176,10 @@ pub async fn mark_paid<S: OrderLifecycle>(
     now: Timestamp,
 ) -> Result<Moved, LifecycleError> {
     let status = store.status(id).await?.ok_or(LifecycleError::NotFound)?;
-    let (total, ledger) = store.amounts(id).await?.ok_or(LifecycleError::NotFound)?;
+    let (charged, ledger) = store.amounts(id).await?.ok_or(LifecycleError::NotFound)?;
     let read = AsRead {
         status,
-        total,
+        charged,
         ledger,
     };
     pay_as_read(store, ids, id, read, now).await
@@ -188,8 +189,9 @@ pub async fn mark_paid<S: OrderLifecycle>(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AsRead {
     pub status: OrderStatus,
-    /// The order's total, in minor units.
-    pub total: i64,
+    /// What the payment provider charges for the order's total (`payments::charged_minor`),
+    /// in minor units: what paying it captures.
+    pub charged: i64,
     pub ledger: PaymentLedger,
 }
 
@@ -208,9 +210,9 @@ pub async fn pay_as_read<S: OrderLifecycle>(
         .apply(Transition::Pay)
         .map_err(LifecycleError::Illegal)?;
     let mut ledger = read.ledger;
-    let amount = read.total - ledger.captured();
+    let amount = read.charged - ledger.captured();
     ledger
-        .capture(amount, read.total)
+        .capture(amount, read.charged)
         .map_err(LifecycleError::Ledger)?;
     let event = Event::new(
         ids,

@@ -380,19 +380,21 @@ pub struct PayableOrder {
 
 /// What `provider` charges for `amount`, in minor units. Stripe takes amounts of three-decimal
 /// currencies (KWD, BHD, JOD, OMR, TND) only in multiples of 10 minor units: there the amount is
-/// rounded to the nearest 10 (half away from zero), so the customer pays at most 5 fils more or
-/// less than the order's total, and a success of that amount pays the order in full. Every
-/// other amount is charged as it is.
+/// rounded down to a multiple of 10, so the customer never pays more than the order's total (at
+/// most 9 fils less), a success of that amount pays the order in full, and what is captured (and
+/// so refundable) is exactly what was charged. Every other amount is charged as it is.
 pub fn charged_minor(provider: &str, amount: Money) -> i64 {
     let minor = amount.minor_units();
-    if provider != "stripe" || amount.currency().exponent() != 3 {
-        return minor;
-    }
-    let rest = minor.rem_euclid(10);
-    if rest >= 5 {
-        minor - rest + 10
+    minor - minor.rem_euclid(step_minor(provider, amount.currency()))
+}
+
+/// The smallest step of an amount `provider` charges or refunds in `currency`, in minor units:
+/// 10 for Stripe's three-decimal currencies, 1 otherwise.
+pub fn step_minor(provider: &str, currency: crate::money::Currency) -> i64 {
+    if provider == "stripe" && currency.exponent() == 3 {
+        10
     } else {
-        minor - rest
+        1
     }
 }
 
@@ -717,13 +719,13 @@ mod tests {
     #[test]
     fn stripe_charges_three_decimal_currencies_in_tens() {
         let kwd = |minor| Money::from_minor(minor, Currency::Kwd).unwrap();
-        assert_eq!(charged_minor("stripe", kwd(12_347)), 12_350);
-        assert_eq!(charged_minor("stripe", kwd(12_344)), 12_340);
         assert_eq!(
-            charged_minor("stripe", kwd(12_345)),
-            12_350,
-            "half away from zero"
+            charged_minor("stripe", kwd(12_347)),
+            12_340,
+            "never more than the total"
         );
+        assert_eq!(charged_minor("stripe", kwd(12_344)), 12_340);
+        assert_eq!(charged_minor("stripe", kwd(12_349)), 12_340);
         assert_eq!(charged_minor("stripe", kwd(12_340)), 12_340);
         assert_eq!(charged_minor("test", kwd(12_347)), 12_347);
         let eur = Money::from_minor(4_497, Currency::Eur).unwrap();
@@ -733,7 +735,7 @@ mod tests {
         // A success of the charged amount pays the order; one of the exact total does not.
         let pending = PayableOrder {
             total: kwd(12_347),
-            charged: kwd(12_350),
+            charged: kwd(12_340),
             ..order(OrderStatus::PendingPayment)
         };
         let paid = |minor: i64| {
@@ -742,12 +744,13 @@ mod tests {
             decide(&event, Some(&pending))
         };
         assert_eq!(
-            paid(12_350),
+            paid(12_340),
             Verdict::Pay {
                 order: pending.id.clone()
             }
         );
         assert!(matches!(paid(12_347), Verdict::Review { .. }));
+        assert!(matches!(paid(12_350), Verdict::Review { .. }));
     }
 
     #[test]

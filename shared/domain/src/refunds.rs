@@ -170,9 +170,12 @@ pub enum RefundError {
     Exceeds {
         refundable: Money,
     },
-    /// The amount is not positive or not in the order's currency: 422.
+    /// The amount is not positive, not in the order's currency, or not in the steps its
+    /// payment provider refunds in (`step`, in minor units: 10 for Stripe's three-decimal
+    /// currencies): 422.
     InvalidAmount {
         currency: Currency,
+        step: i64,
     },
     /// A line of the request names no line of the order, or one named twice: 422.
     UnknownLine {
@@ -249,12 +252,19 @@ pub fn plan(
 ) -> Result<Refund, RefundError> {
     let currency = order.currency;
     let money = |minor: i64| Money::from_minor(minor, currency);
-    let invalid = || RefundError::InvalidAmount { currency };
+    // The provider refunds in steps (Stripe: 10 fils of a three-decimal currency); what was
+    // captured is a whole number of them (`payments::charged_minor`), so a refund is too.
+    let step = crate::payments::step_minor(&order.provider, currency);
+    let invalid = || RefundError::InvalidAmount { currency, step };
     if order.captured <= 0 {
         return Err(RefundError::NotPaid);
     }
     let requested = match request.amount {
-        Some(amount) if amount.currency() != currency || amount.minor_units() <= 0 => {
+        Some(amount)
+            if amount.currency() != currency
+                || amount.minor_units() <= 0
+                || amount.minor_units() % step != 0 =>
+        {
             return Err(invalid())
         }
         Some(amount) => Some(amount.minor_units()),
@@ -295,6 +305,7 @@ pub fn plan(
     }
     let covered: i64 = buckets.iter().map(|b| b.3).sum();
     let limit = covered.min(order.left());
+    let limit = limit - limit.rem_euclid(step);
     let amount = requested.unwrap_or(limit);
     if amount > limit || amount <= 0 {
         return Err(RefundError::Exceeds {
@@ -575,6 +586,47 @@ mod tests {
     }
 
     #[test]
+    fn stripe_refunds_a_three_decimal_currency_in_tens_within_what_it_charged() {
+        // 40.890 KWD of lines and shipping plus 7 fils: Stripe charged 40.890 (rounded down).
+        let mut kwd = refundable();
+        kwd.currency = Currency::Kwd;
+        kwd.provider = "stripe".into();
+        kwd.lines[1].total = 606;
+        kwd.captured = crate::payments::charged_minor(
+            "stripe",
+            Money::from_minor(3000 + 606 + 490, Currency::Kwd).unwrap(),
+        );
+        assert_eq!(kwd.captured, 4090);
+        let request = |amount: Option<i64>, lines| RefundRequest {
+            amount: amount.map(|m| Money::from_minor(m, Currency::Kwd).unwrap()),
+            ..super::tests::request(None, lines)
+        };
+        let full = plan(&kwd, &request(None, None), id(), NOW).unwrap();
+        assert_eq!(
+            full.amount.minor_units(),
+            4090,
+            "everything charged, no more"
+        );
+        assert_eq!(parts(&full).iter().sum::<i64>(), 4090);
+        assert_eq!(
+            plan(&kwd, &request(Some(1005), None), id(), NOW),
+            Err(RefundError::InvalidAmount {
+                currency: Currency::Kwd,
+                step: 10
+            })
+        );
+        assert!(plan(&kwd, &request(Some(1000), None), id(), NOW).is_ok());
+        // One unit of A is worth 1.000; B's one unit 0.606, refunded as 0.600.
+        let b = plan(&kwd, &request(None, Some(vec![("B", 1, true)])), id(), NOW).unwrap();
+        assert_eq!(b.amount.minor_units(), 600);
+        // The same order paid through a provider that takes any amount refunds to the fils.
+        kwd.provider = "test".into();
+        kwd.captured = 4096;
+        let b = plan(&kwd, &request(None, Some(vec![("B", 1, true)])), id(), NOW).unwrap();
+        assert_eq!(b.amount.minor_units(), 606);
+    }
+
+    #[test]
     fn a_whole_refund_spreads_over_lines_and_shipping_exactly() {
         let full = plan(&refundable(), &request(None, None), id(), NOW).unwrap();
         assert_eq!(full.amount.minor_units(), 4089);
@@ -654,7 +706,8 @@ mod tests {
         assert_eq!(
             plan(&refundable(), &usd, id(), NOW),
             Err(RefundError::InvalidAmount {
-                currency: Currency::Eur
+                currency: Currency::Eur,
+                step: 1
             })
         );
         for lines in [

@@ -319,8 +319,28 @@ pub trait ShipmentStore {
     ) -> Result<Recorded, StoreError>;
 }
 
-/// Ship `request` of `order`.
+/// How many times a shipment is planned again when the order moved under it.
+const ATTEMPTS: usize = 3;
+
+/// Ship `request` of `order`. When another change of the order commits between the read and
+/// the batch (a concurrent shipment, say), the shipment is planned again on what it wrote.
 pub async fn ship<S: ShipmentStore>(
+    store: &S,
+    ids: &dyn IdSource,
+    order: &OrderId,
+    request: &ShipmentRequest,
+    now: Timestamp,
+) -> Result<(Shipment, Vec<Event>), ShipmentError> {
+    let mut attempt = 1;
+    loop {
+        match ship_once(store, ids, order, request, now).await {
+            Err(ShipmentError::Moved) if attempt < ATTEMPTS => attempt += 1,
+            outcome => return outcome,
+        }
+    }
+}
+
+async fn ship_once<S: ShipmentStore>(
     store: &S,
     ids: &dyn IdSource,
     order: &OrderId,
@@ -447,6 +467,95 @@ mod tests {
                 "{status:?}"
             );
         }
+    }
+
+    /// A store over one order whose first `record` finds that another shipment of the order's
+    /// last units committed meanwhile (as the database's trigger does): it records that one and
+    /// answers `Moved`; every later `record` is checked against the lines it then holds.
+    struct Racing {
+        order: std::cell::RefCell<Shippable>,
+        rival: std::cell::Cell<Option<(u32, u32)>>,
+        recorded: std::cell::RefCell<Vec<OrderStatus>>,
+    }
+
+    impl ShipmentStore for Racing {
+        async fn shippable(&self, _: &OrderId) -> Result<Option<Shippable>, StoreError> {
+            Ok(Some(self.order.borrow().clone()))
+        }
+
+        async fn record(
+            &self,
+            shipment: &Shipment,
+            from: OrderStatus,
+            to: OrderStatus,
+            _: &Event,
+        ) -> Result<Recorded, StoreError> {
+            let mut order = self.order.borrow_mut();
+            if let Some((position, quantity)) = self.rival.take() {
+                order.lines[position as usize].shipped += quantity;
+                order.status = OrderStatus::PartiallyFulfilled;
+                return Ok(Recorded::Moved);
+            }
+            let fits = order.status == from
+                && shipment.lines.iter().all(|l| {
+                    let line = &order.lines[l.position as usize];
+                    line.shipped + l.quantity <= line.quantity
+                });
+            if !fits {
+                return Ok(Recorded::Moved);
+            }
+            for l in &shipment.lines {
+                order.lines[l.position as usize].shipped += l.quantity;
+            }
+            let all = order.lines.iter().all(|l| l.shipped == l.quantity);
+            if all != (to == OrderStatus::Fulfilled) {
+                return Ok(Recorded::Moved);
+            }
+            order.status = to;
+            self.recorded.borrow_mut().push(to);
+            Ok(Recorded::Recorded(Vec::new()))
+        }
+    }
+
+    #[test]
+    fn a_shipment_that_loses_a_race_is_planned_again_on_what_the_winner_wrote() {
+        // Line A ships under this request while line B's last unit ships concurrently: planned on
+        // the stale read it would leave the order partially fulfilled with everything shipped.
+        let store = Racing {
+            order: std::cell::RefCell::new(order(OrderStatus::Paid, [0, 0])),
+            rival: std::cell::Cell::new(Some((1, 1))),
+            recorded: std::cell::RefCell::new(Vec::new()),
+        };
+        let id = OrderId::parse("ord_0000000000000000000000000000000a").unwrap();
+        let (shipment, _) =
+            futures_executor::block_on(ship(&store, &Fixed, &id, &request(&[("A", 3)]), NOW))
+                .unwrap();
+        assert_eq!(shipment.lines.len(), 1);
+        assert_eq!(*store.recorded.borrow(), vec![OrderStatus::Fulfilled]);
+        assert_eq!(store.order.borrow().status, OrderStatus::Fulfilled);
+    }
+
+    #[test]
+    fn a_shipment_that_keeps_losing_gives_up() {
+        struct Always;
+        impl ShipmentStore for Always {
+            async fn shippable(&self, _: &OrderId) -> Result<Option<Shippable>, StoreError> {
+                Ok(Some(order(OrderStatus::Paid, [0, 0])))
+            }
+            async fn record(
+                &self,
+                _: &Shipment,
+                _: OrderStatus,
+                _: OrderStatus,
+                _: &Event,
+            ) -> Result<Recorded, StoreError> {
+                Ok(Recorded::Moved)
+            }
+        }
+        let id = OrderId::parse("ord_0000000000000000000000000000000a").unwrap();
+        let outcome =
+            futures_executor::block_on(ship(&Always, &Fixed, &id, &request(&[("A", 1)]), NOW));
+        assert_eq!(outcome.unwrap_err(), ShipmentError::Moved);
     }
 
     #[test]

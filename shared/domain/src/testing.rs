@@ -674,12 +674,10 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
         &self,
         id: &crate::ids::OrderId,
     ) -> Result<Option<(i64, crate::order::PaymentLedger)>, StoreError> {
-        Ok(self
-            .orders
-            .borrow()
-            .iter()
-            .find(|o| &o.id == id)
-            .map(|o| (o.totals.grand_total.minor_units(), o.ledger)))
+        Ok(self.orders.borrow().iter().find(|o| &o.id == id).map(|o| {
+            let charged = crate::payments::charged_minor(&o.payment_provider, o.totals.grand_total);
+            (charged, o.ledger)
+        }))
     }
 
     async fn pay(

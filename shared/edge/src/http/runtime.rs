@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use shop_domain::ids::{CustomerId, IdSource};
 use shop_domain::time::Timestamp;
-use worker::{console_error, console_log, Env, Headers, Request, Response};
+use worker::{console_error, console_log, Context, Env, Headers, Request, Response};
 
 use std::rc::Rc;
 
@@ -52,6 +52,8 @@ pub struct Call<E> {
     /// The request's `Idempotency-Key`, claimed by its first D1 round trip (see
     /// [`crate::http::idempotency`]).
     key: Option<Rc<Key>>,
+    /// The event's context: work may go on after the answer ([`Call::after_answer`]).
+    ctx: Rc<Context>,
     headers: Headers,
     query: Vec<(String, String)>,
     body: Vec<u8>,
@@ -84,6 +86,13 @@ impl<E> Call<E> {
             )),
             None => Ok(()),
         }
+    }
+
+    /// Run `work` after the answer is sent (the runtime's `waitUntil`): for work whose time
+    /// must not show in the answer (whether an address has an account), or that the caller
+    /// need not wait for. It runs on its own D1 handle, outside the request's key.
+    pub fn after_answer(&self, work: impl Future<Output = ()> + 'static) {
+        self.ctx.wait_until(work);
     }
 
     /// The body's bytes exactly as received (what a signature covers).
@@ -317,6 +326,7 @@ pub fn config(env: &Env) -> Result<Config, crate::config::ConfigError> {
 pub async fn serve<E, F, Fut>(
     req: Request,
     env: Env,
+    ctx: Context,
     routes: &[Route<E>],
     handler: F,
 ) -> worker::Result<Response>
@@ -363,6 +373,7 @@ where
                         let reply = run(
                             req,
                             env,
+                            Rc::new(ctx),
                             config,
                             route,
                             &request_id,
@@ -405,6 +416,7 @@ where
 async fn run<E, F, Fut>(
     mut req: Request,
     env: Env,
+    ctx: Rc<Context>,
     config: Config,
     route: Matched<E>,
     request_id: &str,
@@ -458,6 +470,7 @@ where
         replayed: None,
         tally,
         key: None,
+        ctx,
         headers,
         query,
         body: body_bytes,
@@ -584,6 +597,7 @@ impl<E: Copy> Call<E> {
             replayed: None,
             tally: self.tally.clone(),
             key: None,
+            ctx: self.ctx.clone(),
             headers: Headers(self.headers.0.clone()),
             query: self.query.clone(),
             body: self.body.clone(),

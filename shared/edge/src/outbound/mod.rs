@@ -2,11 +2,16 @@
 //! a timeout (the call is aborted when it passes), and redirects are never followed (a 3xx is
 //! the answer; a redirect could lead a signed request somewhere its sender never approved).
 
+pub mod account_mail;
 pub mod stripe;
 pub mod webhooks;
 
 use futures_util::future::{select, Either};
-use worker::{AbortController, Fetch, Request, RequestInit, RequestRedirect, Response};
+use shop_domain::standard_webhooks::sign;
+use shop_domain::time::Timestamp;
+use worker::{
+    AbortController, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
+};
 
 /// What an outbound call came to.
 pub enum Outcome {
@@ -40,4 +45,33 @@ pub async fn send(url: &str, init: &mut RequestInit, timeout: std::time::Duratio
         }
     };
     outcome
+}
+
+/// A POST of `body` signed with Standard Webhooks by the `whsec_` `secret`: `webhook-id` is
+/// `id`, `webhook-timestamp` is `now`. `Err` says why it cannot be made (a secret that is not a
+/// `whsec_` secret).
+pub fn standard_webhooks_post(
+    secret: &str,
+    id: &str,
+    now: Timestamp,
+    body: &str,
+    user_agent: &str,
+) -> Result<RequestInit, String> {
+    let timestamp = now.seconds();
+    let signature = sign(secret, id, timestamp, body).ok_or("the secret is not a whsec_ secret")?;
+    let headers = Headers::new();
+    for (k, v) in [
+        ("Content-Type", "application/json"),
+        ("webhook-id", id),
+        ("webhook-timestamp", timestamp.to_string().as_str()),
+        ("webhook-signature", signature.as_str()),
+        ("User-Agent", user_agent),
+    ] {
+        headers.set(k, v).map_err(|e| e.to_string())?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
+    Ok(init)
 }

@@ -17,12 +17,10 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use shop_domain::ids::IdSource;
 use shop_domain::pagination::{Limit, Page};
-use shop_domain::standard_webhooks::sign;
 use shop_domain::time::{Duration, Timestamp};
 use shop_domain::webhooks::{EndpointUrl, UrlPolicy};
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
-use worker::{Headers, Method, RequestInit};
 
 use crate::outbound::{self, Outcome};
 use shop_domain::events::Event;
@@ -117,26 +115,17 @@ async fn send(due: &Due, now: Timestamp, sending: &Sending) -> Attempt {
     if let Err(why) = EndpointUrl::parse(&due.url, policy) {
         return Attempt::Refused(why);
     }
-    let timestamp = now.seconds();
-    let Some(signature) = sign(&due.secret, &due.event_id, timestamp, &due.payload) else {
-        return Attempt::Retry(None, "endpoint secret is not a whsec_ secret".into());
+    let signed = outbound::standard_webhooks_post(
+        &due.secret,
+        &due.event_id,
+        now,
+        &due.payload,
+        "edge-commerce-webhooks/1",
+    );
+    let mut init = match signed {
+        Ok(init) => init,
+        Err(why) => return Attempt::Retry(None, format!("endpoint secret: {why}")),
     };
-    let headers = Headers::new();
-    for (k, v) in [
-        ("Content-Type", "application/json"),
-        ("webhook-id", due.event_id.as_str()),
-        ("webhook-timestamp", timestamp.to_string().as_str()),
-        ("webhook-signature", signature.as_str()),
-        ("User-Agent", "edge-commerce-webhooks/1"),
-    ] {
-        if let Err(e) = headers.set(k, v) {
-            return Attempt::Retry(None, e.to_string());
-        }
-    }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(due.payload.as_str().into()));
     match outbound::send(&due.url, &mut init, sending.timeout).await {
         Outcome::Answered(response) => {
             let status = response.status_code();

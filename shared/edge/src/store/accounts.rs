@@ -4,7 +4,10 @@
 //! batch whose trigger and UNIQUE parent refuse a token that was not active) and revocation.
 
 use serde::Deserialize;
-use shop_domain::accounts::{RefreshStatus, StoredOneTime, StoredRefresh, TokenPurpose};
+use shop_domain::accounts::{
+    AccountMessage, RefreshStatus, StoredOneTime, StoredRefresh, TokenPurpose,
+};
+use shop_domain::checkout::Email;
 use shop_domain::events::Event;
 use shop_domain::ids::CustomerId;
 use shop_domain::time::Timestamp;
@@ -13,7 +16,7 @@ use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 
 use crate::store::sql::{self, err, num, opt_str, Db, Violation};
-use crate::store::{membership, outbox};
+use crate::store::{account_messages, membership, outbox};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct CustomerRow {
@@ -23,12 +26,12 @@ pub struct CustomerRow {
     pub password_hash: String,
 }
 
-/// The customer whose address is `email_key` (lowercase).
-pub async fn by_email(db: &Db, email_key: &str) -> Result<Option<CustomerRow>, StoreError> {
+/// The customer whose address is `email` (found by its key, `Email::key`).
+pub async fn by_email(db: &Db, email: &Email) -> Result<Option<CustomerRow>, StoreError> {
     sql::first(
         db,
         "SELECT id, email, name, password_hash FROM customers WHERE email_key = ?1 AND erased_at IS NULL",
-        &[email_key.into()],
+        &[email.key().into()],
         "customer by email",
     )
     .await
@@ -37,16 +40,17 @@ pub async fn by_email(db: &Db, email_key: &str) -> Result<Option<CustomerRow>, S
 /// A new account.
 pub struct Registration<'a> {
     pub id: &'a CustomerId,
-    pub email: &'a str,
+    pub email: &'a Email,
     pub name: Option<&'a str>,
     pub password_hash: &'a str,
-    /// The digest of the email verification token, and when it expires.
-    pub verification: (&'a str, Timestamp),
+    /// The verification link, for the customer alone (its token's digest is what stays).
+    pub verification: &'a AccountMessage,
     pub now: Timestamp,
 }
 
-/// Record the account, its verification token and `event` (`customer.registered`). One batch;
-/// `false` when the address has an account already (nothing written).
+/// Record the account, its verification token's digest, the message that hands the link over
+/// and `event` (`customer.registered`, which carries no link). One batch; `false` when the
+/// address has an account already (nothing written).
 pub async fn register(
     db: &Db,
     r: &Registration<'_>,
@@ -57,25 +61,18 @@ pub async fn register(
     let statements = vec![
         db.prepare(
             "INSERT INTO customers (id, email, email_key, name, password_hash, password_changed_at, \
-               created_at, updated_at) VALUES (?1, ?2, lower(?2), ?3, ?4, ?5, ?5, ?5)",
+               created_at, updated_at) VALUES (?1, ?2, ?6, ?3, ?4, ?5, ?5, ?5)",
         )
         .bind(&[
             r.id.as_str().into(),
-            r.email.into(),
+            r.email.as_str().into(),
             opt_str(r.name),
             r.password_hash.into(),
             now.clone(),
+            r.email.key().into(),
         ]),
-        db.prepare(
-            "INSERT INTO customer_tokens (token_hash, customer_id, purpose, created_at, expires_at) \
-             VALUES (?1, ?2, 'verify_email', ?3, ?4)",
-        )
-        .bind(&[
-            r.verification.0.into(),
-            r.id.as_str().into(),
-            now,
-            num(r.verification.1.millis()),
-        ]),
+        one_time_token(db, r.verification),
+        account_messages::insert(db, r.verification),
         outbox::insert(db, event),
     ]
     .into_iter()
@@ -84,7 +81,7 @@ pub async fn register(
     match db.batch(statements).await {
         Ok(results) => Ok((
             true,
-            outbox::written(results.get(2..).unwrap_or_default()).map_err(err(context))?,
+            outbox::written(results.get(3..).unwrap_or_default()).map_err(err(context))?,
         )),
         Err(e) => match sql::violation(&e.to_string()) {
             Some(Violation::Unique(columns)) if columns.contains("email_key") => {
@@ -335,34 +332,48 @@ pub async fn verify_email(
     redeem(db, statements, context).await
 }
 
-/// Record a password reset token for `customer` and `event`. One batch.
+/// The statement that stores the digest of `message`'s token, of its purpose, until it expires.
+fn one_time_token(db: &Db, message: &AccountMessage) -> worker::Result<sql::Stmt> {
+    db.prepare(
+        "INSERT INTO customer_tokens (token_hash, customer_id, purpose, created_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .bind(&[
+        message.token.digest().into(),
+        message.customer_id.as_str().into(),
+        message.purpose.as_str().into(),
+        num(message.created_at.millis()),
+        num(message.expires_at.millis()),
+    ])
+}
+
+/// Record a password reset link (`message`, for the customer alone) and `event`, making every
+/// earlier reset link of the customer unusable. One batch.
 pub async fn request_reset(
     db: &Db,
-    customer: &CustomerId,
-    digest: &str,
-    expires_at: Timestamp,
+    message: &AccountMessage,
     event: &Event,
-    now: Timestamp,
 ) -> Result<Vec<Event>, StoreError> {
     let context = "request password reset";
+    let [used, superseded] = account_messages::supersede(
+        db,
+        &message.customer_id,
+        TokenPurpose::ResetPassword,
+        message.created_at,
+    )
+    .map_err(err(context))?;
     let statements = vec![
-        db.prepare(
-            "INSERT INTO customer_tokens (token_hash, customer_id, purpose, created_at, expires_at) \
-             VALUES (?1, ?2, 'reset_password', ?3, ?4)",
-        )
-        .bind(&[
-            digest.into(),
-            customer.as_str().into(),
-            num(now.millis()),
-            num(expires_at.millis()),
-        ]),
+        Ok(used),
+        Ok(superseded),
+        one_time_token(db, message),
+        account_messages::insert(db, message),
         outbox::insert(db, event),
     ]
     .into_iter()
     .collect::<worker::Result<Vec<_>>>()
     .map_err(err(context))?;
     let results = db.batch(statements).await.map_err(err(context))?;
-    outbox::written(results.get(1..).unwrap_or_default()).map_err(err(context))
+    outbox::written(results.get(4..).unwrap_or_default()).map_err(err(context))
 }
 
 /// Replace `customer`'s password hash and revoke every session of theirs; with `token`, the
@@ -392,6 +403,14 @@ pub async fn set_password(
             "UPDATE refresh_tokens SET status = 'revoked' WHERE customer_id = ?1 AND status <> 'revoked'",
         )
         .bind(&[customer.into()]),
+    );
+    // A new password makes every reset link still out there unusable.
+    let id = CustomerId::parse(customer)
+        .map_err(|_| StoreError::new(format!("{context}: invalid customer id")))?;
+    statements.extend(
+        account_messages::supersede(db, &id, TokenPurpose::ResetPassword, now)
+            .map_err(err(context))?
+            .map(Ok),
     );
     let statements = statements
         .into_iter()
@@ -464,6 +483,8 @@ pub async fn erase(
         db.prepare("DELETE FROM customer_addresses WHERE customer_id = ?1")
             .bind(&[id()]),
         db.prepare("DELETE FROM customer_tokens WHERE customer_id = ?1")
+            .bind(&[id()]),
+        db.prepare("DELETE FROM account_messages WHERE customer_id = ?1")
             .bind(&[id()]),
         db.prepare(
             "UPDATE refresh_tokens SET status = 'revoked' WHERE customer_id = ?1 AND status <> 'revoked'",

@@ -66,8 +66,9 @@ pub fn earn(
 }
 
 /// The entry that takes back what an order's refunds are due once `refunded_minor` of it is
-/// refunded in all (`None`: what the order records as refunded now, for the earning of an order
-/// whose refunds were applied before its payment was): `shop_domain::membership::taken_back` (earned × refunded ÷ total, rounded
+/// refunded in all, or what the order records as refunded now when that is more (a refund
+/// confirmed after the event was written; `None`: the order's record alone, for the earning of
+/// an order whose refunds were applied before its payment was): `shop_domain::membership::taken_back` (earned × refunded ÷ total, rounded
 /// down) less what its earlier refunds took, computed inside the statement so concurrent or
 /// out-of-order refunds take back exactly the proportion of the largest amount refunded; never
 /// more than the balance holds. Nothing when the order earned nothing or nothing is due.
@@ -82,7 +83,7 @@ pub fn take_back(
         "INSERT INTO points_ledger (customer_id, order_id, kind, points, event_id, created_at) \
          SELECT customer_id, order_id, 'refunded', -due, ?3, ?4 FROM ( \
            SELECT e.customer_id, e.order_id, min( \
-             max(0, min(e.points, (e.points * min(CAST(coalesce(?2, o.refunded_minor) AS INTEGER), o.total_minor)) / o.total_minor) \
+             max(0, min(e.points, (e.points * min(max(CAST(coalesce(?2, 0) AS INTEGER), o.refunded_minor), o.total_minor)) / o.total_minor) \
                - coalesce((SELECT -sum(r.points) FROM points_ledger r \
                            WHERE r.order_id = e.order_id AND r.kind = 'refunded'), 0)), \
              coalesce((SELECT balance FROM customer_points WHERE customer_id = e.customer_id), 0)) AS due \

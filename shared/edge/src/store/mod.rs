@@ -1,6 +1,7 @@
 //! D1: the adapters of the domain's storage ports and the records around them. Every statement
 //! runs through `sql::Db`, which counts round trips and carries the request's idempotency key.
 
+pub mod account_messages;
 pub mod accounts;
 pub mod addresses;
 pub mod carts;

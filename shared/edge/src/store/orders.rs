@@ -461,12 +461,11 @@ fn give_back_sql(from: OrderStatus) -> &'static [&'static str] {
             "UPDATE reservations SET status = 'released' WHERE order_id = ?1 AND status = 'held'",
         ],
         Stock::Sold => &[
-            // Units a confirmed refund put back on the shelf already are not restocked twice.
-            "UPDATE inventory SET on_hand = on_hand + \
-               (SELECT r.quantity - coalesce((SELECT sum(l.restocked_quantity) FROM order_lines l \
-                  WHERE l.order_id = ?1 AND l.sku = inventory.sku), 0) \
-                FROM reservations r WHERE r.order_id = ?1 AND r.sku = inventory.sku AND r.status = 'sold') \
-             WHERE sku IN (SELECT sku FROM reservations WHERE order_id = ?1 AND status = 'sold')",
+            // Every unit sold and not yet returned goes back: the shelf follows
+            // `returned_quantity` by a trigger, which never exceeds `sold_quantity` (a CHECK), so
+            // units a refund put back already are not restocked twice (schema/0025).
+            "UPDATE order_lines SET returned_quantity = sold_quantity \
+             WHERE order_id = ?1 AND returned_quantity < sold_quantity",
             "UPDATE reservations SET status = 'released' WHERE order_id = ?1 AND status = 'sold'",
         ],
         Stock::None => &[],
@@ -475,6 +474,8 @@ fn give_back_sql(from: OrderStatus) -> &'static [&'static str] {
 
 #[derive(Deserialize)]
 struct AmountsRow {
+    payment_provider: String,
+    currency: String,
     total_minor: i64,
     captured_minor: i64,
     refunded_minor: i64,
@@ -555,14 +556,22 @@ impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
     async fn amounts(&self, id: &OrderId) -> Result<Option<(i64, PaymentLedger)>, StoreError> {
         let row: Option<AmountsRow> = sql::first(
             self.db,
-            "SELECT total_minor, captured_minor, refunded_minor FROM orders WHERE id = ?1",
+            "SELECT payment_provider, currency, total_minor, captured_minor, refunded_minor \
+             FROM orders WHERE id = ?1",
             &[id.as_str().into()],
             "order amounts",
         )
         .await?;
         row.map(|r| {
+            let currency: Currency = r
+                .currency
+                .parse()
+                .map_err(|_| StoreError::new("stored currency is invalid"))?;
+            let total = Money::from_minor(r.total_minor, currency)
+                .map_err(|_| StoreError::new("stored total is invalid"))?;
+            let charged = shop_domain::payments::charged_minor(&r.payment_provider, total);
             PaymentLedger::restore(r.captured_minor, r.refunded_minor)
-                .map(|ledger| (r.total_minor, ledger))
+                .map(|ledger| (charged, ledger))
                 .ok_or_else(|| StoreError::new("stored ledger is invalid"))
         })
         .transpose()
@@ -594,6 +603,11 @@ impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
                 .map_err(err(context))?,
             self.db
                 .prepare("UPDATE reservations SET status = 'sold' WHERE order_id = ?1 AND status = 'held'")
+                .bind(std::slice::from_ref(&order))
+                .map_err(err(context))?,
+            // What each line sold: the most that can ever go back on the shelf (schema/0025).
+            self.db
+                .prepare("UPDATE order_lines SET sold_quantity = quantity WHERE order_id = ?1")
                 .bind(&[order])
                 .map_err(err(context))?,
             self.outbox_insert(event, context)?,

@@ -88,6 +88,19 @@ pub fn insert_with_number(
     insert_where(db, event, &payload, "1", Some(key.clone()))
 }
 
+/// `order.refunded`'s outbox row, its `refunded_minor` (what is refunded of the order in all) read
+/// inside the batch after the statement that added the refund to the order: exact however many
+/// confirmations of one order's refunds run concurrently.
+pub fn insert_refunded(db: &Db, event: &Event, order: &OrderId) -> worker::Result<Stmt> {
+    insert_where(
+        db,
+        event,
+        "json_set(?3, '$.refunded_minor', (SELECT refunded_minor FROM orders WHERE id = ?5))",
+        "1",
+        Some(order.as_str().into()),
+    )
+}
+
 /// The statement that writes `event` only if the statement just before it in the batch changed
 /// a row (SQLite's `changes()`): for events that announce a change a guarded UPDATE may or may
 /// not make (a shipment's status moving forward). [`written`] reads it back when it was written.

@@ -374,44 +374,37 @@ pub async fn confirm(
         );
         if !restock.is_empty() {
             let restock = json(&restock, context)?;
+            // The units come back only if they left and are not back yet (a cancel may have
+            // returned them): `returned_quantity` rises towards `sold_quantity` (a CHECK caps
+            // it), and the shelf follows its rise by a trigger (schema/0025).
             statements.push(
                 db.prepare(
                     "UPDATE order_lines SET restocked_quantity = restocked_quantity + \
                        (SELECT json_extract(j.value, '$.restocked') FROM json_each(?2) j \
-                        WHERE json_extract(j.value, '$.position') = order_lines.position) \
+                        WHERE json_extract(j.value, '$.position') = order_lines.position), \
+                       returned_quantity = min(sold_quantity, returned_quantity + \
+                       (SELECT json_extract(j.value, '$.restocked') FROM json_each(?2) j \
+                        WHERE json_extract(j.value, '$.position') = order_lines.position)) \
                      WHERE order_id = ?1 AND position IN (SELECT json_extract(value, '$.position') FROM json_each(?2))",
                 )
-                .bind(&[order.clone(), restock.clone()])
-                .map_err(err(context))?,
-            );
-            statements.push(
-                db.prepare(
-                    "UPDATE inventory SET on_hand = on_hand + (SELECT sum(json_extract(j.value, '$.restocked')) \
-                       FROM json_each(?2) j JOIN order_lines l ON l.order_id = ?1 \
-                         AND l.position = json_extract(j.value, '$.position') WHERE l.sku = inventory.sku) \
-                     WHERE sku IN (SELECT l.sku FROM order_lines l JOIN json_each(?2) j \
-                       ON l.position = json_extract(j.value, '$.position') WHERE l.order_id = ?1)",
-                )
-                .bind(&[order, restock])
+                .bind(&[order.clone(), restock])
                 .map_err(err(context))?,
             );
         }
-        statements.push(outbox::insert(db, event).map_err(err(context))?);
+        statements
+            .push(outbox::insert_refunded(db, event, &refund.order_id).map_err(err(context))?);
     }
-    let events = refunds.iter().map(|(_, event)| event.clone()).collect();
-    settle(db, statements, events, context).await
+    settle(db, statements, context).await
 }
 
 /// Run a settlement batch led by its claim: a repeated claim is a second delivery, a CHECK a
 /// refund that moved meanwhile.
-async fn settle(
-    db: &Db,
-    statements: Vec<Stmt>,
-    events: Vec<Event>,
-    context: &str,
-) -> Result<Settled, StoreError> {
+async fn settle(db: &Db, statements: Vec<Stmt>, context: &str) -> Result<Settled, StoreError> {
     match db.batch(statements).await {
-        Ok(_) => Ok(Settled::Done(events)),
+        // The events as the batch wrote them (`order.refunded` with the cumulative it read).
+        Ok(results) => Ok(Settled::Done(
+            outbox::written(&results).map_err(err(context))?,
+        )),
         Err(e) => {
             let message = e.to_string();
             if payments::is_repeated_claim(&message) {
@@ -435,5 +428,5 @@ pub async fn fail_confirmed(
 ) -> Result<Settled, StoreError> {
     let mut statements = vec![claim];
     statements.extend(fail(db, refund, now)?);
-    settle(db, statements, Vec::new(), "refund failed").await
+    settle(db, statements, "refund failed").await
 }

@@ -139,9 +139,12 @@ impl ShipmentStore for D1Shipments<'_> {
                     {
                         Ok(Recorded::TrackingNumberTaken)
                     }
-                    Some(Violation::Check(_) | Violation::Trigger("illegal order transition")) => {
-                        Ok(Recorded::Moved)
-                    }
+                    // The order moved, a line has fewer units left than read, or the order's
+                    // status no longer fits its lines (another shipment came first).
+                    Some(Violation::Check(_))
+                    | Some(Violation::Trigger(
+                        "illegal order transition" | "fulfilment differs from the lines",
+                    )) => Ok(Recorded::Moved),
                     _ => Err(StoreError::new(format!("{context}: {message}"))),
                 }
             }

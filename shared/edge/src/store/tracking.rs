@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use shop_domain::events::Event;
 use shop_domain::ids::{OrderId, ShipmentId};
+use shop_domain::order::{OrderStatus, Transition};
 use shop_domain::shipments::{Carrier, TrackingNumber};
 use shop_domain::time::Timestamp;
 use shop_domain::tracking::TrackingUpdate;
@@ -211,12 +212,24 @@ pub async fn apply(
         statements.push(guarded.map_err(err(context))?);
         outbox_at.push(statements.len());
         statements.push(outbox::insert_if_changed(db, moved).map_err(err(context))?);
+        // The order's move when its last parcel arrives is the state machine's `Deliver`; the
+        // statement makes it only when every unit shipped (the order is `from`) and every
+        // shipment is delivered, which only the batch knows under concurrent callbacks.
+        let from = OrderStatus::Fulfilled;
+        let to = from
+            .apply(Transition::Deliver)
+            .map_err(|e| StoreError::new(format!("{context}: {e}")))?;
         statements.push(
             db.prepare(
-                "UPDATE orders SET status = 'delivered', updated_at = ?2 WHERE id = ?1 AND status = 'fulfilled' \
+                "UPDATE orders SET status = ?4, updated_at = ?2 WHERE id = ?1 AND status = ?3 \
                  AND NOT EXISTS (SELECT 1 FROM shipments WHERE order_id = ?1 AND status <> 'delivered')",
             )
-            .bind(&[shipment.order_id.as_str().into(), num(now.millis())])
+            .bind(&[
+                shipment.order_id.as_str().into(),
+                num(now.millis()),
+                from.as_str().into(),
+                to.as_str().into(),
+            ])
             .map_err(err(context))?,
         );
         outbox_at.push(statements.len());
