@@ -4,7 +4,9 @@ import { randomUUID } from "node:crypto";
 import { adminToken, assertProblem, minor, newCart, spawnApp } from "./helpers.mjs";
 
 let app;
-before(async () => (app = await spawnApp()));
+// Every unit may be held unpaid here: these tests are about the stock itself (the hold share has
+// its own test in limits.test.mjs).
+before(async () => (app = await spawnApp({ vars: { CHECKOUT_UNPAID_HOLD_SHARE: "1" } })));
 after(async () => app?.close());
 
 const address = {

@@ -4,11 +4,13 @@
 // reads, and no other customer can.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
-import { adminToken, assertProblem, CUSTOMER_PASSWORD as PASSWORD, newCart, signedInCustomer, spawnApp } from "./helpers.mjs";
+import { randomBytes, randomUUID } from "node:crypto";
+import { Webhook } from "standardwebhooks";
+import { adminToken, assertProblem, CUSTOMER_PASSWORD as PASSWORD, minor, newCart, signedInCustomer, spawnApp } from "./helpers.mjs";
 
+const ACME_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 let app;
-before(async () => (app = await spawnApp()));
+before(async () => (app = await spawnApp({ vars: { PAYMENT_WEBHOOK_SECRETS_ACME: ACME_SECRET } })));
 after(async () => app?.close());
 
 const key = () => ({ "Idempotency-Key": randomUUID() });
@@ -180,4 +182,66 @@ test("with no account mail endpoint configured, links are sent nowhere: they wai
   await accounts.scheduled({ cron: "* * * * *" });
   assert.ok(app.logs.some((l) => l.includes("ACCOUNT_MAIL_URL or ACCOUNT_MAIL_SECRET is not set")), "the cron logs why");
   assert.equal(await app.db.prepare("SELECT attempts FROM account_messages WHERE customer_id = ?1").bind(ada.id).first("attempts"), 0);
+});
+
+/** A Standard Webhooks `payment.succeeded` of the `acme` provider for `placed`, with billing
+ * details as a provider sends them. */
+function paymentSucceeded(placed) {
+  const id = `msg_${randomUUID().replaceAll("-", "")}`;
+  const at = new Date();
+  const payload = JSON.stringify({
+    type: "payment.succeeded",
+    timestamp: at.toISOString(),
+    data: { payment_id: placed.payment_id, amount_minor: minor(placed.totals.grand_total), currency: placed.currency, order_id: placed.id, billing_details: { name: "Ada Lovelace", email: "ada.billing@example.com" } },
+  });
+  return app.request("POST", "/v1/webhooks/payments/acme", {
+    body: payload,
+    headers: { "Content-Type": "application/json", "webhook-id": id, "webhook-timestamp": String(Math.floor(at.getTime() / 1000)), "webhook-signature": new Webhook(ACME_SECRET).sign(id, at, payload) },
+  });
+}
+
+test("erasure reaches the customer's own tickets and payment payloads, never another person's guest tickets", async () => {
+  const ticket = (body, headers = {}) => app.post("/v1/tickets", { subject: "Where is it?", message: "Hello", category: "other", ...body }, { headers: { ...headers, ...key() } });
+  const row = (id) => app.db.prepare("SELECT email, name, customer_id FROM tickets WHERE id = ?1").bind(id).first();
+
+  // A guest's ticket; then someone registers the guest's address without proving it is theirs
+  // and erases "their" account: the guest's ticket is untouched.
+  const victim = `victim-${randomUUID().slice(0, 8)}@example.com`;
+  const guest = await ticket({ email: victim, name: "Vic Tim" });
+  assert.equal(guest.status, 201, guest.text);
+  assert.equal((await app.post("/v1/auth/register", { email: victim, password: PASSWORD }, { headers: key() })).status, 202);
+  const squatter = (await app.post("/v1/auth/login", { email: victim, password: PASSWORD }, { headers: key() })).body;
+  assert.equal((await app.request("DELETE", "/v1/me", { json: { password: PASSWORD }, headers: { ...bearer(squatter.access_token), ...key() } })).status, 204);
+  assert.deepEqual(await row(guest.body.ticket.id), { email: victim, name: "Vic Tim", customer_id: null });
+
+  // A customer whose address is verified: a guest ticket under it, and one filed signed in under
+  // another address (linked to the account), are both theirs.
+  const ada = await customer();
+  await app.db.prepare("UPDATE customers SET email_verified_at = 1 WHERE id = ?1").bind(ada.id).run();
+  const before = await ticket({ email: ada.email, name: "Ada" });
+  const signed = await ticket({ email: "ada.other@example.com", name: "Ada" }, ada.auth);
+  assert.equal(signed.status, 201, signed.text);
+  assert.equal((await row(signed.body.ticket.id)).customer_id, ada.id, "a ticket filed signed in is linked to the customer");
+  // A paid order of hers, whose provider payload carries billing details, then cancelled.
+  const sku = await stockedSku(20);
+  const cart = (await app.post("/v1/carts", { currency: "EUR" }, { headers: { ...ada.auth, ...key() } })).body.id;
+  await add(cart, sku, 1, ada.auth);
+  const placed = (await app.post(`/v1/carts/${cart}/checkout`, { email: ada.email, shipping_address: address, shipping_method: "standard", payment_provider: "test" }, { headers: { ...ada.auth, ...key() } })).body.order;
+  assert.equal((await paymentSucceeded(placed)).body.outcome, "paid");
+  const admin = { Authorization: `Bearer ${await adminToken(["orders:write"])}` };
+  assert.equal((await app.post(`/v1/admin/orders/${placed.id}/cancel`, {}, { headers: admin })).status, 200);
+  assert.match(await app.db.prepare("SELECT payload FROM payment_events WHERE order_id = ?1").bind(placed.id).first("payload"), /ada\.billing/);
+
+  assert.equal((await app.request("DELETE", "/v1/me", { json: { password: PASSWORD }, headers: { ...ada.auth, ...key() } })).status, 204);
+  for (const id of [before.body.ticket.id, signed.body.ticket.id]) {
+    const erased = await row(id);
+    assert.match(erased.email, /^erased-[0-9a-f]{32}@erased\.invalid$/);
+    assert.equal(erased.name, null);
+  }
+  const announced = (await app.db.prepare("SELECT payload FROM outbox WHERE type = 'ticket.created'").all()).results.map((r) => r.payload).join("\n");
+  assert.ok(!announced.includes(ada.email) && !announced.includes("ada.other@example.com"), "ticket.created keeps no address of hers");
+  assert.ok(announced.includes(victim), "the guest's announcement is untouched");
+  const payloads = (await app.db.prepare("SELECT payload FROM payment_events WHERE order_id = ?1").bind(placed.id).all()).results;
+  assert.deepEqual(payloads.map((p) => JSON.parse(p.payload)), [{ erased: 1 }], "the provider's payload is gone, the ledger's facts stay");
+  assertProblem(await ticket({ email: "ada.again@example.com" }, ada.auth), 401, "invalid_token");
 });

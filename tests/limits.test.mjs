@@ -74,3 +74,30 @@ test("one order holds at most CHECKOUT_MAX_UNITS_PER_SKU units of one SKU", asyn
   assert.equal(await app.count("orders"), orders);
   assert.equal((await checkout(await cart(max), { ip: "192.0.2.51", email: "bulk2@example.com" })).status, 201);
 });
+
+test("unpaid orders from any number of clients and emails together hold at most the configured share of a SKU", async () => {
+  const share = Number(parseToml(readFileSync(new URL("../functions/checkout/wrangler.toml", import.meta.url), "utf8")).vars.CHECKOUT_UNPAID_HOLD_SHARE);
+  const scarce = "BUCKETHAT-SAND";
+  const onHand = 20;
+  const cap = Math.ceil(onHand * share);
+  await app.db.prepare("UPDATE inventory SET on_hand = ?2, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(scarce, onHand).run();
+  const carts = [];
+  for (let i = 0; i < 10; i++) {
+    const c = await newCart(app);
+    assert.equal((await app.post(`/v1/carts/${c.id}/items`, { sku: scarce, quantity: 2 })).status, 200);
+    carts.push(c.id);
+  }
+  // Ten rotating clients, ten emails, all at once: 20 units asked for, the cap is below that.
+  const answers = await Promise.all(carts.map((id, i) => checkout(id, { ip: `203.0.113.${i + 1}`, email: `drop${i}@example.com` })));
+  const placed = answers.filter((r) => r.status === 201);
+  const refused = answers.filter((r) => r.status !== 201);
+  assert.equal(placed.length, Math.floor(cap / 2), answers.map((r) => r.status).join());
+  for (const r of refused) {
+    const p = assertProblem(r, 409, "unpaid_hold_limit");
+    assert.deepEqual(p.skus, [scarce]);
+  }
+  const stock = await app.db.prepare("SELECT on_hand, reserved FROM inventory WHERE sku = ?1").bind(scarce).first();
+  assert.deepEqual(stock, { on_hand: onHand, reserved: placed.length * 2 });
+  assert.ok(stock.reserved <= cap, "never beyond the cap");
+  assert.equal(await app.count("unpaid_hold_guard"), 0, "the guard table is always empty between batches");
+});

@@ -9,6 +9,7 @@ let app, server, base, auth;
 const secrets = {};
 const received = { flaky: [], broken: [], limited: [], redirect: [], target: [], slow: [], stall: [] };
 let flakyFailuresLeft = 1;
+let brokenMended = false;
 let limitedLeft = 1;
 
 /** What a merchant would do: verify the signature on the raw body before trusting it. */
@@ -34,7 +35,7 @@ before(async () => {
       if (name === "slow") return setTimeout(() => res.writeHead(200).end(), 300);
       if (name === "stall") return setTimeout(() => res.writeHead(200).end(), 4000);
       let status = 200;
-      if (name === "broken") status = 400;
+      if (name === "broken") status = brokenMended ? 200 : 400;
       if (name === "limited" && limitedLeft > 0) {
         limitedLeft -= 1;
         status = 429;
@@ -130,6 +131,55 @@ test("events are delivered signed; a 500 or 429 is retried, a 400 is not", async
   assert.equal(failed.body.data.length, 1);
   assert.match(failed.body.data[0].last_error, /not retried/);
   assertProblem(await app.get("/v1/admin/webhook-deliveries?status=lost", { headers: auth }), 422, "validation_failed");
+});
+
+test("a failed delivery is sent again on request, once; so is every failed one of an endpoint since a time", async () => {
+  const broken = () => app.get("/v1/admin/webhook-deliveries?status=failed", { headers: auth }).then((r) => r.body.data);
+  const [failed] = await broken();
+  assert.equal(failed.status, "failed");
+  brokenMended = true;
+  const sent = received.broken.length;
+  const redeliver = (id) => app.post(`/v1/admin/webhook-deliveries/${id}/redeliver`, undefined, { headers: auth });
+  const again = await redeliver(failed.id);
+  assert.equal(again.status, 202, again.text);
+  assert.deepEqual([again.body.id, again.body.status, again.body.attempts], [failed.id, "pending", 0]);
+  await eventually(() => received.broken.length === sent + 1, "the delivery sent again");
+  assert.equal(received.broken.at(-1).headers["webhook-id"], failed.event_id, "the same event, signed anew");
+  assert.ok(received.broken.at(-1).verified);
+  const delivered = async (id) => (await app.db.prepare("SELECT status FROM webhook_deliveries WHERE id = ?1").bind(id).first("status")) === "succeeded";
+  await eventually(() => delivered(failed.id), "recorded as delivered");
+  // Asking again changes nothing and sends nothing.
+  const twice = await redeliver(failed.id);
+  assert.deepEqual([twice.status, twice.body.status], [200, "succeeded"]);
+  assertProblem(await redeliver(`whd_${"0".repeat(32)}`), 404, "delivery_not_found");
+  const reader = { Authorization: `Bearer ${await adminToken(["webhooks:read"])}` };
+  assertProblem(await app.post(`/v1/admin/webhook-deliveries/${failed.id}/redeliver`, undefined, { headers: reader }), 403, "insufficient_scope");
+
+  // Every failed delivery of the endpoint since a time.
+  brokenMended = false;
+  const since = new Date(Date.now() - 1000).toISOString();
+  const sku = "ZIPHOODIE-S-GREY";
+  await app.db.prepare("UPDATE inventory SET on_hand = 10, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
+  const cart = await newCart(app);
+  await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 1 });
+  const placed = await app.post(
+    `/v1/carts/${cart.id}/checkout`,
+    { email: "m@example.com", shipping_address: { name: "M", line1: "L", city: "C", postal_code: "P", country: "DE" }, shipping_method: "standard", payment_provider: "test" },
+    { headers: { "Idempotency-Key": randomUUID() } },
+  );
+  assert.equal(placed.status, 201, placed.text);
+  await eventually(async () => (await broken()).length >= 1, "a new failed delivery");
+  brokenMended = true;
+  const before = received.broken.length;
+  const all = await app.post(`/v1/admin/webhook-endpoints/${failed.endpoint_id}/redeliver`, { since }, { headers: auth });
+  assert.equal(all.status, 202, all.text);
+  assert.ok(all.body.redelivered >= 1);
+  await eventually(() => received.broken.length >= before + all.body.redelivered, "all of them sent again");
+  await eventually(async () => (await broken()).length === 0, "none failed any more");
+  const none = await app.post(`/v1/admin/webhook-endpoints/${failed.endpoint_id}/redeliver`, { since }, { headers: auth });
+  assert.deepEqual([none.status, none.body.redelivered], [202, 0]);
+  assertProblem(await app.post(`/v1/admin/webhook-endpoints/whe_${"0".repeat(32)}/redeliver`, { since }, { headers: auth }), 404, "endpoint_not_found");
+  assertProblem(await app.post(`/v1/admin/webhook-endpoints/${failed.endpoint_id}/redeliver`, { since: "yesterday" }, { headers: auth }), 422, "validation_failed");
 });
 
 /** A pending delivery of a made-up event to the endpoint `name`, due now. */

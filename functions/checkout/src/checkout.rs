@@ -127,6 +127,7 @@ pub async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         tax_rate: call.config.cart.tax_rate,
         reservation_ttl: settings.reservation_ttl,
         max_units_per_sku: settings.max_units_per_sku,
+        unpaid_hold: settings.unpaid_hold,
     };
     // The shipping configuration (D1), read at most once a minute per isolate.
     let zones = store_shipping::zones_cached(&db, call.now).await?;
@@ -342,6 +343,16 @@ fn map_error(call: &Call<Endpoint>, error: CheckoutError) -> Problem {
             format!("Payment providers: {}", known.join(", ")),
         ),
         CheckoutError::InsufficientStock(shortages) => Problem::insufficient_stock(&shortages),
+        CheckoutError::HoldLimit(skus) => Problem::new(
+            409,
+            "unpaid_hold_limit",
+            "Held by unpaid orders",
+            "Unpaid orders hold as much of these items as they may at once; try again in a few minutes, when some are paid for or released",
+        )
+        .with_extra(
+            "skus",
+            skus.iter().map(|s| s.as_str().into()).collect::<Vec<serde_json::Value>>().into(),
+        ),
         CheckoutError::TooManyUnits {
             sku,
             requested,

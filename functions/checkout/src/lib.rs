@@ -34,6 +34,8 @@ pub enum Endpoint {
     SetLowThreshold,
     CreateWebhookEndpoint,
     ListWebhookDeliveries,
+    RedeliverDelivery,
+    RedeliverEndpoint,
     ListDeadEvents,
     RedriveDeadEvent,
 }
@@ -129,6 +131,18 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         access: Access::Admin("webhooks:read"),
         endpoint: Endpoint::ListWebhookDeliveries,
     },
+    Route {
+        method: "POST",
+        path: "/v1/admin/webhook-deliveries/{delivery_id}/redeliver",
+        access: Access::Admin("webhooks:write"),
+        endpoint: Endpoint::RedeliverDelivery,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/admin/webhook-endpoints/{endpoint_id}/redeliver",
+        access: Access::Admin("webhooks:write"),
+        endpoint: Endpoint::RedeliverEndpoint,
+    },
 ];
 
 #[event(fetch)]
@@ -151,6 +165,8 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::SetLowThreshold => inventory::set_low_threshold(&call).await,
         Endpoint::CreateWebhookEndpoint => webhook_endpoints::create(&call).await,
         Endpoint::ListWebhookDeliveries => webhook_endpoints::list_deliveries(&call).await,
+        Endpoint::RedeliverDelivery => webhook_endpoints::redeliver(&call).await,
+        Endpoint::RedeliverEndpoint => webhook_endpoints::redeliver_endpoint(&call).await,
         Endpoint::ListDeadEvents => dead_events::list(&call).await,
         Endpoint::RedriveDeadEvent => dead_events::redrive(&call).await,
     }

@@ -1,11 +1,14 @@
-//! Merchant webhook endpoints: create one (its signing secret shown once) and list deliveries.
+//! Merchant webhook endpoints: create one (its signing secret shown once), list deliveries, and
+//! send failed ones again (one, or all of an endpoint's since a time).
 
 use serde::Deserialize;
 use shop_domain::events::Subscription;
 use shop_domain::ids::IdSource;
+use shop_domain::time::Timestamp;
 use shop_domain::webhooks::EndpointUrl;
-use shop_edge::http::runtime::CryptoIds;
-use shop_edge::outbound::webhooks;
+use shop_edge::http::runtime::{log_error, CryptoIds};
+use shop_edge::outbound::webhooks::{self, Redelivery, Sending};
+use shop_edge::store::sql::Db;
 use shop_edge::{Call, Problem, Reply};
 
 use crate::Endpoint;
@@ -68,4 +71,101 @@ pub async fn list_deliveries(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         webhooks::list_deliveries(&db, call.query("endpoint_id"), status, after, call.limit()?)
             .await?;
     Ok(Reply::json(200, &page)?)
+}
+
+fn delivery_not_found() -> Problem {
+    Problem::new(
+        404,
+        "delivery_not_found",
+        "Not found",
+        "No webhook delivery has this id",
+    )
+}
+
+/// `POST /v1/admin/webhook-deliveries/{id}/redeliver`: a failed delivery is sent again (202,
+/// pending, due now, with a fresh set of attempts); a pending or succeeded one is answered as it
+/// is (200), so asking twice sends it once.
+pub async fn redeliver(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let id = call.path_param(
+        0,
+        |id| {
+            (id.starts_with("whd_") && id.len() <= 64)
+                .then(|| id.to_owned())
+                .ok_or(())
+        },
+        delivery_not_found,
+    )?;
+    let db = call.db()?;
+    match webhooks::redeliver(&db, &id, call.now).await? {
+        Redelivery::Again(log) => {
+            send_due_after_answer(call, Some(log.event_id.clone()));
+            Ok(Reply::json(202, &log)?)
+        }
+        Redelivery::AsItIs(log) => Ok(Reply::json(200, &log)?),
+        Redelivery::NotFound => Err(delivery_not_found()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SinceBody {
+    since: String,
+}
+
+/// `POST /v1/admin/webhook-endpoints/{id}/redeliver` `{since}`: every failed delivery of the
+/// endpoint created since then is sent again (202 with how many; asking again finds them
+/// pending or delivered and moves none).
+pub async fn redeliver_endpoint(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    let not_found = || {
+        Problem::new(
+            404,
+            "endpoint_not_found",
+            "Not found",
+            "No webhook endpoint has this id",
+        )
+    };
+    let endpoint = call.path_param(
+        0,
+        |id| {
+            (id.starts_with("whe_") && id.len() <= 64)
+                .then(|| id.to_owned())
+                .ok_or(())
+        },
+        not_found,
+    )?;
+    let body: SinceBody = call.json()?;
+    let since = Timestamp::parse_rfc3339(&body.since).ok_or_else(|| {
+        Problem::invalid_field("/since", "invalid_timestamp", "an RFC 3339 timestamp")
+    })?;
+    let db = call.db()?;
+    let count = webhooks::redeliver_since(&db, &endpoint, since, call.now)
+        .await?
+        .ok_or_else(not_found)?;
+    if count > 0 {
+        send_due_after_answer(call, None);
+    }
+    Ok(Reply::json(
+        202,
+        &serde_json::json!({ "endpoint_id": endpoint, "redelivered": count }),
+    )?)
+}
+
+/// After the answer, send what is due now (of one event, or all); the consumer's cron sends
+/// whatever this leaves.
+fn send_due_after_answer(call: &Call<Endpoint>, event: Option<String>) {
+    let env = call.env.clone();
+    let sending = Sending::from_config(&call.config);
+    let request_id = call.request_id.clone();
+    let now = call.now;
+    call.after_answer(async move {
+        let sent = match Db::open(&env) {
+            Ok(db) => webhooks::deliver_due(&db, event.as_deref(), now, 20, sending)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = sent {
+            log_error(&request_id, "redelivering webhooks", &e);
+        }
+    });
 }

@@ -47,7 +47,8 @@ pub const ROUTES: &[Route<Endpoint>] = &[
     Route {
         method: "POST",
         path: "/v1/tickets",
-        access: Access::Public,
+        // A customer's access token, when sent, is verified first and links the ticket to them.
+        access: Access::Shopper,
         endpoint: Endpoint::Submit,
     },
     Route {
@@ -164,6 +165,7 @@ async fn submit(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     call.rate_limit_client("TICKETS_BY_CLIENT").await?;
     call.rate_limit_email("TICKETS_BY_EMAIL", ticket.email.as_str())
         .await?;
+    let customer = call.customer();
     let db = call.db()?;
     let order = match &ticket.order_number {
         None => None,
@@ -204,6 +206,7 @@ async fn submit(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         ticket: &ticket,
         priority,
         order: order.as_ref().map(|o| &o.id),
+        customer: customer.as_ref(),
         now: call.now,
     };
     let events = store::create(&db, &submission, &event).await?;

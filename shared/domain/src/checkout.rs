@@ -383,10 +383,16 @@ pub struct CheckoutPolicy {
     /// The most units of one SKU a single order may hold: an unpaid order holds its stock for
     /// `reservation_ttl`, so this bounds what one checkout can keep from other shoppers.
     pub max_units_per_sku: u32,
+    /// The most of a SKU's stock all unpaid orders together may hold: what no number of
+    /// clients or emails can take beyond.
+    pub unpaid_hold: crate::inventory::HoldShare,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckoutError {
+    /// Unpaid orders hold as much of these SKUs as they may (`CheckoutPolicy::unpaid_hold`):
+    /// 409, try again once some are paid for or released.
+    HoldLimit(Vec<Sku>),
     CartNotFound,
     CartExpired,
     CartEmpty,
@@ -701,7 +707,13 @@ impl<C: CartRepository, S: OrderStore, R: ShippingRates> Checkout<'_, C, S, R> {
         );
         match self
             .orders
-            .place(&order, &reservations, cart.version, &event)
+            .place(
+                &order,
+                &reservations,
+                self.policy.unpaid_hold,
+                cart.version,
+                &event,
+            )
             .await?
         {
             PlaceOutcome::Placed { number, events } => {
@@ -713,6 +725,7 @@ impl<C: CartRepository, S: OrderStore, R: ShippingRates> Checkout<'_, C, S, R> {
                 })
             }
             PlaceOutcome::Short(shortages) => Err(CheckoutError::InsufficientStock(shortages)),
+            PlaceOutcome::HoldLimit(skus) => Err(CheckoutError::HoldLimit(skus)),
             PlaceOutcome::AlreadyCheckedOut { order_id } => {
                 Err(CheckoutError::AlreadyCheckedOut { order_id })
             }
@@ -917,6 +930,7 @@ mod tests {
                 tax_rate: TaxRate::ZERO,
                 reservation_ttl: Duration::from_secs(900),
                 max_units_per_sku: 60,
+                unpaid_hold: crate::inventory::HoldShare::WHOLE,
             },
         }
     }
@@ -973,6 +987,53 @@ mod tests {
                 .unwrap();
         }
         cart.id
+    }
+
+    #[test]
+    fn unpaid_orders_together_hold_no_more_than_their_share_of_a_sku() {
+        let w = world();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let orders = InMemoryOrders::new(&repo);
+        orders.set_stock("TEE", 10);
+        let provider = TestPaymentProvider { ids: &w.ids };
+        let providers: [&dyn DynPaymentProvider; 1] = [&provider];
+        let policy = CheckoutPolicy {
+            unpaid_hold: crate::inventory::HoldShare::from_basis_points(5_000).unwrap(),
+            ..w.checkout
+        };
+        let checkout = Checkout {
+            carts: &repo,
+            orders: &orders,
+            shipping: &FlatRates,
+            providers: &providers,
+            ids: &w.ids,
+            policy: &policy,
+            customer: None,
+        };
+        block_on(async {
+            // Three shoppers (any clients, any emails): 3 + 2 units are half of 10; one more is not.
+            for (n, quantity) in [3, 2].into_iter().enumerate() {
+                let cart = cart_with(&w, &repo, &[("TEE", quantity)]).await;
+                checkout
+                    .checkout(&cart, &request("standard", "test"), &format!("k{n}"), T0)
+                    .await
+                    .unwrap();
+            }
+            let cart = cart_with(&w, &repo, &[("TEE", 1)]).await;
+            assert_eq!(
+                checkout
+                    .checkout(&cart, &request("standard", "test"), "k9", T0)
+                    .await
+                    .unwrap_err(),
+                CheckoutError::HoldLimit(vec![Sku::parse("TEE").unwrap()])
+            );
+            let stock = orders.stock.borrow()[&Sku::parse("TEE").unwrap()];
+            assert_eq!(
+                (stock.on_hand(), stock.reserved()),
+                (10, 5),
+                "nothing more held"
+            );
+        });
     }
 
     #[test]

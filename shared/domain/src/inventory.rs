@@ -78,6 +78,32 @@ impl LowThreshold {
     }
 }
 
+/// The most of a SKU's stock that unpaid orders may hold at once, as a share of what is on
+/// hand, in basis points (1 to 10,000): a bound on hoarding that no number of clients, addresses
+/// or emails escapes, since it counts every unpaid order together. The cap is rounded up, so a
+/// SKU with any stock can always be held by one order of one unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldShare(u32);
+
+impl HoldShare {
+    pub const WHOLE: HoldShare = HoldShare(10_000);
+
+    /// A share in basis points, 1 to 10,000.
+    pub fn from_basis_points(points: u32) -> Option<Self> {
+        (1..=10_000).contains(&points).then_some(HoldShare(points))
+    }
+
+    pub fn basis_points(self) -> u32 {
+        self.0
+    }
+
+    /// How many units unpaid orders may hold of a SKU with `on_hand` units.
+    pub fn cap(self, on_hand: i64) -> i64 {
+        let on_hand = on_hand.max(0);
+        (on_hand.saturating_mul(i64::from(self.0)) + 9_999) / 10_000
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Stock {
     on_hand: i64,
@@ -124,6 +150,11 @@ impl Stock {
         }
         self.reserved += quantity;
         Ok(())
+    }
+
+    /// Whether what unpaid orders hold is within `share` of what is on hand.
+    pub fn within(&self, share: HoldShare) -> bool {
+        self.reserved <= share.cap(self.on_hand)
     }
 
     /// Give held units back (order cancelled or expired before payment).
@@ -198,6 +229,36 @@ pub fn sum_by_sku<'a>(lines: impl IntoIterator<Item = (&'a Sku, u32)>) -> Vec<(S
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_hold_cap_is_a_rounded_up_share_of_what_is_on_hand() {
+        let half = HoldShare::from_basis_points(5_000).unwrap();
+        assert_eq!(half.cap(10), 5);
+        assert_eq!(half.cap(1), 1, "one unit can always be held");
+        assert_eq!(half.cap(3), 2);
+        assert_eq!(half.cap(0), 0);
+        assert_eq!(HoldShare::WHOLE.cap(7), 7);
+        assert!(HoldShare::from_basis_points(0).is_none());
+        assert!(HoldShare::from_basis_points(10_001).is_none());
+        let mut stock = Stock::new(10, 0).unwrap();
+        stock.reserve(5).unwrap();
+        assert!(stock.within(half));
+        stock.reserve(1).unwrap();
+        assert!(!stock.within(half));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_hold_cap_never_exceeds_the_stock_and_lets_one_unit_be_held(
+            on_hand in 0i64..1_000_000, points in 1u32..=10_000
+        ) {
+            let share = HoldShare::from_basis_points(points).unwrap();
+            let cap = share.cap(on_hand);
+            proptest::prop_assert!(cap <= on_hand);
+            proptest::prop_assert!(on_hand == 0 || cap >= 1);
+            proptest::prop_assert!(cap * 10_000 >= on_hand * i64::from(points));
+        }
+    }
     use super::*;
     use proptest::prelude::*;
 

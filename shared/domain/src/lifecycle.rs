@@ -316,6 +316,7 @@ mod tests {
             tax_rate: TaxRate::ZERO,
             reservation_ttl: Duration::from_secs(900),
             max_units_per_sku: 50,
+            unpaid_hold: crate::inventory::HoldShare::WHOLE,
         };
         block_on(async {
             let carts = Carts {

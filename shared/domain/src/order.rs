@@ -105,6 +105,9 @@ pub enum PlaceOutcome {
     },
     /// At least one SKU is short; nothing was written.
     Short(Vec<Shortage>),
+    /// Unpaid orders would hold more of these SKUs than the hold share allows; nothing was
+    /// written.
+    HoldLimit(Vec<Sku>),
     /// The cart already has an order; nothing was written.
     AlreadyCheckedOut { order_id: OrderId },
     /// The cart changed since it was read; nothing was written.
@@ -118,12 +121,14 @@ pub enum PlaceOutcome {
 /// Order storage (port).
 pub trait OrderStore {
     /// Atomically: insert the order and its lines with a fresh order number (only if every
-    /// line's unit price is still the current price), reserve every `(sku, quantity)`, close
-    /// the cart (only if still at `cart_version`), write `event` to the outbox. All or nothing.
+    /// line's unit price is still the current price), reserve every `(sku, quantity)` (only if
+    /// unpaid orders then hold no more of each SKU than `hold` allows), close the cart (only if
+    /// still at `cart_version`), write `event` to the outbox. All or nothing.
     async fn place(
         &self,
         order: &Order,
         reservations: &[(Sku, u32)],
+        hold: crate::inventory::HoldShare,
         cart_version: u64,
         event: &Event,
     ) -> Result<PlaceOutcome, StoreError>;

@@ -382,6 +382,7 @@ impl crate::order::OrderStore for InMemoryOrders<'_> {
         &self,
         order: &crate::order::Order,
         reservations: &[(Sku, u32)],
+        hold: crate::inventory::HoldShare,
         cart_version: u64,
         event: &crate::events::Event,
     ) -> Result<crate::order::PlaceOutcome, StoreError> {
@@ -435,6 +436,15 @@ impl crate::order::OrderStore for InMemoryOrders<'_> {
         }
         if !short.is_empty() {
             return Ok(PlaceOutcome::Short(short));
+        }
+        // The hold guard: unpaid orders together hold no more than the share (schema/0029).
+        let held_beyond: Vec<Sku> = reservations
+            .iter()
+            .filter(|(sku, _)| stock.get(sku).is_some_and(|s| !s.within(hold)))
+            .map(|(sku, _)| sku.clone())
+            .collect();
+        if !held_beyond.is_empty() {
+            return Ok(PlaceOutcome::HoldLimit(held_beyond));
         }
         let mut carts = self.carts.carts.borrow_mut();
         let cart = carts

@@ -48,6 +48,9 @@ pub struct CheckoutSettings {
     pub outbox_resend_after: Duration,
     /// The most units of one SKU one order may hold (`CHECKOUT_MAX_UNITS_PER_SKU`).
     pub max_units_per_sku: u32,
+    /// The most of a SKU's stock all unpaid orders may hold together
+    /// (`CHECKOUT_UNPAID_HOLD_SHARE`, a fraction of what is on hand).
+    pub unpaid_hold: shop_domain::inventory::HoldShare,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +153,19 @@ impl Config {
                 "CHECKOUT_MAX_UNITS_PER_SKU must be positive".into(),
             ));
         }
+        let unpaid_hold = lookup("CHECKOUT_UNPAID_HOLD_SHARE")
+            .map_or(Some(rust_decimal::Decimal::new(8, 1)), |v| v.trim().parse().ok())
+            .and_then(|share: rust_decimal::Decimal| {
+                use rust_decimal::prelude::ToPrimitive;
+                let points = share * rust_decimal::Decimal::from(10_000);
+                points.fract().is_zero().then(|| points.to_u32()).flatten()
+            })
+            .and_then(shop_domain::inventory::HoldShare::from_basis_points)
+            .ok_or_else(|| {
+                ConfigError(
+                    "CHECKOUT_UNPAID_HOLD_SHARE is a fraction above 0 and at most 1, in steps of 0.0001".into(),
+                )
+            })?;
         let tolerance: i64 = number(&lookup, "PAYMENT_WEBHOOK_TOLERANCE_SECONDS", 300)?;
         if !(1..=3600).contains(&tolerance) {
             return Err(ConfigError(
@@ -221,6 +237,7 @@ impl Config {
                 order_token_ttl: Duration::from_days(order_token_days),
                 outbox_resend_after: Duration::from_secs(resend_after),
                 max_units_per_sku,
+                unpaid_hold,
             },
             outbound_timeout: std::time::Duration::from_millis(outbound_ms.unsigned_abs()),
             webhooks: shop_domain::webhooks::UrlPolicy {
@@ -253,6 +270,28 @@ mod tests {
             vec!["http://localhost:3000", "https://shop.example"]
         );
         assert_eq!(c.cart.max_line_quantity, 5);
+    }
+
+    #[test]
+    fn the_unpaid_hold_share_is_a_fraction() {
+        let share = |v: &str| {
+            Config::from_lookup(|n| (n == "CHECKOUT_UNPAID_HOLD_SHARE").then(|| v.to_owned()))
+                .map(|c| c.checkout.unpaid_hold.basis_points())
+        };
+        assert_eq!(
+            Config::from_lookup(|_| None)
+                .unwrap()
+                .checkout
+                .unpaid_hold
+                .basis_points(),
+            8_000
+        );
+        assert_eq!(share("0.5"), Ok(5_000));
+        assert_eq!(share("1"), Ok(10_000));
+        assert_eq!(share("0.0001"), Ok(1));
+        for bad in ["0", "1.5", "-0.2", "0.00001", "half", ""] {
+            assert!(share(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

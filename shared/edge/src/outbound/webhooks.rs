@@ -270,6 +270,109 @@ struct DeliveryRow {
     updated_at: i64,
 }
 
+impl DeliveryRow {
+    fn into_log(self) -> DeliveryLog {
+        DeliveryLog {
+            next_attempt_at: (self.status == "pending")
+                .then(|| Timestamp::from_millis(self.next_attempt_at).to_rfc3339()),
+            id: self.id,
+            endpoint_id: self.endpoint_id,
+            event_id: self.event_id,
+            event_type: self.event_type,
+            status: self.status,
+            attempts: self.attempts,
+            last_status_code: self.last_status_code,
+            last_error: self.last_error,
+            created_at: Timestamp::from_millis(self.created_at).to_rfc3339(),
+            updated_at: Timestamp::from_millis(self.updated_at).to_rfc3339(),
+        }
+    }
+}
+
+const DELIVERY_COLUMNS: &str = "id, endpoint_id, event_id, event_type, status, attempts, \
+  last_status_code, last_error, next_attempt_at, created_at, updated_at";
+
+/// What asking for a delivery again did.
+#[derive(Debug)]
+pub enum Redelivery {
+    /// It had failed: it is pending again, due now, with a fresh set of attempts.
+    Again(DeliveryLog),
+    /// It is pending or succeeded: left as it is (asking again changes nothing).
+    AsItIs(DeliveryLog),
+    NotFound,
+}
+
+/// Send the failed delivery `id` again (the consumer's cron, or the caller, sends it). One
+/// statement moves it back to pending only if it failed, so repeating the request is harmless.
+pub async fn redeliver(db: &Db, id: &str, now: Timestamp) -> Result<Redelivery, StoreError> {
+    let context = "redeliver";
+    let moved: Option<DeliveryRow> = sql::first(
+        db,
+        &format!(
+            "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?2, \
+               last_error = NULL, last_status_code = NULL, updated_at = ?2 \
+             WHERE id = ?1 AND status = 'failed' RETURNING {DELIVERY_COLUMNS}"
+        ),
+        &[id.into(), num(now.millis())],
+        context,
+    )
+    .await?;
+    if let Some(row) = moved {
+        return Ok(Redelivery::Again(row.into_log()));
+    }
+    let current: Option<DeliveryRow> = sql::first(
+        db,
+        &format!("SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE id = ?1"),
+        &[id.into()],
+        context,
+    )
+    .await?;
+    Ok(current.map_or(Redelivery::NotFound, |row| {
+        Redelivery::AsItIs(row.into_log())
+    }))
+}
+
+/// Send again every failed delivery of `endpoint` created at or after `since`: how many, or
+/// `None` when there is no such endpoint. One statement (and one read when it moved none).
+pub async fn redeliver_since(
+    db: &Db,
+    endpoint: &str,
+    since: Timestamp,
+    now: Timestamp,
+) -> Result<Option<usize>, StoreError> {
+    #[derive(Deserialize)]
+    struct Moved {
+        #[allow(dead_code)]
+        id: String,
+    }
+    let context = "redeliver endpoint";
+    let moved: Vec<Moved> = sql::all(
+        db,
+        "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?3, \
+           last_error = NULL, last_status_code = NULL, updated_at = ?3 \
+         WHERE endpoint_id = ?1 AND status = 'failed' AND created_at >= ?2 RETURNING id",
+        &[endpoint.into(), num(since.millis()), num(now.millis())],
+        context,
+    )
+    .await?;
+    if !moved.is_empty() {
+        return Ok(Some(moved.len()));
+    }
+    #[derive(Deserialize)]
+    struct Found {
+        #[allow(dead_code)]
+        id: String,
+    }
+    let found: Option<Found> = sql::first(
+        db,
+        "SELECT id FROM webhook_endpoints WHERE id = ?1",
+        &[endpoint.into()],
+        context,
+    )
+    .await?;
+    Ok(found.map(|_| 0))
+}
+
 /// Newest first; the cursor is `<created_at>:<id>`.
 pub async fn list_deliveries(
     db: &Db,
@@ -300,23 +403,7 @@ pub async fn list_deliveries(
         .map_err(err(context))?
         .results()
         .map_err(err(context))?;
-    let logs = rows
-        .into_iter()
-        .map(|r| DeliveryLog {
-            next_attempt_at: (r.status == "pending")
-                .then(|| Timestamp::from_millis(r.next_attempt_at).to_rfc3339()),
-            id: r.id,
-            endpoint_id: r.endpoint_id,
-            event_id: r.event_id,
-            event_type: r.event_type,
-            status: r.status,
-            attempts: r.attempts,
-            last_status_code: r.last_status_code,
-            last_error: r.last_error,
-            created_at: Timestamp::from_millis(r.created_at).to_rfc3339(),
-            updated_at: Timestamp::from_millis(r.updated_at).to_rfc3339(),
-        })
-        .collect();
+    let logs = rows.into_iter().map(DeliveryRow::into_log).collect();
     Ok(Page::from_overfetch(logs, limit, |d| {
         format!(
             "{}:{}",

@@ -444,10 +444,12 @@ pub enum EraseOutcome {
 
 /// Erase the customer's personal data in one batch, with `event` (`customer.erased`, written
 /// only by the batch that erases): their addresses, single-use links and active carts go, every
-/// session is revoked, their reviews lose the author's name, their orders, checked-out carts and
-/// tickets keep nothing that names them (email, names, street, city, postcode, phone; the
-/// country stays, for the accounts), the events and webhook deliveries that carried their
-/// address lose it, their stored idempotent answers go, and the customer row becomes a
+/// session is revoked, their account mail goes, their reviews lose the author's name, their
+/// orders, checked-out carts and tickets (linked to the account, or filed under its address once
+/// verified) keep nothing that names them (email, names, street, city, postcode, phone; the
+/// country stays, for the accounts), the events, webhook deliveries and dead events that carried
+/// their address lose it, the payment providers' payloads of their orders are dropped (the
+/// ledger's facts stay), their stored idempotent answers go, and the customer row becomes a
 /// tombstone. Refused whole while an order of theirs is in progress (the tombstone's
 /// `email_key` would be NULL, a constraint, so the batch aborts). From then on, triggers refuse
 /// every new order, cart, address and review of the tombstone (schema/0024), so an access
@@ -467,11 +469,42 @@ pub async fn erase(
              'postal_code', 'erased', 'country', json_extract({column}, '$.country'))"
         )
     };
+    // The tickets that are the customer's: linked to the account, or filed under its address
+    // once the account proved it owns it (a verified address). Another person's guest tickets,
+    // under an address someone registered without verifying it, are not.
+    let theirs = "(SELECT t.id FROM tickets t WHERE t.customer_id = ?1 \
+         OR lower(t.email) = (SELECT email_key FROM customers WHERE id = ?1 AND email_verified_at IS NOT NULL))";
     let statements = vec![
+        // What announced their tickets loses the address (before the tickets do, which names
+        // them).
         db.prepare(format!(
-            "UPDATE tickets SET email = {tombstone}, name = NULL \
-             WHERE lower(email) = (SELECT email_key FROM customers WHERE id = ?1)"
+            "UPDATE outbox SET payload = json_set(payload, '$.email', {tombstone}) \
+             WHERE type = 'ticket.created' AND json_extract(payload, '$.ticket_id') IN {theirs}"
         ))
+        .bind(&[id()]),
+        db.prepare(format!(
+            "UPDATE webhook_deliveries SET payload = json_set(payload, '$.data.email', {tombstone}) \
+             WHERE event_type = 'ticket.created' AND json_extract(payload, '$.data.ticket_id') IN {theirs}"
+        ))
+        .bind(&[id()]),
+        db.prepare(format!(
+            "UPDATE dead_events SET body = json_set(body, '$.data.email', {tombstone}) \
+             WHERE json_valid(body) AND json_extract(body, '$.data.email') IS NOT NULL \
+               AND (json_extract(body, '$.data.customer_id') = ?1 \
+                 OR json_extract(body, '$.data.ticket_id') IN {theirs} \
+                 OR json_extract(body, '$.data.order_id') IN (SELECT id FROM orders WHERE customer_id = ?1))"
+        ))
+        .bind(&[id()]),
+        db.prepare(format!(
+            "UPDATE tickets SET email = {tombstone}, name = NULL WHERE id IN {theirs}"
+        ))
+        .bind(&[id()]),
+        // The providers' payloads of their orders' payments carry billing details: only what
+        // the ledger shows (type, amounts, outcome, times) stays.
+        db.prepare(
+            "UPDATE payment_events SET payload = json_object('erased', 1) \
+             WHERE order_id IN (SELECT id FROM orders WHERE customer_id = ?1)",
+        )
         .bind(&[id()]),
         db.prepare(format!(
             "UPDATE orders SET email = {tombstone}, shipping_address = {}, billing_address = {} \

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use shop_domain::checkout::{Address, Shortage};
 use shop_domain::events::Event;
 use shop_domain::ids::{CartId, CustomerId, LineId, OrderId, ProductId, Sku};
+use shop_domain::inventory::HoldShare;
 use shop_domain::money::{Currency, Money};
 use shop_domain::order::{Order, OrderLine, OrderStore, OrderTotals, PlaceOutcome};
 use shop_domain::order::{OrderStatus, PaymentLedger, Stock};
@@ -98,6 +99,12 @@ const PLACE_SQL: [&str; 7] = [
     "UPDATE carts SET status = 'checked_out', version = ?2, updated_at = ?3 WHERE id = ?1",
 ];
 
+/// The hold guard's statement: for each SKU of the reservation (`?1`), what unpaid orders hold
+/// and the cap of `?2` basis points of what is on hand, rounded up (`HoldShare::cap`).
+const HOLD_GUARD_SQL: &str = "INSERT INTO unpaid_hold_guard (sku, held, cap) \
+     SELECT sku, reserved, (on_hand * CAST(?2 AS INTEGER) + 9999) / 10000 FROM inventory \
+     WHERE sku IN (SELECT json_extract(value, '$[0]') FROM json_each(?1))";
+
 #[derive(Deserialize)]
 struct NumberRow {
     number: String,
@@ -126,6 +133,7 @@ impl OrderStore for D1Orders<'_> {
         &self,
         order: &Order,
         reservations: &[(Sku, u32)],
+        hold: HoldShare,
         cart_version: u64,
         event: &Event,
     ) -> Result<PlaceOutcome, StoreError> {
@@ -188,10 +196,19 @@ impl OrderStore for D1Orders<'_> {
                 now.clone(),
             ],
         ];
-        let mut statements = Vec::with_capacity(PLACE_SQL.len() + 2);
+        let mut statements = Vec::with_capacity(PLACE_SQL.len() + 4);
         for (sql, bind) in PLACE_SQL.iter().zip(binds) {
             statements.push(self.db.prepare(*sql).bind(&bind).map_err(err(context))?);
         }
+        // The hold guard (schema/0029): what unpaid orders now hold of each SKU, against its cap;
+        // the CHECK aborts the batch beyond it. The table is emptied in the same batch.
+        statements.push(
+            self.db
+                .prepare(HOLD_GUARD_SQL)
+                .bind(&[holds_json.clone(), num(i64::from(hold.basis_points()))])
+                .map_err(err(context))?,
+        );
+        statements.push(self.db.prepare("DELETE FROM unpaid_hold_guard"));
         // The events, after the reservation: `order.created`, and `inventory.low` for every SKU
         // the reservation took to its threshold.
         let taken: Vec<(&Sku, i64)> = reservations
@@ -208,7 +225,7 @@ impl OrderStore for D1Orders<'_> {
             Ok(results) => results,
             Err(e) => {
                 return self
-                    .explain_failure(order, reservations, &e.to_string())
+                    .explain_failure(order, reservations, hold, &e.to_string())
                     .await
             }
         };
@@ -218,7 +235,7 @@ impl OrderStore for D1Orders<'_> {
             .and_then(|rows| rows.into_iter().next())
             .ok_or_else(|| StoreError::new("place order: no order number returned"))?
             .number;
-        let events = outbox::written(results.get(PLACE_SQL.len()..).unwrap_or_default())
+        let events = outbox::written(results.get(PLACE_SQL.len() + 2..).unwrap_or_default())
             .map_err(err(context))?;
         Ok(PlaceOutcome::Placed { number, events })
     }
@@ -278,6 +295,7 @@ impl D1Orders<'_> {
         &self,
         order: &Order,
         reservations: &[(Sku, u32)],
+        hold: HoldShare,
         message: &str,
     ) -> Result<PlaceOutcome, StoreError> {
         match sql::violation(message) {
@@ -292,9 +310,50 @@ impl D1Orders<'_> {
                 .current_prices(order)
                 .await
                 .map(PlaceOutcome::PriceChanged),
+            Some(Violation::Check(expression)) if expression.contains("held <= cap") => {
+                self.held_beyond(reservations, hold).await
+            }
             Some(Violation::Check(_) | Violation::ForeignKey) => self.shortages(reservations).await,
             _ => Err(StoreError::new(format!("place order: {message}"))),
         }
+    }
+
+    /// Which SKUs of `reservations` unpaid orders would hold beyond `hold`, read after the
+    /// placement batch was refused by the hold guard.
+    async fn held_beyond(
+        &self,
+        reservations: &[(Sku, u32)],
+        hold: HoldShare,
+    ) -> Result<PlaceOutcome, StoreError> {
+        #[derive(Deserialize)]
+        struct Held {
+            sku: String,
+            on_hand: i64,
+            reserved: i64,
+        }
+        let skus: Vec<&str> = reservations.iter().map(|(s, _)| s.as_str()).collect();
+        let rows: Vec<Held> = sql::all(
+            self.db,
+            "SELECT sku, on_hand, reserved FROM inventory WHERE sku IN (SELECT value FROM json_each(?1))",
+            &[json(&skus, "read holdings")?],
+            "read holdings",
+        )
+        .await?;
+        let beyond: Vec<Sku> = reservations
+            .iter()
+            .filter(|(sku, quantity)| {
+                rows.iter().any(|r| {
+                    r.sku == sku.as_str() && r.reserved + i64::from(*quantity) > hold.cap(r.on_hand)
+                })
+            })
+            .map(|(sku, _)| sku.clone())
+            .collect();
+        // Released meanwhile: the client may simply retry.
+        Ok(if beyond.is_empty() {
+            PlaceOutcome::CartChanged
+        } else {
+            PlaceOutcome::HoldLimit(beyond)
+        })
     }
 
     /// What stock is short for `reservations`, read after the placement batch was refused.

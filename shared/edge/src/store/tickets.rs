@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use shop_domain::events::Event;
-use shop_domain::ids::{OrderId, TicketId};
+use shop_domain::ids::{CustomerId, OrderId, TicketId};
 use shop_domain::money::{Currency, Money};
 use shop_domain::tickets::{
     Author, Category, LinkedOrder, NewTicket, Priority, TicketState, TicketStatus,
@@ -152,6 +152,8 @@ pub struct Submission<'a> {
     pub ticket: &'a NewTicket,
     pub priority: Priority,
     pub order: Option<&'a OrderId>,
+    /// The signed-in customer who filed it (their access token was sent), if any.
+    pub customer: Option<&'a CustomerId>,
     pub now: Timestamp,
 }
 
@@ -176,9 +178,9 @@ pub async fn create(
             .bind(std::slice::from_ref(&year)),
         db.prepare(
             "INSERT INTO tickets (id, number, email, name, subject, category, priority, status, \
-               order_id, version, created_at, updated_at) \
+               order_id, version, created_at, updated_at, customer_id) \
              VALUES (?1, (SELECT printf('T-%d-%06d', year, value) FROM ticket_counters WHERE year = ?2), \
-               ?3, ?4, ?5, ?6, ?7, 'open', ?8, 1, ?9, ?9)",
+               ?3, ?4, ?5, ?6, ?7, 'open', ?8, 1, ?9, ?9, ?10)",
         )
         .bind(&[
             id.clone(),
@@ -190,6 +192,7 @@ pub async fn create(
             s.priority.as_str().into(),
             opt_str(s.order.map(OrderId::as_str)),
             now.clone(),
+            opt_str(s.customer.map(CustomerId::as_str)),
         ]),
         db.prepare(
             "INSERT INTO ticket_messages (ticket_id, seq, author, body, created_at) \
