@@ -14,7 +14,7 @@ export { adminToken } from "../scripts/lib/token.mjs";
 
 /** Limits that suites placing many orders from one client use; `rateLimits: {}` keeps the
  * workers' configured limits (the rate-limit tests do). */
-export const GENEROUS_LIMITS = { CHECKOUT_BY_CLIENT: 100000, CHECKOUT_BY_EMAIL: 100000, TICKETS_BY_CLIENT: 100000, TICKETS_BY_EMAIL: 100000, AUTH_BY_CLIENT: 100000, AUTH_BY_EMAIL: 100000, PASSWORD_CHECKS_BY_CUSTOMER: 100000 };
+export const GENEROUS_LIMITS = { CHECKOUT_BY_CLIENT: 100000, CHECKOUT_BY_EMAIL: 100000, TICKETS_BY_CLIENT: 100000, TICKETS_BY_EMAIL: 100000, AUTH_BY_CLIENT: 100000, AUTH_BY_EMAIL: 100000, PASSWORD_CHECKS_BY_CUSTOMER: 100000, TICKET_REPLIES_BY_TICKET: 100000, TICKET_REPLIES_BY_CLIENT: 100000 };
 
 /** Start a fresh backend (own D1 state, demo catalog seeded) for one test file. */
 export async function spawnApp({ vars = {}, rateLimits = GENEROUS_LIMITS, queueRetries = {} } = {}) {

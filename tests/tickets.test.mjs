@@ -29,7 +29,7 @@ before(async () => {
   base = `http://127.0.0.1:${server.address().port}`;
   app = await spawnApp({
     vars: { WEBHOOKS_ALLOW_INSECURE_URLS: "true" },
-    rateLimits: { ...GENEROUS_LIMITS, TICKETS_BY_EMAIL: 3, TICKETS_BY_CLIENT: 1000 },
+    rateLimits: { ...GENEROUS_LIMITS, TICKETS_BY_EMAIL: 3, TICKETS_BY_CLIENT: 1000, TICKET_REPLIES_BY_TICKET: 6 },
   });
   agent = { Authorization: `Bearer ${await adminToken(["tickets:read", "tickets:write"], { sub: "agent-ada" })}` };
   reader = { Authorization: `Bearer ${await adminToken(["tickets:read"])}` };
@@ -266,4 +266,39 @@ test("submissions are throttled per email with the platform's limiter", async ()
   assertProblem(res, 429, "rate_limited");
   assert.ok(Number(res.headers.get("retry-after")) > 0);
   assert.equal((await submit(valid())).status, 201, "another email from the same client");
+});
+
+test("a conversation holds at most 100 messages, and replies are throttled per ticket", async () => {
+  const created = await submit(valid());
+  assert.equal(created.status, 201, created.text);
+  const { id, auth } = ticketOf(created);
+  const say = (headers, message) => app.post(`/v1/tickets/${id}/messages`, { message }, { headers: { ...headers, "Idempotency-Key": randomUUID() } });
+  // Six replies go through (the suite's limit); the seventh within the minute is throttled,
+  // before anything is read.
+  for (let i = 0; i < 6; i++) assert.equal((await say(i % 2 ? agent : auth, `message ${i}`)).status, 201);
+  const throttled = assertProblem(await say(auth, "and again"), 429, "rate_limited");
+  assert.ok(throttled);
+  const count = () => app.db.prepare("SELECT count(*) AS n FROM ticket_messages WHERE ticket_id = ?1").bind(id).first("n");
+  assert.equal(await count(), 7);
+
+  // A second ticket filled to 99 messages (a fixture), then answered to its last: the 101st is
+  // refused, by the worker and by the database's trigger whatever the statement.
+  const other = ticketOf(await submit(valid()));
+  await app.db
+    .prepare(
+      "WITH RECURSIVE s(n) AS (SELECT 2 UNION ALL SELECT n + 1 FROM s WHERE n < 99) \
+       INSERT INTO ticket_messages (ticket_id, seq, author, body, created_at) SELECT ?1, n, 'customer', 'filler', 0 FROM s",
+    )
+    .bind(other.id)
+    .run();
+  const last = await app.post(`/v1/tickets/${other.id}/messages`, { message: "the hundredth" }, { headers: agent });
+  assert.equal(last.status, 201, last.text);
+  assertProblem(await app.post(`/v1/tickets/${other.id}/messages`, { message: "one more" }, { headers: other.auth }), 409, "ticket_full");
+  await assert.rejects(
+    app.db.prepare("INSERT INTO ticket_messages (ticket_id, seq, author, body, created_at) VALUES (?1, 101, 'customer', 'x', 0)").bind(other.id).run(),
+    /ticket message limit/,
+  );
+  // Still readable and closable.
+  assert.equal((await app.get(`/v1/tickets/${other.id}`, { headers: other.auth })).body.messages.length, 100);
+  assert.equal((await app.patch(`/v1/admin/tickets/${other.id}`, { status: "resolved" }, { headers: agent })).status, 200);
 });

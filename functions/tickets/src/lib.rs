@@ -286,6 +286,18 @@ fn illegal(e: tickets::IllegalTicketTransition) -> Problem {
         .with_extra("ticket_status", e.from.as_str().into())
 }
 
+fn ticket_full() -> Problem {
+    Problem::new(
+        409,
+        "ticket_full",
+        "Conversation full",
+        format!(
+            "A ticket holds at most {} messages; open a new ticket (it may name the same order)",
+            tickets::MAX_MESSAGES
+        ),
+    )
+}
+
 fn ticket_changed() -> Problem {
     Problem::new(
         409,
@@ -301,7 +313,17 @@ fn ticket_changed() -> Problem {
 async fn reply(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let body: MessageBodyIn = call.json()?;
     let message = MessageBody::parse(&body.message).map_err(Problem::invalid_inputs)?;
+    let id = call.path_param(0, TicketId::parse, ticket_not_found)?;
+    // Throttled before anything is read: per ticket (whoever writes), and a customer per client.
+    call.rate_limit("TICKET_REPLIES_BY_TICKET", &format!("ticket:{id}"))
+        .await?;
+    if agent(call).is_none() {
+        call.rate_limit_client("TICKET_REPLIES_BY_CLIENT").await?;
+    }
     let ticket = load(call).await?;
+    if ticket.messages.len() >= tickets::MAX_MESSAGES {
+        return Err(ticket_full());
+    }
     let (author, agent_sub) = match agent(call) {
         Some(p) => (Author::Agent, Some(p.sub.as_str())),
         None => (Author::Customer, None),
@@ -340,6 +362,7 @@ async fn save(
     let db = call.db()?;
     match store::change(&db, change, events).await? {
         ChangeOutcome::Stale => Err(ticket_changed()),
+        ChangeOutcome::Full => Err(ticket_full()),
         ChangeOutcome::Saved(written) => {
             call.publish(&written).await;
             let view = store::get(&db, &change.ticket.id)
@@ -555,35 +578,31 @@ async fn stats(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         None => call.config.tickets.first_response_sla,
     };
     let db = call.db()?;
-    let facts = store::facts(&db, from, to).await?;
-    let times: Vec<tickets::TicketTimes> = facts
-        .iter()
-        .map(|f| tickets::TicketTimes {
-            created_at: f.created_at,
-            first_response_at: f.first_response_at,
-            resolved_at: f.resolved_at,
-        })
-        .collect();
-    let service = tickets::service_times(&times, sla, call.now);
+    let facts = store::stats(&db, from, to, call.now, sla).await?;
     let by_status = TicketStatus::ALL
         .iter()
-        .map(|s| (s.as_str(), facts.iter().filter(|f| f.status == *s).count()))
+        .map(|s| {
+            (
+                s.as_str(),
+                facts.by_status.get(s.as_str()).copied().unwrap_or(0),
+            )
+        })
         .collect();
-    let ratings: Vec<u8> = facts.iter().filter_map(|f| f.rating).collect();
-    let rating = RatingStats {
-        count: ratings.len(),
-        average: tickets::average_rating(&ratings),
-    };
+    let ranked =
+        |r: &store::RankedMillis| tickets::Percentiles::from_ranks(r.count, r.median, r.p90);
     let answer = Stats {
         from,
         to,
-        tickets: facts.len(),
+        tickets: facts.tickets,
         by_status,
-        first_response: service.first_response,
-        resolution: service.resolution,
+        first_response: ranked(&facts.first_response),
+        resolution: ranked(&facts.resolution),
         sla_seconds: sla.millis() / 1000,
-        sla_breaches: service.sla_breaches,
-        rating,
+        sla_breaches: facts.sla_breaches,
+        rating: RatingStats {
+            count: facts.rating_count,
+            average: tickets::average_rating_of(facts.rating_sum, facts.rating_count),
+        },
     };
     Ok(Reply::json(200, &answer)?)
 }

@@ -460,6 +460,16 @@ impl Percentiles {
             p90_seconds: rank(90),
         }
     }
+
+    /// The same, from the values at those ranks as the database found them (milliseconds):
+    /// the stats are computed where the tickets are, never shipped row by row.
+    pub fn from_ranks(count: usize, median_millis: Option<i64>, p90_millis: Option<i64>) -> Self {
+        Percentiles {
+            count,
+            median_seconds: median_millis.map(|ms| ms / 1000),
+            p90_seconds: p90_millis.map(|ms| ms / 1000),
+        }
+    }
 }
 
 /// Service metrics over the tickets created in a range.
@@ -499,11 +509,15 @@ pub fn service_times(tickets: &[TicketTimes], sla: Duration, now: Timestamp) -> 
 /// The mean of `ratings` rounded half away from zero to two decimals (`"4.33"`); `None` for no
 /// ratings.
 pub fn average_rating(ratings: &[u8]) -> Option<String> {
-    if ratings.is_empty() {
+    average_rating_of(ratings.iter().map(|r| u64::from(*r)).sum(), ratings.len())
+}
+
+/// [`average_rating`] of `count` ratings summing to `sum`.
+pub fn average_rating_of(sum: u64, count: usize) -> Option<String> {
+    if count == 0 {
         return None;
     }
-    let sum: u64 = ratings.iter().map(|r| u64::from(*r)).sum();
-    let mean = rust_decimal::Decimal::from(sum) / rust_decimal::Decimal::from(ratings.len());
+    let mean = rust_decimal::Decimal::from(sum) / rust_decimal::Decimal::from(count);
     let rounded =
         mean.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
     Some(format!("{rounded:.2}"))
@@ -513,6 +527,10 @@ pub fn average_rating(ratings: &[u8]) -> Option<String> {
 pub fn ticket_number(year: i32, counter: u64) -> String {
     format!("T-{year}-{counter:06}")
 }
+
+/// The most messages one ticket's conversation holds (the submission included): beyond it the
+/// customer opens a new ticket. Mirrored by the `ticket_messages_limit` trigger (schema/0030).
+pub const MAX_MESSAGES: usize = 100;
 
 /// `ticket.created`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -547,6 +565,20 @@ pub struct TicketResolved {
 
 #[cfg(test)]
 mod tests {
+
+    proptest! {
+        /// The stats route's SQL takes the value at rank max((n × p + 99) / 100, 1) of the sorted
+        /// durations: the same as `Percentiles::of`.
+        #[test]
+        #[allow(clippy::manual_div_ceil)] // written as the SQL writes it, on purpose
+        fn ranks_in_sql_are_the_nearest_ranks(mut millis in proptest::collection::vec(0i64..10_000_000, 0..200)) {
+            let expected = Percentiles::of(millis.clone());
+            millis.sort_unstable();
+            let n = millis.len();
+            let at = |p: usize| (n > 0).then(|| millis[((n * p + 99) / 100).max(1) - 1]);
+            prop_assert_eq!(Percentiles::from_ranks(n, at(50), at(90)), expected);
+        }
+    }
     use super::*;
     use proptest::prelude::*;
 

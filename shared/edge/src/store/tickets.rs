@@ -223,6 +223,8 @@ pub enum ChangeOutcome {
     Saved(Vec<Event>),
     /// The ticket changed since it was read; nothing was written.
     Stale,
+    /// The conversation holds as many messages as it may; nothing was written.
+    Full,
 }
 
 /// Save `change` only if the ticket is still the version that was read, with `events`. One
@@ -288,6 +290,7 @@ pub async fn change(
             Some(Violation::Trigger("stale ticket version")) | Some(Violation::Unique(_)) => {
                 Ok(ChangeOutcome::Stale)
             }
+            Some(Violation::Trigger("ticket message limit")) => Ok(ChangeOutcome::Full),
             _ => Err(err(context)(e)),
         },
     }
@@ -360,39 +363,77 @@ pub async fn list(
     ))
 }
 
-/// One ticket created in a stats range: its status, times and rating.
-#[derive(Debug, Clone, Deserialize)]
-pub struct TicketFacts {
-    pub status: TicketStatus,
-    #[serde(deserialize_with = "sql::millis")]
-    pub created_at: Timestamp,
-    #[serde(deserialize_with = "sql::opt_millis")]
-    pub first_response_at: Option<Timestamp>,
-    #[serde(deserialize_with = "sql::opt_millis")]
-    pub resolved_at: Option<Timestamp>,
-    pub rating: Option<u8>,
+/// The stats of the tickets created in a range, computed by SQLite in one statement (nothing
+/// per ticket leaves the database): counts by status, the nearest-rank median and 90th
+/// percentile of first-response and resolution times (`tickets::Percentiles::of`, in SQL:
+/// the value at rank max(ceil(p × n / 100), 1)), SLA breaches at `now`, and the ratings' count
+/// and sum.
+#[derive(Debug, Deserialize)]
+pub struct StatsFacts {
+    pub tickets: usize,
+    pub by_status: std::collections::BTreeMap<String, usize>,
+    pub first_response: RankedMillis,
+    pub resolution: RankedMillis,
+    pub sla_breaches: usize,
+    pub rating_count: usize,
+    pub rating_sum: u64,
 }
 
-const FACTS_SQL: &str = "\
-SELECT json_group_array(json_object('status', status, 'created_at', created_at,
-  'first_response_at', first_response_at, 'resolved_at', resolved_at, 'rating', rating)) AS doc
-FROM tickets WHERE created_at >= ?1 AND created_at < ?2";
+/// How many durations, and the median and 90th percentile of them (milliseconds).
+#[derive(Debug, Deserialize)]
+pub struct RankedMillis {
+    pub count: usize,
+    pub median: Option<i64>,
+    pub p90: Option<i64>,
+}
 
-/// The facts of every ticket created in `[from, to)`. One statement (the range is bounded by
-/// the route).
-pub async fn facts(
+const STATS_SQL: &str = "\
+WITH t AS (SELECT status, created_at, first_response_at, resolved_at, rating FROM tickets
+           WHERE created_at >= ?1 AND created_at < ?2),
+  fr AS (SELECT first_response_at - created_at AS d,
+           row_number() OVER (ORDER BY first_response_at - created_at) AS rn, count(*) OVER () AS n
+         FROM t WHERE first_response_at IS NOT NULL),
+  rs AS (SELECT resolved_at - created_at AS d,
+           row_number() OVER (ORDER BY resolved_at - created_at) AS rn, count(*) OVER () AS n
+         FROM t WHERE resolved_at IS NOT NULL)
+SELECT json_object(
+  'tickets', (SELECT count(*) FROM t),
+  'by_status', json((SELECT json_group_object(status, n) FROM
+                      (SELECT status, count(*) AS n FROM t GROUP BY status))),
+  'first_response', json_object('count', (SELECT count(*) FROM fr),
+    'median', (SELECT d FROM fr WHERE rn = max((n * 50 + 99) / 100, 1)),
+    'p90', (SELECT d FROM fr WHERE rn = max((n * 90 + 99) / 100, 1))),
+  'resolution', json_object('count', (SELECT count(*) FROM rs),
+    'median', (SELECT d FROM rs WHERE rn = max((n * 50 + 99) / 100, 1)),
+    'p90', (SELECT d FROM rs WHERE rn = max((n * 90 + 99) / 100, 1))),
+  'sla_breaches', (SELECT count(*) FROM t
+                   WHERE coalesce(first_response_at, ?3) - created_at > ?4),
+  'rating_count', (SELECT count(rating) FROM t),
+  'rating_sum', (SELECT coalesce(sum(rating), 0) FROM t)) AS doc";
+
+/// The stats of the tickets created in `[from, to)` at `now`, with first responses later than
+/// `sla` counted as breaches. One statement, whatever the number of tickets.
+pub async fn stats(
     db: &Db,
     from: Timestamp,
     to: Timestamp,
-) -> Result<Vec<TicketFacts>, StoreError> {
+    now: Timestamp,
+    sla: shop_domain::time::Duration,
+) -> Result<StatsFacts, StoreError> {
     let context = "ticket stats";
-    let doc = sql::doc_or_empty(
+    let doc = sql::doc(
         db,
-        FACTS_SQL,
-        &[num(from.millis()), num(to.millis())],
+        STATS_SQL,
+        &[
+            num(from.millis()),
+            num(to.millis()),
+            num(now.millis()),
+            num(sla.millis()),
+        ],
         context,
     )
-    .await?;
+    .await?
+    .ok_or_else(|| StoreError::new(format!("{context}: no answer")))?;
     serde_json::from_str(&doc).map_err(sql::json_err(context))
 }
 
