@@ -5,8 +5,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
-import { Webhook } from "standardwebhooks";
-import { adminToken, assertProblem, CUSTOMER_PASSWORD as PASSWORD, minor, newCart, signedInCustomer, spawnApp } from "./helpers.mjs";
+import { adminToken, assertProblem, CUSTOMER_PASSWORD as PASSWORD, minor, newCart, signedInCustomer, spawnApp, standardPaymentSucceeded } from "./helpers.mjs";
 
 const ACME_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 let app;
@@ -184,21 +183,8 @@ test("with no account mail endpoint configured, links are sent nowhere: they wai
   assert.equal(await app.db.prepare("SELECT attempts FROM account_messages WHERE customer_id = ?1").bind(ada.id).first("attempts"), 0);
 });
 
-/** A Standard Webhooks `payment.succeeded` of the `acme` provider for `placed`, with billing
- * details as a provider sends them. */
-function paymentSucceeded(placed) {
-  const id = `msg_${randomUUID().replaceAll("-", "")}`;
-  const at = new Date();
-  const payload = JSON.stringify({
-    type: "payment.succeeded",
-    timestamp: at.toISOString(),
-    data: { payment_id: placed.payment_id, amount_minor: minor(placed.totals.grand_total), currency: placed.currency, order_id: placed.id, billing_details: { name: "Ada Lovelace", email: "ada.billing@example.com" } },
-  });
-  return app.request("POST", "/v1/webhooks/payments/acme", {
-    body: payload,
-    headers: { "Content-Type": "application/json", "webhook-id": id, "webhook-timestamp": String(Math.floor(at.getTime() / 1000)), "webhook-signature": new Webhook(ACME_SECRET).sign(id, at, payload) },
-  });
-}
+const paymentSucceeded = (placed) =>
+  standardPaymentSucceeded(app, { provider: "acme", secret: ACME_SECRET }, placed, { extra: { billing_details: { name: "Ada Lovelace", email: "ada.billing@example.com" } } });
 
 test("erasure reaches the customer's own tickets and payment payloads, never another person's guest tickets", async () => {
   const ticket = (body, headers = {}) => app.post("/v1/tickets", { subject: "Where is it?", message: "Hello", category: "other", ...body }, { headers: { ...headers, ...key() } });

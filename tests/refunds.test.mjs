@@ -4,7 +4,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import Stripe from "stripe";
-import { adminToken, assertProblem, minor, newCart, spawnApp, stripeChargeRefunded, standardRefundSucceeded } from "./helpers.mjs";
+import { adminToken, assertProblem, minor, newCart, spawnApp, stripeChargeRefunded, standardPaymentSucceeded, standardRefundSucceeded } from "./helpers.mjs";
 
 const STRIPE_SECRET = "whsec_refunds_0123456789";
 const ACME_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -245,4 +245,26 @@ test("a sold unit goes back on the shelf once: cancel then refund, refund then c
     "an unpaid order sold nothing",
   );
   assert.equal(await onHand(SKUS[0]), 100);
+});
+
+test("an order in payment review is refunded through the API, within what the provider took", async () => {
+  // Placed, cancelled unpaid, then paid at the last second: the money was taken for an order
+  // that no longer sells anything.
+  const placed = await order({ paid: false });
+  assert.equal((await app.post(`/v1/admin/orders/${placed.id}/cancel`, {}, { headers: { Authorization: admin } })).status, 200);
+  const stock = await onHand(SKUS[0]);
+  const late = await standardPaymentSucceeded(app, { provider: "acme", secret: ACME_SECRET }, placed);
+  assert.equal(late.status, 200, late.text);
+  let view = await payment(placed.id);
+  assert.equal(view.status, "payment_review");
+  assert.deepEqual(view.captured, placed.totals.grand_total, "what the provider reported as taken");
+  // Never beyond it; the whole of it, refunded and confirmed.
+  assertProblem(await refund(placed.id, { reason: "too much", amount: eur(minor(placed.totals.grand_total) + 1) }), 422, "refund_exceeds_captured");
+  const res = await refund(placed.id, { reason: "paid after it was cancelled", lines: [{ sku: SKUS[0], quantity: 3, restock: true }, { sku: SKUS[1], quantity: 1 }] });
+  assert.equal(res.status, 202, res.text);
+  const ok = await refundSucceeded(placed, res.body.provider_refund_id, minor(res.body.amount));
+  assert.equal(ok.body.outcome, "refunded", ok.text);
+  view = await payment(placed.id);
+  assert.deepEqual(view.refunded, res.body.amount);
+  assert.equal(await onHand(SKUS[0]), stock, "nothing was sold, so nothing goes back on the shelf");
 });

@@ -245,6 +245,7 @@ async fn apply(
             order,
             from,
             reason,
+            captured,
         } => {
             let orders = claim(&order, reason.outcome())?;
             let payment = ReviewedPayment {
@@ -254,8 +255,10 @@ async fn apply(
                 provider_event_id: event.id.clone(),
                 amount: event.amount,
             };
-            let result =
-                lifecycle::review(&orders, &CryptoIds, &order, from, payment, call.now).await;
+            let result = lifecycle::review(
+                &orders, &CryptoIds, &order, from, payment, captured, call.now,
+            )
+            .await;
             (order, reason.outcome(), result)
         }
     };

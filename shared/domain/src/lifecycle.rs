@@ -38,12 +38,14 @@ pub trait OrderLifecycle {
     /// what was captured so far, in minor units.
     async fn amounts(&self, id: &OrderId) -> Result<Option<(i64, PaymentLedger)>, StoreError>;
     /// Atomically: move the order from `from` to `to` (the same status when it cannot move),
-    /// release what `from` holds, and write `event` (an `order.payment_review`).
+    /// release what `from` holds, record `captured` more (what the reviewed payment took), and
+    /// write `event` (an `order.payment_review`).
     async fn review(
         &self,
         id: &OrderId,
         from: OrderStatus,
         to: OrderStatus,
+        captured: i64,
         event: &Event,
         now: Timestamp,
     ) -> Result<CloseOutcome, StoreError>;
@@ -241,9 +243,12 @@ pub async fn review<S: OrderLifecycle>(
     id: &OrderId,
     from: OrderStatus,
     payment: ReviewedPayment,
+    captured: i64,
     now: Timestamp,
 ) -> Result<Moved, LifecycleError> {
     let to = from.apply(Transition::Review).unwrap_or(from);
+    // Only a move into review records what the payment took.
+    let captured = if to == from { 0 } else { captured.max(0) };
     let event = Event::new(
         ids,
         now,
@@ -254,7 +259,7 @@ pub async fn review<S: OrderLifecycle>(
             payment,
         }),
     );
-    match store.review(id, from, to, &event, now).await? {
+    match store.review(id, from, to, captured, &event, now).await? {
         CloseOutcome::Closed(events) => Ok(Moved { status: to, events }),
         CloseOutcome::Moved => Err(LifecycleError::Moved),
         CloseOutcome::AlreadyRecorded => Err(LifecycleError::AlreadyRecorded),
@@ -511,23 +516,61 @@ mod tests {
                 &placed[0],
                 pending,
                 reviewed(R::AmountMismatch),
+                700,
                 T0,
             )
             .await
             .unwrap();
             assert_eq!(moved.status, OrderStatus::PaymentReview);
             assert_eq!(tee_stock(orders), (10, 4), "its held stock is released");
+            let ledger = |i: usize| {
+                orders
+                    .orders
+                    .borrow()
+                    .iter()
+                    .find(|o| o.id == placed[i])
+                    .map(|o| o.ledger)
+                    .unwrap()
+            };
+            assert_eq!(
+                ledger(0).captured(),
+                700,
+                "what the payment took is captured, to be refunded"
+            );
             // A paid order stays paid; its stock stays sold.
             mark_paid(orders, ids, &placed[1], T0).await.unwrap();
             let paid = OrderStatus::Paid;
-            let kept = review(orders, ids, &placed[1], paid, reviewed(R::AlreadyPaid), T0)
-                .await
-                .unwrap();
+            let before = ledger(1).captured();
+            let kept = review(
+                orders,
+                ids,
+                &placed[1],
+                paid,
+                reviewed(R::AlreadyPaid),
+                500,
+                T0,
+            )
+            .await
+            .unwrap();
             assert_eq!(kept.status, OrderStatus::Paid);
+            assert_eq!(
+                ledger(1).captured(),
+                before,
+                "an order that stays records nothing"
+            );
             assert_eq!(tee_stock(orders), (8, 2));
             // Decided on a status the order has left: nothing is written.
             assert_eq!(
-                review(orders, ids, &placed[2], paid, reviewed(R::AlreadyPaid), T0).await,
+                review(
+                    orders,
+                    ids,
+                    &placed[2],
+                    paid,
+                    reviewed(R::AlreadyPaid),
+                    0,
+                    T0
+                )
+                .await,
                 Err(LifecycleError::Moved)
             );
             // Out of review only by cancelling, which gives nothing back twice.

@@ -447,6 +447,11 @@ pub enum Verdict {
         order: OrderId,
         from: OrderStatus,
         reason: ReviewReason,
+        /// What the provider took that the order records as captured, in minor units: the
+        /// payment's amount (up to what the provider charges for the order) when it is in the
+        /// order's currency and the order moves into review with nothing captured; 0 otherwise.
+        /// The merchant can then refund it through the API.
+        captured: i64,
     },
     /// Record the event only.
     Record(Outcome),
@@ -498,10 +503,22 @@ pub fn decide(event: &PaymentEvent, order: Option<&PayableOrder>) -> Verdict {
             | OrderStatus::Completed => ReviewReason::AlreadyPaid,
         }
     };
+    let enters_review = order.status.apply(crate::order::Transition::Review).is_ok();
+    let captured = match event.amount {
+        Some(amount)
+            if enters_review
+                && amount.currency() == order.charged.currency()
+                && order.ledger.captured() == 0 =>
+        {
+            amount.minor_units().clamp(0, order.charged.minor_units())
+        }
+        _ => 0,
+    };
     Verdict::Review {
         order: order.id.clone(),
         from: order.status,
         reason,
+        captured,
     }
 }
 
@@ -772,23 +789,31 @@ mod tests {
                 Verdict::Review {
                     order: pending.id.clone(),
                     from: OrderStatus::PendingPayment,
-                    reason: ReviewReason::AmountMismatch
+                    reason: ReviewReason::AmountMismatch,
+                    captured: if wrong.read().amount.map(|a| a.currency()) == Some(Currency::Eur) {
+                        4489
+                    } else {
+                        0
+                    },
                 }
             );
         }
-        for (status, reason) in [
-            (OrderStatus::Paid, ReviewReason::AlreadyPaid),
-            (OrderStatus::Delivered, ReviewReason::AlreadyPaid),
-            (OrderStatus::Expired, ReviewReason::OrderExpired),
-            (OrderStatus::Cancelled, ReviewReason::OrderCancelled),
-            (OrderStatus::PaymentReview, ReviewReason::AlreadyInReview),
+        // Money taken for an order that expired or was cancelled is recorded as captured, so
+        // the merchant can refund it; a paid order's or one in review already is not again.
+        for (status, reason, captured) in [
+            (OrderStatus::Paid, ReviewReason::AlreadyPaid, 0),
+            (OrderStatus::Delivered, ReviewReason::AlreadyPaid, 0),
+            (OrderStatus::Expired, ReviewReason::OrderExpired, 4490),
+            (OrderStatus::Cancelled, ReviewReason::OrderCancelled, 4490),
+            (OrderStatus::PaymentReview, ReviewReason::AlreadyInReview, 0),
         ] {
             assert_eq!(
                 decide(&succeeded(4490, "eur").read(), Some(&order(status))),
                 Verdict::Review {
                     order: pending.id.clone(),
                     from: status,
-                    reason
+                    reason,
+                    captured,
                 },
                 "a success never pays an order that is not pending ({status:?})"
             );

@@ -673,11 +673,22 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
         id: &crate::ids::OrderId,
         from: crate::order::OrderStatus,
         to: crate::order::OrderStatus,
+        captured: i64,
         event: &crate::events::Event,
         now: crate::time::Timestamp,
     ) -> Result<crate::lifecycle::CloseOutcome, StoreError> {
         let legal = to == from || from.apply(crate::order::Transition::Review) == Ok(to);
-        self.move_order(id, from, to, legal, event, now)
+        let outcome = self.move_order(id, from, to, legal, event, now)?;
+        if captured > 0 && matches!(outcome, crate::lifecycle::CloseOutcome::Closed(_)) {
+            if let Some(order) = self.orders.borrow_mut().iter_mut().find(|o| &o.id == id) {
+                let total = order.totals.grand_total.minor_units();
+                order
+                    .ledger
+                    .capture(captured, total)
+                    .map_err(|e| StoreError::new(format!("{e:?}")))?;
+            }
+        }
+        Ok(outcome)
     }
 
     async fn amounts(

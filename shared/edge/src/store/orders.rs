@@ -718,10 +718,24 @@ impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
         id: &OrderId,
         from: OrderStatus,
         to: OrderStatus,
+        captured: i64,
         event: &Event,
         now: Timestamp,
     ) -> Result<shop_domain::lifecycle::CloseOutcome, StoreError> {
-        let statements = self.move_giving_back(id, from, to, event, now, "review order")?;
-        self.run_transition(statements, "review order").await
+        let context = "review order";
+        let mut statements = self.move_giving_back(id, from, to, event, now, context)?;
+        if captured > 0 {
+            // After the guarded status move (its first statement), before the event (its last):
+            // what the payment took, which the order's CHECK keeps within its total.
+            let at = statements.len() - 1;
+            statements.insert(
+                at,
+                self.db
+                    .prepare("UPDATE orders SET captured_minor = captured_minor + ?2 WHERE id = ?1")
+                    .bind(&[id.as_str().into(), num(captured)])
+                    .map_err(err(context))?,
+            );
+        }
+        self.run_transition(statements, context).await
     }
 }
