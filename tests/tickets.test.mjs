@@ -302,3 +302,24 @@ test("a conversation holds at most 100 messages, and replies are throttled per t
   assert.equal((await app.get(`/v1/tickets/${other.id}`, { headers: other.auth })).body.messages.length, 100);
   assert.equal((await app.patch(`/v1/admin/tickets/${other.id}`, { status: "resolved" }, { headers: agent })).status, 200);
 });
+
+test("the conversation is read a page at a time, in order; the customer sees no agent names", async () => {
+  const { id, auth } = ticketOf(await submit(valid()));
+  for (const [headers, message] of [[agent, "first answer"], [auth, "thanks"], [agent, "second answer"]]) {
+    assert.equal((await app.post(`/v1/tickets/${id}/messages`, { message }, { headers })).status, 201);
+  }
+  const page = (headers, query = "") => app.get(`/v1/tickets/${id}/messages?limit=2${query}`, { headers });
+  const first = await page(agent);
+  assert.equal(first.status, 200, first.text);
+  assert.deepEqual(first.body.data.map((m) => [m.seq, m.author]), [[1, "customer"], [2, "agent"]]);
+  assert.equal(first.body.data[1].agent, "agent-ada");
+  assert.equal(first.body.has_more, true);
+  const second = await page(auth, `&cursor=${encodeURIComponent(first.body.next_cursor)}`);
+  assert.deepEqual(second.body.data.map((m) => [m.seq, m.body]), [[3, "thanks"], [4, "second answer"]]);
+  assert.ok(second.body.data.every((m) => !("agent" in m)), "the customer sees no agent names");
+  assert.equal(second.body.has_more, false);
+  const other = ticketOf(await submit(valid()));
+  assertProblem(await app.get(`/v1/tickets/${id}/messages`, { headers: other.auth }), 403, "wrong_resource");
+  assertProblem(await app.get(`/v1/tickets/tkt_${"0".repeat(32)}/messages`, { headers: agent }), 404, "ticket_not_found");
+  assertProblem(await app.get(`/v1/tickets/${id}/messages?cursor=nonsense`, { headers: agent }), 422, "validation_failed");
+});

@@ -23,6 +23,7 @@ use worker::{event, Context, Env, Request, Response};
 pub enum Endpoint {
     Submit,
     Get,
+    Messages,
     Reply,
     Rate,
     List,
@@ -56,6 +57,12 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         path: "/v1/tickets/{ticket_id}",
         access: OWNER_READS,
         endpoint: Endpoint::Get,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/tickets/{ticket_id}/messages",
+        access: OWNER_READS,
+        endpoint: Endpoint::Messages,
     },
     Route {
         method: "POST",
@@ -98,6 +105,7 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
     match call.route.endpoint {
         Endpoint::Submit => submit(&call).await,
         Endpoint::Get => get(&call).await,
+        Endpoint::Messages => messages(&call).await,
         Endpoint::Reply => reply(&call).await,
         Endpoint::Rate => rate(&call).await,
         Endpoint::List => list(&call).await,
@@ -273,6 +281,31 @@ fn view_for(call: &Call<Endpoint>, view: TicketView) -> TicketView {
 async fn get(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let view = view_for(call, load(call).await?);
     Ok(Reply::json(200, &view)?.header("Cache-Control", "private, no-store"))
+}
+
+/// `GET /v1/tickets/{id}/messages?limit=&cursor=`: the conversation in order, a page at a time
+/// (the customer sees no agent names).
+async fn messages(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.only_query_params(&["limit", "cursor"])?;
+    let id = call.path_param(0, TicketId::parse, ticket_not_found)?;
+    let after = match call.cursor()? {
+        None => 0,
+        Some(cursor) => cursor
+            .key()
+            .parse::<u32>()
+            .map_err(|_| shop_edge::http::params::invalid_cursor())?,
+    };
+    let limit = call.limit()?;
+    let db = call.db()?;
+    let mut page = store::messages(&db, &id, after, limit)
+        .await?
+        .ok_or_else(ticket_not_found)?;
+    if agent(call).is_none() {
+        for message in &mut page.data {
+            message.agent = None;
+        }
+    }
+    Ok(Reply::json(200, &page)?.header("Cache-Control", "private, no-store"))
 }
 
 #[derive(Deserialize)]

@@ -146,6 +146,42 @@ pub async fn get(db: &Db, id: &TicketId) -> Result<Option<TicketView>, StoreErro
         .transpose()
 }
 
+/// A page of ticket `id`'s conversation in order, the messages after `after_seq` (at most
+/// `limit`); `None` when there is no such ticket. One statement.
+pub async fn messages(
+    db: &Db,
+    id: &TicketId,
+    after_seq: u32,
+    limit: shop_domain::pagination::Limit,
+) -> Result<Option<shop_domain::pagination::Page<MessageView>>, StoreError> {
+    #[derive(Deserialize)]
+    struct Doc {
+        found: bool,
+        messages: Vec<MessageView>,
+    }
+    let context = "ticket messages";
+    let doc = sql::doc(
+        db,
+        "SELECT json_object('found', json(CASE WHEN EXISTS (SELECT 1 FROM tickets WHERE id = ?1) \
+           THEN 'true' ELSE 'false' END), \
+           'messages', json((SELECT json_group_array(json_object('seq', m.seq, 'author', m.author, \
+             'agent', m.agent, 'body', m.body, 'created_at', m.created_at)) \
+           FROM (SELECT * FROM ticket_messages WHERE ticket_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3) m))) AS doc",
+        &[
+            id.as_str().into(),
+            num(i64::from(after_seq)),
+            num(i64::from(limit.get()) + 1),
+        ],
+        context,
+    )
+    .await?
+    .ok_or_else(|| StoreError::new(format!("{context}: no answer")))?;
+    let doc: Doc = serde_json::from_str(&doc).map_err(sql::json_err(context))?;
+    Ok(doc.found.then(|| {
+        shop_domain::pagination::Page::from_overfetch(doc.messages, limit, |m| m.seq.to_string())
+    }))
+}
+
 /// What a new ticket is.
 pub struct Submission<'a> {
     pub id: &'a TicketId,
