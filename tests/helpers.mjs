@@ -206,17 +206,12 @@ export async function startMailbox() {
   };
 }
 
-/** A Standard Webhooks `payment.succeeded` of payment provider `provider` (its `whsec_` secret
- * `secret`), signed by the official library, for `placed`'s payment of `amount` minor units (its
- * total by default); `extra` joins the event's data (as providers add billing details). */
-export function standardPaymentSucceeded(app, { provider, secret }, placed, { amount = minor(placed.totals.grand_total), extra = {} } = {}) {
+/** A Standard Webhooks event `{type, timestamp, data}` of payment provider `provider` (its
+ * `whsec_` secret `secret`), signed by the official library and posted to its webhook route. */
+function standardPaymentEvent(app, { provider, secret }, type, data) {
   const id = `msg_${randomUUID().replaceAll("-", "")}`;
   const at = new Date();
-  const payload = JSON.stringify({
-    type: "payment.succeeded",
-    timestamp: at.toISOString(),
-    data: { payment_id: placed.payment_id, amount_minor: amount, currency: placed.currency, order_id: placed.id, ...extra },
-  });
+  const payload = JSON.stringify({ type, timestamp: at.toISOString(), data });
   return app.request("POST", `/v1/webhooks/payments/${provider}`, {
     body: payload,
     headers: {
@@ -228,23 +223,24 @@ export function standardPaymentSucceeded(app, { provider, secret }, placed, { am
   });
 }
 
-/** A Standard Webhooks `refund.succeeded` of payment provider `provider` (its `whsec_` secret
- * `secret`), signed by the official library, naming the provider's refund of `placed`'s payment. */
-export function standardRefundSucceeded(app, { provider, secret }, placed, providerRefundId, amount) {
-  const id = `msg_${randomUUID().replaceAll("-", "")}`;
-  const at = new Date();
-  const payload = JSON.stringify({
-    type: "refund.succeeded",
-    timestamp: at.toISOString(),
-    data: { payment_id: placed.payment_id, refund_id: providerRefundId, amount_minor: amount, currency: placed.currency },
+/** `payment.succeeded` for `placed`'s payment of `amount` minor units (its total by default);
+ * `extra` joins the event's data (as providers add billing details). */
+export function standardPaymentSucceeded(app, provider, placed, { amount = minor(placed.totals.grand_total), extra = {} } = {}) {
+  return standardPaymentEvent(app, provider, "payment.succeeded", {
+    payment_id: placed.payment_id,
+    amount_minor: amount,
+    currency: placed.currency,
+    order_id: placed.id,
+    ...extra,
   });
-  return app.request("POST", `/v1/webhooks/payments/${provider}`, {
-    body: payload,
-    headers: {
-      "Content-Type": "application/json",
-      "webhook-id": id,
-      "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
-      "webhook-signature": new Webhook(secret).sign(id, at, payload),
-    },
+}
+
+/** `refund.succeeded` naming the provider's refund of `placed`'s payment. */
+export function standardRefundSucceeded(app, provider, placed, providerRefundId, amount) {
+  return standardPaymentEvent(app, provider, "refund.succeeded", {
+    payment_id: placed.payment_id,
+    refund_id: providerRefundId,
+    amount_minor: amount,
+    currency: placed.currency,
   });
 }

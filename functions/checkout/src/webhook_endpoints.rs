@@ -86,15 +86,7 @@ fn delivery_not_found() -> Problem {
 /// pending, due now, with a fresh set of attempts); a pending or succeeded one is answered as it
 /// is (200), so asking twice sends it once.
 pub async fn redeliver(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    let id = call.path_param(
-        0,
-        |id| {
-            (id.starts_with("whd_") && id.len() <= 64)
-                .then(|| id.to_owned())
-                .ok_or(())
-        },
-        delivery_not_found,
-    )?;
+    let id = call.path_param(0, prefixed("whd_"), delivery_not_found)?;
     let db = call.db()?;
     match webhooks::redeliver(&db, &id, call.now).await? {
         Redelivery::Again(log) => {
@@ -124,15 +116,7 @@ pub async fn redeliver_endpoint(call: &Call<Endpoint>) -> Result<Reply, Problem>
             "No webhook endpoint has this id",
         )
     };
-    let endpoint = call.path_param(
-        0,
-        |id| {
-            (id.starts_with("whe_") && id.len() <= 64)
-                .then(|| id.to_owned())
-                .ok_or(())
-        },
-        not_found,
-    )?;
+    let endpoint = call.path_param(0, prefixed("whe_"), not_found)?;
     let body: SinceBody = call.json()?;
     let since = Timestamp::parse_rfc3339(&body.since).ok_or_else(|| {
         Problem::invalid_field("/since", "invalid_timestamp", "an RFC 3339 timestamp")
@@ -168,4 +152,13 @@ fn send_due_after_answer(call: &Call<Endpoint>, event: Option<String>) {
             log_error(&request_id, "redelivering webhooks", &e);
         }
     });
+}
+
+/// A path id as this API mints them: `prefix` and at most 64 characters in all.
+fn prefixed(prefix: &'static str) -> impl FnOnce(&str) -> Result<String, ()> {
+    move |id| {
+        (id.starts_with(prefix) && id.len() <= 64)
+            .then(|| id.to_owned())
+            .ok_or(())
+    }
 }
