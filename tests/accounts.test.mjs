@@ -250,6 +250,11 @@ test("a customer keeps addresses with one default, and only their own", async ()
   assert.equal(renamed.status, 200, renamed.text);
   assert.equal(renamed.body.name, "Ada King");
   assertProblem(await app.patch("/v1/me", { name: "A\u0007" }, { headers: ada }), 422, "validation_failed");
+  // A PATCH changes what it names: an empty one keeps the name, `null` clears it.
+  const untouched = await app.patch("/v1/me", {}, { headers: ada });
+  assert.equal(untouched.status, 200, untouched.text);
+  assert.equal(untouched.body.name, "Ada King");
+  assert.equal((await app.patch("/v1/me", { name: null }, { headers: ada })).body.name, null);
 });
 
 test("account mail the endpoint refuses for now is retried by the cron, then kept nowhere", async () => {

@@ -135,18 +135,24 @@ pub async fn delete(call: &Call<Endpoint>) -> Result<Reply, Problem> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MeBody {
-    name: Option<String>,
+    /// Absent: unchanged; `null` or empty: cleared.
+    #[serde(default, deserialize_with = "present")]
+    name: Option<Option<String>>,
 }
 
-/// `PATCH /v1/me` `{name}`: the customer's name (`null` or empty clears it).
+/// A member that is present, `null` included (so `null` and absent differ).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// `PATCH /v1/me` `{name}`: the customer's name (`null` or empty clears it; absent keeps it).
 pub async fn patch_me(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let customer = customer(call)?;
     let body: MeBody = call.json()?;
-    let name = body
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty());
+    let Some(name) = body.name else {
+        return crate::me(call).await;
+    };
+    let name = name.as_deref().map(str::trim).filter(|n| !n.is_empty());
     if name.is_some_and(|n| n.chars().count() > 200 || has_unsafe_characters(n)) {
         return Err(Problem::invalid_field(
             "/name",

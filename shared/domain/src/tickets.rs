@@ -387,7 +387,9 @@ impl NewTicket {
         }
         let order_number = match input.order_number.as_deref().map(str::trim) {
             None | Some("") => Some(None),
-            Some(n) if n.len() <= 32 && !has_unsafe_characters(n) => Some(Some(n.to_owned())),
+            Some(n) if n.chars().count() <= 32 && !has_unsafe_characters(n) => {
+                Some(Some(n.to_owned()))
+            }
             Some(_) => {
                 issues.push(FieldIssue::new(
                     "/order_number",
@@ -634,6 +636,7 @@ mod tests {
         let just = TicketInput {
             message: "é".repeat(MAX_MESSAGE_CHARS),
             subject: "ü".repeat(MAX_SUBJECT_CHARS),
+            order_number: Some("№".repeat(32)),
             ..input()
         };
         assert!(NewTicket::parse(just).is_ok(), "limits count characters");

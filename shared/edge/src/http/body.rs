@@ -133,7 +133,14 @@ impl<'de> serde::de::Visitor<'de> for StrictVisitor {
         Ok(v.into())
     }
 
+    /// A number with no fractional part is an integer, as JSON Schema counts it (`1.0` is a
+    /// valid `"type": "integer"`), so a client that writes whole numbers as floats is understood
+    /// (within the range a float holds exactly).
     fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+        if v.fract() == 0.0 && v.abs() <= EXACT {
+            return Ok((v as i64).into());
+        }
         Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
     }
 
@@ -269,6 +276,19 @@ mod tests {
 
     fn err(body: &str) -> Problem {
         parse_json::<Order>(CT, body.as_bytes(), 1024).unwrap_err()
+    }
+
+    #[test]
+    fn whole_numbers_written_as_floats_are_integers() {
+        let o: Order = parse_json(CT, br#"{"items":[{"sku":"A","quantity":3.0}]}"#, 1024).unwrap();
+        assert_eq!(o.items[0].quantity, 3);
+        let o: Order = parse_json(CT, br#"{"items":[{"sku":"A","quantity":-2e3}]}"#, 1024).unwrap();
+        assert_eq!(o.items[0].quantity, -2000);
+        for fractional in ["2.5", "1e300", "-0.1"] {
+            let body = format!(r#"{{"items":[{{"sku":"A","quantity":{fractional}}}]}}"#);
+            let problem = err(&body);
+            assert_eq!(problem.status, 422, "{fractional}");
+        }
     }
 
     #[test]
