@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 import Stripe from "stripe";
 import { Webhook } from "standardwebhooks";
-import { migrate, seedDemoCatalog, startBackend } from "../scripts/lib/backend.mjs";
+import { migrateFromTemplate, seedDemoCatalog, startBackend } from "../scripts/lib/backend.mjs";
 
 export { adminToken } from "../scripts/lib/token.mjs";
 
@@ -19,7 +19,7 @@ export const GENEROUS_LIMITS = { CHECKOUT_BY_CLIENT: 100000, CHECKOUT_BY_EMAIL: 
 /** Start a fresh backend (own D1 state, demo catalog seeded) for one test file. */
 export async function spawnApp({ vars = {}, rateLimits = GENEROUS_LIMITS, queueRetries = {} } = {}) {
   const persistDir = mkdtempSync(path.join(tmpdir(), "shop-e2e-"));
-  await migrate(persistDir);
+  await migrateFromTemplate(persistDir);
   const logs = [];
   const { mf, url } = await startBackend({
     persistDir,

@@ -23,10 +23,11 @@ ensure_setup() {
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# Build every worker to functions/<name>/build. BUILD_PROFILE=dev skips wasm-opt.
+# Build every worker to functions/<name>/build. BUILD_PROFILE=e2e: the tests' profile (release
+# semantics, fast link, no wasm-opt; Cargo.toml); otherwise the release build.
 build_workers() {
   local flags=(--release)
-  [ "${BUILD_PROFILE:-release}" = dev ] && flags+=(--no-opt)
+  [ "${BUILD_PROFILE:-release}" = e2e ] && flags=(--profile e2e --no-opt)
   mkdir -p "$ROOT/target"
   for w in "${WORKERS[@]}"; do
     log "building functions/$w (worker-build ${flags[*]})"
