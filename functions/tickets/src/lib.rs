@@ -4,11 +4,11 @@
 //! service times) and `shop_edge::store::tickets` (one statement per read, one batch per change).
 
 use serde::{Deserialize, Serialize};
-use shop_domain::events::{Event, Payload};
+use shop_domain::events::Event;
 use shop_domain::ids::TicketId;
 use shop_domain::tickets::{
-    self, Author, Category, MessageBody, NewTicket, Priority, TicketCreated, TicketInput,
-    TicketReplied, TicketResolved, TicketStatus, Transition,
+    self, Author, Category, MessageBody, NewTicket, Priority, Rating, TicketInput, TicketRefusal,
+    TicketStatus,
 };
 use shop_domain::time::Duration;
 use shop_edge::http::auth::{self, Audience, Principal};
@@ -190,40 +190,28 @@ async fn submit(call: &Call<Endpoint>) -> Result<Reply, Problem> {
                 })?,
         ),
     };
-    let priority = Priority::derive(
-        ticket.category,
-        order.as_ref().map(|o| o.total),
+    let opened = tickets::open(
+        &ticket,
+        order.as_ref().map(|o| (&o.id, o.total)),
         &call.config.tickets,
-    );
-    let id = TicketId::mint(&CryptoIds);
-    let event = Event::new(
         &CryptoIds,
         call.now,
-        Payload::TicketCreated(TicketCreated {
-            ticket_id: id.clone(),
-            number: String::new(),
-            email: ticket.email.as_str().to_owned(),
-            subject: ticket.subject.clone(),
-            category: ticket.category,
-            priority,
-            order_id: order.as_ref().map(|o| o.id.clone()),
-        }),
     );
     let submission = store::Submission {
-        id: &id,
+        id: &opened.id,
         ticket: &ticket,
-        priority,
+        priority: opened.priority,
         order: order.as_ref().map(|o| &o.id),
         customer: customer.as_ref(),
         now: call.now,
     };
-    let events = store::create(&db, &submission, &event).await?;
+    let events = store::create(&db, &submission, &opened.event).await?;
     call.publish(&events).await;
-    let view = store::get(&db, &id)
+    let view = store::get(&db, &opened.id)
         .await?
         .ok_or_else(|| call.internal("submitted ticket", &"not found after its batch"))?
         .for_customer();
-    submitted(call, &id, &view)
+    submitted(call, &opened.id, &view)
 }
 
 /// The answer to a submission (and to its replays): the ticket and a fresh ticket token.
@@ -314,9 +302,42 @@ struct MessageBodyIn {
     message: String,
 }
 
-fn illegal(e: tickets::IllegalTicketTransition) -> Problem {
-    Problem::new(409, "illegal_transition", "Illegal transition", e.reason)
-        .with_extra("ticket_status", e.from.as_str().into())
+/// The one answer for each of the desk's refusals.
+fn refused(refusal: TicketRefusal) -> Problem {
+    match refusal {
+        TicketRefusal::Full => ticket_full(),
+        TicketRefusal::Illegal(e) => {
+            Problem::new(409, "illegal_transition", "Illegal transition", e.reason)
+                .with_extra("ticket_status", e.from.as_str().into())
+        }
+        TicketRefusal::NothingToChange => Problem::invalid_field(
+            "/status",
+            "nothing_to_change",
+            "name a status or a priority",
+        ),
+        TicketRefusal::InvalidRating => Problem::invalid_field(
+            "/rating",
+            "invalid_rating",
+            "rating is a whole number from 1 to 5",
+        ),
+        TicketRefusal::AlreadyRated => not_ratable("This ticket was rated already"),
+        TicketRefusal::NotResolved => not_ratable("A ticket is rated once it is resolved"),
+        TicketRefusal::CustomersOnly => Problem::new(
+            403,
+            "customers_only",
+            "Forbidden",
+            "Only the ticket's customer rates it (with the ticket token)",
+        ),
+        TicketRefusal::InvalidRange => Problem::invalid_field(
+            "/query/from",
+            "invalid_range",
+            "from is before to, at most 366 days before it",
+        ),
+    }
+}
+
+fn not_ratable(detail: &str) -> Problem {
+    Problem::new(409, "not_ratable", "Cannot rate", detail)
 }
 
 fn ticket_full() -> Problem {
@@ -354,36 +375,19 @@ async fn reply(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         call.rate_limit_client("TICKET_REPLIES_BY_CLIENT").await?;
     }
     let ticket = load(call).await?;
-    if ticket.messages.len() >= tickets::MAX_MESSAGES {
-        return Err(ticket_full());
-    }
     let (author, agent_sub) = match agent(call) {
         Some(p) => (Author::Agent, Some(p.sub.as_str())),
         None => (Author::Customer, None),
     };
-    let status = ticket
-        .state()
-        .apply(Transition::Message(author), call.now)
-        .map_err(illegal)?;
-    let event = Event::new(
-        &CryptoIds,
-        call.now,
-        Payload::TicketReplied(TicketReplied {
-            ticket_id: ticket.id.clone(),
-            number: ticket.number.clone(),
-            author,
-            status,
-            seq: u32::try_from(ticket.messages.len() + 1).unwrap_or(u32::MAX),
-        }),
-    );
+    let decided = tickets::reply(&ticket.facts(), author, &CryptoIds, call.now).map_err(refused)?;
     let change = store::Change {
         ticket: &ticket,
-        status,
-        priority: ticket.priority,
+        status: decided.status,
+        priority: decided.priority,
         message: Some((author, agent_sub, message.as_str())),
         now: call.now,
     };
-    save(call, &change, &[event]).await
+    save(call, &change, &decided.events).await
 }
 
 /// Save a change and answer the ticket as it is now (201 with a message, 200 without).
@@ -439,44 +443,21 @@ async fn update(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             ))
         })
     });
-    if status.is_none() && priority.is_none() {
-        errors.push(FieldError::new(
-            "/status",
-            "nothing_to_change",
-            "name a status or a priority",
-        ));
-    }
     if !errors.is_empty() {
         return Err(Problem::invalid_fields(errors));
     }
     let (status, priority) = (status.and_then(Result::ok), priority.and_then(Result::ok));
     let ticket = load(call).await?;
-    let new_status = match status {
-        Some(to) => ticket
-            .state()
-            .apply(Transition::Set(to), call.now)
-            .map_err(illegal)?,
-        None => ticket.status,
-    };
-    let mut events = Vec::new();
-    if new_status == TicketStatus::Resolved && ticket.status != TicketStatus::Resolved {
-        events.push(Event::new(
-            &CryptoIds,
-            call.now,
-            Payload::TicketResolved(TicketResolved {
-                ticket_id: ticket.id.clone(),
-                number: ticket.number.clone(),
-            }),
-        ));
-    }
+    let decided = tickets::triage(&ticket.facts(), status, priority, &CryptoIds, call.now)
+        .map_err(refused)?;
     let change = store::Change {
         ticket: &ticket,
-        status: new_status,
-        priority: priority.unwrap_or(ticket.priority),
+        status: decided.status,
+        priority: decided.priority,
         message: None,
         now: call.now,
     };
-    save(call, &change, &events).await
+    save(call, &change, &decided.events).await
 }
 
 #[derive(Deserialize)]
@@ -487,33 +468,19 @@ struct RatingBody {
 
 /// `POST /v1/tickets/{id}/rating` `{rating}`: the customer rates a resolved ticket, once.
 async fn rate(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    if agent(call).is_some() {
-        return Err(Problem::new(
-            403,
-            "customers_only",
-            "Forbidden",
-            "Only the ticket's customer rates it (with the ticket token)",
-        ));
-    }
+    let by = if agent(call).is_some() {
+        Author::Agent
+    } else {
+        Author::Customer
+    };
+    tickets::may_rate(by).map_err(refused)?;
     let body: RatingBody = call.json()?;
-    if !(1..=5).contains(&body.rating) {
-        return Err(Problem::invalid_field(
-            "/rating",
-            "invalid_rating",
-            "rating is a whole number from 1 to 5",
-        ));
-    }
+    let rating = Rating::parse(body.rating).map_err(refused)?;
     let ticket = load(call).await?;
-    let problem = |detail: &str| Problem::new(409, "not_ratable", "Cannot rate", detail);
-    if ticket.rating.is_some() {
-        return Err(problem("This ticket was rated already"));
-    }
-    if !matches!(ticket.status, TicketStatus::Resolved | TicketStatus::Closed) {
-        return Err(problem("A ticket is rated once it is resolved"));
-    }
+    let rating = tickets::rate(&ticket.facts(), rating).map_err(refused)?;
     let db = call.db()?;
-    if !store::rate(&db, &ticket.id, body.rating, call.now).await? {
-        return Err(problem("This ticket was rated already, or reopened"));
+    if !store::rate(&db, &ticket.id, rating.get(), call.now).await? {
+        return Err(not_ratable("This ticket was rated already, or reopened"));
     }
     let view = store::get(&db, &ticket.id)
         .await?
@@ -562,9 +529,6 @@ async fn list(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     Ok(Reply::json(200, &page)?)
 }
 
-/// The longest range the stats route reads at once.
-const MAX_STATS_RANGE: Duration = Duration::from_days(366);
-
 #[derive(Serialize)]
 struct Stats {
     from: shop_domain::time::Timestamp,
@@ -594,13 +558,7 @@ async fn stats(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let from = call
         .timestamp_query("from")?
         .unwrap_or(to.minus(Duration::from_days(30)));
-    if from >= to || to.millis() - from.millis() > MAX_STATS_RANGE.millis() {
-        return Err(Problem::invalid_field(
-            "/query/from",
-            "invalid_range",
-            "from is before to, at most 366 days before it",
-        ));
-    }
+    tickets::stats_range(from, to).map_err(refused)?;
     let sla = match call.parsed_query(
         "sla_seconds",
         "invalid_sla",

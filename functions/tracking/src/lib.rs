@@ -8,13 +8,11 @@
 //! (`logistics_events`, primary key `(partner, event_id)`): the claim leads the batch of its
 //! effects, so a second delivery changes nothing and is answered 200.
 
-use shop_domain::events::{Event, Payload};
 use shop_domain::ids::OrderId;
-use shop_domain::shipments::{OrderDelivered, ShipmentUpdated};
 use shop_domain::tracking::{self, PartnerFormat};
 use shop_edge::http::auth::{self, Audience};
 use shop_edge::http::runtime::{log_error, CryptoIds};
-use shop_edge::store::tracking::{self as store, Announcements, Applied, Lookup, TrackingView};
+use shop_edge::store::tracking::{self as store, Applied, Lookup, TrackingView};
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response};
 
@@ -214,26 +212,7 @@ async fn callback(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         );
         return received("unknown_shipment");
     };
-    let moved = Event::new(
-        &CryptoIds,
-        call.now,
-        Payload::ShipmentUpdated(ShipmentUpdated {
-            shipment_id: shipment.id.clone(),
-            order_id: shipment.order_id.clone(),
-            carrier: shipment.carrier.clone(),
-            tracking_number: shipment.tracking_number.clone(),
-            status: update.status,
-            status_at: update.status_at,
-            exception: update.status.is_exception(),
-        }),
-    );
-    let delivered = Event::new(
-        &CryptoIds,
-        call.now,
-        Payload::OrderDelivered(OrderDelivered {
-            order_id: shipment.order_id.clone(),
-        }),
-    );
+    let announce = tracking::announce(&shipment, &update, &CryptoIds, call.now);
     let claim = store::claim(
         &db,
         &partner,
@@ -243,11 +222,11 @@ async fn callback(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         text,
         call.now,
     )?;
-    let announce = Announcements {
-        moved: &moved,
-        delivered: &delivered,
-    };
-    match store::apply(&db, claim, &partner, &shipment, &update, announce, call.now).await? {
+    match store::apply(
+        &db, claim, &partner, &shipment, &update, &announce, call.now,
+    )
+    .await?
+    {
         Applied::Applied(events) => {
             call.publish(&events).await;
             received("updated")

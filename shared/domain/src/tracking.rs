@@ -17,8 +17,10 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use crate::events::{Event, Payload};
+use crate::ids::{IdSource, OrderId, ShipmentId};
 use crate::payments::SignatureError;
-use crate::shipments::{Carrier, TrackingNumber, TrackingStatus};
+use crate::shipments::{Carrier, OrderDelivered, ShipmentUpdated, TrackingNumber, TrackingStatus};
 use crate::time::Timestamp;
 
 /// How a partner signs and what it sends.
@@ -112,6 +114,55 @@ pub struct TrackingUpdate {
     /// event's, without checkpoints).
     pub status_at: Timestamp,
     pub checkpoints: Vec<Checkpoint>,
+}
+
+/// The shipment a callback is about.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TrackedShipment {
+    pub id: ShipmentId,
+    pub order_id: OrderId,
+    pub carrier: Carrier,
+    pub tracking_number: TrackingNumber,
+}
+
+/// The events a callback may write: each only if what it announces happens in its batch (the
+/// store's guarded statements decide).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Announcements {
+    /// `shipment.updated`, if the shipment's status moves.
+    pub moved: Event,
+    /// `order.delivered`, if the order is delivered.
+    pub delivered: Event,
+}
+
+/// What a verified callback about `shipment` may announce.
+pub fn announce(
+    shipment: &TrackedShipment,
+    update: &TrackingUpdate,
+    ids: &dyn IdSource,
+    now: Timestamp,
+) -> Announcements {
+    let moved = Event::new(
+        ids,
+        now,
+        Payload::ShipmentUpdated(ShipmentUpdated {
+            shipment_id: shipment.id.clone(),
+            order_id: shipment.order_id.clone(),
+            carrier: shipment.carrier.clone(),
+            tracking_number: shipment.tracking_number.clone(),
+            status: update.status,
+            status_at: update.status_at,
+            exception: update.status.is_exception(),
+        }),
+    );
+    let delivered = Event::new(
+        ids,
+        now,
+        Payload::OrderDelivered(OrderDelivered {
+            order_id: shipment.order_id.clone(),
+        }),
+    );
+    Announcements { moved, delivered }
 }
 
 impl TrackingStatus {
@@ -334,6 +385,40 @@ mod tests {
     use super::*;
 
     const BODY: &[u8] = br#"{"id":"evt_1"}"#;
+
+    #[test]
+    fn a_callback_announces_the_shipment_moved_and_the_order_delivered() {
+        let ids = crate::testing::SequentialIds::default();
+        let shipment = TrackedShipment {
+            id: ShipmentId::mint(&ids),
+            order_id: OrderId::mint(&ids),
+            carrier: Carrier::parse("dhl").unwrap(),
+            tracking_number: TrackingNumber::parse("JD0001").unwrap(),
+        };
+        let at = Timestamp::from_millis(1_800_000_000_000);
+        let update = TrackingUpdate {
+            event_id: "evt_1".into(),
+            carrier: None,
+            tracking_number: shipment.tracking_number.clone(),
+            status: TrackingStatus::Failure,
+            status_at: at,
+            checkpoints: Vec::new(),
+        };
+        let announced = announce(&shipment, &update, &ids, at);
+        let Payload::ShipmentUpdated(moved) = &announced.moved.payload else {
+            panic!("shipment.updated");
+        };
+        assert_eq!(
+            (moved.status, moved.exception),
+            (TrackingStatus::Failure, true)
+        );
+        assert_eq!(moved.shipment_id, shipment.id);
+        let Payload::OrderDelivered(delivered) = &announced.delivered.payload else {
+            panic!("order.delivered");
+        };
+        assert_eq!(delivered.order_id, shipment.order_id);
+        assert_ne!(announced.moved.id, announced.delivered.id);
+    }
 
     fn hmac(secret: &str, body: &[u8]) -> Vec<u8> {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();

@@ -9,7 +9,7 @@ use shop_domain::events::Event;
 use shop_domain::ids::{CustomerId, OrderId, TicketId};
 use shop_domain::money::{Currency, Money};
 use shop_domain::tickets::{
-    Author, Category, LinkedOrder, NewTicket, Priority, TicketState, TicketStatus,
+    Author, Category, LinkedOrder, NewTicket, Priority, TicketFacts, TicketState, TicketStatus,
 };
 use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
@@ -103,10 +103,18 @@ pub struct TicketView {
 }
 
 impl TicketView {
-    pub fn state(&self) -> TicketState {
-        TicketState {
-            status: self.status,
-            resolved_at: self.resolved_at,
+    /// What the help desk's decisions (`shop_domain::tickets`) read of this ticket.
+    pub fn facts(&self) -> TicketFacts<'_> {
+        TicketFacts {
+            id: &self.id,
+            number: &self.number,
+            state: TicketState {
+                status: self.status,
+                resolved_at: self.resolved_at,
+            },
+            priority: self.priority,
+            messages: self.messages.len(),
+            rated: self.rating.is_some(),
         }
     }
 

@@ -11,21 +11,12 @@ use shop_domain::ids::{OrderId, ShipmentId};
 use shop_domain::order::{OrderStatus, Transition};
 use shop_domain::shipments::{Carrier, TrackingNumber};
 use shop_domain::time::Timestamp;
-use shop_domain::tracking::TrackingUpdate;
+use shop_domain::tracking::{Announcements, TrackedShipment, TrackingUpdate};
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 
 use crate::store::outbox;
 use crate::store::sql::{self, err, json, num, opt_str, Db, Stmt, Violation};
-
-/// The shipment a callback is about.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Tracked {
-    pub id: ShipmentId,
-    pub order_id: OrderId,
-    pub carrier: Carrier,
-    pub tracking_number: TrackingNumber,
-}
 
 /// The shipment with this tracking number, the one of the same carrier first (partners may name
 /// a carrier differently from the merchant).
@@ -33,7 +24,7 @@ pub async fn find_shipment(
     db: &Db,
     carrier: Option<&Carrier>,
     number: &TrackingNumber,
-) -> Result<Option<Tracked>, StoreError> {
+) -> Result<Option<TrackedShipment>, StoreError> {
     sql::first(
         db,
         "SELECT id, order_id, carrier, tracking_number FROM shipments WHERE tracking_number = ?1 \
@@ -127,22 +118,14 @@ pub enum Applied {
     AlreadyRecorded,
 }
 
-/// The events a callback may write: each only if what it announces happens in the batch.
-pub struct Announcements<'a> {
-    /// `shipment.updated`, if the shipment's status moves.
-    pub moved: &'a Event,
-    /// `order.delivered`, if the order is delivered.
-    pub delivered: &'a Event,
-}
-
 /// Apply `update` to `shipment` in one batch led by `claim`.
 pub async fn apply(
     db: &Db,
     claim: Stmt,
     partner: &str,
-    shipment: &Tracked,
+    shipment: &TrackedShipment,
     update: &TrackingUpdate,
-    announce: Announcements<'_>,
+    announce: &Announcements,
     now: Timestamp,
 ) -> Result<Applied, StoreError> {
     let Announcements { moved, delivered } = announce;

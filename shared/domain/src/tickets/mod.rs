@@ -12,6 +12,12 @@ use crate::ids::{OrderId, TicketId};
 use crate::money::{Currency, Money};
 use crate::time::{Duration, Timestamp};
 
+mod desk;
+pub use desk::{
+    may_rate, open, rate, reply, stats_range, triage, Decided, Opened, Rating, TicketFacts,
+    TicketRefusal, MAX_STATS_RANGE,
+};
+
 pub const MAX_SUBJECT_CHARS: usize = 200;
 pub const MAX_MESSAGE_CHARS: usize = 10_000;
 pub const MAX_NAME_CHARS: usize = 200;
