@@ -3,13 +3,15 @@
 //! address (`shop_domain::checkout::Address::parse`); glue over `shop_edge::store::addresses`.
 
 use serde::Deserialize;
-use shop_domain::checkout::{has_unsafe_characters, Address, AddressInput};
+use shop_domain::accounts::DisplayName;
+use shop_domain::checkout::{Address, AddressInput};
 use shop_domain::ids::AddressId;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::addresses::{self as store, SaveOutcome};
 use shop_edge::{Call, Problem, Reply};
 
-use crate::{customer, Endpoint};
+use crate::me::customer;
+use crate::Endpoint;
 
 /// Address fields as sent; on `PATCH`, absent fields keep their value.
 #[derive(Deserialize, Default)]
@@ -150,17 +152,17 @@ pub async fn patch_me(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let customer = customer(call)?;
     let body: MeBody = call.json()?;
     let Some(name) = body.name else {
-        return crate::me(call).await;
+        return crate::me::me(call).await;
     };
-    let name = name.as_deref().map(str::trim).filter(|n| !n.is_empty());
-    if name.is_some_and(|n| n.chars().count() > 200 || has_unsafe_characters(n)) {
-        return Err(Problem::invalid_field(
-            "/name",
-            "invalid_name",
-            "name is up to 200 characters, without control characters",
-        ));
-    }
+    let name = DisplayName::parse(name.as_deref())
+        .map_err(|issue| Problem::invalid_field("/name", "invalid_name", issue.message()))?;
     let db = call.db()?;
-    store::set_name(&db, &customer, name, call.now).await?;
-    crate::me(call).await
+    store::set_name(
+        &db,
+        &customer,
+        name.as_ref().map(DisplayName::as_str),
+        call.now,
+    )
+    .await?;
+    crate::me::me(call).await
 }

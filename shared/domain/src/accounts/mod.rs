@@ -15,6 +15,11 @@ use crate::checkout::Email;
 use crate::time::{Duration, Timestamp};
 use crate::StoreError;
 
+mod lifecycle;
+pub use lifecycle::{
+    erase, register, request_reset, DisplayName, InvalidName, NewAccount, ResetLink, MAX_NAME_CHARS,
+};
+
 pub const MIN_PASSWORD_CHARS: usize = 10;
 pub const MAX_PASSWORD_CHARS: usize = 256;
 pub const SALT_BYTES: usize = 16;
