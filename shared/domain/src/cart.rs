@@ -152,6 +152,53 @@ pub struct ShippingChoice {
     pub method: String,
 }
 
+/// The longest shipping method code the configuration allows (schema/0015).
+pub const MAX_METHOD_CHARS: usize = 40;
+
+impl ShippingChoice {
+    /// A choice as received: a destination (country, postcode) and a method's code, every
+    /// problem reported at once.
+    pub fn parse(
+        country: &str,
+        postal_code: &str,
+        method: &str,
+    ) -> Result<Self, Vec<crate::checkout::FieldIssue>> {
+        use crate::checkout::FieldIssue;
+        let mut issues = Vec::new();
+        let destination = Destination::parse(country, postal_code);
+        if Destination::parse(country, "").is_none() {
+            issues.push(FieldIssue::new(
+                "/country",
+                "invalid_country",
+                "country is an ISO 3166-1 alpha-2 code",
+            ));
+        } else if destination.is_none() {
+            issues.push(FieldIssue::new(
+                "/postal_code",
+                "invalid_postal_code",
+                "postal_code is up to 12 letters, digits or '-' (spaces are ignored)",
+            ));
+        }
+        let method = method.trim();
+        if method.is_empty() || method.chars().count() > MAX_METHOD_CHARS {
+            issues.push(FieldIssue::new(
+                "/method",
+                "invalid_shipping_method",
+                format!(
+                    "method is a shipping method's code (1-{MAX_METHOD_CHARS} characters), as GET /v1/carts/{{id}}/shipping-options lists"
+                ),
+            ));
+        }
+        match destination {
+            Some(destination) if issues.is_empty() => Ok(ShippingChoice {
+                destination,
+                method: method.to_owned(),
+            }),
+            _ => Err(issues),
+        }
+    }
+}
+
 /// A SKU's current price (in the cart's currency), availability and weight.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrentOffer {
@@ -1140,6 +1187,25 @@ impl<R: CartRepository, Z: ShippingConfig> Carts<'_, R, Z> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shipping_choice_names_a_destination_and_a_method_code() {
+        let choice = ShippingChoice::parse(" nl ", "1012 ab", " express ").unwrap();
+        assert_eq!(choice.destination.country(), "NL");
+        assert_eq!(choice.method, "express");
+        let codes = |issues: Vec<crate::checkout::FieldIssue>| -> Vec<&'static str> {
+            issues.into_iter().map(|i| i.code).collect()
+        };
+        assert_eq!(
+            codes(ShippingChoice::parse("Netherlands", "", "").unwrap_err()),
+            ["invalid_country", "invalid_shipping_method"]
+        );
+        assert_eq!(
+            codes(ShippingChoice::parse("NL", "10#2", &"m".repeat(MAX_METHOD_CHARS)).unwrap_err()),
+            ["invalid_postal_code"]
+        );
+        assert!(ShippingChoice::parse("NL", "", &"m".repeat(MAX_METHOD_CHARS + 1)).is_err());
+    }
     use crate::testing::{InMemoryCarts, InMemoryCatalog, SequentialIds};
     use futures_executor::block_on;
     use proptest::prelude::*;
