@@ -20,16 +20,15 @@
 
 use std::cell::RefCell;
 
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use shop_domain::idempotency::{decide, Decision, IdempotencyKey, PriorAttempt, KEY_TTL};
 use shop_domain::time::Timestamp;
-use worker::wasm_bindgen::JsValue;
 use worker::D1Result;
 
 use crate::http::problem::Problem;
 use crate::http::reply::Reply;
-use crate::store::sql::{self, changes, Db, Stmt, Violation};
+use crate::store::idempotency::{self as records, Record};
+use crate::store::sql::{Db, Stmt};
 
 /// What identifies "the same request": method, path and the exact body bytes.
 pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
@@ -71,18 +70,6 @@ pub enum Refusal {
     Replay(Reply),
     /// In flight (409) or the key reused for another request (422).
     Problem(Problem),
-}
-
-#[derive(Deserialize)]
-struct Row {
-    fingerprint: String,
-    created_at: i64,
-    completed: i64,
-    response: Option<String>,
-}
-
-fn ms(t: Timestamp) -> JsValue {
-    JsValue::from_f64(t.millis() as f64)
 }
 
 /// The error a round trip returns once the key turned out to be an earlier request's.
@@ -148,7 +135,7 @@ impl Key {
                 results.remove(0);
                 Ok(results)
             }
-            Err(e) if self.is_conflict(&e) => match self.settle(db).await? {
+            Err(e) if records::is_claimed_already(&e) => match self.settle(db).await? {
                 None => {
                     self.set(State::Held);
                     db.send(statements).await
@@ -162,48 +149,26 @@ impl Key {
         }
     }
 
-    /// A plain INSERT: an existing record aborts the batch it leads.
+    /// This request's record: held from `now` for [`KEY_TTL`].
+    fn record(&self) -> Record<'_> {
+        Record {
+            scope: &self.scope,
+            key: &self.key,
+            fingerprint: &self.fingerprint,
+            created_at: self.now,
+            expires_at: self.now.plus(KEY_TTL),
+        }
+    }
+
     fn claim_statement(&self, db: &Db) -> worker::Result<Stmt> {
-        db.prepare(
-            "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at, expires_at, completed) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 0)",
-        )
-        .bind(&self.record())
-    }
-
-    /// `?1`–`?5` of a record held by this request: scope, key, fingerprint, created, expires.
-    fn record(&self) -> [JsValue; 5] {
-        [
-            self.scope.as_str().into(),
-            self.key.as_str().into(),
-            self.fingerprint.as_str().into(),
-            ms(self.now),
-            ms(self.now.plus(KEY_TTL)),
-        ]
-    }
-
-    fn is_conflict(&self, error: &worker::Error) -> bool {
-        matches!(
-            sql::violation(&error.to_string()),
-            Some(Violation::Unique(columns)) if columns.starts_with("idempotency_keys.")
-        )
+        records::claim(db, &self.record())
     }
 
     /// The key exists: decide from its record. `None`: this request may run (it took over an
     /// abandoned record).
     async fn settle(&self, db: &Db) -> worker::Result<Option<Refusal>> {
-        // Straight to D1 (`send`): these round trips are the claim's own.
-        let read = db
-            .prepare(
-                "SELECT fingerprint, created_at, completed, response_body AS response \
-                 FROM idempotency_keys WHERE scope = ?1 AND key = ?2",
-            )
-            .bind(&[self.scope.as_str().into(), self.key.as_str().into()])?;
-        let row: Option<Row> = only(db.send(vec![read]).await?)?
-            .results()?
-            .into_iter()
-            .next();
-        let Some(row) = row else {
+        // Straight to D1: these round trips are the claim's own.
+        let Some(row) = records::read(db, &self.scope, &self.key).await? else {
             // Deleted between our insert and read (its first attempt failed): ask for a retry.
             return Ok(Some(Refusal::Problem(in_flight())));
         };
@@ -227,15 +192,7 @@ impl Key {
             ))),
             Decision::InFlight => Some(Refusal::Problem(in_flight())),
             Decision::Reclaim => {
-                let take = db
-                    .prepare(
-                        "UPDATE idempotency_keys SET fingerprint = ?3, created_at = ?4, expires_at = ?5, \
-                         completed = 0, response_status = NULL, response_headers = NULL, response_body = NULL \
-                         WHERE scope = ?1 AND key = ?2 AND created_at = ?6",
-                    )
-                    .bind(&[self.record().as_slice(), &[ms(prior.created_at)]].concat())?;
-                let taken = only(db.send(vec![take]).await?)?;
-                if changes(&taken) == 1 {
+                if records::reclaim(db, &self.record(), prior.created_at).await? {
                     None
                 } else {
                     Some(Refusal::Problem(in_flight()))
@@ -248,17 +205,7 @@ impl Key {
     pub(crate) fn answer_statement(&self, db: &Db, reply: &Reply) -> worker::Result<Stmt> {
         let stored = serde_json::to_string(&reply.replayable())
             .map_err(|e| worker::Error::RustError(e.to_string()))?;
-        db.prepare(
-            "UPDATE idempotency_keys SET completed = 1, response_status = ?4, response_body = ?5 \
-             WHERE scope = ?1 AND key = ?2 AND created_at = ?3",
-        )
-        .bind(&[
-            self.scope.as_str().into(),
-            self.key.as_str().into(),
-            ms(self.now),
-            JsValue::from_f64(f64::from(reply.status)),
-            stored.into(),
-        ])
+        records::answer(db, &self.record(), reply.status, stored)
     }
 
     /// Store `reply` as the answer, after the fact (the handler did not answer in its batch).
@@ -283,28 +230,9 @@ impl Key {
         if !matches!(self.state(), State::Held) {
             return Ok(());
         }
-        retry(|| async {
-            db.prepare(
-                "DELETE FROM idempotency_keys \
-                 WHERE scope = ?1 AND key = ?2 AND created_at = ?3 AND completed = 0",
-            )
-            .bind(&[
-                self.scope.as_str().into(),
-                self.key.as_str().into(),
-                ms(self.now),
-            ])?
-            .run()
-            .await
-        })
-        .await
+        let record = self.record();
+        retry(|| records::release(db, &record)).await
     }
-}
-
-/// The result of a batch of one.
-fn only(mut results: Vec<D1Result>) -> worker::Result<D1Result> {
-    results
-        .pop()
-        .ok_or_else(|| worker::Error::RustError("D1 batch returned no result".into()))
 }
 
 fn in_flight() -> Problem {

@@ -8,6 +8,7 @@ pub mod carts;
 pub mod catalog;
 pub mod dead_events;
 pub mod effects;
+pub mod idempotency;
 pub mod inventory;
 pub mod membership;
 pub mod order_search;
