@@ -7,8 +7,9 @@ use shop_domain::ids::IdSource;
 use shop_domain::time::Timestamp;
 use shop_domain::webhooks::EndpointUrl;
 use shop_edge::http::runtime::{log_error, CryptoIds};
-use shop_edge::outbound::webhooks::{self, Redelivery, Sending};
+use shop_edge::outbound::webhooks::{self, Sending};
 use shop_edge::store::sql::Db;
+use shop_edge::store::webhooks::{self as store, Redelivery};
 use shop_edge::{Call, Problem, Reply};
 
 use crate::Endpoint;
@@ -33,7 +34,7 @@ pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         None => Problem::invalid_field("/event_types", "invalid_value", e.message),
     })?;
     let secret = webhooks::new_secret(&CryptoIds);
-    let endpoint = webhooks::Endpoint {
+    let endpoint = store::Endpoint {
         id: format!("whe_{:032x}", CryptoIds.next_u128()),
         url: url.as_str().to_owned(),
         event_types: subscription.into_types(),
@@ -42,9 +43,9 @@ pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         created_at: call.now,
     };
     let db = call.db()?;
-    webhooks::create_endpoint(&db, &endpoint, &secret).await?;
+    store::create_endpoint(&db, &endpoint, &secret).await?;
     // The secret is shown once: a replay of this answer says it was issued, without it.
-    let replay = webhooks::Endpoint {
+    let replay = store::Endpoint {
         secret: None,
         secret_already_issued: true,
         ..endpoint.clone()
@@ -67,9 +68,8 @@ pub async fn list_deliveries(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     )?;
     let after = call.time_cursor()?;
     let db = call.db()?;
-    let page =
-        webhooks::list_deliveries(&db, call.query("endpoint_id"), status, after, call.limit()?)
-            .await?;
+    let page = store::list_deliveries(&db, call.query("endpoint_id"), status, after, call.limit()?)
+        .await?;
     Ok(Reply::json(200, &page)?)
 }
 
@@ -88,7 +88,7 @@ fn delivery_not_found() -> Problem {
 pub async fn redeliver(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let id = call.path_param(0, prefixed("whd_"), delivery_not_found)?;
     let db = call.db()?;
-    match webhooks::redeliver(&db, &id, call.now).await? {
+    match store::redeliver(&db, &id, call.now).await? {
         Redelivery::Again(log) => {
             send_due_after_answer(call, Some(log.event_id.clone()));
             Ok(Reply::json(202, &log)?)
@@ -122,7 +122,7 @@ pub async fn redeliver_endpoint(call: &Call<Endpoint>) -> Result<Reply, Problem>
         Problem::invalid_field("/since", "invalid_timestamp", "an RFC 3339 timestamp")
     })?;
     let db = call.db()?;
-    let count = webhooks::redeliver_since(&db, &endpoint, since, call.now)
+    let count = store::redeliver_since(&db, &endpoint, since, call.now)
         .await?
         .ok_or_else(not_found)?;
     if count > 0 {

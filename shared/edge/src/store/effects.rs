@@ -9,9 +9,9 @@ use shop_domain::membership::MembershipPolicy;
 use shop_domain::time::Timestamp;
 use worker::wasm_bindgen::JsValue;
 
-use crate::outbound::webhooks;
 use crate::store::membership;
 use crate::store::sql::{self, num, Db, Stmt, Violation};
+use crate::store::webhooks;
 
 /// Why an event was not applied.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,3 +23,4 @@ pub mod shipping;
 pub mod sql;
 pub mod tickets;
 pub mod tracking;
+pub mod webhooks;
