@@ -508,6 +508,54 @@ pub fn refunded_event(
     )
 }
 
+/// What a provider's refund event does to an order's open refunds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settlement {
+    /// About no open refund (confirmed before, or made outside this system, e.g. in the
+    /// provider's dashboard): the event is recorded only.
+    RecordOnly,
+    /// The provider says this refund failed: its commitment is released.
+    Failed(Refund),
+    /// These refunds are confirmed, oldest first, each with its `order.refunded`, which carries
+    /// the running total refunded on the order.
+    Confirmed(Vec<(Refund, Event)>),
+}
+
+/// Settle the open refunds of an order (`refunded_before` confirmed already) that an event about
+/// refunds `named` (or, without names, a `cumulative` amount refunded on the payment) is about;
+/// `failed`: the provider says the refund failed.
+pub fn settle(
+    open: &[Refund],
+    refunded_before: i64,
+    named: &[String],
+    cumulative: Option<i64>,
+    failed: bool,
+    ids: &dyn crate::ids::IdSource,
+    now: Timestamp,
+) -> Settlement {
+    let cumulative = if failed { None } else { cumulative };
+    let chosen: Vec<&Refund> = confirmed_by(open, refunded_before, named, cumulative)
+        .iter()
+        .filter_map(|id| open.iter().find(|r| r.id == *id))
+        .collect();
+    match (failed, chosen.first()) {
+        (_, None) => Settlement::RecordOnly,
+        (true, Some(refund)) => Settlement::Failed((*refund).clone()),
+        (false, Some(_)) => {
+            let mut total = refunded_before;
+            Settlement::Confirmed(
+                chosen
+                    .into_iter()
+                    .map(|refund| {
+                        total += refund.amount.minor_units();
+                        (refund.clone(), refunded_event(ids, refund, total, now))
+                    })
+                    .collect(),
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,6 +564,68 @@ mod tests {
     use std::cell::RefCell;
 
     const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+
+    fn open_refund(n: u128, minor: i64, provider_id: &str) -> Refund {
+        use crate::ids::IdSource;
+        let ids = crate::testing::SequentialIds::default();
+        for _ in 0..n {
+            ids.next_u128();
+        }
+        let eur = |m| Money::from_minor(m, Currency::Eur).unwrap();
+        Refund {
+            id: RefundId::mint(&ids),
+            order_id: order_id(),
+            status: RefundStatus::Pending,
+            amount: eur(minor),
+            shipping: eur(0),
+            reason: "damaged".into(),
+            lines: Vec::new(),
+            provider: "stripe".into(),
+            provider_refund_id: Some(provider_id.into()),
+            created_at: NOW,
+            updated_at: NOW,
+        }
+    }
+
+    #[test]
+    fn settling_confirms_what_the_event_names_or_reaches_with_the_running_total() {
+        let ids = crate::testing::SequentialIds::default();
+        let open = [open_refund(10, 500, "re_1"), open_refund(20, 300, "re_2")];
+        // Named: only that refund, its event carrying what was refunded before plus it.
+        let Settlement::Confirmed(named) =
+            settle(&open, 1_000, &["re_2".into()], None, false, &ids, NOW)
+        else {
+            panic!("confirmed");
+        };
+        assert_eq!(named.len(), 1);
+        assert_eq!(named[0].0.id, open[1].id);
+        let crate::events::Payload::OrderRefunded(refunded) = &named[0].1.payload else {
+            panic!("order.refunded");
+        };
+        assert_eq!(refunded.refunded_minor, 1_300);
+        // A cumulative amount that reaches both: both, oldest first, totals running.
+        let Settlement::Confirmed(both) = settle(&open, 1_000, &[], Some(1_800), false, &ids, NOW)
+        else {
+            panic!("confirmed");
+        };
+        let totals: Vec<i64> = both
+            .iter()
+            .map(|(_, e)| match &e.payload {
+                crate::events::Payload::OrderRefunded(r) => r.refunded_minor,
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(totals, [1_500, 1_800]);
+        // A failure releases the named refund; an event about none is recorded only.
+        assert_eq!(
+            settle(&open, 0, &["re_1".into()], Some(9_999), true, &ids, NOW),
+            Settlement::Failed(open[0].clone())
+        );
+        assert_eq!(
+            settle(&open, 0, &["re_9".into()], None, false, &ids, NOW),
+            Settlement::RecordOnly
+        );
+    }
 
     fn order_id() -> OrderId {
         OrderId::parse("ord_0000000000000000000000000000000a").unwrap()
