@@ -4,7 +4,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { adminToken, assertProblem, eventually, GENEROUS_LIMITS, spawnApp, startMailbox } from "./helpers.mjs";
+import { adminToken, assertProblem, eventually, GENEROUS_LIMITS, spawnApp, startMailbox, freshLimiterWindow } from "./helpers.mjs";
 
 let app, mailbox;
 before(async () => {
@@ -132,6 +132,7 @@ test("a customer token opens /v1/me only; other audiences are refused there", as
 });
 
 test("logins are throttled per email with the platform's limiter", async () => {
+  await freshLimiterWindow();
   const email = fresh();
   let res;
   for (let i = 0; i < 9; i++) res = await post("/v1/auth/login", { email, password: "not the password at all" });
@@ -279,6 +280,7 @@ test("account mail the endpoint refuses for now is retried by the cron, then kep
 });
 
 test("guesses of the current password are throttled per customer, before any hash", async () => {
+  await freshLimiterWindow();
   const email = fresh();
   await post("/v1/auth/register", { email, password: PASSWORD });
   const { access_token } = (await post("/v1/auth/login", { email, password: PASSWORD })).body;

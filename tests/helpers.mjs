@@ -116,6 +116,18 @@ export async function skuWithStock(app, currency, min = 5) {
   return row;
 }
 
+/**
+ * Start early in a rate limiter's window. The local limiter (Miniflare's) counts in fixed windows
+ * of the binding's period and forgets every count at each boundary, so a test that counts
+ * requests up to a limit waits, when less than `needSeconds` are left, for the next window:
+ * the boundary then cannot fall between its requests (two files run at once, so they are slower).
+ */
+export async function freshLimiterWindow(periodSeconds = 60, needSeconds = 10) {
+  const period = periodSeconds * 1000;
+  const left = period - (Date.now() % period);
+  if (left < needSeconds * 1000) await new Promise((resolve) => setTimeout(resolve, left + 50));
+}
+
 /** Wait until `probe` returns something truthy (queue consumers run asynchronously). */
 export async function eventually(probe, what, timeoutMs = 15000) {
   const deadline = Date.now() + timeoutMs;

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { parse as parseToml } from "smol-toml";
 import { readFileSync } from "node:fs";
-import { assertProblem, newCart, spawnApp } from "./helpers.mjs";
+import { assertProblem, newCart, spawnApp, freshLimiterWindow } from "./helpers.mjs";
 
 let app;
 const sku = "CLASSICTEE-L-WHITE";
@@ -36,6 +36,7 @@ const checkout = (cartId, { ip, email }) =>
   );
 
 test("checkouts per client are limited: 429 with Retry-After, and nothing is written", async () => {
+  await freshLimiterWindow();
   const limit = configured.CHECKOUT_BY_CLIENT.limit;
   const ip = "192.0.2.10";
   for (let i = 0; i < limit; i++) {
@@ -55,6 +56,7 @@ test("checkouts per client are limited: 429 with Retry-After, and nothing is wri
 });
 
 test("checkouts per email are limited, whichever client they come from", async () => {
+  await freshLimiterWindow();
   const limit = configured.CHECKOUT_BY_EMAIL.limit;
   for (let i = 0; i < limit; i++) {
     const res = await checkout(await cart(), { ip: `198.18.0.${i + 1}`, email: "Hoarder@Example.com" });

@@ -3,7 +3,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac, randomUUID } from "node:crypto";
-import { adminToken, assertProblem, GENEROUS_LIMITS, newCart, spawnApp } from "./helpers.mjs";
+import { adminToken, assertProblem, GENEROUS_LIMITS, newCart, spawnApp, freshLimiterWindow } from "./helpers.mjs";
 
 const SECRETS = { easypost: ["ep_old_secret", "ep_new_secret"], aftership: ["as_secret"] };
 
@@ -198,6 +198,7 @@ test("forged, tampered, unsigned and misformatted callbacks are 400 and write no
 });
 
 test("a customer finds their parcels by order number and email or by the tracking token; wrong ones get the same 404; a script is throttled", async () => {
+  await freshLimiterWindow();
   const placed = await paidOrder(true);
   const order = placed.order;
   const shipment = await ship(order, "usps", SKUS);

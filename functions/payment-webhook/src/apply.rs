@@ -10,6 +10,7 @@ use shop_domain::lifecycle::{self, AsRead, LifecycleError};
 use shop_domain::payments::{self, Effect, Outcome, PaymentEvent, Verdict};
 use shop_domain::refunds::{self, Settlement};
 use shop_edge::http::runtime::{log_error, CryptoIds};
+use shop_edge::store::claims;
 use shop_edge::store::orders::D1Orders;
 use shop_edge::store::payments as store;
 use shop_edge::store::refunds::{self as store_refunds, Settled};
@@ -30,8 +31,8 @@ pub(crate) async fn accept(
         Ok(parsed) => parsed,
         Err(detail) => {
             // Signed by the provider, so kept for investigation (once per distinct body).
-            let claim = store::claim_malformed(db, provider, body, signed_at, call.now)?;
-            store::record(claim).await?;
+            let claim = claims::payment_malformed(db, provider, body, signed_at, call.now)?;
+            claims::record(claim).await?;
             return Err(Problem::new(400, "invalid_event", "Invalid event", detail));
         }
     };
@@ -73,7 +74,7 @@ async fn apply(
     } = delivery;
     let order = store::find_order(db, provider, event).await?;
     let claim = |order: &OrderId, outcome: Outcome| {
-        let claim = store::claim(db, provider, event, Some(order), outcome, text, call.now)?;
+        let claim = claims::payment(db, provider, event, Some(order), outcome, text, call.now)?;
         Ok::<_, Problem>(D1Orders::with_receipt(db, claim))
     };
     let (order_id, outcome, result) = match payments::decide(event, order.as_ref()) {
@@ -170,7 +171,7 @@ async fn settle_refunds(
     } else {
         Outcome::Refunded
     };
-    let claim = || store::claim(db, provider, event, Some(order), outcome, text, call.now);
+    let claim = || claims::payment(db, provider, event, Some(order), outcome, text, call.now);
     let settled = match settlement {
         Settlement::RecordOnly => {
             return record(call, db, delivery, Some(order), Outcome::Recorded)
@@ -215,8 +216,8 @@ async fn record(
         event,
         text,
     } = delivery;
-    let claim = store::claim(db, provider, event, order, outcome, text, call.now)?;
-    if !store::record(claim).await? {
+    let claim = claims::payment(db, provider, event, order, outcome, text, call.now)?;
+    if !claims::record(claim).await? {
         return received("duplicate");
     }
     if outcome == Outcome::UnknownOrder && event.effect == Some(Effect::Succeeded) {

@@ -12,6 +12,7 @@ use shop_domain::ids::OrderId;
 use shop_domain::tracking::{self, PartnerFormat};
 use shop_edge::http::auth::{self, Audience};
 use shop_edge::http::runtime::{log_error, CryptoIds};
+use shop_edge::store::claims;
 use shop_edge::store::tracking::{self as store, Applied, Lookup, TrackingView};
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response};
@@ -177,7 +178,7 @@ async fn callback(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         Ok(parsed) => parsed,
         Err(detail) => {
             // Signed by the partner, so kept for investigation (once per distinct body).
-            store::record(store::claim_malformed(&db, &partner, body, call.now)?).await?;
+            claims::record(claims::logistics_malformed(&db, &partner, body, call.now)?).await?;
             return Err(Problem::new(
                 400,
                 "invalid_callback",
@@ -189,7 +190,7 @@ async fn callback(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let Some(shipment) =
         store::find_shipment(&db, update.carrier.as_ref(), &update.tracking_number).await?
     else {
-        let claim = store::claim(
+        let claim = claims::logistics(
             &db,
             &partner,
             &update,
@@ -198,7 +199,7 @@ async fn callback(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             text,
             call.now,
         )?;
-        if !store::record(claim).await? {
+        if !claims::record(claim).await? {
             return received("duplicate");
         }
         log_error(
@@ -213,7 +214,7 @@ async fn callback(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         return received("unknown_shipment");
     };
     let announce = tracking::announce(&shipment, &update, &CryptoIds, call.now);
-    let claim = store::claim(
+    let claim = claims::logistics(
         &db,
         &partner,
         &update,

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod addresses;
 pub mod carts;
 pub mod catalog;
+pub mod claims;
 pub mod dead_events;
 pub mod effects;
 pub mod idempotency;

@@ -18,8 +18,8 @@ use worker::wasm_bindgen::JsValue;
 use crate::store::sql::{self, err, json, num, Db, Stmt, Violation};
 
 use crate::http::reply::Answer;
+use crate::store::claims;
 use crate::store::outbox::{self, Taker};
-use crate::store::payments;
 
 pub struct D1Orders<'a> {
     pub db: &'a Db,
@@ -561,7 +561,7 @@ impl D1Orders<'_> {
                     Some(Violation::Check(_) | Violation::Trigger("illegal order transition")) => {
                         Ok(CloseOutcome::Moved)
                     }
-                    _ if receipted && payments::is_repeated_claim(&message) => {
+                    _ if receipted && claims::is_repeated(&message) => {
                         Ok(CloseOutcome::AlreadyRecorded)
                     }
                     _ => Err(StoreError::new(format!("{context}: {message}"))),

@@ -7,13 +7,12 @@ use serde::{Deserialize, Serialize};
 use shop_domain::ids::{CartId, OrderId};
 use shop_domain::money::{Currency, Money};
 use shop_domain::order::{OrderStatus, PaymentLedger};
-use shop_domain::payments::{self, Outcome, PayableOrder, PaymentEvent};
+use shop_domain::payments::{self, PayableOrder, PaymentEvent};
 use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
-use worker::wasm_bindgen::JsValue;
 
 use crate::store::refunds::RefundRow;
-use crate::store::sql::{self, err, num, opt_num, opt_str, Db, Stmt, Violation};
+use crate::store::sql::{self, opt_str, Db};
 use shop_domain::refunds::Refund;
 
 #[derive(Deserialize)]
@@ -83,80 +82,6 @@ pub async fn payment_of(db: &Db, order: &OrderId) -> Result<Option<PaymentOf>, S
         "payment of order",
     )
     .await
-}
-
-/// The statement that records `event` (the claim): `payload` is the raw body as received.
-pub fn claim(
-    db: &Db,
-    provider: &str,
-    event: &PaymentEvent,
-    order: Option<&OrderId>,
-    outcome: Outcome,
-    payload: &str,
-    now: Timestamp,
-) -> Result<Stmt, StoreError> {
-    let amount = event.amount;
-    db.prepare(
-        "INSERT INTO payment_events (provider, event_id, type, order_id, payment_id, amount_minor, \
-           currency, occurred_at, outcome, received_at, payload) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )
-    .bind(&[
-        provider.into(),
-        event.id.as_str().into(),
-        event.kind.as_str().into(),
-        opt_str(order.map(OrderId::as_str)),
-        event.payment_id.as_str().into(),
-        opt_num(amount.map(|m| m.minor_units())),
-        opt_str(amount.map(|m| m.currency().code())),
-        num(event.occurred_at.millis()),
-        outcome.as_str().into(),
-        num(now.millis()),
-        JsValue::from_str(payload),
-    ])
-    .map_err(err("record payment event"))
-}
-
-/// The statement that records a signed delivery that is not an event (see
-/// `shop_domain::payments::malformed_id`).
-pub fn claim_malformed(
-    db: &Db,
-    provider: &str,
-    body: &[u8],
-    signed_at: Timestamp,
-    now: Timestamp,
-) -> Result<Stmt, StoreError> {
-    db.prepare(
-        "INSERT INTO payment_events (provider, event_id, type, order_id, payment_id, amount_minor, \
-           currency, occurred_at, outcome, received_at, payload) \
-         VALUES (?1, ?2, 'malformed', NULL, '', NULL, NULL, ?3, ?4, ?5, ?6)",
-    )
-    .bind(&[
-        provider.into(),
-        payments::malformed_id(body).into(),
-        num(signed_at.millis()),
-        Outcome::Malformed.as_str().into(),
-        num(now.millis()),
-        JsValue::from_str(&String::from_utf8_lossy(body)),
-    ])
-    .map_err(err("record malformed payment event"))
-}
-
-/// Run a claim alone. `false`: the event was recorded before (a second delivery).
-pub async fn record(claim: Stmt) -> Result<bool, StoreError> {
-    match claim.run().await {
-        Ok(_) => Ok(true),
-        Err(e) if is_repeated_claim(&e.to_string()) => Ok(false),
-        Err(e) => Err(err("record payment event")(e)),
-    }
-}
-
-/// Did a batch fail because its claim was recorded before (a second delivery of the event)?
-pub(crate) fn is_repeated_claim(message: &str) -> bool {
-    matches!(
-        sql::violation(message),
-        Some(Violation::Unique(columns)) if columns.starts_with("payment_events.")
-    )
 }
 
 /// An order's payment: its status and amounts, and its ledger (the provider events recorded for

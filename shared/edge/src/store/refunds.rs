@@ -15,8 +15,8 @@ use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 
+use crate::store::claims;
 use crate::store::outbox;
-use crate::store::payments;
 use crate::store::sql::{self, err, json, num, Db, Stmt, Violation};
 
 pub struct D1Refunds<'a> {
@@ -407,7 +407,7 @@ async fn settle(db: &Db, statements: Vec<Stmt>, context: &str) -> Result<Settled
         )),
         Err(e) => {
             let message = e.to_string();
-            if payments::is_repeated_claim(&message) {
+            if claims::is_repeated(&message) {
                 return Ok(Settled::AlreadyRecorded);
             }
             match sql::violation(&message) {

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use shop_domain::events::Event;
-use shop_domain::ids::{OrderId, ShipmentId};
+use shop_domain::ids::OrderId;
 use shop_domain::order::{OrderStatus, Transition};
 use shop_domain::shipments::{Carrier, TrackingNumber};
 use shop_domain::time::Timestamp;
@@ -15,8 +15,9 @@ use shop_domain::tracking::{Announcements, TrackedShipment, TrackingUpdate};
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 
+use crate::store::claims;
 use crate::store::outbox;
-use crate::store::sql::{self, err, json, num, opt_str, Db, Stmt, Violation};
+use crate::store::sql::{self, err, json, num, opt_str, Db, Stmt};
 
 /// The shipment with this tracking number, the one of the same carrier first (partners may name
 /// a carrier differently from the merchant).
@@ -36,69 +37,6 @@ pub async fn find_shipment(
         "find shipment",
     )
     .await
-}
-
-/// The claim that records `update` (`payload`: the raw body) with `outcome`.
-pub fn claim(
-    db: &Db,
-    partner: &str,
-    update: &TrackingUpdate,
-    shipment: Option<&ShipmentId>,
-    outcome: &str,
-    payload: &str,
-    now: Timestamp,
-) -> Result<Stmt, StoreError> {
-    db.prepare(
-        "INSERT INTO logistics_events (partner, event_id, shipment_id, tracking_number, status, outcome, \
-           received_at, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .bind(&[
-        partner.into(),
-        update.event_id.as_str().into(),
-        opt_str(shipment.map(ShipmentId::as_str)),
-        update.tracking_number.as_str().into(),
-        update.status.as_str().into(),
-        outcome.into(),
-        num(now.millis()),
-        JsValue::from_str(payload),
-    ])
-    .map_err(err("record logistics event"))
-}
-
-/// The claim of a signed body that is not a callback: kept once per distinct body.
-pub fn claim_malformed(
-    db: &Db,
-    partner: &str,
-    body: &[u8],
-    now: Timestamp,
-) -> Result<Stmt, StoreError> {
-    db.prepare(
-        "INSERT INTO logistics_events (partner, event_id, shipment_id, tracking_number, status, outcome, \
-           received_at, payload) VALUES (?1, ?2, NULL, '', 'malformed', 'malformed', ?3, ?4)",
-    )
-    .bind(&[
-        partner.into(),
-        shop_domain::payments::malformed_id(body).into(),
-        num(now.millis()),
-        JsValue::from_str(&String::from_utf8_lossy(body)),
-    ])
-    .map_err(err("record malformed logistics event"))
-}
-
-fn is_repeated_claim(message: &str) -> bool {
-    matches!(
-        sql::violation(message),
-        Some(Violation::Unique(columns)) if columns.starts_with("logistics_events.")
-    )
-}
-
-/// Run a claim alone. `false`: recorded before (a second delivery).
-pub async fn record(claim: Stmt) -> Result<bool, StoreError> {
-    match claim.run().await {
-        Ok(_) => Ok(true),
-        Err(e) if is_repeated_claim(&e.to_string()) => Ok(false),
-        Err(e) => Err(err("record logistics event")(e)),
-    }
 }
 
 #[derive(Serialize)]
@@ -230,7 +168,7 @@ pub async fn apply(
             }
             Ok(Applied::Applied(events))
         }
-        Err(e) if is_repeated_claim(&e.to_string()) => Ok(Applied::AlreadyRecorded),
+        Err(e) if claims::is_repeated(&e.to_string()) => Ok(Applied::AlreadyRecorded),
         Err(e) => Err(err(context)(e)),
     }
 }
