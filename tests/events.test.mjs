@@ -3,6 +3,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { adminToken, assertProblem, eventually, minor, newCart, spawnApp } from "./helpers.mjs";
+import { placeOrder as place, restock } from "./fixtures.mjs";
 
 let app;
 // One retry (2 s later) before the dead-letter queue, so an outage outlasts every retry quickly.
@@ -12,16 +13,8 @@ after(async () => app?.close());
 const address = { name: "Alan Turing", line1: "2 Bletchley Park", city: "Milton Keynes", postal_code: "MK3 6EB", country: "GB" };
 
 async function placeOrder(sku, quantity = 1, { lowThreshold = 0, onHand = 100 } = {}) {
-  await app.db.prepare("UPDATE inventory SET on_hand = ?2, reserved = 0, low_threshold = ?3 WHERE sku = ?1").bind(sku, onHand, lowThreshold).run();
-  const cart = await newCart(app);
-  assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity })).status, 200);
-  const res = await app.post(
-    `/v1/carts/${cart.id}/checkout`,
-    { email: "alan@example.com", shipping_address: address, shipping_method: "standard", payment_provider: "test" },
-    { headers: { "Idempotency-Key": randomUUID() } },
-  );
-  assert.equal(res.status, 201, res.text);
-  return res.body.order;
+  await restock(app, sku, { onHand, lowThreshold });
+  return (await place(app, [{ sku, quantity }], { email: "alan@example.com", address })).order;
 }
 
 async function eventOf(orderId, type = "order.created") {

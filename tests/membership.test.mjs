@@ -5,6 +5,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { adminToken, eventually, minor, signedInCustomer, spawnApp, stripeChargeRefunded, standardRefundSucceeded } from "./helpers.mjs";
+import { ARLINGTON, capture, placeOrder as place, restock } from "./fixtures.mjs";
 
 const STRIPE_SECRET = "whsec_membership_0123456789";
 const ACME_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -19,18 +20,13 @@ before(async () => {
 after(async () => app?.close());
 
 const key = () => ({ "Idempotency-Key": randomUUID() });
-const address = { name: "Grace Hopper", line1: "1 Navy Way", city: "Arlington", postal_code: "22202", country: "US" };
 const SKU = "BUCKETHAT-SAND";
 
 async function paidOrder(buyer, quantity) {
-  await app.db.prepare("UPDATE inventory SET on_hand = 100, reserved = 0 WHERE sku = ?1").bind(SKU).run();
-  const cart = (await app.post("/v1/carts", { currency: "EUR" }, { headers: { ...buyer.auth, ...key() } })).body.id;
-  assert.equal((await app.post(`/v1/carts/${cart}/items`, { sku: SKU, quantity }, { headers: buyer.auth })).status, 200);
-  const res = await app.post(`/v1/carts/${cart}/checkout`, { email: buyer.email, shipping_address: address, shipping_method: "standard", payment_provider: "test" }, { headers: { ...buyer.auth, ...key() } });
-  assert.equal(res.status, 201, res.text);
-  const capture = await app.post(`/v1/admin/orders/${res.body.order.id}/capture`, {}, { headers: { Authorization: admin } });
-  assert.equal(capture.status, 200, capture.text);
-  return res.body.order;
+  await restock(app, SKU);
+  const { order } = await place(app, [{ sku: SKU, quantity }], { email: buyer.email, address: ARLINGTON, headers: buyer.auth });
+  await capture(app, order, admin);
+  return order;
 }
 
 const me = async (buyer) => (await app.get("/v1/me", { headers: buyer.auth })).body.membership;
@@ -99,7 +95,7 @@ test("a guest's order earns nothing, and the ledger refuses to go below zero or 
   const cart = (await app.post("/v1/carts", { currency: "EUR" })).body.id;
   await app.db.prepare("UPDATE inventory SET on_hand = 100, reserved = 0 WHERE sku = ?1").bind(SKU).run();
   await app.post(`/v1/carts/${cart}/items`, { sku: SKU, quantity: 1 });
-  const res = await app.post(`/v1/carts/${cart}/checkout`, { email: buyer.email, shipping_address: address, shipping_method: "standard", payment_provider: "test" }, { headers: key() });
+  const res = await app.post(`/v1/carts/${cart}/checkout`, { email: buyer.email, shipping_address: ARLINGTON, shipping_method: "standard", payment_provider: "test" }, { headers: key() });
   await app.post(`/v1/admin/orders/${res.body.order.id}/capture`, {}, { headers: { Authorization: admin } });
   const event = await eventually(() => paidEvent(res.body.order.id), "order.paid written");
   await eventually(async () => (await app.db.prepare("SELECT count(*) AS n FROM processed_events WHERE event_id = ?1").bind(event.id).first("n")) === 1, "order.paid applied");

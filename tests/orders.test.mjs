@@ -3,6 +3,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { adminToken, assertProblem, newCart, spawnApp } from "./helpers.mjs";
+import { placeOrder as place, restock } from "./fixtures.mjs";
 
 let app;
 before(async () => (app = await spawnApp()));
@@ -12,16 +13,8 @@ const address = { name: "Katherine Johnson", line1: "1 Langley", city: "Hampton"
 const stock = (sku) => app.db.prepare("SELECT on_hand, reserved FROM inventory WHERE sku = ?1").bind(sku).first();
 
 async function placeOrder(sku, quantity) {
-  await app.db.prepare("UPDATE inventory SET on_hand = 20, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
-  const cart = await newCart(app);
-  assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity })).status, 200);
-  const res = await app.post(
-    `/v1/carts/${cart.id}/checkout`,
-    { email: "kj@example.com", shipping_address: address, shipping_method: "express", payment_provider: "test" },
-    { headers: { "Idempotency-Key": randomUUID() } },
-  );
-  assert.equal(res.status, 201, res.text);
-  return res.body.order;
+  await restock(app, sku, { onHand: 20 });
+  return (await place(app, [{ sku, quantity }], { email: "kj@example.com", address, shippingMethod: "express" })).order;
 }
 
 const status = (id) => app.db.prepare("SELECT status FROM orders WHERE id = ?1").bind(id).first("status");

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import Stripe from "stripe";
 import { adminToken, assertProblem, minor, newCart, spawnApp } from "./helpers.mjs";
+import { ARLINGTON, placeOrder as place, restock } from "./fixtures.mjs";
 
 const OLD = "whsec_old_0123456789abcdef";
 const NEW = "whsec_new_fedcba9876543210";
@@ -15,19 +16,11 @@ let app;
 before(async () => (app = await spawnApp({ vars: { STRIPE_WEBHOOK_SECRETS: `${OLD},${NEW}` } })));
 after(async () => app?.close());
 
-const address = { name: "Grace Hopper", line1: "1 Navy Way", city: "Arlington", postal_code: "22202", country: "US" };
 
-async function placeOrder(sku = "BUCKETHAT-SAND", { restock = true } = {}) {
-  if (restock) await app.db.prepare("UPDATE inventory SET on_hand = 50, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
-  const cart = await newCart(app);
-  assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 1 })).status, 200);
-  const res = await app.post(
-    `/v1/carts/${cart.id}/checkout`,
-    { email: "gh@example.com", shipping_address: address, shipping_method: "standard", payment_provider: "test" },
-    { headers: { "Idempotency-Key": randomUUID() } },
-  );
-  assert.equal(res.status, 201, res.text);
-  return { ...res.body.order, token: res.body.order_token };
+async function placeOrder(sku = "BUCKETHAT-SAND", { restock: refill = true } = {}) {
+  if (refill) await restock(app, sku, { onHand: 50 });
+  const placed = await place(app, [{ sku, quantity: 1 }], { email: "gh@example.com", address: ARLINGTON });
+  return { ...placed.order, token: placed.order_token };
 }
 
 /** A Stripe event about `order`'s PaymentIntent, as Stripe would send it. */

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import Stripe from "stripe";
 import { adminToken, assertProblem, minor, newCart, spawnApp, stripeChargeRefunded, standardPaymentSucceeded, standardRefundSucceeded } from "./helpers.mjs";
+import { ARLINGTON, capture, placeOrder as place, restock } from "./fixtures.mjs";
 
 const STRIPE_SECRET = "whsec_refunds_0123456789";
 const ACME_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -17,26 +18,13 @@ before(async () => {
 });
 after(async () => app?.close());
 
-const address = { name: "Grace Hopper", line1: "1 Navy Way", city: "Arlington", postal_code: "22202", country: "US" };
 const SKUS = ["BUCKETHAT-SAND", "BUCKETHAT-BLACK"];
 
 /** An order of 3 × BUCKETHAT-SAND and 1 × BUCKETHAT-BLACK, paid unless `paid` is false. */
 async function order({ paid = true } = {}) {
-  for (const sku of SKUS) await app.db.prepare("UPDATE inventory SET on_hand = 100, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
-  const cart = await newCart(app);
-  assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku: SKUS[0], quantity: 3 })).status, 200);
-  assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku: SKUS[1], quantity: 1 })).status, 200);
-  const res = await app.post(
-    `/v1/carts/${cart.id}/checkout`,
-    { email: "gh@example.com", shipping_address: address, shipping_method: "standard", payment_provider: "test" },
-    { headers: { "Idempotency-Key": randomUUID() } },
-  );
-  assert.equal(res.status, 201, res.text);
-  const placed = res.body.order;
-  if (paid) {
-    const capture = await app.post(`/v1/admin/orders/${placed.id}/capture`, {}, { headers: { Authorization: admin } });
-    assert.equal(capture.status, 200, capture.text);
-  }
+  await restock(app, SKUS);
+  const { order: placed } = await place(app, [{ sku: SKUS[0], quantity: 3 }, { sku: SKUS[1], quantity: 1 }], { email: "gh@example.com", address: ARLINGTON });
+  if (paid) await capture(app, placed, admin);
   return placed;
 }
 

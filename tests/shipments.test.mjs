@@ -4,6 +4,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { adminToken, assertProblem, newCart, spawnApp } from "./helpers.mjs";
+import { capture, LONDON, placeOrder as place, restock } from "./fixtures.mjs";
 
 let app, admin;
 before(async () => {
@@ -12,27 +13,16 @@ before(async () => {
 });
 after(async () => app?.close());
 
-const address = { name: "Ada Lovelace", line1: "12 St James's Square", city: "London", postal_code: "SW1Y 4JH", country: "GB" };
 const SKUS = ["BUCKETHAT-SAND", "BUCKETHAT-BLACK"];
 
 /** An order of 3 × BUCKETHAT-SAND and 1 × BUCKETHAT-BLACK, paid unless `paid` is false. */
 async function order({ paid = true } = {}) {
-  for (const sku of SKUS) await app.db.prepare("UPDATE inventory SET on_hand = 100, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
-  const cart = await newCart(app);
-  assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku: SKUS[0], quantity: 3 })).status, 200);
-  const added = await app.post(`/v1/carts/${cart.id}/items`, { sku: SKUS[1], quantity: 1 });
-  assert.equal(added.status, 200);
-  const cartLines = added.body.lines.map((l) => l.id);
-  const res = await app.post(
-    `/v1/carts/${cart.id}/checkout`,
-    { email: "ada@example.com", shipping_address: address, shipping_method: "standard", payment_provider: "test" },
-    { headers: { "Idempotency-Key": randomUUID() } },
-  );
-  assert.equal(res.status, 201, res.text);
+  await restock(app, SKUS);
+  const placed = await place(app, [{ sku: SKUS[0], quantity: 3 }, { sku: SKUS[1], quantity: 1 }], { email: "ada@example.com", address: LONDON });
   // Order lines keep the ids they had in the cart.
-  assert.deepEqual(res.body.order.lines.map((l) => l.id), cartLines);
-  if (paid) assert.equal((await app.post(`/v1/admin/orders/${res.body.order.id}/capture`, {}, { headers: { Authorization: admin } })).status, 200);
-  return res.body.order;
+  assert.deepEqual(placed.order.lines.map((l) => l.id), placed.cartLines);
+  if (paid) await capture(app, placed.order, admin);
+  return placed.order;
 }
 
 const ship = (orderId, body, headers = {}) =>

@@ -7,6 +7,7 @@ import { createServer } from "node:http";
 import { randomUUID } from "node:crypto";
 import { Webhook } from "standardwebhooks";
 import { adminToken, assertProblem, eventually, GENEROUS_LIMITS, newCart, spawnApp, freshLimiterWindow } from "./helpers.mjs";
+import { capture, LONDON, placeOrder as place, restock } from "./fixtures.mjs";
 
 let app, server, base, agent, reader, helpdeskSecret;
 const helpdesk = [];
@@ -46,7 +47,6 @@ after(async () => {
   server?.close();
 });
 
-const address = { name: "Ada Lovelace", line1: "12 St James's Square", city: "London", postal_code: "SW1Y 4JH", country: "GB" };
 let emails = 0;
 const freshEmail = () => `customer${++emails}-${randomUUID().slice(0, 8)}@example.com`;
 
@@ -57,17 +57,10 @@ const valid = (email = freshEmail()) => ({ email, subject: "Where is my parcel?"
 /** A paid order of two hoodies, shipped, placed with `email`. */
 async function order(email) {
   const sku = "ZIPHOODIE-M-GREY";
-  await app.db.prepare("UPDATE inventory SET on_hand = 100, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
-  const cart = await newCart(app);
-  assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 2 })).status, 200);
-  const res = await app.post(
-    `/v1/carts/${cart.id}/checkout`,
-    { email, shipping_address: address, shipping_method: "standard", payment_provider: "test" },
-    { headers: { "Idempotency-Key": randomUUID() } },
-  );
-  assert.equal(res.status, 201, res.text);
+  await restock(app, sku);
+  const res = { body: await place(app, [{ sku, quantity: 2 }], { email, address: LONDON }) };
   const admin = { Authorization: `Bearer ${await adminToken(["orders:write"])}` };
-  assert.equal((await app.post(`/v1/admin/orders/${res.body.order.id}/capture`, {}, { headers: admin })).status, 200);
+  await capture(app, res.body.order, admin.Authorization);
   const shipped = await app.post(
     `/v1/admin/orders/${res.body.order.id}/shipments`,
     { carrier: "ups", tracking_number: `1Z${randomUUID().replaceAll("-", "").slice(0, 14).toUpperCase()}`, lines: [{ line_id: res.body.order.lines[0].id, quantity: 1 }] },

@@ -4,6 +4,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac, randomUUID } from "node:crypto";
 import { adminToken, assertProblem, GENEROUS_LIMITS, newCart, spawnApp, freshLimiterWindow } from "./helpers.mjs";
+import { capture, LONDON, placeOrder as place, restock } from "./fixtures.mjs";
 
 const SECRETS = { easypost: ["ep_old_secret", "ep_new_secret"], aftership: ["as_secret"] };
 
@@ -21,21 +22,13 @@ before(async () => {
 });
 after(async () => app?.close());
 
-const address = { name: "Ada Lovelace", line1: "12 St James's Square", city: "London", postal_code: "SW1Y 4JH", country: "GB" };
 const SKUS = ["BUCKETHAT-SAND", "BUCKETHAT-BLACK"];
 
 async function paidOrder(full = false) {
-  for (const sku of SKUS) await app.db.prepare("UPDATE inventory SET on_hand = 100, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
-  const cart = await newCart(app);
-  for (const sku of SKUS) assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 1 })).status, 200);
-  const res = await app.post(
-    `/v1/carts/${cart.id}/checkout`,
-    { email: "ada@example.com", shipping_address: address, shipping_method: "standard", payment_provider: "test" },
-    { headers: { "Idempotency-Key": randomUUID() } },
-  );
-  assert.equal(res.status, 201, res.text);
-  assert.equal((await app.post(`/v1/admin/orders/${res.body.order.id}/capture`, {}, { headers: { Authorization: admin } })).status, 200);
-  return full ? res.body : res.body.order;
+  await restock(app, SKUS);
+  const placed = await place(app, SKUS.map((sku) => ({ sku, quantity: 1 })), { address: LONDON });
+  await capture(app, placed.order, admin);
+  return full ? placed : placed.order;
 }
 
 async function ship(order, carrier, skus) {
