@@ -33,7 +33,11 @@ pub(crate) async fn accept(
             // Signed by the provider, so kept for investigation (once per distinct body).
             let claim = claims::payment_malformed(db, provider, body, signed_at, call.now)?;
             claims::record(claim).await?;
-            return Err(Problem::new(400, "invalid_event", "Invalid event", detail));
+            return Err(Problem::unreadable_delivery(
+                "invalid_event",
+                "Invalid event",
+                detail,
+            ));
         }
     };
     if event.effect.is_none() {

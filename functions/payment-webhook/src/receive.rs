@@ -3,22 +3,13 @@
 
 use crate::apply::accept;
 use crate::{Endpoint, STRIPE};
-use shop_domain::payments::{self, SignatureError, StandardEvent, StripeEvent};
+use shop_domain::payments::{self, StandardEvent, StripeEvent};
 use shop_domain::standard_webhooks::{self, Headers};
 use shop_edge::http::runtime::log_error;
 use shop_edge::{Call, Problem, Reply};
 
 pub(crate) fn received(outcome: &str) -> Result<Reply, Problem> {
     Ok(Reply::received(outcome))
-}
-
-pub(crate) fn signature_invalid(header: &str, e: SignatureError) -> Problem {
-    Problem::new(
-        400,
-        "signature_invalid",
-        "Signature invalid",
-        format!("The {header} does not verify: {}", e.as_str()),
-    )
 }
 
 /// The configured secrets of a setting (comma-separated); unset or empty is logged, since it
@@ -46,7 +37,7 @@ pub(crate) async fn stripe(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         call.now,
         call.config.payment_webhook_tolerance,
     )
-    .map_err(|e| signature_invalid("Stripe-Signature", e))?;
+    .map_err(|e| Problem::signature_invalid("Stripe-Signature", e))?;
     let db = call.db()?;
     let parsed = utf8(body).and_then(|text| {
         serde_json::from_str::<StripeEvent>(text)
@@ -87,7 +78,7 @@ pub(crate) async fn standard(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         call.now,
         call.config.payment_webhook_tolerance,
     )
-    .map_err(|e| signature_invalid("webhook-signature", e))?;
+    .map_err(|e| Problem::signature_invalid("webhook-signature", e))?;
     let id = id.unwrap_or_default();
     let db = call.db()?;
     let parsed = utf8(body).and_then(|text| {

@@ -158,18 +158,7 @@ async fn callback(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         body,
         &secrets,
     )
-    .map_err(|e| {
-        Problem::new(
-            400,
-            "signature_invalid",
-            "Signature invalid",
-            format!(
-                "The {} does not verify: {}",
-                format.signature_header(),
-                e.as_str()
-            ),
-        )
-    })?;
+    .map_err(|e| Problem::signature_invalid(format.signature_header(), e))?;
     let db = call.db()?;
     let parsed = std::str::from_utf8(body)
         .map_err(|_| "the body is not UTF-8".to_owned())
@@ -179,8 +168,7 @@ async fn callback(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         Err(detail) => {
             // Signed by the partner, so kept for investigation (once per distinct body).
             claims::record(claims::logistics_malformed(&db, &partner, body, call.now)?).await?;
-            return Err(Problem::new(
-                400,
+            return Err(Problem::unreadable_delivery(
                 "invalid_callback",
                 "Invalid callback",
                 detail,

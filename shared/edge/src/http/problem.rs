@@ -146,6 +146,23 @@ impl Problem {
         )
     }
 
+    /// An inbound delivery whose signature (in the `header`) does not verify: nothing of it was
+    /// read or written.
+    pub fn signature_invalid(header: &str, error: shop_domain::payments::SignatureError) -> Self {
+        Problem::new(
+            400,
+            "signature_invalid",
+            "Signature invalid",
+            format!("The {header} does not verify: {}", error.as_str()),
+        )
+    }
+
+    /// A signed delivery whose body cannot be read (`code`: `invalid_event`, `invalid_callback`);
+    /// it was kept for investigation.
+    pub fn unreadable_delivery(code: &'static str, title: &'static str, detail: String) -> Self {
+        Problem::new(400, code, title, detail)
+    }
+
     pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
         Problem::new(404, code, "Not found", detail)
     }
