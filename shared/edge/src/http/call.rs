@@ -241,3 +241,15 @@ impl<E: Copy> Call<E> {
         }
     }
 }
+
+impl<E> Call<E> {
+    /// Send the events a store operation wrote to the queue: the one publish step of every
+    /// handler. Nothing is written to D1 on the request's path: the consumer marks a row sent
+    /// and applied in its effect batch, and until then the cron sends it again
+    /// (`resend_after` after it was written). A failure is logged, not answered.
+    pub async fn publish(&self, events: &[shop_domain::events::Event]) {
+        if let Err(e) = crate::store::outbox::send(&self.env, events).await {
+            self.internal("publishing events", &e);
+        }
+    }
+}

@@ -158,18 +158,6 @@ pub fn written(results: &[D1Result]) -> worker::Result<Vec<Event>> {
 
 pub const QUEUE_BINDING: &str = "ORDER_EVENTS";
 
-impl<E> crate::http::runtime::Call<E> {
-    /// Send the events a store operation wrote to the queue: the one publish step of every
-    /// handler. Nothing is written to D1 on the request's path: the consumer marks a row sent
-    /// and applied in its effect batch, and until then the cron sends it again
-    /// (`resend_after` after it was written). A failure is logged, not answered.
-    pub async fn publish(&self, events: &[Event]) {
-        if let Err(e) = send(&self.env, events).await {
-            self.internal("publishing events", &e);
-        }
-    }
-}
-
 /// Send `events` to the queue in one `send_batch`, each as the JSON text of the envelope.
 pub async fn send(env: &Env, events: &[Event]) -> worker::Result<()> {
     if events.is_empty() {
