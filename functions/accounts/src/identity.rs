@@ -1,5 +1,6 @@
 //! `/v1/auth`: registration, login (with the guest cart's merge), refresh and logout.
 
+use crate::guard::{email, throttle};
 use crate::links::send_after_answer;
 use crate::Endpoint;
 use serde::{Deserialize, Serialize};
@@ -9,7 +10,6 @@ use shop_domain::accounts::{
     REFRESH_TOKEN_TTL,
 };
 use shop_domain::cart::{CartError, Carts};
-use shop_domain::checkout::Email;
 use shop_domain::ids::{CartId, CustomerId};
 use shop_edge::http::auth::{self, Audience, Principal};
 use shop_edge::http::problem::FieldError;
@@ -19,22 +19,6 @@ use shop_edge::store::accounts as store;
 use shop_edge::store::carts::D1Carts;
 use shop_edge::store::shipping::CachedZones;
 use shop_edge::{Call, Problem, Reply};
-
-/// Throttle by client address and by email address (the platform's limiter), before any
-/// password is derived.
-pub(crate) async fn throttle(call: &Call<Endpoint>, email: Option<&Email>) -> Result<(), Problem> {
-    call.rate_limit_client("AUTH_BY_CLIENT").await?;
-    if let Some(email) = email {
-        call.rate_limit_email("AUTH_BY_EMAIL", email.as_str())
-            .await?;
-    }
-    Ok(())
-}
-
-pub(crate) fn email(text: &str) -> Result<Email, Problem> {
-    Email::parse(text)
-        .ok_or_else(|| Problem::invalid_field("/email", "invalid_email", "not an email address"))
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -16,6 +16,7 @@ use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
 mod addresses;
+mod guard;
 mod identity;
 mod links;
 mod me;

@@ -1,7 +1,7 @@
 //! The single-use links: email verification and password reset (request and confirmation),
 //! and account mail handed over after the answer.
 
-use crate::identity::{email, throttle};
+use crate::guard::{email, throttle};
 use crate::Endpoint;
 use serde::Deserialize;
 use shop_domain::accounts::ResetLink;

@@ -2,7 +2,6 @@
 //! effects in one batch (paid, review, refunds settled, or recorded only), decided again when the
 //! order moved meanwhile.
 
-use crate::receive::received;
 use crate::Endpoint;
 use shop_domain::events::ReviewedPayment;
 use shop_domain::ids::OrderId;
@@ -16,6 +15,12 @@ use shop_edge::store::payments as store;
 use shop_edge::store::refunds::{self as store_refunds, Settled};
 use shop_edge::store::sql::Db;
 use shop_edge::{Call, Problem, Reply};
+
+/// The answer to a delivery taken (applied, recorded, ignored or a duplicate): 200 and what
+/// became of it.
+fn received(outcome: &str) -> Result<Reply, Problem> {
+    Ok(Reply::received(outcome))
+}
 
 /// A verified delivery of `provider`: record what cannot be read (400), else find the event's
 /// order, decide, and write the claim with the effects.

@@ -8,10 +8,6 @@ use shop_domain::standard_webhooks::{self, Headers};
 use shop_edge::http::runtime::log_error;
 use shop_edge::{Call, Problem, Reply};
 
-pub(crate) fn received(outcome: &str) -> Result<Reply, Problem> {
-    Ok(Reply::received(outcome))
-}
-
 /// The configured secrets of a setting (comma-separated); unset or empty is logged, since it
 /// refuses every delivery.
 pub(crate) fn secrets(call: &Call<Endpoint>, setting: &str) -> Vec<String> {
