@@ -162,8 +162,8 @@ impl ShippingChoice {
         country: &str,
         postal_code: &str,
         method: &str,
-    ) -> Result<Self, Vec<crate::checkout::FieldIssue>> {
-        use crate::checkout::FieldIssue;
+    ) -> Result<Self, Vec<crate::contact::FieldIssue>> {
+        use crate::contact::FieldIssue;
         let mut issues = Vec::new();
         let destination = Destination::parse(country, postal_code);
         if Destination::parse(country, "").is_none() {
@@ -1193,7 +1193,7 @@ mod tests {
         let choice = ShippingChoice::parse(" nl ", "1012 ab", " express ").unwrap();
         assert_eq!(choice.destination.country(), "NL");
         assert_eq!(choice.method, "express");
-        let codes = |issues: Vec<crate::checkout::FieldIssue>| -> Vec<&'static str> {
+        let codes = |issues: Vec<crate::contact::FieldIssue>| -> Vec<&'static str> {
             issues.into_iter().map(|i| i.code).collect()
         };
         assert_eq!(

@@ -51,9 +51,8 @@ impl AdjustmentReason {
     pub fn parse(reason: &str) -> Option<Self> {
         let reason = reason.trim();
         let length = reason.chars().count();
-        ((1..=MAX_REASON_CHARS).contains(&length)
-            && !crate::checkout::has_unsafe_characters(reason))
-        .then(|| AdjustmentReason(reason.to_owned()))
+        ((1..=MAX_REASON_CHARS).contains(&length) && !crate::contact::has_unsafe_characters(reason))
+            .then(|| AdjustmentReason(reason.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod cart;
 pub mod catalog;
 pub mod checkout;
+pub mod contact;
 pub mod events;
 pub mod idempotency;
 pub mod ids;

@@ -5,7 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkout::{Address, Email, PaymentReference};
+use crate::checkout::PaymentReference;
+use crate::contact::{Address, Email};
 use crate::events::Event;
 use crate::ids::{CartId, CustomerId, LineId, OrderId, ProductId, Sku};
 use crate::inventory::Shortage;

@@ -8,17 +8,35 @@
 //! `verify_slice`.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::checkout::PaymentError;
 use crate::events::{Payload, ReviewReason};
 use crate::ids::{CartId, OrderId};
 use crate::money::{Currency, Money};
 use crate::order::OrderStatus;
 use crate::time::{Duration, Timestamp};
+
+/// What a payment provider call came to when it did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentError {
+    /// The provider could not be reached, or its answer is not known (it may have acted).
+    Unavailable(String),
+    /// The provider answered that it will not do it (nothing was done there).
+    Declined(String),
+}
+
+impl fmt::Display for PaymentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PaymentError::Unavailable(why) => write!(f, "payment provider unavailable: {why}"),
+            PaymentError::Declined(why) => write!(f, "payment provider declined: {why}"),
+        }
+    }
+}
 
 /// How far a delivery's timestamp may be from now, either way (Stripe's default).
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);

@@ -11,11 +11,12 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::checkout::{has_unsafe_characters, PaymentError};
+use crate::contact::has_unsafe_characters;
 use crate::events::Event;
 use crate::ids::{LineId, OrderId, RefundId, Sku};
 use crate::money::{allocate, Currency, Money};
 use crate::order::{LineRef, OrderStatus};
+use crate::payments::PaymentError;
 use crate::time::Timestamp;
 use crate::StoreError;
 

@@ -10,7 +10,7 @@
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
-use crate::checkout::FieldIssue;
+use crate::contact::FieldIssue;
 use crate::tickets::text;
 
 pub const MAX_TITLE_CHARS: usize = 120;

@@ -7,6 +7,22 @@ use serde::{Deserialize, Serialize};
 use crate::money::Money;
 use crate::StoreError;
 
+/// Shipping prices (port): zones, methods, weight bands and thresholds (see `shipping::Zones`).
+pub trait ShippingRates {
+    /// The price of `method` to `destination` for a parcel of `weight_grams` and a cart of
+    /// `subtotal` (in its currency); `None` when the destination's zone has no such method, or
+    /// it cannot take the parcel or has no price in that currency.
+    fn quote(
+        &self,
+        method: &str,
+        destination: &crate::shipping::Destination,
+        weight_grams: u64,
+        subtotal: Money,
+    ) -> Option<Money>;
+    /// The methods of the destination's zone.
+    fn methods(&self, destination: &crate::shipping::Destination) -> Vec<String>;
+}
+
 /// Where a parcel goes, as far as shipping zones care: an ISO 3166-1 alpha-2 country and a
 /// postcode, normalised (uppercase, no spaces). Stored (a cart's chosen shipping) as
 /// `{country, postal_code}` and parsed again when read.
@@ -166,7 +182,7 @@ pub fn quotes(
     quotes
 }
 
-/// The shipping configuration as the checkout's [`ShippingRates`](crate::checkout::ShippingRates):
+/// The shipping configuration as the checkout's [`ShippingRates`](ShippingRates):
 /// a destination's zone, and its methods' prices.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Zones {
@@ -225,7 +241,7 @@ impl ShippingConfig for Zones {
     }
 }
 
-impl crate::checkout::ShippingRates for Zones {
+impl ShippingRates for Zones {
     fn quote(
         &self,
         method: &str,
@@ -323,7 +339,7 @@ mod tests {
         assert_eq!(codes, vec!["standard", "express"], "cheapest first");
         assert!(quotes(&methods, "us", 600, eur(1000)).is_empty());
         // As the checkout's rates: the destination's zone decides which methods exist.
-        use crate::checkout::ShippingRates;
+        use ShippingRates;
         let zones = Zones {
             areas: vec![area("eu", "NL", "")],
             methods,

@@ -2,7 +2,7 @@
 //! verification link), a password reset request (with its link), erasure. The store writes each
 //! in one batch; the worker parses, calls and answers.
 
-use crate::checkout::{has_unsafe_characters, Email};
+use crate::contact::{has_unsafe_characters, Email};
 use crate::events::{Event, Payload};
 use crate::ids::{CustomerId, IdSource};
 use crate::time::Timestamp;

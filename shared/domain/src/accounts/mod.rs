@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::checkout::Email;
+use crate::contact::Email;
 use crate::time::{Duration, Timestamp};
 use crate::StoreError;
 

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkout::{has_unsafe_characters, Email, FieldIssue};
+use crate::contact::{has_unsafe_characters, Email, FieldIssue};
 use crate::ids::{OrderId, TicketId};
 use crate::money::{Currency, Money};
 use crate::time::{Duration, Timestamp};
