@@ -2,6 +2,7 @@
 // (and paid) through the API the way a storefront and a merchant do it.
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { newCart } from "./helpers.mjs";
 
 /** A shipping address in London (GB). */
 export const LONDON = Object.freeze({ name: "Ada Lovelace", line1: "12 St James's Square", city: "London", postal_code: "SW1Y 4JH", country: "GB" });
@@ -24,9 +25,7 @@ export async function restock(app, skus, { onHand = 100, lowThreshold = 0 } = {}
  */
 export async function placeOrder(app, items, { email = "ada@example.com", address = LONDON, shippingMethod = "standard", provider = "test", currency = "EUR", headers = {} } = {}) {
   // A customer's cart when `headers` carry their token.
-  const created = await app.post("/v1/carts", { currency }, { headers: { ...headers, "Idempotency-Key": randomUUID() } });
-  assert.equal(created.status, 201, created.text);
-  const cart = created.body;
+  const cart = await newCart(app, currency, headers);
   let added;
   for (const item of items) {
     added = await app.post(`/v1/carts/${cart.id}/items`, item, { headers });

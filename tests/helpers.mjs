@@ -97,8 +97,8 @@ export function minor(money) {
   return sign * Number(whole + frac);
 }
 
-export async function newCart(app, currency = "EUR") {
-  const res = await app.post("/v1/carts", { currency });
+export async function newCart(app, currency = "EUR", headers = {}) {
+  const res = await app.post("/v1/carts", { currency }, { headers });
   assert.equal(res.status, 201, res.text);
   return res.body;
 }

@@ -58,16 +58,16 @@ const valid = (email = freshEmail()) => ({ email, subject: "Where is my parcel?"
 async function order(email) {
   const sku = "ZIPHOODIE-M-GREY";
   await restock(app, sku);
-  const res = { body: await place(app, [{ sku, quantity: 2 }], { email, address: LONDON }) };
+  const { order: placed } = await place(app, [{ sku, quantity: 2 }], { email, address: LONDON });
   const admin = { Authorization: `Bearer ${await adminToken(["orders:write"])}` };
-  await capture(app, res.body.order, admin.Authorization);
+  await capture(app, placed, admin.Authorization);
   const shipped = await app.post(
-    `/v1/admin/orders/${res.body.order.id}/shipments`,
-    { carrier: "ups", tracking_number: `1Z${randomUUID().replaceAll("-", "").slice(0, 14).toUpperCase()}`, lines: [{ line_id: res.body.order.lines[0].id, quantity: 1 }] },
+    `/v1/admin/orders/${placed.id}/shipments`,
+    { carrier: "ups", tracking_number: `1Z${randomUUID().replaceAll("-", "").slice(0, 14).toUpperCase()}`, lines: [{ line_id: placed.lines[0].id, quantity: 1 }] },
     { headers: admin },
   );
   assert.equal(shipped.status, 201, shipped.text);
-  return res.body.order;
+  return placed;
 }
 
 test("a submission is checked field by field and changes nothing when it is bad", async () => {

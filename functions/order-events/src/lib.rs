@@ -1,8 +1,8 @@
 //! The order-events consumer: applies each event from the `ORDER_EVENTS` queue exactly once,
 //! and records what reaches the dead-letter queue.
 //!
-//! Each message is acknowledged on its own. The event id is claimed with a plain INSERT into
-//! `processed_events` in the same D1 batch as the event's effects and the `applied_at` mark on
+//! Each message is acknowledged on its own. The event id is claimed (a row of
+//! `processed_events`, `store::effects`) in the same D1 batch as the event's effects and the `applied_at` mark on
 //! its outbox row, so a redelivered event violates the key, changes nothing and is
 //! acknowledged. A storage failure is retried with backoff (2, 4, 8 … s, at most 5 minutes);
 //! after `max_retries` the queue moves the message to `shop-order-events-dlq`, whose messages

@@ -10,31 +10,19 @@ use crate::http::routing::Access;
 /// Authorize `call` by its route's [`Access`], before anything is read, claimed or replayed:
 /// the verified principal is set on the call, or the problem to answer.
 pub(crate) fn authorize<E>(call: &mut Call<E>) -> Result<(), Problem> {
-    match call.route.access {
-        Access::Admin(scope) => match call.require_token(Audience::Admin, scope) {
-            Ok(principal) => call.principal = Some(principal),
-            Err(p) => return Err(p),
-        },
+    call.principal = match call.route.access {
+        Access::Admin(scope) => Some(call.require_token(Audience::Admin, scope)?),
         Access::OwnerOrAdmin {
             audience,
             scope,
             admin_scope,
-        } => match call.owner_or_admin(audience, scope, admin_scope) {
-            Ok(principal) => call.principal = Some(principal),
-            Err(p) => return Err(p),
-        },
-        Access::Bearer { audience, scope } => match call.require_token(audience, scope) {
-            Ok(principal) => call.principal = Some(principal),
-            Err(p) => return Err(p),
-        },
+        } => Some(call.owner_or_admin(audience, scope, admin_scope)?),
+        Access::Bearer { audience, scope } => Some(call.require_token(audience, scope)?),
         Access::Shopper | Access::Capability if call.header("Authorization").is_some() => {
-            match call.signed_in_customer() {
-                Ok(principal) => call.principal = principal,
-                Err(p) => return Err(p),
-            }
+            call.signed_in_customer()?
         }
-        _ => {}
-    }
+        _ => return Ok(()),
+    };
     Ok(())
 }
 

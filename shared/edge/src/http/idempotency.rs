@@ -6,8 +6,8 @@
 //! caller's answer. The pipeline authorizes before anything is claimed.
 //!
 //! The key rides on the request's own D1 round trips, so it costs none of its own:
-//! claim:   the request's first round trip is sent as a batch that starts with a plain INSERT of
-//!          the key as in flight. A conflict aborts that batch (a constraint, not a `WHERE`), and
+//! claim:   the request's first round trip is sent as a batch that starts with the key's claim
+//!          as in flight (`store::idempotency::claim`). A conflict aborts that batch (a constraint, not a `WHERE`), and
 //!          only then is the record read to decide (replay / 422 / 409), taking over dead or
 //!          expired records with a compare-and-swap on `created_at` and sending the round trip
 //!          again. A request whose key is not its own runs nothing further against D1; the
