@@ -79,7 +79,10 @@ mod tests {
         assert_eq!(check_url("https://merchant.example/hooks", prod), Ok(()));
         // Host names are ASCII (international names in their punycode form): the url crate is
         // built without Unicode tables (idna_adapter 1.0), so a Unicode name is refused.
-        assert_eq!(check_url("https://xn--bcher-kva.example/hooks", prod), Ok(()));
+        assert_eq!(
+            check_url("https://xn--bcher-kva.example/hooks", prod),
+            Ok(())
+        );
         assert_eq!(
             check_url("https://bücher.example/hooks", prod),
             Err("url is not an absolute URL")

@@ -81,7 +81,11 @@ pub async fn register(
     match db.batch(statements).await {
         Ok(results) => Ok((
             true,
-            outbox::written(results.get(3..).unwrap_or_default()).map_err(err(context))?,
+            outbox::written(
+                results.get(3..).unwrap_or_default(),
+                std::slice::from_ref(event),
+            )
+            .map_err(err(context))?,
         )),
         Err(e) => match sql::violation(&e.to_string()) {
             Some(Violation::Unique(columns)) if columns.contains("email_key") => {
@@ -373,7 +377,11 @@ pub async fn request_reset(
     .collect::<worker::Result<Vec<_>>>()
     .map_err(err(context))?;
     let results = db.batch(statements).await.map_err(err(context))?;
-    outbox::written(results.get(4..).unwrap_or_default()).map_err(err(context))
+    outbox::written(
+        results.get(4..).unwrap_or_default(),
+        std::slice::from_ref(event),
+    )
+    .map_err(err(context))
 }
 
 /// Replace `customer`'s password hash and revoke every session of theirs; with `token`, the
@@ -561,7 +569,11 @@ pub async fn erase(
     let count = statements.len();
     match db.batch(statements).await {
         Ok(results) => Ok(EraseOutcome::Erased(
-            outbox::written(results.get(count - 1..).unwrap_or_default()).map_err(err(context))?,
+            outbox::written(
+                results.get(count - 1..).unwrap_or_default(),
+                std::slice::from_ref(event),
+            )
+            .map_err(err(context))?,
         )),
         Err(e) => match sql::violation(&e.to_string()) {
             Some(Violation::NotNull(column)) if column.contains("email_key") => {

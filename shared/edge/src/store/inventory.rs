@@ -2,7 +2,7 @@
 //! adjustments (one batch with the `inventory.low` crossing) and low-stock thresholds.
 
 use serde::{Deserialize, Serialize};
-use shop_domain::events::Event;
+use shop_domain::events::{Event, Payload};
 use shop_domain::ids::Sku;
 use shop_domain::inventory::{AdjustmentReason, LowThreshold, StockDelta};
 use shop_domain::pagination::{Limit, Page};
@@ -101,7 +101,8 @@ pub async fn adjust_inventory(
     match db.batch(statements).await {
         Ok(results) => {
             let events =
-                outbox::written(results.get(2..3).unwrap_or_default()).map_err(err(context))?;
+                outbox::written_as(results.get(2..3).unwrap_or_default(), Payload::InventoryLow)
+                    .map_err(err(context))?;
             let stock = results
                 .get(3)
                 .map(|r| r.results::<StockRowSql>())

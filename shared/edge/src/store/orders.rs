@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use shop_domain::checkout::{Address, Shortage};
-use shop_domain::events::Event;
+use shop_domain::events::{Event, Payload};
 use shop_domain::ids::{CartId, CustomerId, LineId, OrderId, ProductId, Sku};
 use shop_domain::inventory::HoldShare;
 use shop_domain::money::{Currency, Money};
@@ -235,8 +235,19 @@ impl OrderStore for D1Orders<'_> {
             .and_then(|rows| rows.into_iter().next())
             .ok_or_else(|| StoreError::new("place order: no order number returned"))?
             .number;
-        let events = outbox::written(results.get(PLACE_SQL.len() + 2..).unwrap_or_default())
-            .map_err(err(context))?;
+        let created = PLACE_SQL.len() + 2;
+        let mut events = outbox::written(
+            results.get(created..=created).unwrap_or_default(),
+            std::slice::from_ref(event),
+        )
+        .map_err(err(context))?;
+        events.extend(
+            outbox::written_as(
+                results.get(created + 1..).unwrap_or_default(),
+                Payload::InventoryLow,
+            )
+            .map_err(err(context))?,
+        );
         Ok(PlaceOutcome::Placed { number, events })
     }
 
@@ -544,6 +555,7 @@ impl D1Orders<'_> {
     async fn run_transition(
         &self,
         statements: Vec<Stmt>,
+        event: &Event,
         context: &'static str,
     ) -> Result<shop_domain::lifecycle::CloseOutcome, StoreError> {
         use shop_domain::lifecycle::CloseOutcome;
@@ -552,8 +564,11 @@ impl D1Orders<'_> {
         match self.db.batch(statements).await {
             // The outbox statement is the last of every transition.
             Ok(results) => Ok(CloseOutcome::Closed(
-                outbox::written(results.last().map(std::slice::from_ref).unwrap_or_default())
-                    .map_err(err(context))?,
+                outbox::written(
+                    results.last().map(std::slice::from_ref).unwrap_or_default(),
+                    std::slice::from_ref(event),
+                )
+                .map_err(err(context))?,
             )),
             Err(e) => {
                 let message = e.to_string();
@@ -671,7 +686,7 @@ impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
                 .map_err(err(context))?,
             self.outbox_insert(event, context)?,
         ];
-        self.run_transition(statements, context).await
+        self.run_transition(statements, event, context).await
     }
 
     async fn due_for_expiry(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>, StoreError> {
@@ -710,7 +725,7 @@ impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
         now: Timestamp,
     ) -> Result<shop_domain::lifecycle::CloseOutcome, StoreError> {
         let statements = self.move_giving_back(id, from, to, event, now, "close order")?;
-        self.run_transition(statements, "close order").await
+        self.run_transition(statements, event, "close order").await
     }
 
     async fn review(
@@ -736,6 +751,6 @@ impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
                     .map_err(err(context))?,
             );
         }
-        self.run_transition(statements, context).await
+        self.run_transition(statements, event, context).await
     }
 }

@@ -4,6 +4,7 @@
 //! as it takes. Messages are JSON strings: a `serde_json::Value` sent through a Queue arrives
 //! empty.
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use shop_domain::events::{Event, Payload};
 use shop_domain::ids::{EventId, OrderId, Sku};
@@ -27,14 +28,45 @@ struct OutboxRow {
     created_at: i64,
 }
 
+/// An outbox row's id, as a batch's `RETURNING` gives it back.
+#[derive(Deserialize)]
+struct RowId {
+    id: String,
+}
+
 impl OutboxRow {
+    fn bad(&self, what: &str) -> worker::Error {
+        worker::Error::RustError(format!("outbox row {}: {what}", self.id))
+    }
+
+    /// The row read as an event of any kind (the cron's re-send, a redrive).
     fn event(self) -> worker::Result<Event> {
-        let bad = |what: &str| worker::Error::RustError(format!("outbox row {}: {what}", self.id));
+        let payload = Payload::from_parts(&self.kind, &self.payload)
+            .map_err(|e| self.bad(&format!("not a {} payload: {e}", self.kind)))?;
+        self.with(payload)
+    }
+
+    /// The row read as the one payload type `T` its statement writes, made a [`Payload`] by
+    /// `payload`: only that type's reader is linked into the worker.
+    fn event_as<T: DeserializeOwned>(self, payload: fn(T) -> Payload) -> worker::Result<Event> {
+        let data = serde_json::from_str(&self.payload)
+            .map_err(|e| self.bad(&format!("not a {} payload: {e}", self.kind)))?;
+        let payload = payload(data);
+        if payload.kind().as_str() != self.kind {
+            return Err(self.bad(&format!(
+                "a {} row read as {}",
+                self.kind,
+                payload.kind().as_str()
+            )));
+        }
+        self.with(payload)
+    }
+
+    fn with(self, payload: Payload) -> worker::Result<Event> {
         Ok(Event {
-            id: EventId::parse(&self.id).map_err(|_| bad("invalid id"))?,
+            id: EventId::parse(&self.id).map_err(|_| self.bad("invalid id"))?,
             created_at: Timestamp::from_millis(self.created_at),
-            payload: Payload::from_parts(&self.kind, &self.payload)
-                .map_err(|e| bad(&format!("not a {} payload: {e}", self.kind)))?,
+            payload,
         })
     }
 }
@@ -143,14 +175,40 @@ pub fn low_stock_crossings(
     .bind(&[field.into(), id.into(), num(now.millis()), taken.into()])
 }
 
-/// The events that the outbox statements ([`insert`], [`low_stock_crossings`]) among `results`
-/// wrote (other statements return no outbox rows and are skipped by the caller's choice of
-/// `results`).
-pub fn written(results: &[D1Result]) -> worker::Result<Vec<Event>> {
+/// Which of `events` the [`insert`] and [`insert_if_changed`] statements among `results` wrote:
+/// each whose row came back. Their payloads are the events' own, so nothing is parsed. (Other
+/// statements return no outbox rows and are skipped by the caller's choice of `results`.)
+pub fn written(results: &[D1Result], events: &[Event]) -> worker::Result<Vec<Event>> {
+    let mut out = Vec::new();
+    for result in results {
+        for row in result.results::<RowId>()? {
+            let event = events
+                .iter()
+                .find(|e| e.id.as_str() == row.id)
+                .ok_or_else(|| {
+                    worker::Error::RustError(format!(
+                        "outbox row {} is none of the batch's events",
+                        row.id
+                    ))
+                })?;
+            out.push(event.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The events written by the statements whose payload SQL completes ([`insert_with_number`],
+/// [`insert_refunded`], [`low_stock_crossings`]) among `results`, read back as stored: each
+/// payload as `T`, the one payload type those statements write, made a [`Payload`] by `payload`
+/// (e.g. `Payload::InventoryLow`).
+pub fn written_as<T: DeserializeOwned>(
+    results: &[D1Result],
+    payload: fn(T) -> Payload,
+) -> worker::Result<Vec<Event>> {
     let mut events = Vec::new();
     for result in results {
         for row in result.results::<OutboxRow>()? {
-            events.push(row.event()?);
+            events.push(row.event_as(payload)?);
         }
     }
     Ok(events)

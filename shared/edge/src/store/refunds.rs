@@ -4,7 +4,7 @@
 //! and aborts its batch; a refund confirmed or failed twice violates the refunds status CHECK.
 
 use serde::{Deserialize, Serialize};
-use shop_domain::events::Event;
+use shop_domain::events::{Event, Payload};
 use shop_domain::ids::{LineId, OrderId, RefundId, Sku};
 use shop_domain::money::{Currency, Money};
 use shop_domain::order::OrderStatus;
@@ -403,7 +403,7 @@ async fn settle(db: &Db, statements: Vec<Stmt>, context: &str) -> Result<Settled
     match db.batch(statements).await {
         // The events as the batch wrote them (`order.refunded` with the cumulative it read).
         Ok(results) => Ok(Settled::Done(
-            outbox::written(&results).map_err(err(context))?,
+            outbox::written_as(&results, Payload::OrderRefunded).map_err(err(context))?,
         )),
         Err(e) => {
             let message = e.to_string();

@@ -128,8 +128,11 @@ impl ShipmentStore for D1Shipments<'_> {
         ];
         match self.db.batch(statements).await {
             Ok(results) => Ok(Recorded::Recorded(
-                outbox::written(results.last().map(std::slice::from_ref).unwrap_or_default())
-                    .map_err(err(context))?,
+                outbox::written(
+                    results.last().map(std::slice::from_ref).unwrap_or_default(),
+                    std::slice::from_ref(event),
+                )
+                .map_err(err(context))?,
             )),
             Err(e) => {
                 let message = e.to_string();

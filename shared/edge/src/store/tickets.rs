@@ -5,7 +5,7 @@
 //! message, the events). The rules are `shop_domain::tickets`.
 
 use serde::{Deserialize, Serialize};
-use shop_domain::events::Event;
+use shop_domain::events::{Event, Payload};
 use shop_domain::ids::{CustomerId, OrderId, TicketId};
 use shop_domain::money::{Currency, Money};
 use shop_domain::tickets::{
@@ -249,7 +249,8 @@ pub async fn create(
     .collect::<worker::Result<Vec<_>>>()
     .map_err(err(context))?;
     let results = db.batch(statements).await.map_err(err(context))?;
-    outbox::written(results.get(4..).unwrap_or_default()).map_err(err(context))
+    outbox::written_as(results.get(4..).unwrap_or_default(), Payload::TicketCreated)
+        .map_err(err(context))
 }
 
 /// A change to a ticket: its new status (and priority), with a message or not.
@@ -327,7 +328,7 @@ pub async fn change(
         .map_err(err(context))?;
     match db.batch(statements).await {
         Ok(results) => Ok(ChangeOutcome::Saved(
-            outbox::written(results.get(first_event..).unwrap_or_default())
+            outbox::written(results.get(first_event..).unwrap_or_default(), events)
                 .map_err(err(context))?,
         )),
         Err(e) => match sql::violation(&e.to_string()) {

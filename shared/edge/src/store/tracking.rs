@@ -162,7 +162,11 @@ pub async fn apply(
             for at in outbox_at {
                 if let Some(result) = results.get(at) {
                     events.extend(
-                        outbox::written(std::slice::from_ref(result)).map_err(err(context))?,
+                        outbox::written(
+                            std::slice::from_ref(result),
+                            &[moved.clone(), delivered.clone()],
+                        )
+                        .map_err(err(context))?,
                     );
                 }
             }
