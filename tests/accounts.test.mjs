@@ -1,10 +1,13 @@
 // Customer accounts: register → login → refresh → a rotated token used again revokes the family
-// → logout; bad input; the same answers for unknown and known addresses; tokens of one audience
-// refused where another is expected.
+// → logout; email verification, password reset and change; the signed-in customer's profile,
+// addresses, orders and points ledger; erasure; bad input; the same answers for unknown and known
+// addresses; tokens of one audience refused where another is expected.
+// operationIds: register, login, refreshSession, logout, verifyEmail, requestPasswordReset, confirmPasswordReset, me, updateMe, changePassword, eraseMe, listAddresses, createAddress, updateAddress, deleteAddress, myOrders, myPoints
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { adminToken, assertProblem, eventually, GENEROUS_LIMITS, spawnApp, startMailbox, freshLimiterWindow } from "./helpers.mjs";
+import { adminToken, assertProblem, CUSTOMER_PASSWORD, eventually, GENEROUS_LIMITS, signedInCustomer, spawnApp, startMailbox, freshLimiterWindow } from "./helpers.mjs";
+import { LONDON, paidOrder, placeOrder, restock } from "./fixtures.mjs";
 
 let app, mailbox;
 before(async () => {
@@ -17,9 +20,11 @@ after(async () => {
 });
 
 const fresh = () => `shopper-${randomUUID().slice(0, 8)}@example.com`;
-const PASSWORD = "correct horse battery staple";
+const PASSWORD = CUSTOMER_PASSWORD;
 const post = (p, body, headers = {}) => app.post(p, body, { headers: { "Idempotency-Key": randomUUID(), ...headers } });
 const bearer = (token) => ({ Authorization: `Bearer ${token}` });
+const key = () => ({ "Idempotency-Key": randomUUID() });
+const SKU = "BUCKETHAT-SAND";
 
 test("register answers 202 for a new and a known address alike; the verification link goes to the account mail endpoint only", async () => {
   const email = fresh();
@@ -222,7 +227,7 @@ test("a customer keeps addresses with one default, and only their own", async ()
     return bearer((await post("/v1/auth/login", { email, password: PASSWORD })).body.access_token);
   };
   const [ada, bob] = [await login(), await login()];
-  const home = { name: "Ada Lovelace", line1: "12 St James's Square", city: "London", postal_code: "SW1Y 4JH", country: "GB" };
+  const home = LONDON;
   const first = await post("/v1/me/addresses", home, ada);
   assert.equal(first.status, 201, first.text);
   assert.equal(first.body.default, true, "the first address is the default");
@@ -256,6 +261,107 @@ test("a customer keeps addresses with one default, and only their own", async ()
   assert.equal(untouched.status, 200, untouched.text);
   assert.equal(untouched.body.name, "Ada King");
   assert.equal((await app.patch("/v1/me", { name: null }, { headers: ada })).body.name, null);
+});
+
+test("a checkout with the token links the order; the customer lists and reads only their own orders", async () => {
+  const [ada, bob] = [await signedInCustomer(app), await signedInCustomer(app)];
+  await restock(app, SKU, { onHand: 20 });
+  const placed = [];
+  for (let i = 0; i < 3; i++) {
+    const { order } = await placeOrder(app, [{ sku: SKU, quantity: 1 }], { customer: ada });
+    assert.equal(order.customer_id, ada.id);
+    placed.push(order.id);
+  }
+  // A guest's order is nobody's.
+  const guestOrder = await placeOrder(app, [{ sku: SKU, quantity: 1 }], { email: ada.email });
+  assert.equal(guestOrder.order.customer_id, null);
+
+  const page1 = await app.get("/v1/me/orders?limit=2", { headers: ada.auth });
+  assert.equal(page1.status, 200, page1.text);
+  assert.equal(page1.body.has_more, true);
+  const page2 = await app.get(`/v1/me/orders?limit=2&cursor=${encodeURIComponent(page1.body.next_cursor)}`, { headers: ada.auth });
+  const listed = [...page1.body.data, ...page2.body.data].map((o) => o.id);
+  assert.deepEqual(listed, [...placed].reverse(), "newest first, the guest order absent");
+  assert.equal(page2.body.has_more, false);
+  assert.deepEqual((await app.get("/v1/me/orders", { headers: bob.auth })).body.data, []);
+  assertProblem(await app.get("/v1/me/orders?status=paid", { headers: ada.auth }), 422, "validation_failed");
+  assertProblem(await app.get("/v1/me/orders", { headers: bearer(await adminToken(["orders:read"])) }), 401, "invalid_token");
+
+  const read = await app.get(`/v1/orders/${placed[0]}`, { headers: ada.auth });
+  assert.equal(read.status, 200, read.text);
+  assert.equal((await app.get(`/v1/orders/${placed[0]}/payment`, { headers: ada.auth })).status, 200);
+  assertProblem(await app.get(`/v1/orders/${placed[0]}`, { headers: bob.auth }), 403, "forbidden");
+  assertProblem(await app.get(`/v1/orders/${placed[0]}/payment`, { headers: bob.auth }), 403, "forbidden");
+  assertProblem(await app.get(`/v1/orders/${guestOrder.order.id}`, { headers: ada.auth }), 403, "forbidden");
+});
+
+test("a customer's points ledger lists their own entries, newest first, a page at a time", async () => {
+  const [ada, bob] = [await signedInCustomer(app), await signedInCustomer(app)];
+  const admin = `Bearer ${await adminToken(["orders:write"])}`;
+  await restock(app, SKU, { onHand: 20 });
+  const ledger = (query = "", headers = ada.auth) => app.get(`/v1/me/points${query}`, { headers });
+  // Each paid order earns its points once order.paid is applied (the rules: membership.test.mjs).
+  const first = (await paidOrder(app, [{ sku: SKU, quantity: 1 }], admin, { customer: ada })).order;
+  await eventually(async () => (await ledger()).body.data.length === 1, "the first order's points");
+  const second = (await paidOrder(app, [{ sku: SKU, quantity: 2 }], admin, { customer: ada })).order;
+  await eventually(async () => (await ledger()).body.data.length === 2, "the second order's points");
+
+  const page = await ledger("?limit=1");
+  assert.equal(page.status, 200, page.text);
+  assert.deepEqual([page.body.data.map((e) => [e.kind, e.order_id]), page.body.has_more], [[["earned", second.id]], true], "newest first");
+  const next = await ledger(`?limit=1&cursor=${encodeURIComponent(page.body.next_cursor)}`);
+  assert.equal(next.status, 200, next.text);
+  assert.deepEqual([next.body.data.map((e) => [e.kind, e.order_id]), next.body.has_more, next.body.next_cursor], [[["earned", first.id]], false, null]);
+  const entries = [...page.body.data, ...next.body.data];
+  assert.ok(entries.every((e) => e.points > 0));
+  const balance = (await app.get("/v1/me", { headers: ada.auth })).body.membership.points;
+  assert.equal(balance, entries.reduce((sum, e) => sum + e.points, 0), "the balance is the ledger's sum");
+  assert.deepEqual((await ledger("", bob.auth)).body.data, [], "nobody else's entries");
+  assertProblem(await app.get("/v1/me/points"), 401, "unauthenticated");
+  assertProblem(await ledger("", bearer(await adminToken(["orders:read"]))), 401, "invalid_token");
+  assertProblem(await ledger("?limit=0"), 422, "validation_failed");
+});
+
+test("DELETE /v1/me erases the customer's personal data; their orders stay, anonymised", async () => {
+  const ada = await signedInCustomer(app);
+  await restock(app, SKU, { onHand: 20 });
+  const placed = await placeOrder(app, [{ sku: SKU, quantity: 1 }], { customer: ada });
+  assert.equal((await app.post("/v1/me/addresses", LONDON, { headers: { ...ada.auth, ...key() } })).status, 201);
+  const erase = (password, headers = ada.auth) => app.request("DELETE", "/v1/me", { json: { password }, headers: { ...headers, ...key() } });
+
+  assert.equal(assertProblem(await erase("not the password"), 422, "validation_failed").errors[0].code, "wrong_password");
+  // The order is still on its way: nothing is erased.
+  assertProblem(await erase(PASSWORD), 409, "orders_in_progress");
+  assert.equal((await app.get("/v1/me", { headers: ada.auth })).body.email, ada.email);
+
+  const admin = { Authorization: `Bearer ${await adminToken(["orders:write", "orders:read"])}` };
+  assert.equal((await app.post(`/v1/admin/orders/${placed.order.id}/cancel`, {}, { headers: admin })).status, 200);
+  const refresh = await app.post("/v1/auth/login", { email: ada.email, password: PASSWORD }, { headers: key() });
+  assert.equal((await erase(PASSWORD)).status, 204);
+
+  // Gone: the profile, the login, the sessions, the addresses; the order stays without her.
+  assertProblem(await app.get("/v1/me", { headers: ada.auth }), 401, "invalid_token");
+  assertProblem(await app.post("/v1/auth/login", { email: ada.email, password: PASSWORD }, { headers: key() }), 401, "invalid_credentials");
+  assertProblem(await app.post("/v1/auth/refresh", { refresh_token: refresh.body.refresh_token }, { headers: key() }), 401, "invalid_refresh_token");
+  assert.equal(await app.db.prepare("SELECT count(*) AS n FROM customer_addresses WHERE customer_id = ?1").bind(ada.id).first("n"), 0);
+  assert.equal(await app.db.prepare("SELECT count(*) AS n FROM account_messages WHERE customer_id = ?1").bind(ada.id).first("n"), 0, "her links went too");
+  const order = (await app.get(`/v1/orders/${placed.order.id}`, { headers: admin })).body;
+  assert.equal(order.status, "cancelled");
+  assert.match(order.email, /^erased-[0-9a-f]{32}@erased\.invalid$/);
+  assert.deepEqual(order.shipping_address, { name: "erased", line1: "erased", city: "erased", postal_code: "erased", country: "GB" });
+  const stored = JSON.stringify(await app.db.prepare("SELECT * FROM customers WHERE id = ?1").bind(ada.id).first());
+  assert.ok(!stored.includes(ada.email.split("@")[0]), "the address is gone from the account");
+  const erased = await app.db.prepare("SELECT payload FROM outbox WHERE type = 'customer.erased' AND json_extract(payload, '$.customer_id') = ?1").bind(ada.id).first("payload");
+  assert.ok(erased, "customer.erased tells the merchant's other systems");
+  // The access token issued before lives a few more minutes: nothing it asks for brings personal data back.
+  assertProblem(await app.post("/v1/carts", { currency: "EUR" }, { headers: { ...ada.auth, ...key() } }), 401, "invalid_token");
+  assertProblem(await app.post("/v1/me/addresses", LONDON, { headers: { ...ada.auth, ...key() } }), 401, "invalid_token");
+  assertProblem(await app.patch("/v1/me", { name: "Ada again" }, { headers: { ...ada.auth, ...key() } }), 401, "invalid_token");
+  assert.equal(await app.db.prepare("SELECT name FROM customers WHERE id = ?1").bind(ada.id).first("name"), null);
+  // The address can register again, as a new customer.
+  assert.equal((await app.post("/v1/auth/register", { email: ada.email, password: PASSWORD }, { headers: key() })).status, 202);
+  const again = await app.post("/v1/auth/login", { email: ada.email, password: PASSWORD }, { headers: key() });
+  assert.notEqual(again.body.customer_id, ada.id);
 });
 
 test("account mail the endpoint refuses for now is retried by the cron, then kept nowhere", async () => {

@@ -1,6 +1,13 @@
+// Carts: created, read and changed line by line (quantities bounded by the line limit and the
+// stock, ETags for optimistic concurrency, price snapshots and their refresh, expiry), and the
+// cart's shipping: the quotes for a destination, the choice kept on the cart and priced again as
+// the cart changes. (How the quotes are priced: shipping-rates.test.mjs.)
+// operationIds: createCart, getCart, addCartItem, clearCart, setCartItemQuantity, removeCartItem, refreshCart, shippingOptions, chooseCartShipping, clearCartShipping
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { adminToken, assertProblem, minor, newCart, skuWithStock, spawnApp } from "./helpers.mjs";
+import { restock } from "./fixtures.mjs";
 
 let app;
 before(async () => (app = await spawnApp()));
@@ -116,10 +123,33 @@ test("a line keeps its price snapshot; a read flags the changed price", async ()
   assert.equal(minor(read.body.totals.subtotal), a.amount_minor * 2, "totals stay at the snapshot");
 });
 
+test("a refresh accepts the current prices: every line takes the catalog's price now", async () => {
+  const cart = await newCart(app);
+  const a = await skuWithStock(app, "EUR", 2);
+  const added = await app.post(`/v1/carts/${cart.id}/items`, { sku: a.sku, quantity: 2 });
+  assert.equal(added.status, 200, added.text);
+  const token = await adminToken(["catalog:write"]);
+  const newPrice = ((a.amount_minor + 250) / 100).toFixed(2);
+  const set = await app.request("PUT", `/v1/admin/variants/${a.sku}/prices/EUR`, {
+    json: { amount: newPrice },
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  assert.equal(set.status, 200, set.text);
+  assertProblem(await app.post(`/v1/carts/${cart.id}/refresh`, undefined, { headers: { "If-Match": '"v1"' } }), 412, "precondition_failed");
+  const res = await app.post(`/v1/carts/${cart.id}/refresh`, undefined);
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.body.lines.map((l) => [l.sku, l.quantity, l.unit_price.amount, l.price_changed]), [[a.sku, 2, newPrice, false]]);
+  assert.equal(minor(res.body.totals.subtotal), (a.amount_minor + 250) * 2, "the totals follow");
+  assertTotalsConsistent(res.body);
+  assert.notEqual(res.headers.get("etag"), added.headers.get("etag"), "the cart changed");
+  assert.deepEqual((await app.get(`/v1/carts/${cart.id}`)).body, res.body, "kept");
+  assertProblem(await app.post(`/v1/carts/cart_${"0".repeat(32)}/refresh`, undefined), 404, "cart_not_found");
+});
+
 test("quantity is limited per line and by available stock when adding", async () => {
   const cart = await newCart(app);
   const a = await skuWithStock(app, "EUR", 5);
-  await app.db.prepare("UPDATE inventory SET on_hand = 4, reserved = 0 WHERE sku = ?1").bind(a.sku).run();
+  await restock(app, a.sku, { onHand: 4 });
   let p = assertProblem(await app.post(`/v1/carts/${cart.id}/items`, { sku: a.sku, quantity: 5 }), 409, "insufficient_stock");
   assert.deepEqual(p.shortages, [{ sku: a.sku, requested: 5, available: 4 }], "the one shape of insufficient_stock");
   let res = await app.post(`/v1/carts/${cart.id}/items`, { sku: a.sku, quantity: 4 });
@@ -131,7 +161,7 @@ test("quantity is limited per line and by available stock when adding", async ()
   res = await app.patch(`/v1/carts/${cart.id}/items/${line}`, { quantity: 2 });
   assert.equal(res.status, 200, "shrinking a line always works");
 
-  await app.db.prepare("UPDATE inventory SET on_hand = 1000 WHERE sku = ?1").bind(a.sku).run();
+  await restock(app, a.sku, { onHand: 1000 });
   p = assertProblem(await app.post(`/v1/carts/${cart.id}/items`, { sku: a.sku, quantity: 98 }), 422, "validation_failed");
   assert.equal(p.max, 99);
   assert.equal(p.errors[0].pointer, "/quantity");
@@ -210,4 +240,102 @@ test("a change that would take the cart total out of range is refused with 422 a
   assert.equal(read.status, 200, read.text);
   assert.equal(read.headers.get("etag"), first.headers.get("etag"), "nothing was saved");
   assert.equal(read.body.lines[0].quantity, 1);
+});
+
+/** A cart in `currency` of `items` (`[[sku, quantity]]`), each SKU restocked first. */
+async function cartWith(currency, items) {
+  const cart = await newCart(app, currency);
+  for (const [sku, quantity] of items) {
+    await restock(app, sku);
+    const res = await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity });
+    assert.equal(res.status, 200, res.text);
+  }
+  return cart.id;
+}
+
+const options = async (cartId, country, postal = "") => {
+  const res = await app.get(`/v1/carts/${cartId}/shipping-options?country=${country}&postal_code=${encodeURIComponent(postal)}`);
+  assert.equal(res.status, 200, res.text);
+  return res.body;
+};
+const choose = (cartId, choice, headers = {}) => app.put(`/v1/carts/${cartId}/shipping`, choice, { headers });
+const amounts = (cart) => [cart.totals.shipping.amount, cart.totals.grand_total.amount];
+
+test("the chosen shipping enters the cart's totals and is priced again as the cart changes", async () => {
+  const cartId = await cartWith("EUR", [["CLASSICTEE-M-WHITE", 2]]);
+  const before = await app.get(`/v1/carts/${cartId}`);
+  assert.equal(before.body.shipping, null);
+  assert.deepEqual(amounts(before.body), ["0.00", "39.98"]);
+
+  const key = randomUUID();
+  const res = await choose(cartId, { country: "nl", postal_code: "1012 ab", method: "standard" }, { "Idempotency-Key": key });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(amounts(res.body), ["4.90", "44.88"]);
+  assert.equal(res.body.weight_grams, 360);
+  const { country, postal_code, method, quote } = res.body.shipping;
+  assert.deepEqual([country, postal_code, method, quote.carrier, quote.price.amount], ["NL", "1012AB", "standard", "postnl", "4.90"]);
+  assert.notEqual(res.headers.get("etag"), before.headers.get("etag"), "choosing shipping changes the cart");
+  const replay = await choose(cartId, { country: "nl", postal_code: "1012 ab", method: "standard" }, { "Idempotency-Key": key });
+  assert.deepEqual(replay.body, res.body, "a replay answers the same");
+  assert.equal(replay.headers.get("etag"), res.headers.get("etag"));
+  assert.deepEqual((await app.get(`/v1/carts/${cartId}`)).body, res.body, "kept on the cart");
+  // What the cart shows is what the shipping options quote for its destination.
+  const quoted = (await options(cartId, "NL", "1012AB")).options.find((o) => o.code === "standard");
+  assert.deepEqual(res.body.shipping.quote, quoted);
+
+  // A third tee: 540 g (the next band) and 59.97 (over the EU threshold): free.
+  let cart = (await app.post(`/v1/carts/${cartId}/items`, { sku: "CLASSICTEE-M-WHITE", quantity: 1 })).body;
+  assert.deepEqual(amounts(cart), ["0.00", "59.97"]);
+  assert.equal(cart.shipping.quote.free, true);
+  cart = (await choose(cartId, { country: "DE", method: "express" })).body;
+  assert.deepEqual(amounts(cart), ["15.00", "74.97"]);
+  cart = (await choose(cartId, { country: "GB", postal_code: "SW1Y 4JH", method: "standard" })).body;
+  assert.deepEqual(amounts(cart), ["14.90", "74.87"], "rest of Europe: under its threshold, the 2 kg band");
+  // Lighter again: the first band.
+  const line = cart.lines[0].id;
+  cart = (await app.patch(`/v1/carts/${cartId}/items/${line}`, { quantity: 1 })).body;
+  assert.deepEqual(amounts(cart), ["9.90", "29.89"]);
+
+  // Too heavy for every band (16 hoodies, 10.4 kg): the choice stays, unpriced, out of the totals.
+  await restock(app, "ZIPHOODIE-S-GREY");
+  cart = (await app.post(`/v1/carts/${cartId}/items`, { sku: "ZIPHOODIE-S-GREY", quantity: 16 })).body;
+  assert.equal(cart.shipping.method, "standard");
+  assert.equal(cart.shipping.quote, null);
+  assert.equal(cart.totals.shipping.amount, "0.00");
+  assert.equal(minor(cart.totals.grand_total), minor(cart.totals.subtotal) - minor(cart.totals.discount) + minor(cart.totals.tax));
+
+  // Stale If-Match: 412, nothing changes; DELETE forgets the choice.
+  assertProblem(await choose(cartId, { country: "NL", method: "standard" }, { "If-Match": before.headers.get("etag") }), 412, "precondition_failed");
+  const cleared = await app.del(`/v1/carts/${cartId}/shipping`, { headers: { "Idempotency-Key": randomUUID() } });
+  assert.equal(cleared.status, 200, cleared.text);
+  assert.equal(cleared.body.shipping, null);
+});
+
+test("a bad or unavailable choice is 422 and changes nothing", async () => {
+  const cartId = await cartWith("EUR", [["CLASSICTEE-S-BLACK", 1]]);
+  await choose(cartId, { country: "NL", method: "standard" });
+  const before = await app.get(`/v1/carts/${cartId}`);
+  const cases = [
+    [{ country: "NLD", method: "standard" }, "/country", "invalid_country"],
+    [{ country: "NL", postal_code: "1012<AB", method: "standard" }, "/postal_code", "invalid_postal_code"],
+    [{ country: "NL", method: " " }, "/method", "invalid_shipping_method"],
+    [{ country: "NL", method: "x".repeat(41) }, "/method", "invalid_shipping_method"],
+  ];
+  for (const [choice, pointer, code] of cases) {
+    const p = assertProblem(await choose(cartId, choice), 422, "validation_failed");
+    assert.deepEqual([p.errors[0].pointer, p.errors[0].code], [pointer, code], JSON.stringify(choice));
+  }
+  const p = assertProblem(await choose(cartId, { country: "US", method: "overnight" }), 422, "validation_failed");
+  assert.equal(p.errors[0].code, "unknown_shipping_method");
+  assert.deepEqual(p.available, ["standard", "express"], "what can take this cart there, cheapest first");
+  for (const [choice, code] of [
+    [{ country: "NL" }, "missing_field"],
+    [{ country: "NL", method: "standard", extra: 1 }, "unknown_field"],
+  ]) {
+    assert.equal(assertProblem(await choose(cartId, choice), 422, "validation_failed").errors[0].code, code);
+  }
+  assertProblem(await choose(`cart_${"0".repeat(32)}`, { country: "NL", method: "standard" }), 404, "cart_not_found");
+  const after = await app.get(`/v1/carts/${cartId}`);
+  assert.deepEqual(after.body, before.body);
+  assert.equal(after.headers.get("etag"), before.headers.get("etag"));
 });

@@ -1,6 +1,10 @@
+// The catalog: GET /v1/products (paged, by category) and GET /v1/products/{id} (variants,
+// prices per currency, stock status), cached in the isolate when configured.
+// operationIds: listProducts, getProduct
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { assertProblem, spawnApp } from "./helpers.mjs";
+import { restock } from "./fixtures.mjs";
 
 let app;
 before(async () => (app = await spawnApp()));
@@ -65,11 +69,11 @@ test("stock status follows inventory: in stock, low, out", async () => {
   const sku = "CLASSICTEE-S-BLACK";
   const status = async () =>
     (await app.get("/v1/products/prod_classic-tee")).body.variants.find((v) => v.sku === sku).stock;
-  await app.db.prepare("UPDATE inventory SET on_hand = 50, reserved = 0, low_threshold = 5 WHERE sku = ?1").bind(sku).run();
+  await restock(app, sku, { onHand: 50, lowThreshold: 5 });
   assert.equal(await status(), "in_stock");
-  await app.db.prepare("UPDATE inventory SET on_hand = 5 WHERE sku = ?1").bind(sku).run();
+  await restock(app, sku, { onHand: 5, lowThreshold: 5 });
   assert.equal(await status(), "low");
-  await app.db.prepare("UPDATE inventory SET on_hand = 0 WHERE sku = ?1").bind(sku).run();
+  await restock(app, sku, { onHand: 0, lowThreshold: 5 });
   assert.equal(await status(), "out_of_stock");
 });
 

@@ -1,11 +1,13 @@
 // Carts and orders of signed-in customers: a cart created with an access token is the
 // customer's and answers only to their token; a guest cart joins the customer's cart on login
-// (quantities capped); a checkout with the token links the order, which the customer lists and
-// reads, and no other customer can.
+// (quantities capped); erasure reaches the customer's tickets and payments, never another
+// person's; account mail waits while no endpoint is configured. (A customer's orders and points
+// as they list them, and erasure itself: accounts.test.mjs.)
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
-import { adminToken, assertProblem, CUSTOMER_PASSWORD as PASSWORD, minor, newCart, signedInCustomer, spawnApp, standardPaymentSucceeded } from "./helpers.mjs";
+import { adminToken, assertProblem, CUSTOMER_PASSWORD as PASSWORD, newCart, signedInCustomer, spawnApp } from "./helpers.mjs";
+import { LONDON as address, placeOrder, restock, standardPaymentSucceeded } from "./fixtures.mjs";
 
 const ACME_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
 let app;
@@ -14,7 +16,6 @@ after(async () => app?.close());
 
 const key = () => ({ "Idempotency-Key": randomUUID() });
 const bearer = (token) => ({ Authorization: `Bearer ${token}` });
-const address = { name: "Ada Lovelace", line1: "1 Analytical Way", city: "London", postal_code: "N1 7AA", country: "GB" };
 
 const customer = () => signedInCustomer(app);
 
@@ -23,7 +24,7 @@ async function stockedSku(onHand) {
     .prepare("SELECT i.sku FROM inventory i JOIN prices p ON p.sku = i.sku AND p.currency = 'EUR' ORDER BY i.sku LIMIT 1 OFFSET ?1")
     .bind(Math.floor(Math.random() * 5))
     .first("sku");
-  await app.db.prepare("UPDATE inventory SET on_hand = ?2, reserved = 0 WHERE sku = ?1").bind(sku, onHand).run();
+  await restock(app, sku, { onHand });
   return sku;
 }
 
@@ -90,88 +91,6 @@ test("a guest cart joins the customer's cart on login, quantities capped by stoc
   assert.equal(assertProblem(bad, 422, "validation_failed").errors[0].code, "invalid_cart_id");
 });
 
-test("a checkout with the token links the order; the customer lists and reads only their own orders", async () => {
-  const [ada, bob] = [await customer(), await customer()];
-  const sku = await stockedSku(20);
-  const placed = [];
-  for (let i = 0; i < 3; i++) {
-    const cart = (await app.post("/v1/carts", { currency: "EUR" }, { headers: { ...ada.auth, ...key() } })).body.id;
-    assert.equal((await add(cart, sku, 1, ada.auth)).status, 200);
-    const res = await app.post(`/v1/carts/${cart}/checkout`, { email: ada.email, shipping_address: address, shipping_method: "standard", payment_provider: "test" }, { headers: { ...ada.auth, ...key() } });
-    assert.equal(res.status, 201, res.text);
-    assert.equal(res.body.order.customer_id, ada.id);
-    placed.push(res.body.order.id);
-  }
-  // A guest's order is nobody's.
-  const guestCart = await newCart(app);
-  await add(guestCart.id, sku, 1);
-  const guestOrder = await app.post(`/v1/carts/${guestCart.id}/checkout`, { email: ada.email, shipping_address: address, shipping_method: "standard", payment_provider: "test" }, { headers: key() });
-  assert.equal(guestOrder.body.order.customer_id, null);
-
-  const page1 = await app.get("/v1/me/orders?limit=2", { headers: ada.auth });
-  assert.equal(page1.status, 200, page1.text);
-  assert.equal(page1.body.has_more, true);
-  const page2 = await app.get(`/v1/me/orders?limit=2&cursor=${encodeURIComponent(page1.body.next_cursor)}`, { headers: ada.auth });
-  const listed = [...page1.body.data, ...page2.body.data].map((o) => o.id);
-  assert.deepEqual(listed, [...placed].reverse(), "newest first, the guest order absent");
-  assert.equal(page2.body.has_more, false);
-  assert.deepEqual((await app.get("/v1/me/orders", { headers: bob.auth })).body.data, []);
-  assertProblem(await app.get("/v1/me/orders?status=paid", { headers: ada.auth }), 422, "validation_failed");
-  assertProblem(await app.get("/v1/me/orders", { headers: bearer(await adminToken(["orders:read"])) }), 401, "invalid_token");
-
-  const read = await app.get(`/v1/orders/${placed[0]}`, { headers: ada.auth });
-  assert.equal(read.status, 200, read.text);
-  assert.equal((await app.get(`/v1/orders/${placed[0]}/payment`, { headers: ada.auth })).status, 200);
-  assertProblem(await app.get(`/v1/orders/${placed[0]}`, { headers: bob.auth }), 403, "forbidden");
-  assertProblem(await app.get(`/v1/orders/${placed[0]}/payment`, { headers: bob.auth }), 403, "forbidden");
-  assertProblem(await app.get(`/v1/orders/${guestOrder.body.order.id}`, { headers: ada.auth }), 403, "forbidden");
-});
-
-test("DELETE /v1/me erases the customer's personal data; their orders stay, anonymised", async () => {
-  const ada = await customer();
-  const sku = await stockedSku(20);
-  const cart = (await app.post("/v1/carts", { currency: "EUR" }, { headers: { ...ada.auth, ...key() } })).body.id;
-  await add(cart, sku, 1, ada.auth);
-  const placed = await app.post(`/v1/carts/${cart}/checkout`, { email: ada.email, shipping_address: address, shipping_method: "standard", payment_provider: "test" }, { headers: { ...ada.auth, ...key() } });
-  assert.equal(placed.status, 201, placed.text);
-  assert.equal((await app.post("/v1/me/addresses", address, { headers: { ...ada.auth, ...key() } })).status, 201);
-  const erase = (password, headers = ada.auth) => app.request("DELETE", "/v1/me", { json: { password }, headers: { ...headers, ...key() } });
-
-  assert.equal(assertProblem(await erase("not the password"), 422, "validation_failed").errors[0].code, "wrong_password");
-  // The order is still on its way: nothing is erased.
-  assertProblem(await erase(PASSWORD), 409, "orders_in_progress");
-  assert.equal((await app.get("/v1/me", { headers: ada.auth })).body.email, ada.email);
-
-  const admin = { Authorization: `Bearer ${await adminToken(["orders:write", "orders:read"])}` };
-  assert.equal((await app.post(`/v1/admin/orders/${placed.body.order.id}/cancel`, {}, { headers: admin })).status, 200);
-  const refresh = await app.post("/v1/auth/login", { email: ada.email, password: PASSWORD }, { headers: key() });
-  assert.equal((await erase(PASSWORD)).status, 204);
-
-  // Gone: the profile, the login, the sessions, the addresses; the order stays without her.
-  assertProblem(await app.get("/v1/me", { headers: ada.auth }), 401, "invalid_token");
-  assertProblem(await app.post("/v1/auth/login", { email: ada.email, password: PASSWORD }, { headers: key() }), 401, "invalid_credentials");
-  assertProblem(await app.post("/v1/auth/refresh", { refresh_token: refresh.body.refresh_token }, { headers: key() }), 401, "invalid_refresh_token");
-  assert.equal(await app.db.prepare("SELECT count(*) AS n FROM customer_addresses WHERE customer_id = ?1").bind(ada.id).first("n"), 0);
-  assert.equal(await app.db.prepare("SELECT count(*) AS n FROM account_messages WHERE customer_id = ?1").bind(ada.id).first("n"), 0, "her links went too");
-  const order = (await app.get(`/v1/orders/${placed.body.order.id}`, { headers: admin })).body;
-  assert.equal(order.status, "cancelled");
-  assert.match(order.email, /^erased-[0-9a-f]{32}@erased\.invalid$/);
-  assert.deepEqual(order.shipping_address, { name: "erased", line1: "erased", city: "erased", postal_code: "erased", country: "GB" });
-  const stored = JSON.stringify(await app.db.prepare("SELECT * FROM customers WHERE id = ?1").bind(ada.id).first());
-  assert.ok(!stored.includes(ada.email.split("@")[0]), "the address is gone from the account");
-  const erased = await app.db.prepare("SELECT payload FROM outbox WHERE type = 'customer.erased' AND json_extract(payload, '$.customer_id') = ?1").bind(ada.id).first("payload");
-  assert.ok(erased, "customer.erased tells the merchant's other systems");
-  // The access token issued before lives a few more minutes: nothing it asks for brings personal data back.
-  assertProblem(await app.post("/v1/carts", { currency: "EUR" }, { headers: { ...ada.auth, ...key() } }), 401, "invalid_token");
-  assertProblem(await app.post("/v1/me/addresses", address, { headers: { ...ada.auth, ...key() } }), 401, "invalid_token");
-  assertProblem(await app.patch("/v1/me", { name: "Ada again" }, { headers: { ...ada.auth, ...key() } }), 401, "invalid_token");
-  assert.equal(await app.db.prepare("SELECT name FROM customers WHERE id = ?1").bind(ada.id).first("name"), null);
-  // The address can register again, as a new customer.
-  assert.equal((await app.post("/v1/auth/register", { email: ada.email, password: PASSWORD }, { headers: key() })).status, 202);
-  const again = await app.post("/v1/auth/login", { email: ada.email, password: PASSWORD }, { headers: key() });
-  assert.notEqual(again.body.customer_id, ada.id);
-});
-
 test("with no account mail endpoint configured, links are sent nowhere: they wait, unreadable to events, and the cron says why", async () => {
   const ada = await customer();
   const message = await app.db.prepare("SELECT status, attempts, body FROM account_messages WHERE customer_id = ?1").bind(ada.id).first();
@@ -210,9 +129,7 @@ test("erasure reaches the customer's own tickets and payment payloads, never ano
   assert.equal((await row(signed.body.ticket.id)).customer_id, ada.id, "a ticket filed signed in is linked to the customer");
   // A paid order of hers, whose provider payload carries billing details, then cancelled.
   const sku = await stockedSku(20);
-  const cart = (await app.post("/v1/carts", { currency: "EUR" }, { headers: { ...ada.auth, ...key() } })).body.id;
-  await add(cart, sku, 1, ada.auth);
-  const placed = (await app.post(`/v1/carts/${cart}/checkout`, { email: ada.email, shipping_address: address, shipping_method: "standard", payment_provider: "test" }, { headers: { ...ada.auth, ...key() } })).body.order;
+  const { order: placed } = await placeOrder(app, [{ sku, quantity: 1 }], { customer: ada });
   assert.equal((await paymentSucceeded(placed)).body.outcome, "paid");
   const admin = { Authorization: `Bearer ${await adminToken(["orders:write"])}` };
   assert.equal((await app.post(`/v1/admin/orders/${placed.id}/cancel`, {}, { headers: admin })).status, 200);

@@ -6,7 +6,6 @@ import path from "node:path";
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { createServer } from "node:http";
-import Stripe from "stripe";
 import { Webhook } from "standardwebhooks";
 import { migrateFromTemplate, seedDemoCatalog, startBackend } from "../scripts/lib/backend.mjs";
 
@@ -153,32 +152,6 @@ export async function signedInCustomer(app, name) {
   return { email, id: login.body.customer_id, token, auth: { Authorization: `Bearer ${token}` } };
 }
 
-/** Stripe's `charge.refunded` for the order `placed`, signed with `secret` by the official
- * library: `amountRefunded` is what has been refunded on its payment in all (minor units). */
-export function stripeChargeRefunded(app, secret, placed, amountRefunded) {
-  const payload = JSON.stringify({
-    id: `evt_${randomUUID().replaceAll("-", "")}`,
-    object: "event",
-    type: "charge.refunded",
-    created: Math.floor(Date.now() / 1000),
-    data: {
-      object: {
-        id: `ch_${randomUUID().replaceAll("-", "")}`,
-        object: "charge",
-        amount: minor(placed.totals.grand_total),
-        amount_refunded: amountRefunded,
-        currency: placed.currency.toLowerCase(),
-        payment_intent: placed.payment_id,
-        metadata: {},
-      },
-    },
-  });
-  return app.request("POST", "/v1/webhooks/payments/stripe", {
-    body: payload,
-    headers: { "Content-Type": "application/json", "Stripe-Signature": new Stripe("sk_test_unused").webhooks.generateTestHeaderString({ payload, secret }) },
-  });
-}
-
 /** The merchant's account mail endpoint, as a merchant would run it: every message verified
  * with the official standardwebhooks library before it is kept. `vars` configure the backend
  * to send there; `link(type, email, count)` waits for a type's messages to an address and answers the newest. */
@@ -216,43 +189,4 @@ export async function startMailbox() {
     },
     close: () => server.close(),
   };
-}
-
-/** A Standard Webhooks event `{type, timestamp, data}` of payment provider `provider` (its
- * `whsec_` secret `secret`), signed by the official library and posted to its webhook route. */
-function standardPaymentEvent(app, { provider, secret }, type, data) {
-  const id = `msg_${randomUUID().replaceAll("-", "")}`;
-  const at = new Date();
-  const payload = JSON.stringify({ type, timestamp: at.toISOString(), data });
-  return app.request("POST", `/v1/webhooks/payments/${provider}`, {
-    body: payload,
-    headers: {
-      "Content-Type": "application/json",
-      "webhook-id": id,
-      "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
-      "webhook-signature": new Webhook(secret).sign(id, at, payload),
-    },
-  });
-}
-
-/** `payment.succeeded` for `placed`'s payment of `amount` minor units (its total by default);
- * `extra` joins the event's data (as providers add billing details). */
-export function standardPaymentSucceeded(app, provider, placed, { amount = minor(placed.totals.grand_total), extra = {} } = {}) {
-  return standardPaymentEvent(app, provider, "payment.succeeded", {
-    payment_id: placed.payment_id,
-    amount_minor: amount,
-    currency: placed.currency,
-    order_id: placed.id,
-    ...extra,
-  });
-}
-
-/** `refund.succeeded` naming the provider's refund of `placed`'s payment. */
-export function standardRefundSucceeded(app, provider, placed, providerRefundId, amount) {
-  return standardPaymentEvent(app, provider, "refund.succeeded", {
-    payment_id: placed.payment_id,
-    refund_id: providerRefundId,
-    amount_minor: amount,
-    currency: placed.currency,
-  });
 }

@@ -2,6 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomUUID } from "node:crypto";
 import { adminToken, assertProblem, eventually, newCart, skuWithStock, spawnApp } from "./helpers.mjs";
+import { LONDON, placeOrder } from "./fixtures.mjs";
 
 let app;
 before(async () => (app = await spawnApp()));
@@ -223,19 +224,12 @@ test("a key costs no round trip of its own: the claim rides on the first, the an
 
   // The checkout reads the shipping configuration once a minute per isolate: a first checkout
   // warms it (and pays that one read), so the one measured below is at the hot path's minimum.
-  const warm = await newCart(app);
-  assert.equal((await app.post(`/v1/carts/${warm.id}/items`, { sku, quantity: 1 })).status, 200);
-  const warming = await app.post(
-    `/v1/carts/${warm.id}/checkout`,
-    { email: "rt@example.com", shipping_address: { name: "R T", line1: "1 Main St", city: "Berlin", postal_code: "10115", country: "DE" }, shipping_method: "standard", payment_provider: "test" },
-    { headers: keyed() },
-  );
-  assert.equal(warming.status, 201, warming.text);
+  await placeOrder(app, [{ sku, quantity: 1 }], { email: "rt@example.com" });
 
   const checkoutHeaders = keyed();
   const placed = await app.post(
     `/v1/carts/${created.body.id}/checkout`,
-    { email: "rt@example.com", shipping_address: { name: "R T", line1: "1 Main St", city: "Berlin", postal_code: "10115", country: "DE" }, shipping_method: "standard", payment_provider: "test" },
+    { email: "rt@example.com", shipping_address: LONDON, shipping_method: "standard", payment_provider: "test" },
     { headers: checkoutHeaders },
   );
   assert.equal(placed.status, 201, placed.text);
@@ -245,7 +239,7 @@ test("a key costs no round trip of its own: the claim rides on the first, the an
   // The stored answer is complete: a replay gives the same order, its number included.
   const replay = await app.post(
     `/v1/carts/${created.body.id}/checkout`,
-    { email: "rt@example.com", shipping_address: { name: "R T", line1: "1 Main St", city: "Berlin", postal_code: "10115", country: "DE" }, shipping_method: "standard", payment_provider: "test" },
+    { email: "rt@example.com", shipping_address: LONDON, shipping_method: "standard", payment_provider: "test" },
     { headers: { "Idempotency-Key": checkoutHeaders["Idempotency-Key"] } },
   );
   assert.equal(replay.status, 201, replay.text);

@@ -7,20 +7,20 @@ import { randomUUID } from "node:crypto";
 import { parse as parseToml } from "smol-toml";
 import { readFileSync } from "node:fs";
 import { assertProblem, newCart, spawnApp, freshLimiterWindow } from "./helpers.mjs";
+import { ARLINGTON as address, restock } from "./fixtures.mjs";
 
 let app;
 const sku = "CLASSICTEE-L-WHITE";
 // The workers' own limits, not the generous ones other suites use.
 before(async () => {
   app = await spawnApp({ rateLimits: {} });
-  await app.db.prepare("UPDATE inventory SET on_hand = 1000, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
+  await restock(app, sku, { onHand: 1000 });
 });
 after(async () => app?.close());
 
 const configured = Object.fromEntries(
   parseToml(readFileSync(new URL("../functions/checkout/wrangler.toml", import.meta.url), "utf8")).ratelimits.map((r) => [r.name, r.simple]),
 );
-const address = { name: "Grace Hopper", line1: "1 Harbor Rd", city: "Arlington", postal_code: "22201", country: "US" };
 
 async function cart(quantity = 1) {
   const c = await newCart(app);
@@ -82,7 +82,7 @@ test("unpaid orders from any number of clients and emails together hold at most 
   const scarce = "BUCKETHAT-SAND";
   const onHand = 20;
   const cap = Math.ceil(onHand * share);
-  await app.db.prepare("UPDATE inventory SET on_hand = ?2, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(scarce, onHand).run();
+  await restock(app, scarce, { onHand });
   const carts = [];
   for (let i = 0; i < 10; i++) {
     const c = await newCart(app);

@@ -4,8 +4,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
-import { adminToken, eventually, minor, signedInCustomer, spawnApp, stripeChargeRefunded, standardRefundSucceeded } from "./helpers.mjs";
-import { ARLINGTON, capture, placeOrder as place, restock } from "./fixtures.mjs";
+import { adminToken, eventually, minor, signedInCustomer, spawnApp } from "./helpers.mjs";
+import { ARLINGTON, capture, paidOrder as pay, placeOrder, restock, standardRefundSucceeded, stripeChargeRefunded } from "./fixtures.mjs";
 
 const STRIPE_SECRET = "whsec_membership_0123456789";
 const ACME_SECRET = `whsec_${randomBytes(32).toString("base64")}`;
@@ -22,11 +22,10 @@ after(async () => app?.close());
 const key = () => ({ "Idempotency-Key": randomUUID() });
 const SKU = "BUCKETHAT-SAND";
 
+/** A paid order of `quantity` × SKU, placed by the customer `buyer` signed in. */
 async function paidOrder(buyer, quantity) {
   await restock(app, SKU);
-  const { order } = await place(app, [{ sku: SKU, quantity }], { email: buyer.email, address: ARLINGTON, headers: buyer.auth });
-  await capture(app, order, admin);
-  return order;
+  return (await pay(app, [{ sku: SKU, quantity }], admin, { customer: buyer, address: ARLINGTON })).order;
 }
 
 const me = async (buyer) => (await app.get("/v1/me", { headers: buyer.auth })).body.membership;
@@ -92,12 +91,11 @@ test("a guest's order earns nothing, and the ledger refuses to go below zero or 
   assert.equal((await me(buyer)).points, 5);
 
   const before = await app.count("points_ledger");
-  const cart = (await app.post("/v1/carts", { currency: "EUR" })).body.id;
-  await app.db.prepare("UPDATE inventory SET on_hand = 100, reserved = 0 WHERE sku = ?1").bind(SKU).run();
-  await app.post(`/v1/carts/${cart}/items`, { sku: SKU, quantity: 1 });
-  const res = await app.post(`/v1/carts/${cart}/checkout`, { email: buyer.email, shipping_address: ARLINGTON, shipping_method: "standard", payment_provider: "test" }, { headers: key() });
-  await app.post(`/v1/admin/orders/${res.body.order.id}/capture`, {}, { headers: { Authorization: admin } });
-  const event = await eventually(() => paidEvent(res.body.order.id), "order.paid written");
+  // Placed as a guest, with the customer's email.
+  await restock(app, SKU);
+  const { order } = await placeOrder(app, [{ sku: SKU, quantity: 1 }], { email: buyer.email, address: ARLINGTON });
+  await capture(app, order, admin);
+  const event = await eventually(() => paidEvent(order.id), "order.paid written");
   await eventually(async () => (await app.db.prepare("SELECT count(*) AS n FROM processed_events WHERE event_id = ?1").bind(event.id).first("n")) === 1, "order.paid applied");
   assert.equal(await app.count("points_ledger"), before, "a guest's order earns no one anything");
 });

@@ -1,12 +1,15 @@
-// The served OpenAPI document, exercised by a client no one here wrote: schemathesis generates
-// requests from it (valid and invalid) against the running backend, with an admin token holding
-// every scope the document names, and checks every answer against the document. Bounded in
-// time by SCHEMATHESIS_MAX_TIME (seconds, default 60); a fixed seed makes a failure replayable.
+// The OpenAPI document against the suite and the backend. First, the suite covers every
+// operation: each tag has its file, tests/<tag>.test.mjs, headed by the operationIds it covers
+// (`// operationIds: a, b, c`), and that file requests each of them. Then the served document,
+// exercised by a client no one here wrote: schemathesis generates requests from it (valid and
+// invalid) against the running backend, with an admin token holding every scope the document
+// names, and checks every answer against the document. Bounded in time by SCHEMATHESIS_MAX_TIME
+// (seconds, default 60); a fixed seed makes a failure replayable.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { ROOT } from "../scripts/lib/backend.mjs";
 import { adminToken, signedInCustomer, skuWithStock, spawnApp } from "./helpers.mjs";
@@ -19,6 +22,95 @@ const CHECKS = [
   "response_schema_conformance",
   "negative_data_rejection",
 ];
+
+const METHODS = new Set(["get", "put", "post", "delete", "options", "head", "patch", "trace"]);
+
+/** The document's operations by tag: an operation's first tag is the one whose file covers it
+ * (the others, such as `shipping` on a cart's shipping choice, only cross-reference it). */
+function operationsByTag(doc) {
+  const byTag = new Map();
+  for (const [template, item] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(item)) {
+      if (!METHODS.has(method)) continue;
+      assert.ok(op.operationId && op.tags?.length, `${method.toUpperCase()} ${template} has an operationId and a tag`);
+      const tag = op.tags[0];
+      if (!byTag.has(tag)) byTag.set(tag, []);
+      byTag.get(tag).push({ id: op.operationId, method: method.toUpperCase(), template });
+    }
+  }
+  return byTag;
+}
+
+/** The operationIds a test file's header names: its one `// operationIds: a, b, c` line among the
+ * comment lines it starts with (undefined without one). */
+function headerOperationIds(source) {
+  const header = [];
+  for (const line of source.split("\n")) {
+    if (!line.startsWith("//")) break;
+    header.push(line);
+  }
+  const lines = header.filter((l) => /^\/\/\s*operationIds:/.test(l));
+  assert.ok(lines.length <= 1, `one operationIds line in the header, not ${lines.length}`);
+  return lines[0]?.replace(/^\/\/\s*operationIds:/, "").split(",").map((id) => id.trim()).filter(Boolean);
+}
+
+/**
+ * A pattern for a request to the path template `template` in a test's source: a string or
+ * template literal starting with the path, each `{param}` an interpolation (`${cart.id}`), a
+ * literal value (`BEANIE-BLACK`) or both (`tkt_${"0".repeat(32)}`), ending there or going on
+ * with a query string. `/v1/carts/{cart_id}/items` matches `` `/v1/carts/${cart.id}/items` `` and
+ * `` `/v1/carts/${id}/items?x=1` ``, not `` `/v1/carts/${id}/items/${line}` ``.
+ */
+function requestPattern(template) {
+  const segment = "(?:[^/?#\"'`$\\s{}]|\\$\\{[^}]*\\})+";
+  const body = template
+    .split(/(\{[^}]+\})/)
+    .map((part) => (part.startsWith("{") ? segment : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")))
+    .join("");
+  return new RegExp(`["'\`}]${body}(?=["'\`?])`);
+}
+
+/** `source` without its comments (whole-line `//` comments and block comments). */
+const code = (source) => source.replace(/^\s*\/\*[\s\S]*?\*\//gm, "").replace(/^\s*\/\/.*$/gm, "");
+
+test("every operation is covered by its tag's file: headed by the operationIds it covers, each requested there", () => {
+  const doc = JSON.parse(readFileSync(path.join(ROOT, "schema", "openapi.json"), "utf8"));
+  const byTag = operationsByTag(doc);
+  assert.ok(byTag.size >= 10, `the document's tags: ${[...byTag.keys()]}`);
+  for (const [tag, operations] of byTag) {
+    const file = `tests/${tag}.test.mjs`;
+    assert.ok(existsSync(path.join(ROOT, file)), `${file} covers the operations tagged ${tag}`);
+    const source = readFileSync(path.join(ROOT, file), "utf8");
+    const listed = headerOperationIds(source);
+    assert.ok(listed, `${file} starts with a comment naming the operations it covers: // operationIds: ${operations.map((o) => o.id).join(", ")}`);
+    assert.equal(new Set(listed).size, listed.length, `${file} names each operation once`);
+    assert.deepEqual([...listed].sort(), operations.map((o) => o.id).sort(), `${file}'s header names exactly the operations tagged ${tag}`);
+    const calls = code(source);
+    for (const op of operations) {
+      assert.match(calls, requestPattern(op.template), `${file} requests ${op.method} ${op.template} (${op.id})`);
+    }
+  }
+  // Only a tag's file has such a header: no other file claims to cover an operation.
+  for (const name of readdirSync(path.join(ROOT, "tests")).filter((f) => f.endsWith(".test.mjs"))) {
+    const tag = name.replace(/\.test\.mjs$/, "");
+    if (!byTag.has(tag)) assert.equal(headerOperationIds(readFileSync(path.join(ROOT, "tests", name), "utf8")), undefined, `tests/${name} is no tag's file`);
+  }
+});
+
+test("a request pattern finds a path template's requests, with or without a query, and nothing longer", () => {
+  const items = requestPattern("/v1/carts/{cart_id}/items");
+  assert.match("app.post(`/v1/carts/${cart.id}/items`, {})", items);
+  assert.match('app.del(`/v1/carts/${cartId}/items?x=1`)', items);
+  assert.doesNotMatch("app.patch(`/v1/carts/${cart.id}/items/${line}`)", items);
+  assert.doesNotMatch("app.get(`/v1/carts/${cart.id}`)", items);
+  assert.match('app.get(`/v1/tickets/tkt_${"0".repeat(32)}`)', requestPattern("/v1/tickets/{ticket_id}"));
+  assert.match('const PRICE = "/v1/admin/variants/BEANIE-BLACK/prices/EUR";', requestPattern("/v1/admin/variants/{sku}/prices/{currency}"));
+  assert.match('walk("/v1/admin/orders", 2)', requestPattern("/v1/admin/orders"));
+  assert.doesNotMatch('app.get("/v1/me/orders")', requestPattern("/v1/me"));
+  assert.doesNotMatch("app.get(`/v1/carts/${id}/shipping-options?country=NL`)", requestPattern("/v1/carts/{cart_id}/shipping"));
+  assert.deepEqual(headerOperationIds("// Carts.\n// operationIds: createCart, getCart\nimport x;\n// operationIds: later"), ["createCart", "getCart"]);
+  assert.equal(headerOperationIds("// Carts.\nimport x;\n// operationIds: later"), undefined);
+});
 
 let app;
 before(async () => (app = await spawnApp()));

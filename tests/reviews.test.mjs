@@ -1,10 +1,13 @@
 // Verified-buyer reviews: refused without a paid order containing the product, accepted with
 // one, once per customer and product; the product's rating is exact through hide and unhide;
-// listings newest or most helpful first; bad input changes nothing.
+// listings newest or most helpful first; helpful votes; moderation by an admin; bad input
+// changes nothing.
+// operationIds: listReviews, createReview, markReviewHelpful, listReviewsForModeration, moderateReview
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { adminToken, assertProblem, signedInCustomer, spawnApp, stripeChargeRefunded } from "./helpers.mjs";
+import { adminToken, assertProblem, signedInCustomer, spawnApp } from "./helpers.mjs";
+import { capture, placeOrder, restock, stripeChargeRefunded } from "./fixtures.mjs";
 
 const STRIPE_SECRET = "whsec_reviews_0123456789";
 let app;
@@ -12,7 +15,6 @@ before(async () => (app = await spawnApp({ vars: { STRIPE_WEBHOOK_SECRETS: STRIP
 after(async () => app?.close());
 
 const key = () => ({ "Idempotency-Key": randomUUID() });
-const address = { name: "Ada Lovelace", line1: "1 Analytical Way", city: "London", postal_code: "N1 7AA", country: "GB" };
 
 /** A product of its own for this test, sold in EUR with stock (its SKU from the demo catalog). */
 async function product() {
@@ -22,22 +24,15 @@ async function product() {
        WHERE v.product_id NOT IN (SELECT product_id FROM reviews) ORDER BY v.product_id LIMIT 1`,
     )
     .first();
-  await app.db.prepare("UPDATE inventory SET on_hand = 1000, reserved = 0 WHERE sku = ?1").bind(row.sku).run();
+  await restock(app, row.sku, { onHand: 1000 });
   return row;
 }
 
 /** The customer orders one of `sku` signed in; `pay`: the merchant then captures the payment. */
 async function order(buyer, sku, pay) {
-  const cart = (await app.post("/v1/carts", { currency: "EUR" }, { headers: { ...buyer.auth, ...key() } })).body.id;
-  assert.equal((await app.post(`/v1/carts/${cart}/items`, { sku, quantity: 1 }, { headers: buyer.auth })).status, 200);
-  const placed = await app.post(`/v1/carts/${cart}/checkout`, { email: buyer.email, shipping_address: address, shipping_method: "standard", payment_provider: "test" }, { headers: { ...buyer.auth, ...key() } });
-  assert.equal(placed.status, 201, placed.text);
-  if (pay) {
-    const admin = await adminToken(["orders:write"]);
-    const captured = await app.post(`/v1/admin/orders/${placed.body.order.id}/capture`, undefined, { headers: { Authorization: `Bearer ${admin}`, ...key() } });
-    assert.equal(captured.status, 200, captured.text);
-  }
-  return placed.body.order.id;
+  const { order: placed } = await placeOrder(app, [{ sku, quantity: 1 }], { customer: buyer });
+  if (pay) await capture(app, placed, `Bearer ${await adminToken(["orders:write"])}`);
+  return placed.id;
 }
 
 const review = (buyer, productId, body) => app.post(`/v1/products/${productId}/reviews`, body, { headers: { ...buyer.auth, ...key() } });

@@ -1,220 +1,236 @@
-// Shipping quotes: GET /v1/carts/{id}/shipping-options prices every method of the destination's
-// zone (configured in D1, seeded by the demo catalog) for the cart's weight and subtotal.
+// Shipping, once a parcel is on its way: logistics partners' callbacks (POST
+// /v1/webhooks/logistics/{partner}, in the EasyPost-style and the AfterShip-style formats, signed
+// as each partner signs: HMAC-SHA256 of the raw body) move shipments along; a customer finds
+// their parcels by order number and email (GET /v1/tracking) or by the order's tracking token
+// (GET /v1/tracking/{token}). (Shipping rates: shipping-rates.test.mjs; shipping an order:
+// shipments.test.mjs.)
+// operationIds: logisticsCallback, lookUpTracking, trackingByToken
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
-import { assertProblem, minor, newCart, spawnApp } from "./helpers.mjs";
+import { createHmac, randomUUID } from "node:crypto";
+import { adminToken, assertProblem, GENEROUS_LIMITS, spawnApp, freshLimiterWindow } from "./helpers.mjs";
+import { LONDON, paidOrder as pay, restock, ship as shipLines } from "./fixtures.mjs";
 
-let app;
-before(async () => (app = await spawnApp()));
+const SECRETS = { easypost: ["ep_old_secret", "ep_new_secret"], aftership: ["as_secret"] };
+
+let app, admin;
+before(async () => {
+  app = await spawnApp({
+    rateLimits: { ...GENEROUS_LIMITS, TRACKING_BY_CLIENT: 6 },
+    vars: {
+      LOGISTICS_PARTNERS: "easypost:easypost,aftership:aftership,nosecret:easypost",
+      LOGISTICS_SECRETS_EASYPOST: SECRETS.easypost.join(","),
+      LOGISTICS_SECRETS_AFTERSHIP: SECRETS.aftership.join(","),
+    },
+  });
+  admin = `Bearer ${await adminToken(["orders:write"])}`;
+});
 after(async () => app?.close());
 
-async function cartWith(currency, items) {
-  const cart = await newCart(app, currency);
-  for (const [sku, quantity] of items) {
-    await app.db.prepare("UPDATE inventory SET on_hand = 100, reserved = 0 WHERE sku = ?1").bind(sku).run();
-    const res = await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity });
-    assert.equal(res.status, 200, res.text);
-  }
-  return cart.id;
+const SKUS = ["BUCKETHAT-SAND", "BUCKETHAT-BLACK"];
+
+/** A paid order of one of each SKU: the order (`full`: the checkout's answer, its tokens too). */
+async function paidOrder(full = false) {
+  await restock(app, SKUS);
+  const placed = await pay(app, SKUS.map((sku) => ({ sku, quantity: 1 })), admin, { address: LONDON });
+  return full ? placed : placed.order;
 }
 
-const options = async (cartId, country, postal = "") => {
-  const res = await app.get(`/v1/carts/${cartId}/shipping-options?country=${country}&postal_code=${encodeURIComponent(postal)}`);
-  assert.equal(res.status, 200, res.text);
-  return res.body;
-};
-const prices = (body) => body.options.map((o) => [o.code, o.price.amount, o.free]);
+/** One unit of each of `skus` shipped with `carrier`: the shipment. */
+const ship = (order, carrier, skus) => shipLines(app, order, skus.map((sku) => ({ sku, quantity: 1 })), admin, { carrier });
 
-test("quotes by zone, weight band and currency, cheapest first, with delivery estimates", async () => {
-  // 2 tees (180 g each): 360 g, the lightest band.
-  const light = await cartWith("EUR", [["CLASSICTEE-M-BLACK", 2]]);
-  const nl = await options(light, "NL", "1012 AB");
-  assert.equal(nl.weight_grams, 360);
-  assert.deepEqual(prices(nl), [["standard", "4.90", false], ["express", "12.00", false]]);
-  assert.deepEqual([nl.options[0].carrier, nl.options[0].min_days, nl.options[0].max_days], ["postnl", 1, 3]);
-  assert.deepEqual(prices(await options(light, "gb", "SW1Y 4JH")), [["standard", "9.90", false], ["express", "22.00", false]]);
-  assert.deepEqual(prices(await options(light, "US", "22202")), [["standard", "14.90", false], ["express", "32.00", false]]);
-  assert.deepEqual(prices(await options(light, "JP", "100-0001")), [["standard", "19.90", false], ["express", "45.00", false]], "rest of world");
+const hmac = (secret, body) => createHmac("sha256", secret).update(body);
 
-  // 4 hoodies (650 g each): 2600 g, the heaviest band.
-  const heavy = await cartWith("USD", [["ZIPHOODIE-M-GREY", 4]]);
-  const us = await options(heavy, "US");
-  assert.equal(us.weight_grams, 2600);
-  assert.deepEqual(prices(us), [["standard", "0.00", true], ["express", "74.52", false]], "the 10 kg band in USD; 237.56 USD is over the US threshold (162.00)");
-  // 16 hoodies: 10.4 kg, too heavy for every band.
-  const tooHeavy = await cartWith("EUR", [["ZIPHOODIE-S-GREY", 16]]);
-  assert.deepEqual((await options(tooHeavy, "DE")).options, []);
-});
+/** An EasyPost tracker event: the tracker's status now, and its details so far. */
+function easypost(shipment, status, details, { id = `evt_${randomUUID().replaceAll("-", "")}` } = {}) {
+  return JSON.stringify({
+    id,
+    object: "Event",
+    description: "tracker.updated",
+    created_at: new Date().toISOString(),
+    result: {
+      id: `trk_${randomUUID().slice(0, 8)}`,
+      object: "Tracker",
+      tracking_code: shipment.tracking_number,
+      carrier: shipment.carrier.toUpperCase(),
+      status,
+      tracking_details: details.map(([status, datetime, message]) => ({ status, datetime, message, tracking_location: { city: "Leeds", country: "GB" } })),
+    },
+  });
+}
 
-test("the free-shipping threshold applies to the cart's subtotal, in its currency", async () => {
-  // 2 tees at 19.99: under 50.00; 3 tees (540 g, the 2 kg band): 59.97, free standard shipping within the EU.
-  const under = await cartWith("EUR", [["CLASSICTEE-L-BLACK", 2]]);
-  const below = await options(under, "DE");
-  assert.deepEqual(below.options[0].free_from, { amount: "50.00", currency: "EUR" });
-  assert.equal(below.options[0].free, false);
-  const over = await cartWith("EUR", [["CLASSICTEE-L-BLACK", 3]]);
-  assert.deepEqual(prices(await options(over, "DE")), [["standard", "0.00", true], ["express", "15.00", false]]);
-  assert.deepEqual(prices(await options(over, "CH")), [["standard", "14.90", false], ["express", "29.00", false]], "rest of Europe's threshold is 100.00");
-});
+/** An AfterShip tracking webhook. */
+function aftership(shipment, tag, checkpoints, { id = randomUUID() } = {}) {
+  return JSON.stringify({
+    event: "tracking_update",
+    event_id: id,
+    is_tracking_first_tag: false,
+    ts: Math.floor(Date.now() / 1000),
+    msg: {
+      id: randomUUID(),
+      tracking_number: shipment.tracking_number,
+      slug: shipment.carrier,
+      tag,
+      checkpoints: checkpoints.map(([tag, checkpoint_time, message]) => ({ tag, checkpoint_time, message, city: "Utrecht", country_name: "Netherlands" })),
+    },
+  });
+}
 
-test("a bad destination is 422; an unknown cart 404", async () => {
-  const cart = await cartWith("EUR", [["CLASSICTEE-M-BLACK", 1]]);
-  for (const query of ["country=NLD", "country=", "country=NL&postal_code=1012%3CAB", "country=NL&extra=1"]) {
-    assertProblem(await app.get(`/v1/carts/${cart}/shipping-options?${query}`), 422, "validation_failed");
+function deliver(partner, body, header) {
+  const headers = { "Content-Type": "application/json" };
+  const name = partner === "aftership" ? "aftership-hmac-sha256" : "X-Hmac-Signature";
+  if (header === undefined) {
+    const secret = SECRETS[partner]?.[0] ?? "none";
+    header = partner === "aftership" ? hmac(secret, body).digest("base64") : `hmac-sha256-hex=${hmac(secret, body).digest("hex")}`;
   }
-  assertProblem(await app.get(`/v1/carts/cart_${"0".repeat(32)}/shipping-options?country=NL`), 404, "cart_not_found");
+  if (header !== null) headers[name] = header;
+  return app.request("POST", `/v1/webhooks/logistics/${partner}`, { body, headers });
+}
+
+const shipmentRow = (id) => app.db.prepare("SELECT status, progress FROM shipments WHERE id = ?1").bind(id).first();
+const orderStatus = (id) => app.db.prepare("SELECT status FROM orders WHERE id = ?1").bind(id).first("status");
+const timeline = (id) =>
+  app.db.prepare("SELECT status, message, location FROM shipment_checkpoints WHERE shipment_id = ?1 ORDER BY occurred_at").bind(id).all().then((r) => r.results);
+const outbox = (type, field, id) =>
+  app.db
+    .prepare(`SELECT payload FROM outbox WHERE type = ?1 AND json_extract(payload, '$.${field}') = ?2 ORDER BY created_at`)
+    .bind(type, id)
+    .all()
+    .then((r) => r.results.map((row) => JSON.parse(row.payload)));
+const t = (minutes) => new Date(Date.UTC(2027, 0, 15, 8, minutes)).toISOString();
+
+test("EasyPost-style callbacks move a shipment forward exactly once; late and duplicate ones are kept in the timeline only", async () => {
+  const order = await paidOrder();
+  const shipment = await ship(order, "usps", SKUS);
+  assert.equal(await orderStatus(order.id), "fulfilled");
+  const moving = easypost(shipment, "in_transit", [["pre_transit", t(0), "Label created"], ["in_transit", t(10), "Departed"]]);
+  const answers = await Promise.all([deliver("easypost", moving), deliver("easypost", moving)]);
+  assert.deepEqual(answers.map((r) => r.body.outcome).sort(), ["duplicate", "updated"]);
+  assert.deepEqual({ ...(await shipmentRow(shipment.id)) }, { status: "in_transit", progress: 2 });
+  assert.deepEqual((await timeline(shipment.id)).map((c) => [c.status, c.message, c.location]), [
+    ["pre_transit", "Label created", "Leeds, GB"],
+    ["in_transit", "Departed", "Leeds, GB"],
+  ]);
+  // A late pre_transit (another event) is kept, but the status does not go back.
+  const late = await deliver("easypost", easypost(shipment, "pre_transit", [["pre_transit", t(0), "Label created"], ["pre_transit", t(5), "Picked up"]]));
+  assert.equal(late.body.outcome, "updated");
+  assert.equal((await shipmentRow(shipment.id)).status, "in_transit");
+  assert.equal((await timeline(shipment.id)).length, 3, "each checkpoint once");
+  assert.deepEqual((await outbox("shipment.updated", "shipment_id", shipment.id)).map((e) => e.status), ["in_transit"]);
+
+  const done = await deliver("easypost", easypost(shipment, "delivered", [["delivered", t(60), "Delivered"]]));
+  assert.equal(done.body.outcome, "updated");
+  assert.equal((await shipmentRow(shipment.id)).status, "delivered");
+  assert.equal(await orderStatus(order.id), "delivered");
+  assert.deepEqual((await outbox("order.delivered", "order_id", order.id)).length, 1);
+  // After delivery nothing moves it, an exception included.
+  await deliver("easypost", easypost(shipment, "failure", [["failure", t(90), "Damaged"]]));
+  assert.equal((await shipmentRow(shipment.id)).status, "delivered");
+  assert.deepEqual((await outbox("shipment.updated", "shipment_id", shipment.id)).map((e) => e.status), ["in_transit", "delivered"]);
 });
 
-test("the checkout charges the quote of the destination's zone: weight band, currency, free threshold; a method the zone lacks is 422", async () => {
-  const place = async (cartId, country, postal_code, shipping_method = "standard") =>
-    app.post(
-      `/v1/carts/${cartId}/checkout`,
-      {
-        email: "ship@example.com",
-        shipping_address: { name: "S", line1: "1 Road", city: "Town", postal_code, country },
-        shipping_method,
-        payment_provider: "test",
-      },
-      { headers: { "Idempotency-Key": randomUUID() } },
-    );
-  const cases = [
-    // [currency, items, country, postal code, method, expected shipping, what the quote said]
-    ["EUR", [["CLASSICTEE-S-WHITE", 2]], "NL", "1012 AB", "standard", "4.90"],
-    ["EUR", [["CLASSICTEE-S-WHITE", 3]], "DE", "10115", "standard", "0.00"],
-    ["EUR", [["CLASSICTEE-S-WHITE", 3]], "DE", "10115", "express", "15.00"],
-    ["USD", [["ZIPHOODIE-S-NAVY", 1]], "US", "22202", "express", "45.36"],
-    ["EUR", [["CLASSICTEE-S-WHITE", 1]], "JP", "100-0001", "standard", "19.90"],
+test("AfterShip-style callbacks: partial shipments, then full delivery; exceptions are surfaced and a newer attempt resumes", async () => {
+  const order = await paidOrder();
+  const first = await ship(order, "dhl", [SKUS[0]]);
+  assert.equal(await orderStatus(order.id), "partially_fulfilled");
+  assert.equal((await deliver("aftership", aftership(first, "AttemptFail", [["AttemptFail", t(10), "No one home"]]))).body.outcome, "updated");
+  assert.equal((await shipmentRow(first.id)).status, "failure");
+  const [failure] = await outbox("shipment.updated", "shipment_id", first.id);
+  assert.deepEqual([failure.status, failure.exception], ["failure", true]);
+  // An older out-for-delivery arrives late: the newer failure stands; a newer attempt resumes.
+  await deliver("aftership", aftership(first, "OutForDelivery", [["OutForDelivery", t(5), "Out"]]));
+  assert.equal((await shipmentRow(first.id)).status, "failure");
+  await deliver("aftership", aftership(first, "OutForDelivery", [["OutForDelivery", t(15), "Out again"]]));
+  assert.equal((await shipmentRow(first.id)).status, "out_for_delivery");
+  await deliver("aftership", aftership(first, "Exception", [["Exception", t(7), "Address unclear"]]));
+  assert.equal((await shipmentRow(first.id)).status, "out_for_delivery", "an exception older than the status it would replace is kept only");
+  assert.equal((await timeline(first.id)).length, 4, "every checkpoint is in the timeline");
+  assert.equal((await deliver("aftership", aftership(first, "Delivered", [["Delivered", t(30), "Signed"]]))).body.outcome, "updated");
+  assert.equal(await orderStatus(order.id), "partially_fulfilled", "one unit has not shipped yet");
+
+  const second = await ship(order, "dhl", [SKUS[1]]);
+  assert.equal(await orderStatus(order.id), "fulfilled");
+  await deliver("aftership", aftership(second, "Delivered", [["InTransit", t(40), "Hub"], ["Delivered", t(50), "Mailbox"]]));
+  assert.equal(await orderStatus(order.id), "delivered");
+  assert.equal((await outbox("order.delivered", "order_id", order.id)).length, 1);
+});
+
+test("forged, tampered, unsigned and misformatted callbacks are 400 and write nothing; rotation; unconfigured partners are 404", async () => {
+  const order = await paidOrder();
+  const shipment = await ship(order, "usps", SKUS);
+  const body = easypost(shipment, "in_transit", [["in_transit", t(10), "Departed"]]);
+  const before = await app.count("logistics_events");
+  const attempts = {
+    "wrong secret": deliver("easypost", body, `hmac-sha256-hex=${hmac("someone_else", body).digest("hex")}`),
+    tampered: deliver("easypost", body.replace("Departed", "Arrived"), `hmac-sha256-hex=${hmac(SECRETS.easypost[0], body).digest("hex")}`),
+    "no header": deliver("easypost", body, null),
+    "other scheme": deliver("easypost", body, `sha256=${hmac(SECRETS.easypost[0], body).digest("hex")}`),
+    "another partner's format": deliver("aftership", body, `hmac-sha256-hex=${hmac(SECRETS.aftership[0], body).digest("hex")}`),
+  };
+  for (const [name, pending] of Object.entries(attempts)) {
+    const res = await pending;
+    assertProblem(res, 400, "signature_invalid");
+    assert.ok(!res.text.includes(shipment.tracking_number), `${name}: nothing of the body is echoed`);
+  }
+  assert.equal(await app.count("logistics_events"), before, "nothing recorded");
+  assert.equal((await shipmentRow(shipment.id)).status, "pre_transit");
+  // Both secrets verify during a rotation.
+  const rotated = await deliver("easypost", body, `hmac-sha256-hex=${hmac(SECRETS.easypost[1], body).digest("hex")}`);
+  assert.equal(rotated.body.outcome, "updated");
+  for (const partner of ["nosecret", "unknown", "EasyPost"]) assertProblem(await deliver(partner, body, "x"), 404, "unknown_partner");
+  // Signed, but no shipment has the number: recorded for investigation. Signed, but not a callback: 400, kept.
+  const stranger = await deliver("easypost", easypost({ tracking_number: "NOSUCHPARCEL1", carrier: "usps" }, "in_transit", []));
+  assert.equal(stranger.body.outcome, "unknown_shipment");
+  const garbage = JSON.stringify({ hello: randomUUID() });
+  assertProblem(await deliver("aftership", garbage), 400, "invalid_callback");
+  const kept = await app.db.prepare("SELECT partner, outcome FROM logistics_events WHERE payload = ?1").bind(garbage).first();
+  assert.deepEqual({ ...kept }, { partner: "aftership", outcome: "malformed" });
+});
+
+test("a customer finds their parcels by order number and email or by the tracking token; wrong ones get the same 404; a script is throttled", async () => {
+  await freshLimiterWindow();
+  const placed = await paidOrder(true);
+  const order = placed.order;
+  const shipment = await ship(order, "usps", SKUS);
+  await deliver("easypost", easypost(shipment, "in_transit", [["pre_transit", t(0), "Label created"], ["in_transit", t(10), "Departed"]]));
+  const client = (ip) => ({ "CF-Connecting-IP": ip });
+  const lookUp = (number, email, ip = "203.0.113.10") =>
+    app.get(`/v1/tracking?order_number=${encodeURIComponent(number)}&email=${encodeURIComponent(email)}`, { headers: client(ip) });
+
+  const found = await lookUp(order.number, "ADA@Example.com");
+  assert.equal(found.status, 200, found.text);
+  assert.equal(found.headers.get("cache-control"), "private, max-age=60");
+  assert.equal(found.body.order_number, order.number);
+  assert.deepEqual(found.body.ship_to, { city: "London", country: "GB" });
+  assert.deepEqual(found.body.shipments.map((s) => [s.carrier, s.tracking_number, s.status]), [["usps", shipment.tracking_number, "in_transit"]]);
+  assert.deepEqual(found.body.shipments[0].timeline.map((c) => [c.status, c.message, c.location]), [
+    ["pre_transit", "Label created", "Leeds, GB"],
+    ["in_transit", "Departed", "Leeds, GB"],
+  ]);
+  for (const personal of ["ada@example.com", "St James", "SW1Y", "Ada Lovelace"]) assert.ok(!found.text.includes(personal), `no ${personal} in the answer`);
+
+  const byToken = await app.get(`/v1/tracking/${placed.tracking_token}`, { headers: client("203.0.113.10") });
+  assert.equal(byToken.status, 200, byToken.text);
+  assert.deepEqual(byToken.body, found.body);
+
+  // Wrong email, wrong number, a token for something else: one answer, word for word.
+  const misses = [
+    await lookUp(order.number, "someone@example.com"),
+    await lookUp("SO-2026-999999", "ada@example.com"),
+    await app.get(`/v1/tracking/${placed.order_token}`, { headers: client("203.0.113.10") }),
   ];
-  for (const [currency, items, country, postal, method, expected] of cases) {
-    const cartId = await cartWith(currency, items);
-    const quoted = (await options(cartId, country, postal)).options.find((o) => o.code === method);
-    const res = await place(cartId, country, postal, method);
-    assert.equal(res.status, 201, res.text);
-    const t = res.body.order.totals;
-    assert.equal(t.shipping.amount, expected, `${country} ${method}`);
-    assert.deepEqual(t.shipping, quoted.price, "the checkout charges what the quote said");
-    assert.equal(minor(t.grand_total), minor(t.subtotal) - minor(t.discount) + minor(t.shipping) + minor(t.tax));
-  }
-  const cartId = await cartWith("EUR", [["CLASSICTEE-S-WHITE", 1]]);
-  const res = await place(cartId, "NL", "1012", "overnight");
-  const p = assertProblem(res, 422, "validation_failed");
-  assert.equal(p.errors[0].code, "unknown_shipping_method");
-  assert.match(p.errors[0].detail, /standard/);
-});
+  const strip = (r) => JSON.stringify({ ...r.body, request_id: undefined });
+  for (const miss of misses) assertProblem(miss, 404, "tracking_not_found");
+  assert.equal(new Set(misses.map(strip)).size, 1, "the same body whatever was wrong");
+  assertProblem(await lookUp(order.number, ""), 422, "validation_failed");
 
-const choose = (cartId, choice, headers = {}) => app.put(`/v1/carts/${cartId}/shipping`, choice, { headers });
-const amounts = (cart) => [cart.totals.shipping.amount, cart.totals.grand_total.amount];
-
-test("the chosen shipping enters the cart's totals and is priced again as the cart changes", async () => {
-  const cartId = await cartWith("EUR", [["CLASSICTEE-M-WHITE", 2]]);
-  const before = await app.get(`/v1/carts/${cartId}`);
-  assert.equal(before.body.shipping, null);
-  assert.deepEqual(amounts(before.body), ["0.00", "39.98"]);
-
-  const key = randomUUID();
-  const res = await choose(cartId, { country: "nl", postal_code: "1012 ab", method: "standard" }, { "Idempotency-Key": key });
-  assert.equal(res.status, 200, res.text);
-  assert.deepEqual(amounts(res.body), ["4.90", "44.88"]);
-  assert.equal(res.body.weight_grams, 360);
-  const { country, postal_code, method, quote } = res.body.shipping;
-  assert.deepEqual([country, postal_code, method, quote.carrier, quote.price.amount], ["NL", "1012AB", "standard", "postnl", "4.90"]);
-  assert.notEqual(res.headers.get("etag"), before.headers.get("etag"), "choosing shipping changes the cart");
-  const replay = await choose(cartId, { country: "nl", postal_code: "1012 ab", method: "standard" }, { "Idempotency-Key": key });
-  assert.deepEqual(replay.body, res.body, "a replay answers the same");
-  assert.equal(replay.headers.get("etag"), res.headers.get("etag"));
-  assert.deepEqual((await app.get(`/v1/carts/${cartId}`)).body, res.body, "kept on the cart");
-  // What the cart shows is what the shipping options quote for its destination.
-  const quoted = (await options(cartId, "NL", "1012AB")).options.find((o) => o.code === "standard");
-  assert.deepEqual(res.body.shipping.quote, quoted);
-
-  // A third tee: 540 g (the next band) and 59.97 (over the EU threshold): free.
-  let cart = (await app.post(`/v1/carts/${cartId}/items`, { sku: "CLASSICTEE-M-WHITE", quantity: 1 })).body;
-  assert.deepEqual(amounts(cart), ["0.00", "59.97"]);
-  assert.equal(cart.shipping.quote.free, true);
-  cart = (await choose(cartId, { country: "DE", method: "express" })).body;
-  assert.deepEqual(amounts(cart), ["15.00", "74.97"]);
-  cart = (await choose(cartId, { country: "GB", postal_code: "SW1Y 4JH", method: "standard" })).body;
-  assert.deepEqual(amounts(cart), ["14.90", "74.87"], "rest of Europe: under its threshold, the 2 kg band");
-  // Lighter again: the first band.
-  const line = cart.lines[0].id;
-  cart = (await app.patch(`/v1/carts/${cartId}/items/${line}`, { quantity: 1 })).body;
-  assert.deepEqual(amounts(cart), ["9.90", "29.89"]);
-
-  // Too heavy for every band (16 hoodies, 10.4 kg): the choice stays, unpriced, out of the totals.
-  await app.db.prepare("UPDATE inventory SET on_hand = 100, reserved = 0 WHERE sku = 'ZIPHOODIE-S-GREY'").run();
-  cart = (await app.post(`/v1/carts/${cartId}/items`, { sku: "ZIPHOODIE-S-GREY", quantity: 16 })).body;
-  assert.equal(cart.shipping.method, "standard");
-  assert.equal(cart.shipping.quote, null);
-  assert.equal(cart.totals.shipping.amount, "0.00");
-  assert.equal(minor(cart.totals.grand_total), minor(cart.totals.subtotal) - minor(cart.totals.discount) + minor(cart.totals.tax));
-
-  // Stale If-Match: 412, nothing changes; DELETE forgets the choice.
-  assertProblem(await choose(cartId, { country: "NL", method: "standard" }, { "If-Match": before.headers.get("etag") }), 412, "precondition_failed");
-  const cleared = await app.del(`/v1/carts/${cartId}/shipping`, { headers: { "Idempotency-Key": randomUUID() } });
-  assert.equal(cleared.status, 200, cleared.text);
-  assert.equal(cleared.body.shipping, null);
-});
-
-test("a bad or unavailable choice is 422 and changes nothing", async () => {
-  const cartId = await cartWith("EUR", [["CLASSICTEE-S-BLACK", 1]]);
-  await choose(cartId, { country: "NL", method: "standard" });
-  const before = await app.get(`/v1/carts/${cartId}`);
-  const cases = [
-    [{ country: "NLD", method: "standard" }, "/country", "invalid_country"],
-    [{ country: "NL", postal_code: "1012<AB", method: "standard" }, "/postal_code", "invalid_postal_code"],
-    [{ country: "NL", method: " " }, "/method", "invalid_shipping_method"],
-    [{ country: "NL", method: "x".repeat(41) }, "/method", "invalid_shipping_method"],
-  ];
-  for (const [choice, pointer, code] of cases) {
-    const p = assertProblem(await choose(cartId, choice), 422, "validation_failed");
-    assert.deepEqual([p.errors[0].pointer, p.errors[0].code], [pointer, code], JSON.stringify(choice));
-  }
-  const p = assertProblem(await choose(cartId, { country: "US", method: "overnight" }), 422, "validation_failed");
-  assert.equal(p.errors[0].code, "unknown_shipping_method");
-  assert.deepEqual(p.available, ["standard", "express"], "what can take this cart there, cheapest first");
-  for (const [choice, code] of [
-    [{ country: "NL" }, "missing_field"],
-    [{ country: "NL", method: "standard", extra: 1 }, "unknown_field"],
-  ]) {
-    assert.equal(assertProblem(await choose(cartId, choice), 422, "validation_failed").errors[0].code, code);
-  }
-  assertProblem(await choose(`cart_${"0".repeat(32)}`, { country: "NL", method: "standard" }), 404, "cart_not_found");
-  const after = await app.get(`/v1/carts/${cartId}`);
-  assert.deepEqual(after.body, before.body);
-  assert.equal(after.headers.get("etag"), before.headers.get("etag"));
-});
-
-test("a checkout without a shipping method charges exactly the cart's choice", async () => {
-  const place = (cartId, country, postal_code, extra = {}) =>
-    app.post(
-      `/v1/carts/${cartId}/checkout`,
-      {
-        email: "chosen@example.com",
-        shipping_address: { name: "S", line1: "1 Road", city: "Town", postal_code, country },
-        payment_provider: "test",
-        ...extra,
-      },
-      { headers: { "Idempotency-Key": randomUUID() } },
-    );
-  const cartId = await cartWith("EUR", [["CLASSICTEE-L-WHITE", 1]]);
-  let p = assertProblem(await place(cartId, "NL", "1012AB"), 422, "validation_failed");
-  assert.equal(p.errors[0].code, "shipping_method_required");
-
-  const shown = (await choose(cartId, { country: "NL", postal_code: "1012AB", method: "express" })).body;
-  assert.deepEqual(amounts(shown), ["12.00", "31.99"]);
-  p = assertProblem(await place(cartId, "NL", "1012AB", { shipping_method: "standard" }), 422, "validation_failed");
-  assert.deepEqual([p.errors[0].code, p.chosen], ["shipping_method_not_chosen", "express"]);
-  // An address in another zone (rest of Europe) is priced otherwise: refused, nothing held.
-  p = assertProblem(await place(cartId, "CH", "8001"), 409, "shipping_changed");
-  assert.deepEqual([p.cart_shipping.amount, p.address_shipping.amount], ["12.00", "22.00"]);
-  assert.equal((await app.get(`/v1/carts/${cartId}`)).body.status, "active");
-
-  // Another address of the same zone: the price the cart showed.
-  const res = await place(cartId, "DE", "10115");
-  assert.equal(res.status, 201, res.text);
-  assert.equal(res.body.order.shipping_method, "express");
-  assert.deepEqual(res.body.order.totals.shipping, shown.totals.shipping);
-  assert.deepEqual(res.body.order.totals.grand_total, shown.totals.grand_total);
-  assert.equal(res.body.payment.amount_minor, minor(shown.totals.grand_total));
+  // The limiter: six lookups a minute from one client, then 429 with Retry-After; others are not affected.
+  const script = "198.51.100.7";
+  const answers = [];
+  for (let i = 0; i < 8; i++) answers.push((await lookUp(`SO-2026-${String(i).padStart(6, "0")}`, "x@example.com", script)).status);
+  assert.deepEqual(answers, [404, 404, 404, 404, 404, 404, 429, 429]);
+  const limited = await lookUp(order.number, "ada@example.com", script);
+  assertProblem(limited, 429, "rate_limited");
+  assert.ok(Number(limited.headers.get("retry-after")) > 0);
+  assert.equal((await lookUp(order.number, "ada@example.com", "192.0.2.99")).status, 200);
 });

@@ -3,8 +3,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { randomUUID } from "node:crypto";
-import Stripe from "stripe";
 import { adminToken, assertProblem, eventually, newCart, spawnApp } from "./helpers.mjs";
+import { ARLINGTON, paidOrder, placeOrder, restock, sendStripe, stripePaymentIntentEvent } from "./fixtures.mjs";
 
 const STRIPE_SECRET = "whsec_stripe_adapter_0123456789";
 
@@ -49,10 +49,11 @@ after(async () => {
   server?.close();
 });
 
+/** A cart in `currency` of two units of a SKU priced in it, restocked to 50 first. */
 async function cart(currency = "EUR") {
   const c = await newCart(app, currency);
   const sku = { JPY: "ENAMELMUG-BLACK", KWD: "ZIPHOODIE-S-GREY" }[currency] ?? "CLASSICTEE-L-WHITE";
-  await app.db.prepare("UPDATE inventory SET on_hand = 50, reserved = 0 WHERE sku = ?1").bind(sku).run();
+  await restock(app, sku, { onHand: 50 });
   const res = await app.post(`/v1/carts/${c.id}/items`, { sku, quantity: 2 });
   assert.equal(res.status, 200, res.text);
   return c.id;
@@ -60,10 +61,13 @@ async function cart(currency = "EUR") {
 
 const body = {
   email: "grace@example.com",
-  shipping_address: { name: "Grace Hopper", line1: "1 Navy Yard", city: "Arlington", postal_code: "22202", country: "US" },
+  shipping_address: ARLINGTON,
   shipping_method: "express",
   payment_provider: "stripe",
 };
+/** The same checkout, as the fixtures place it: two CLASSICTEE-L-WHITE paid with Stripe. */
+const ITEMS = [{ sku: "CLASSICTEE-L-WHITE", quantity: 2 }];
+const CHECKOUT = { email: body.email, address: ARLINGTON, shippingMethod: "express", provider: "stripe" };
 
 test("checkout with stripe creates a PaymentIntent, form-encoded, with the key forwarded", async () => {
   answer = 200;
@@ -178,12 +182,9 @@ test("a price changed while Stripe creates the PaymentIntent places nothing: 409
 
 test("a refund of a Stripe order: POST /v1/refunds, form-encoded, keyed by the refund; a decline releases it, an unknown outcome keeps it for a retry", async () => {
   answer = 200;
-  const cartId = await cart();
-  const placed = await app.post(`/v1/carts/${cartId}/checkout`, body, { headers: { "Idempotency-Key": randomUUID() } });
-  assert.equal(placed.status, 201, placed.text);
-  const order = placed.body.order;
   const admin = { Authorization: `Bearer ${await adminToken(["orders:write", "orders:read"])}` };
-  assert.equal((await app.post(`/v1/admin/orders/${order.id}/capture`, {}, { headers: admin })).status, 200);
+  await restock(app, ITEMS[0].sku, { onHand: 50 });
+  const { order } = await paidOrder(app, ITEMS, admin.Authorization, CHECKOUT);
   const refund = (key, amount) =>
     app.post(`/v1/admin/orders/${order.id}/refunds`, { reason: "late delivery", amount: { amount, currency: "EUR" } }, { headers: { ...admin, "Idempotency-Key": key } });
   const view = async () => (await app.get(`/v1/orders/${order.id}/payment`, { headers: admin })).body;
@@ -228,9 +229,8 @@ test("the consumer names a placed order on its PaymentIntent, and cancels the Pa
   answer = 200;
   const admin = { Authorization: `Bearer ${await adminToken(["orders:write"])}` };
   const place = async () => {
-    const res = await app.post(`/v1/carts/${await cart()}/checkout`, body, { headers: { "Idempotency-Key": randomUUID() } });
-    assert.equal(res.status, 201, res.text);
-    return res.body.order;
+    await restock(app, ITEMS[0].sku, { onHand: 50 });
+    return (await placeOrder(app, ITEMS, CHECKOUT)).order;
   };
   const to = (url) => followups.filter((f) => f.url === url);
   const cancelled = await place();
@@ -282,17 +282,7 @@ test("a three-decimal currency is charged in multiples of 10 minor units, never 
   assert.equal(res.body.payment.amount_minor, charged, "the client is told what is charged");
 
   // Stripe's success for the charged amount pays the order and records exactly that.
-  const payload = JSON.stringify({
-    id: `evt_${randomUUID().replaceAll("-", "")}`,
-    object: "event",
-    type: "payment_intent.succeeded",
-    created: Math.floor(Date.now() / 1000),
-    data: { object: { id: placed.payment_id, object: "payment_intent", amount: charged, amount_received: charged, currency: "kwd", metadata: {} } },
-  });
-  const paid = await app.request("POST", "/v1/webhooks/payments/stripe", {
-    body: payload,
-    headers: { "Content-Type": "application/json", "Stripe-Signature": new Stripe("sk_test_unused").webhooks.generateTestHeaderString({ payload, secret: STRIPE_SECRET }) },
-  });
+  const paid = await sendStripe(app, STRIPE_SECRET, stripePaymentIntentEvent(placed, { amount: charged, metadata: {} }));
   assert.equal(paid.body.outcome, "paid", paid.text);
   const admin = { Authorization: `Bearer ${await adminToken(["orders:write", "orders:read"])}` };
   const kwd = (m) => ({ amount: (m / 1000).toFixed(3), currency: "KWD" });

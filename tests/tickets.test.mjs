@@ -1,13 +1,14 @@
 // Customer-service tickets: a customer submits from the storefront and follows the ticket with
 // its token; agents answer with admin tokens; the merchant's help desk receives each step as a
 // signed webhook; the stats route reports service times over known timestamps.
+// operationIds: submitTicket, getTicket, listTicketMessages, replyToTicket, rateTicket, listTickets, updateTicket, ticketStats
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { randomUUID } from "node:crypto";
 import { Webhook } from "standardwebhooks";
-import { adminToken, assertProblem, eventually, GENEROUS_LIMITS, newCart, spawnApp, freshLimiterWindow } from "./helpers.mjs";
-import { capture, LONDON, placeOrder as place, restock } from "./fixtures.mjs";
+import { adminToken, assertProblem, eventually, GENEROUS_LIMITS, spawnApp, freshLimiterWindow } from "./helpers.mjs";
+import { LONDON, restock, shippedOrder } from "./fixtures.mjs";
 
 let app, server, base, agent, reader, helpdeskSecret;
 const helpdesk = [];
@@ -54,20 +55,12 @@ const submit = (body, headers = {}) => app.post("/v1/tickets", body, { headers: 
 const ticketOf = (res) => ({ id: res.body.ticket.id, auth: { Authorization: `Bearer ${res.body.ticket_token}` } });
 const valid = (email = freshEmail()) => ({ email, subject: "Where is my parcel?", message: "Hello,\nit has not arrived.", category: "shipping" });
 
-/** A paid order of two hoodies, shipped, placed with `email`. */
+/** A paid order of two hoodies, one of them shipped (ups), placed with `email`. */
 async function order(email) {
   const sku = "ZIPHOODIE-M-GREY";
   await restock(app, sku);
-  const { order: placed } = await place(app, [{ sku, quantity: 2 }], { email, address: LONDON });
-  const admin = { Authorization: `Bearer ${await adminToken(["orders:write"])}` };
-  await capture(app, placed, admin.Authorization);
-  const shipped = await app.post(
-    `/v1/admin/orders/${placed.id}/shipments`,
-    { carrier: "ups", tracking_number: `1Z${randomUUID().replaceAll("-", "").slice(0, 14).toUpperCase()}`, lines: [{ line_id: placed.lines[0].id, quantity: 1 }] },
-    { headers: admin },
-  );
-  assert.equal(shipped.status, 201, shipped.text);
-  return placed;
+  const admin = `Bearer ${await adminToken(["orders:write"])}`;
+  return (await shippedOrder(app, [{ sku, quantity: 2 }], admin, { email, address: LONDON, shipLines: [{ sku, quantity: 1 }], carrier: "ups" })).order;
 }
 
 test("a submission is checked field by field and changes nothing when it is bad", async () => {

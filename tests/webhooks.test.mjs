@@ -1,9 +1,11 @@
-// Outbound webhooks: Standard Webhooks signatures, retries on 5xx only, the delivery log.
+// Outbound webhooks: Standard Webhooks signatures, retries on 5xx and 429 only, the delivery log,
+// deliveries sent again on request. (The admin routes' refusals and paging: admin.test.mjs.)
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
-import { adminToken, assertProblem, eventually, newCart, spawnApp } from "./helpers.mjs";
+import { adminToken, assertProblem, eventually, spawnApp } from "./helpers.mjs";
+import { placeOrder, restock } from "./fixtures.mjs";
 
 let app, server, base, auth;
 const secrets = {};
@@ -78,16 +80,8 @@ test("endpoints are validated and get a whsec_ secret once", async () => {
 
 test("events are delivered signed; a 500 or 429 is retried, a 400 is not", async () => {
   const sku = "ZIPHOODIE-S-GREY";
-  await app.db.prepare("UPDATE inventory SET on_hand = 10, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
-  const cart = await newCart(app);
-  assert.equal((await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 1 })).status, 200);
-  const placed = await app.post(
-    `/v1/carts/${cart.id}/checkout`,
-    { email: "m@example.com", shipping_address: { name: "M", line1: "L", city: "C", postal_code: "P", country: "DE" }, shipping_method: "standard", payment_provider: "test" },
-    { headers: { "Idempotency-Key": randomUUID() } },
-  );
-  assert.equal(placed.status, 201, placed.text);
-  const orderId = placed.body.order.id;
+  await restock(app, sku, { onHand: 10 });
+  const orderId = (await placeOrder(app, [{ sku, quantity: 1 }], { email: "m@example.com" })).order.id;
 
   await eventually(() => received.flaky.length >= 1 && received.broken.length >= 1 && received.limited.length >= 1, "the first deliveries");
   for (const r of [...received.flaky, ...received.broken, ...received.limited]) {
@@ -130,7 +124,6 @@ test("events are delivered signed; a 500 or 429 is retried, a 400 is not", async
   const failed = await app.get("/v1/admin/webhook-deliveries?status=failed", { headers: auth });
   assert.equal(failed.body.data.length, 1);
   assert.match(failed.body.data[0].last_error, /not retried/);
-  assertProblem(await app.get("/v1/admin/webhook-deliveries?status=lost", { headers: auth }), 422, "validation_failed");
 });
 
 test("a failed delivery is sent again on request, once; so is every failed one of an endpoint since a time", async () => {
@@ -151,23 +144,13 @@ test("a failed delivery is sent again on request, once; so is every failed one o
   // Asking again changes nothing and sends nothing.
   const twice = await redeliver(failed.id);
   assert.deepEqual([twice.status, twice.body.status], [200, "succeeded"]);
-  assertProblem(await redeliver(`whd_${"0".repeat(32)}`), 404, "delivery_not_found");
-  const reader = { Authorization: `Bearer ${await adminToken(["webhooks:read"])}` };
-  assertProblem(await app.post(`/v1/admin/webhook-deliveries/${failed.id}/redeliver`, undefined, { headers: reader }), 403, "insufficient_scope");
 
   // Every failed delivery of the endpoint since a time.
   brokenMended = false;
   const since = new Date(Date.now() - 1000).toISOString();
   const sku = "ZIPHOODIE-S-GREY";
-  await app.db.prepare("UPDATE inventory SET on_hand = 10, reserved = 0, low_threshold = 0 WHERE sku = ?1").bind(sku).run();
-  const cart = await newCart(app);
-  await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity: 1 });
-  const placed = await app.post(
-    `/v1/carts/${cart.id}/checkout`,
-    { email: "m@example.com", shipping_address: { name: "M", line1: "L", city: "C", postal_code: "P", country: "DE" }, shipping_method: "standard", payment_provider: "test" },
-    { headers: { "Idempotency-Key": randomUUID() } },
-  );
-  assert.equal(placed.status, 201, placed.text);
+  await restock(app, sku, { onHand: 10 });
+  await placeOrder(app, [{ sku, quantity: 1 }], { email: "m@example.com" });
   await eventually(async () => (await broken()).length >= 1, "a new failed delivery");
   brokenMended = true;
   const before = received.broken.length;
@@ -178,8 +161,6 @@ test("a failed delivery is sent again on request, once; so is every failed one o
   await eventually(async () => (await broken()).length === 0, "none failed any more");
   const none = await app.post(`/v1/admin/webhook-endpoints/${failed.endpoint_id}/redeliver`, { since }, { headers: auth });
   assert.deepEqual([none.status, none.body.redelivered], [202, 0]);
-  assertProblem(await app.post(`/v1/admin/webhook-endpoints/whe_${"0".repeat(32)}/redeliver`, { since }, { headers: auth }), 404, "endpoint_not_found");
-  assertProblem(await app.post(`/v1/admin/webhook-endpoints/${failed.endpoint_id}/redeliver`, { since: "yesterday" }, { headers: auth }), 422, "validation_failed");
 });
 
 /** A pending delivery of a made-up event to the endpoint `name`, due now. */
@@ -235,19 +216,4 @@ test("the test harness lets no outbound call leave this machine", async () => {
   assert.equal((await cron()).outcome, "ok");
   const row = await delivery(id);
   assert.deepEqual([row.status, row.last_status_code], ["pending", 502], "answered by the harness, not the network");
-});
-
-test("by default endpoint URLs must be https to a named host", async () => {
-  const strict = await spawnApp({ vars: { WEBHOOKS_ALLOW_INSECURE_URLS: "false" } });
-  try {
-    const create = (url) => strict.post("/v1/admin/webhook-endpoints", { url, event_types: ["*"] }, { headers: auth });
-    for (const url of [`${base}/x`, "http://merchant.example/x", "https://localhost/x", "https://127.0.0.1/x", "https://10.1.2.3/x", "https://[::1]/x", "https://u:p@merchant.example/x"]) {
-      const p = assertProblem(await create(url), 422, "validation_failed");
-      assert.deepEqual([p.errors[0].pointer, p.errors[0].code], ["/url", "invalid_url"], url);
-    }
-    assert.equal(await strict.count("webhook_endpoints"), 0);
-    assert.equal((await create("https://merchant.example/hooks")).status, 201);
-  } finally {
-    await strict.close();
-  }
 });
