@@ -1,5 +1,6 @@
-//! The accounts worker: customer registration, login, refresh and logout under `/v1/auth`, and
-//! the customer's own record at `/v1/me`. Thin glue over `shop_domain::accounts` (the password
+//! The accounts worker: customer registration, login, refresh and logout, email verification and
+//! password reset under `/v1/auth` (the customer's own record at `/v1/me` is
+//! `functions/customers`). Thin glue over `shop_domain::accounts` (the password
 //! policy and hash, the refresh-token rules) and `shop_edge::store::accounts`; passwords are
 //! derived by the runtime's WebCrypto (`shop_edge::kdf`).
 //!
@@ -8,18 +9,15 @@
 //! the same work (the password is hashed either way), so neither route tells a script which
 //! addresses have accounts.
 
-use shop_edge::http::auth::{self, Audience};
 use shop_edge::http::runtime::{self, log_error};
 use shop_edge::outbound::account_mail::Mailer;
 use shop_edge::store::sql::Db;
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};
 
-mod addresses;
 mod guard;
 mod identity;
 mod links;
-mod me;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -30,22 +28,7 @@ pub enum Endpoint {
     VerifyEmail,
     RequestReset,
     ConfirmReset,
-    Me,
-    UpdateMe,
-    ChangePassword,
-    ListAddresses,
-    CreateAddress,
-    UpdateAddress,
-    DeleteAddress,
-    MyOrders,
-    MyPoints,
-    EraseMe,
 }
-
-const CUSTOMER: Access = Access::Bearer {
-    audience: Audience::Customer,
-    scope: auth::CUSTOMER_SCOPE,
-};
 
 /// Every route of this worker: dispatch, 405 answers and the OpenAPI test all read this table.
 pub const ROUTES: &[Route<Endpoint>] = &[
@@ -91,66 +74,6 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         access: Access::Public,
         endpoint: Endpoint::ConfirmReset,
     },
-    Route {
-        method: "GET",
-        path: "/v1/me",
-        access: CUSTOMER,
-        endpoint: Endpoint::Me,
-    },
-    Route {
-        method: "PATCH",
-        path: "/v1/me",
-        access: CUSTOMER,
-        endpoint: Endpoint::UpdateMe,
-    },
-    Route {
-        method: "DELETE",
-        path: "/v1/me",
-        access: CUSTOMER,
-        endpoint: Endpoint::EraseMe,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/me/password",
-        access: CUSTOMER,
-        endpoint: Endpoint::ChangePassword,
-    },
-    Route {
-        method: "GET",
-        path: "/v1/me/addresses",
-        access: CUSTOMER,
-        endpoint: Endpoint::ListAddresses,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/me/addresses",
-        access: CUSTOMER,
-        endpoint: Endpoint::CreateAddress,
-    },
-    Route {
-        method: "PATCH",
-        path: "/v1/me/addresses/{address_id}",
-        access: CUSTOMER,
-        endpoint: Endpoint::UpdateAddress,
-    },
-    Route {
-        method: "DELETE",
-        path: "/v1/me/addresses/{address_id}",
-        access: CUSTOMER,
-        endpoint: Endpoint::DeleteAddress,
-    },
-    Route {
-        method: "GET",
-        path: "/v1/me/orders",
-        access: CUSTOMER,
-        endpoint: Endpoint::MyOrders,
-    },
-    Route {
-        method: "GET",
-        path: "/v1/me/points",
-        access: CUSTOMER,
-        endpoint: Endpoint::MyPoints,
-    },
 ];
 
 #[event(fetch)]
@@ -179,12 +102,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
     // A replayed login or refresh showed its tokens once; they are never stored.
     if call.replayed.is_some() {
-        return Err(Problem::new(
-            409,
-            "credentials_shown_once",
-            "Already answered",
-            "The request with this Idempotency-Key succeeded; the tokens it answered are shown only once. Log in (or refresh) again with a new key",
-        ));
+        return Err(Problem::credentials_shown_once());
     }
     match call.route.endpoint {
         Endpoint::Register => identity::register(&call).await,
@@ -194,29 +112,7 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::VerifyEmail => links::verify_email(&call).await,
         Endpoint::RequestReset => links::request_reset(&call).await,
         Endpoint::ConfirmReset => links::confirm_reset(&call).await,
-        Endpoint::Me => me::me(&call).await,
-        Endpoint::ChangePassword => me::change_password(&call).await,
-        Endpoint::UpdateMe => addresses::patch_me(&call).await,
-        Endpoint::ListAddresses => addresses::list(&call).await,
-        Endpoint::CreateAddress => addresses::create(&call).await,
-        Endpoint::UpdateAddress => addresses::update(&call).await,
-        Endpoint::DeleteAddress => addresses::delete(&call).await,
-        Endpoint::MyOrders => me::my_orders(&call).await,
-        Endpoint::MyPoints => me::my_points(&call).await,
-        Endpoint::EraseMe => me::erase_me(&call).await,
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    const OPENAPI: &str = include_str!("../../../schema/openapi.json");
-
-    #[test]
-    fn every_route_is_documented_and_authorized_by_the_pipeline() {
-        assert_eq!(
-            shop_edge::http::routing::route_table_faults(ROUTES, OPENAPI),
-            Vec::<String>::new()
-        );
-    }
-}
+shop_edge::route_table_test!();

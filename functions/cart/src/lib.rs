@@ -207,8 +207,6 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    const OPENAPI: &str = include_str!("../../../schema/openapi.json");
-
     #[test]
     fn checkout_paths_go_to_the_checkout_worker() {
         assert!(is_checkout("/v1/carts/cart_1/checkout"));
@@ -216,12 +214,6 @@ mod tests {
         assert!(!is_checkout("/v1/carts//checkout"));
         assert!(!is_checkout("/v1/carts/cart_1/items"));
     }
-
-    #[test]
-    fn every_route_is_documented_and_authorized_by_the_pipeline() {
-        assert_eq!(
-            shop_edge::http::routing::route_table_faults(ROUTES, OPENAPI),
-            Vec::<String>::new()
-        );
-    }
 }
+
+shop_edge::route_table_test!();

@@ -225,15 +225,4 @@ async fn set_price(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     Ok(Reply::json(200, &PriceSet { sku, price })?)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_route_is_documented_and_authorized_by_the_pipeline() {
-        assert_eq!(
-            shop_edge::http::routing::route_table_faults(ROUTES, OPENAPI),
-            Vec::<String>::new()
-        );
-    }
-}
+shop_edge::route_table_test!();

@@ -52,16 +52,4 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    const OPENAPI: &str = include_str!("../../../schema/openapi.json");
-
-    #[test]
-    fn every_route_is_documented_and_authorized_by_the_pipeline() {
-        assert_eq!(
-            shop_edge::http::routing::route_table_faults(ROUTES, OPENAPI),
-            Vec::<String>::new()
-        );
-    }
-}
+shop_edge::route_table_test!();

@@ -163,6 +163,16 @@ impl Problem {
         Problem::new(400, code, title, detail)
     }
 
+    /// A replayed request of the account workers: what it answered (tokens) is shown once.
+    pub fn credentials_shown_once() -> Self {
+        Problem::new(
+            409,
+            "credentials_shown_once",
+            "Already answered",
+            "The request with this Idempotency-Key succeeded; the tokens it answered are shown only once. Log in (or refresh) again with a new key",
+        )
+    }
+
     pub fn not_found(code: &'static str, detail: impl Into<String>) -> Self {
         Problem::new(404, code, "Not found", detail)
     }

@@ -136,6 +136,29 @@ pub fn resolve<E: Copy>(
     }
 }
 
+/// The test every worker carries, written once: its `ROUTES` against the checked-in OpenAPI
+/// document (`schema/openapi.json`), by [`route_table_faults`]. `shop_edge::route_table_test!();`
+/// in a worker's `lib.rs`.
+#[macro_export]
+macro_rules! route_table_test {
+    () => {
+        #[cfg(test)]
+        mod route_table {
+            #[test]
+            fn every_route_is_documented_and_authorized_by_the_pipeline() {
+                const OPENAPI: &str = include_str!(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../../schema/openapi.json"
+                ));
+                assert_eq!(
+                    $crate::http::routing::route_table_faults(super::ROUTES, OPENAPI),
+                    Vec::<String>::new()
+                );
+            }
+        }
+    };
+}
+
 /// What is wrong with a worker's route table, as `"METHOD /path: why"`: a mutation the pipeline
 /// cannot authorize itself, or a route the OpenAPI document `openapi` (JSON) does not list.
 /// Each worker's tests assert this is empty.
