@@ -236,7 +236,7 @@ async fn replay_checkout(call: &Call<Endpoint>, stored: &Reply) -> Result<Reply,
 }
 
 /// The Stripe adapter; `cart_id` names the cart of a checkout (`None` outside one).
-pub(crate) fn stripe(call: &Call<Endpoint>, cart_id: Option<&CartId>) -> Stripe {
+fn stripe(call: &Call<Endpoint>, cart_id: Option<&CartId>) -> Stripe {
     Stripe::from_env(&call.env, &call.config, cart_id)
 }
 

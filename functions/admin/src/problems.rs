@@ -1,13 +1,9 @@
-//! Problems that several of this worker's order routes answer, each built in one place.
+//! Problems that several of the back office's order routes answer, each built in one place.
 
 use shop_domain::ids::{LineId, Sku};
 use shop_domain::order::LineRef;
 use shop_edge::http::problem::FieldError;
 use shop_edge::Problem;
-
-pub fn order_not_found() -> Problem {
-    Problem::not_found("order_not_found", "No order with this id")
-}
 
 /// 409 `order_changed`: the order moved while the request acted; retrying is safe.
 pub fn order_changed(detail: &str) -> Problem {

@@ -16,7 +16,6 @@ use shop_edge::outbound::stripe::Stripe;
 use shop_edge::store::refunds::D1Refunds;
 use shop_edge::{Call, Problem, Reply};
 
-use crate::checkout::stripe;
 use crate::problems;
 use crate::Endpoint;
 
@@ -128,7 +127,7 @@ fn parse(body: RefundBody) -> Result<RefundRequest, Problem> {
 pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let key = call.require_idempotency_key()?;
     let principal = call.admin()?;
-    let order = call.path_param(0, OrderId::parse, problems::order_not_found)?;
+    let order = call.path_param(0, OrderId::parse, Problem::order_not_found)?;
     let request = parse(call.json()?)?;
     let db = call.db()?;
     let store = D1Refunds {
@@ -138,7 +137,7 @@ pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let providers = Providers {
         enabled: &call.config.checkout.payment_providers,
         test: TestPaymentProvider { ids: &CryptoIds },
-        stripe: stripe(call, None),
+        stripe: Stripe::from_env(&call.env, &call.config, None),
     };
     let id = refunds::refund_id(&order, &principal.sub, &key);
     let refund = refunds::refund(&store, &providers, &order, &request, id, call.now)
@@ -155,7 +154,7 @@ pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
 /// The one mapping of refund errors to HTTP.
 fn refund_problem(error: RefundError) -> Problem {
     match error {
-        RefundError::NotFound => problems::order_not_found(),
+        RefundError::NotFound => Problem::order_not_found(),
         RefundError::NotPaid => Problem::new(
             409,
             "order_not_paid",

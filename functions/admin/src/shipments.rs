@@ -82,7 +82,7 @@ fn parse(body: ShipmentBody) -> Result<ShipmentRequest, Problem> {
 }
 
 pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    let order = call.path_param(0, OrderId::parse, problems::order_not_found)?;
+    let order = call.path_param(0, OrderId::parse, Problem::order_not_found)?;
     let request = parse(call.json()?)?;
     let db = call.db()?;
     let store = D1Shipments { db: &db };
@@ -96,7 +96,7 @@ pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
 /// The one mapping of shipment errors to HTTP.
 fn shipment_problem(error: ShipmentError) -> Problem {
     match error {
-        ShipmentError::NotFound => problems::order_not_found(),
+        ShipmentError::NotFound => Problem::order_not_found(),
         ShipmentError::Illegal(illegal) => Problem::new(
             409,
             "illegal_transition",
