@@ -1815,4 +1815,209 @@ mod tests {
             })?;
         }
     }
+
+    #[test]
+    fn removing_a_line_saves_a_new_version_and_refusals_write_nothing() {
+        let w = World::new();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let carts = service(&w, &repo);
+        let none = Precondition::None;
+        block_on(async {
+            let cart = carts.create(Currency::Eur, T0).await.unwrap();
+            carts
+                .add_item(&cart.id, &none, &sku("TEE-M"), qty(2), T0)
+                .await
+                .unwrap();
+            let v = carts
+                .add_item(&cart.id, &none, &sku("MUG"), qty(1), T0)
+                .await
+                .unwrap();
+            let (tee, mug) = (v.lines[0].id.clone(), v.lines[1].id.clone());
+            let later = T0.plus(Duration::from_secs(60));
+            let v = carts
+                .remove_line(&cart.id, &none, &mug, later)
+                .await
+                .unwrap();
+            assert_eq!(v.etag, "\"v4\"");
+            assert_eq!(v.totals.subtotal.amount().to_string(), "39.98");
+            let stored = repo.carts.borrow()[&cart.id].clone();
+            assert_eq!(stored.version, 4);
+            assert_eq!(stored.updated_at, later);
+            assert_eq!(stored.expires_at, later.plus(w.policy.idle_ttl));
+            assert_eq!(
+                stored
+                    .lines
+                    .iter()
+                    .map(|l| l.sku.as_str())
+                    .collect::<Vec<_>>(),
+                ["TEE-M"]
+            );
+            // A line that is gone, growing past the stock or the line limit: refused, unsaved.
+            assert_eq!(
+                carts.remove_line(&cart.id, &none, &mug, later).await,
+                Err(CartError::LineNotFound)
+            );
+            assert_eq!(
+                carts.set_quantity(&cart.id, &none, &mug, 1, later).await,
+                Err(CartError::LineNotFound)
+            );
+            assert_eq!(
+                carts.set_quantity(&cart.id, &none, &tee, 11, later).await,
+                Err(CartError::InsufficientStock {
+                    sku: sku("TEE-M"),
+                    requested: 11,
+                    available: 10
+                })
+            );
+            assert_eq!(
+                carts.set_quantity(&cart.id, &none, &tee, 100, later).await,
+                Err(CartError::QuantityAboveLimit { max: 99 })
+            );
+            assert_eq!(repo.carts.borrow()[&cart.id], stored, "nothing saved");
+        });
+    }
+
+    #[test]
+    fn a_checked_out_cart_refuses_every_change_and_an_expired_one_every_call() {
+        let w = World::new();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let carts = service(&w, &repo);
+        let none = Precondition::None;
+        block_on(async {
+            let cart = carts.create(Currency::Eur, T0).await.unwrap();
+            let v = carts
+                .add_item(&cart.id, &none, &sku("MUG"), qty(1), T0)
+                .await
+                .unwrap();
+            let line = v.lines[0].id.clone();
+            repo.carts.borrow_mut().get_mut(&cart.id).unwrap().status = CartStatus::CheckedOut;
+            let before = repo.carts.borrow()[&cart.id].clone();
+            let choice = ShippingChoice::parse("NL", "1012AB", "standard").unwrap();
+            let refusals = [
+                carts
+                    .add_item(&cart.id, &none, &sku("TEE-M"), qty(1), T0)
+                    .await,
+                carts.set_quantity(&cart.id, &none, &line, 2, T0).await,
+                carts.remove_line(&cart.id, &none, &line, T0).await,
+                carts.clear(&cart.id, &none, T0).await,
+                carts.refresh(&cart.id, &none, T0).await,
+                carts.choose_shipping(&cart.id, &none, choice, T0).await,
+                carts.clear_shipping(&cart.id, &none, T0).await,
+            ];
+            for refused in refusals {
+                assert_eq!(refused, Err(CartError::NotActive));
+            }
+            assert_eq!(repo.carts.borrow()[&cart.id], before);
+
+            let other = carts.create(Currency::Eur, T0).await.unwrap();
+            let late = T0.plus(w.policy.idle_ttl);
+            assert_eq!(
+                carts
+                    .add_item(&other.id, &none, &sku("MUG"), qty(1), late)
+                    .await,
+                Err(CartError::Expired)
+            );
+            assert_eq!(
+                carts.clear(&other.id, &none, late).await,
+                Err(CartError::Expired)
+            );
+            assert_eq!(repo.carts.borrow()[&other.id].version, 1);
+        });
+    }
+
+    #[test]
+    fn a_merge_that_loses_a_race_is_done_again_and_gives_up_after_three_tries() {
+        let w = World::new();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let ada = customer(1);
+        let as_ada = Carts {
+            customer: Some(&ada),
+            ..service(&w, &repo)
+        };
+        let as_guest = service(&w, &repo);
+        let none = Precondition::None;
+        block_on(async {
+            let mine = as_ada.create(Currency::Eur, T0).await.unwrap();
+            as_ada
+                .add_item(&mine.id, &none, &sku("TEE-M"), qty(1), T0)
+                .await
+                .unwrap();
+            let guest = as_guest.create(Currency::Eur, T0).await.unwrap();
+            as_guest
+                .add_item(&guest.id, &none, &sku("MUG"), qty(2), T0)
+                .await
+                .unwrap();
+            // Another device saves their cart before every merge: the merge is never saved.
+            repo.interleave_writers.set(10);
+            assert_eq!(
+                as_ada.sign_in(Some(&guest.id), T0).await,
+                Err(CartError::Contention)
+            );
+            assert_eq!(repo.interleave_writers.get(), 7, "three attempts");
+            assert!(
+                repo.carts.borrow().contains_key(&guest.id),
+                "the guest cart is kept"
+            );
+            assert_eq!(repo.carts.borrow()[&mine.id].lines.len(), 1);
+            // Once: the merge is done again on the newer version, and saved.
+            repo.interleave_writers.set(1);
+            let merged = as_ada.sign_in(Some(&guest.id), T0).await.unwrap().unwrap();
+            assert_eq!(merged.id, mine.id);
+            assert_eq!(merged.item_count, 3);
+            let stored = repo.carts.borrow()[&mine.id].clone();
+            assert_eq!(stored.version, 2 + 4 + 1, "v2, four other saves, the merge");
+            assert!(!repo.carts.borrow().contains_key(&guest.id));
+        });
+    }
+
+    #[test]
+    fn signing_in_passes_over_a_guest_cart_that_cannot_be_merged() {
+        let w = World::new();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let (ada, bob) = (customer(1), customer(2));
+        let as_ada = Carts {
+            customer: Some(&ada),
+            ..service(&w, &repo)
+        };
+        let as_bob = Carts {
+            customer: Some(&bob),
+            ..service(&w, &repo)
+        };
+        let as_guest = service(&w, &repo);
+        let none = Precondition::None;
+        block_on(async {
+            let mine = as_ada.create(Currency::Eur, T0).await.unwrap();
+            // Checked out, expired, or someone else's: their own cart is the answer, untouched.
+            let done = as_guest.create(Currency::Eur, T0).await.unwrap();
+            as_guest
+                .add_item(&done.id, &none, &sku("MUG"), qty(1), T0)
+                .await
+                .unwrap();
+            repo.carts.borrow_mut().get_mut(&done.id).unwrap().status = CartStatus::CheckedOut;
+            let bobs = as_bob.create(Currency::Eur, T0).await.unwrap();
+            let old = as_guest
+                .create(Currency::Eur, T0.minus(w.policy.idle_ttl))
+                .await
+                .unwrap();
+            let before = repo.carts.borrow().clone();
+            for guest in [&done.id, &bobs.id, &old.id] {
+                let found = as_ada.sign_in(Some(guest), T0).await.unwrap().unwrap();
+                assert_eq!(found.id, mine.id, "{guest}");
+            }
+            assert_eq!(*repo.carts.borrow(), before, "nothing written");
+            // A customer without any cart and no usable guest cart: none.
+            let cy = customer(3);
+            let as_cy = Carts {
+                customer: Some(&cy),
+                ..service(&w, &repo)
+            };
+            assert_eq!(as_cy.sign_in(Some(&done.id), T0).await, Ok(None));
+            // Storage failing: said, not hidden as "no cart".
+            repo.fail.set(true);
+            assert!(matches!(
+                as_ada.sign_in(Some(&done.id), T0).await,
+                Err(CartError::Store(_))
+            ));
+        });
+    }
 }

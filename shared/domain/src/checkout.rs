@@ -1152,4 +1152,349 @@ mod tests {
             assert_eq!(orders.orders.borrow().len(), 1);
         });
     }
+
+    /// A provider that records what it was asked, runs `during` while it creates the session
+    /// (someone else acting meanwhile), and answers `fails` if set.
+    struct Scripted<'a> {
+        inner: TestPaymentProvider<'a>,
+        fails: Option<PaymentError>,
+        during: &'a dyn Fn(),
+        asked: std::cell::RefCell<Vec<(String, i64)>>,
+    }
+
+    impl<'a> Scripted<'a> {
+        fn new(ids: &'a SequentialIds, fails: Option<PaymentError>, during: &'a dyn Fn()) -> Self {
+            Scripted {
+                inner: TestPaymentProvider { ids },
+                fails,
+                during,
+                asked: std::cell::RefCell::new(Vec::new()),
+            }
+        }
+    }
+
+    impl PaymentProvider for Scripted<'_> {
+        fn name(&self) -> &str {
+            "test"
+        }
+
+        async fn create_session(
+            &self,
+            order: &OrderId,
+            amount: Money,
+            key: &str,
+        ) -> Result<PaymentSession, PaymentError> {
+            self.asked
+                .borrow_mut()
+                .push((key.to_owned(), amount.minor_units()));
+            (self.during)();
+            match &self.fails {
+                Some(e) => Err(e.clone()),
+                None => PaymentProvider::create_session(&self.inner, order, amount, key).await,
+            }
+        }
+
+        async fn client_secret(&self, payment_id: &str) -> Result<String, PaymentError> {
+            PaymentProvider::client_secret(&self.inner, payment_id).await
+        }
+    }
+
+    fn checkout_over<'a>(
+        w: &'a World,
+        repo: &'a InMemoryCarts<'a>,
+        orders: &'a InMemoryOrders<'a>,
+        providers: &'a [&'a dyn DynPaymentProvider],
+        customer: Option<&'a CustomerId>,
+    ) -> Checkout<'a, InMemoryCarts<'a>, InMemoryOrders<'a>, FlatRates> {
+        Checkout {
+            carts: repo,
+            orders,
+            shipping: &FlatRates,
+            providers,
+            ids: &w.ids,
+            policy: &w.checkout,
+            customer,
+        }
+    }
+
+    fn tee() -> Sku {
+        Sku::parse("TEE").unwrap()
+    }
+
+    #[test]
+    fn order_created_names_the_order_its_total_and_every_line() {
+        with_checkout(
+            &[("TEE", 5), ("MUG", 5)],
+            async |w, repo, orders, checkout| {
+                let cart = cart_with(w, repo, &[("TEE", 2), ("MUG", 3)]).await;
+                let placed = checkout
+                    .checkout(&cart, &request("express", "test"), "k1", T0)
+                    .await
+                    .unwrap();
+                assert_eq!(placed.events, orders.outbox.borrow().clone());
+                let [event] = placed.events.as_slice() else {
+                    panic!("one event: {:?}", placed.events)
+                };
+                assert_eq!(event.created_at, T0);
+                let Payload::OrderCreated(created) = &event.payload else {
+                    panic!("order.created: {event:?}")
+                };
+                assert_eq!(created.order_id, placed.order.id);
+                assert_eq!(created.cart_id, cart);
+                assert_eq!(created.currency, Currency::Eur);
+                assert_eq!(created.total.amount().to_string(), "48.50", "36.50 + 12.00");
+                let lines: Vec<(&str, u32, String)> = created
+                    .lines
+                    .iter()
+                    .map(|l| (l.sku.as_str(), l.quantity, l.total.amount().to_string()))
+                    .collect();
+                assert_eq!(
+                    lines,
+                    [
+                        ("TEE", 2, "20.00".to_owned()),
+                        ("MUG", 3, "16.50".to_owned())
+                    ]
+                );
+                // The stored order is the one answered, and it is the cart's.
+                let stored = orders.orders.borrow()[0].clone();
+                assert_eq!(stored, placed.order);
+                assert_eq!(stored.email.as_str(), "Ada@example.com");
+                assert_eq!(stored.shipping_method, "express");
+                assert_eq!(stored.customer_id, None);
+                assert_eq!(stored.lines[1].id, repo.carts.borrow()[&cart].lines[1].id);
+            },
+        );
+    }
+
+    #[test]
+    fn a_customers_cart_checks_out_only_for_them_and_the_order_is_theirs() {
+        let w = world();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let orders = InMemoryOrders::new(&repo);
+        orders.set_stock("TEE", 10);
+        let provider = TestPaymentProvider { ids: &w.ids };
+        let providers: [&dyn DynPaymentProvider; 1] = [&provider];
+        let ada = CustomerId::parse(&format!("cus_{:032x}", 1)).unwrap();
+        let bob = CustomerId::parse(&format!("cus_{:032x}", 2)).unwrap();
+        block_on(async {
+            let carts = Carts {
+                repo: &repo,
+                shipping: &crate::shipping::Zones::default(),
+                ids: &w.ids,
+                policy: &w.policy,
+                customer: Some(&ada),
+            };
+            let cart = carts.create(Currency::Eur, T0).await.unwrap().id;
+            carts
+                .add_item(
+                    &cart,
+                    &Precondition::None,
+                    &tee(),
+                    Quantity::new(1).unwrap(),
+                    T0,
+                )
+                .await
+                .unwrap();
+            for other in [None, Some(&bob)] {
+                let checkout = checkout_over(&w, &repo, &orders, &providers, other);
+                assert_eq!(
+                    checkout
+                        .checkout(&cart, &request("standard", "test"), "k", T0)
+                        .await,
+                    Err(CheckoutError::CartNotFound),
+                    "{other:?}"
+                );
+            }
+            assert!(orders.orders.borrow().is_empty());
+            assert_eq!(orders.stock.borrow()[&tee()].reserved(), 0);
+            let checkout = checkout_over(&w, &repo, &orders, &providers, Some(&ada));
+            let placed = checkout
+                .checkout(&cart, &request("standard", "test"), "k", T0)
+                .await
+                .unwrap();
+            assert_eq!(placed.order.customer_id, Some(ada.clone()));
+            assert_eq!(orders.orders.borrow()[0].customer_id, Some(ada.clone()));
+            let missing = CartId::parse("cart_0000000000000000000000000000ffff").unwrap();
+            assert_eq!(
+                checkout
+                    .checkout(&missing, &request("standard", "test"), "k", T0)
+                    .await,
+                Err(CheckoutError::CartNotFound)
+            );
+        });
+    }
+
+    #[test]
+    fn a_payment_the_provider_cannot_create_places_nothing() {
+        let w = world();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let orders = InMemoryOrders::new(&repo);
+        orders.set_stock("TEE", 10);
+        let down = Scripted::new(
+            &w.ids,
+            Some(PaymentError::Unavailable("timeout".into())),
+            &|| {},
+        );
+        let providers: [&dyn DynPaymentProvider; 1] = [&down];
+        let checkout = checkout_over(&w, &repo, &orders, &providers, None);
+        block_on(async {
+            let cart = cart_with(&w, &repo, &[("TEE", 3)]).await;
+            assert_eq!(
+                checkout
+                    .checkout(&cart, &request("standard", "test"), "k", T0)
+                    .await,
+                Err(CheckoutError::Payment(PaymentError::Unavailable(
+                    "timeout".into()
+                )))
+            );
+            // Asked for the whole total, under a key naming the request and the cart's version.
+            assert_eq!(*down.asked.borrow(), [("k:v2".to_owned(), 3490)]);
+            assert!(orders.orders.borrow().is_empty());
+            assert!(orders.outbox.borrow().is_empty());
+            assert_eq!(orders.stock.borrow()[&tee()].reserved(), 0);
+            assert_eq!(repo.carts.borrow()[&cart].status, CartStatus::Active);
+        });
+    }
+
+    #[test]
+    fn a_placement_the_store_fails_or_a_cart_changed_meanwhile_places_nothing() {
+        let w = world();
+        let repo = InMemoryCarts::new(&w.catalog);
+        let orders = InMemoryOrders::new(&repo);
+        orders.set_stock("TEE", 10);
+        // The shopper changes the cart in another tab while the payment is created.
+        let bump = || {
+            for cart in repo.carts.borrow_mut().values_mut() {
+                cart.version += 1;
+            }
+        };
+        let racing = Scripted::new(&w.ids, None, &bump);
+        let providers: [&dyn DynPaymentProvider; 1] = [&racing];
+        let checkout = checkout_over(&w, &repo, &orders, &providers, None);
+        block_on(async {
+            let cart = cart_with(&w, &repo, &[("TEE", 2)]).await;
+            assert_eq!(
+                checkout
+                    .checkout(&cart, &request("standard", "test"), "k", T0)
+                    .await,
+                Err(CheckoutError::CartChanged)
+            );
+            assert!(orders.orders.borrow().is_empty());
+            assert!(orders.outbox.borrow().is_empty());
+            assert_eq!(orders.stock.borrow()[&tee()].reserved(), 0);
+            assert_eq!(repo.carts.borrow()[&cart].status, CartStatus::Active);
+            // The store failing is said, and nothing is placed either.
+            orders.fail.set(true);
+            assert!(matches!(
+                checkout
+                    .checkout(&cart, &request("standard", "test"), "k", T0)
+                    .await,
+                Err(CheckoutError::Store(_))
+            ));
+            orders.fail.set(false);
+            assert!(orders.orders.borrow().is_empty());
+            assert_eq!(orders.stock.borrow()[&tee()].reserved(), 0);
+            // A retry after the cart changed asks the provider under the new version's key.
+            let keys: Vec<String> = racing
+                .asked
+                .borrow()
+                .iter()
+                .map(|(k, _)| k.clone())
+                .collect();
+            assert_eq!(keys, ["k:v2", "k:v3"]);
+        });
+    }
+
+    proptest::proptest! {
+        /// Whatever carts check out against whatever stock: a placed order holds exactly its
+        /// units and its totals add up (lines, tax, shipping, the payment, `order.created`); a
+        /// refused one holds nothing and names exactly the short SKUs.
+        #[test]
+        fn placements_hold_exactly_what_they_order_and_their_totals_add_up(
+            on_hand in 0i64..12,
+            wanted in proptest::collection::vec((0i64..5, 0i64..4), 1..6),
+            tax in 0i64..=2_500,
+        ) {
+            use proptest::prelude::*;
+            let w = world();
+            let repo = InMemoryCarts::new(&w.catalog);
+            let orders = InMemoryOrders::new(&repo);
+            orders.set_stock("TEE", on_hand);
+            orders.set_stock("MUG", on_hand);
+            let provider = TestPaymentProvider { ids: &w.ids };
+            let providers: [&dyn DynPaymentProvider; 1] = [&provider];
+            let policy = CheckoutPolicy {
+                tax_rate: TaxRate::new(rust_decimal::Decimal::new(tax, 4)).unwrap(),
+                ..w.checkout.clone()
+            };
+            let checkout = Checkout { policy: &policy, ..checkout_over(&w, &repo, &orders, &providers, None) };
+            let sku = |s: &str| Sku::parse(s).unwrap();
+            let held = |s: &str| orders.stock.borrow()[&sku(s)];
+            block_on(async {
+                let mut placed_units = [0i64, 0];
+                for (n, (tees, mugs)) in wanted.into_iter().enumerate() {
+                    let items: Vec<(&str, i64)> = [("TEE", tees), ("MUG", mugs)]
+                        .into_iter()
+                        .filter(|(_, q)| *q > 0)
+                        .collect();
+                    if items.is_empty() {
+                        continue;
+                    }
+                    let cart = cart_with(&w, &repo, &items).await;
+                    let before = (held("TEE"), held("MUG"), orders.outbox.borrow().len());
+                    let result = checkout
+                        .checkout(&cart, &request("standard", "test"), &format!("k{n}"), T0)
+                        .await;
+                    // Named in SKU order, as the reservation is made.
+                    let short: Vec<&str> = [("MUG", mugs, 1), ("TEE", tees, 0)]
+                        .into_iter()
+                        .filter(|(_, q, i)| *q > on_hand - placed_units[*i])
+                        .map(|(s, _, _)| s)
+                        .collect();
+                    match result {
+                        Ok(placed) => {
+                            prop_assert!(short.is_empty());
+                            placed_units[0] += tees;
+                            placed_units[1] += mugs;
+                            let o = &placed.order;
+                            let t = &o.totals;
+                            let sum = |f: fn(&crate::order::OrderLine) -> Money| {
+                                o.lines.iter().fold(Money::zero(Currency::Eur), |s, l| s.checked_add(f(l)).unwrap())
+                            };
+                            prop_assert_eq!(sum(|l| l.subtotal), t.subtotal);
+                            prop_assert_eq!(sum(|l| l.tax), t.tax);
+                            prop_assert_eq!(sum(|l| l.total).checked_add(t.shipping).unwrap(), t.grand_total);
+                            prop_assert_eq!(
+                                t.subtotal.checked_sub(t.discount).unwrap().checked_add(t.tax).unwrap().checked_add(t.shipping).unwrap(),
+                                t.grand_total
+                            );
+                            for l in &o.lines {
+                                prop_assert_eq!(l.subtotal, l.unit_price.checked_mul(l.quantity).unwrap());
+                            }
+                            prop_assert_eq!(placed.payment.amount_minor, t.grand_total.minor_units());
+                            let Payload::OrderCreated(created) = &placed.events[0].payload else {
+                                panic!("order.created")
+                            };
+                            prop_assert_eq!(created.total, t.grand_total);
+                            prop_assert_eq!(created.units(), u64::try_from(tees + mugs).unwrap());
+                            prop_assert_eq!(repo.carts.borrow()[&cart].status, CartStatus::CheckedOut);
+                        }
+                        Err(CheckoutError::InsufficientStock(shortages)) => {
+                            let named: Vec<&str> = shortages.iter().map(|s| s.sku.as_str()).collect();
+                            prop_assert_eq!(named, short);
+                            prop_assert_eq!((held("TEE"), held("MUG"), orders.outbox.borrow().len()), before);
+                            prop_assert_eq!(repo.carts.borrow()[&cart].status, CartStatus::Active);
+                        }
+                        Err(e) => prop_assert!(false, "{:?}", e),
+                    }
+                    for (i, s) in ["TEE", "MUG"].into_iter().enumerate() {
+                        prop_assert_eq!(held(s).reserved(), placed_units[i]);
+                        prop_assert_eq!(held(s).on_hand(), on_hand);
+                    }
+                }
+                prop_assert_eq!(orders.orders.borrow().len(), orders.outbox.borrow().len());
+                Ok(())
+            })?;
+        }
+    }
 }

@@ -456,4 +456,29 @@ mod tests {
             serde_json::from_str::<Event>(&text.replace("inventory.low", "order.paid")).is_err()
         );
     }
+
+    #[test]
+    fn a_subscription_takes_up_to_twenty_known_types_or_the_wildcard() {
+        let every: Vec<String> = EventKind::ALL
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .cycle()
+            .take(Subscription::MAX_TYPES)
+            .collect();
+        assert_eq!(
+            Subscription::parse(every.clone()).unwrap().into_types(),
+            every,
+            "kept as given"
+        );
+        let mut too_many = every;
+        too_many.push("order.paid".into());
+        let refused = Subscription::parse(too_many).unwrap_err();
+        assert_eq!(refused.index, None);
+        assert!(refused.message.contains("1 to 20"));
+        assert!(Subscription::parse(vec!["*".into(), "order.paid".into()]).is_ok());
+        let unknown = Subscription::parse(vec!["*".into(), "Order.Paid".into()]).unwrap_err();
+        assert_eq!(unknown.index, Some(1), "types are exact");
+        assert!(unknown.message.contains("known: *, "));
+        assert!(unknown.message.contains("order.paid"));
+    }
 }

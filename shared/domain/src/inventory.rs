@@ -358,4 +358,22 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn an_adjustment_counts_units_in_or_out_but_never_takes_held_ones() {
+        let mut stock = Stock::new(10, 4).unwrap();
+        stock.adjust(5).unwrap();
+        assert_eq!(
+            (stock.on_hand(), stock.reserved(), stock.available()),
+            (15, 4, 11)
+        );
+        stock.adjust(-11).unwrap();
+        assert_eq!((stock.on_hand(), stock.available()), (4, 0));
+        assert_eq!(stock.adjust(-1), Err(StockError::Short { available: 0 }));
+        assert_eq!(stock.adjust(0), Err(StockError::NotPositive));
+        assert_eq!(stock, Stock::new(4, 4).unwrap(), "refusals change nothing");
+        // The held units are still there to sell.
+        stock.sell(4).unwrap();
+        assert_eq!((stock.on_hand(), stock.reserved()), (0, 0));
+    }
 }

@@ -597,4 +597,345 @@ mod tests {
             );
         });
     }
+
+    fn status_of(orders: &InMemoryOrders<'_>, id: &OrderId) -> OrderStatus {
+        orders
+            .orders
+            .borrow()
+            .iter()
+            .find(|o| &o.id == id)
+            .map(|o| o.status)
+            .unwrap()
+    }
+
+    fn kinds(orders: &InMemoryOrders<'_>) -> Vec<EventKind> {
+        orders.outbox.borrow().iter().map(Event::kind).collect()
+    }
+
+    #[test]
+    fn each_move_writes_its_event_and_returns_it_to_publish() {
+        with_orders(2, async |orders, ids, placed| {
+            let paid = mark_paid(orders, ids, &placed[0], T0).await.unwrap();
+            assert_eq!(paid.status, OrderStatus::Paid);
+            let [event] = paid.events.as_slice() else {
+                panic!("{:?}", paid.events)
+            };
+            assert_eq!(Some(event), orders.outbox.borrow().last());
+            assert_eq!(
+                event.payload,
+                Payload::OrderPaid(OrderPaid {
+                    order_id: placed[0].clone(),
+                    captured_minor: 2490,
+                }),
+                "two TEE at 10.00 and 4.90 shipping, all of it"
+            );
+            let later = T0.plus(Duration::from_days(1));
+            let expired = expire_due(orders, ids, later, 10).await.unwrap();
+            assert_eq!(expired.orders, [placed[1].clone()]);
+            assert_eq!(
+                expired.events[0].payload,
+                Payload::OrderExpired(OrderClosed {
+                    order_id: placed[1].clone(),
+                    from: OrderStatus::PendingPayment,
+                    status: OrderStatus::Expired,
+                    refund_required: false,
+                })
+            );
+            assert_eq!(expired.events[0].created_at, later);
+            let updated = orders
+                .orders
+                .borrow()
+                .iter()
+                .find(|o| o.id == placed[1])
+                .map(|o| o.updated_at);
+            assert_eq!(updated, Some(later));
+            // An expired order cannot be cancelled, nor paid: refused, nothing written.
+            let written = orders.outbox.borrow().len();
+            for refused in [
+                cancel(orders, ids, &placed[1], later).await,
+                mark_paid(orders, ids, &placed[1], later).await,
+            ] {
+                assert!(matches!(refused, Err(LifecycleError::Illegal(_))));
+            }
+            assert_eq!(orders.outbox.borrow().len(), written);
+            let missing = OrderId::parse("ord_000000000000000000000000000000ff").unwrap();
+            assert_eq!(
+                mark_paid(orders, ids, &missing, T0).await,
+                Err(LifecycleError::NotFound)
+            );
+        });
+    }
+
+    #[test]
+    fn a_move_that_loses_a_race_writes_nothing() {
+        with_orders(1, async |orders, ids, placed| {
+            let order = &placed[0];
+            // Paid between the cancel's read and its batch.
+            orders.race.set(Some(OrderStatus::Paid));
+            assert_eq!(
+                cancel(orders, ids, order, T0).await,
+                Err(LifecycleError::Moved)
+            );
+            assert_eq!(status_of(orders, order), OrderStatus::Paid);
+            assert_eq!(tee_stock(orders), (10, 2), "nothing given back");
+            assert_eq!(kinds(orders), [EventKind::OrderCreated]);
+        });
+        with_orders(2, async |orders, ids, placed| {
+            let order = &placed[0];
+            // Read as pending by the payment webhook, cancelled before its batch.
+            let (charged, ledger) = orders.amounts(order).await.unwrap().unwrap();
+            let read = AsRead {
+                status: OrderStatus::PendingPayment,
+                charged,
+                ledger,
+            };
+            cancel(orders, ids, order, T0).await.unwrap();
+            assert_eq!(
+                pay_as_read(orders, ids, order, read, T0).await,
+                Err(LifecycleError::Moved)
+            );
+            assert_eq!(status_of(orders, order), OrderStatus::Cancelled);
+            assert_eq!(tee_stock(orders), (10, 2), "nothing sold");
+            assert_eq!(
+                orders.amounts(order).await.unwrap().unwrap().1.captured(),
+                0
+            );
+            assert_eq!(
+                kinds(orders),
+                [
+                    EventKind::OrderCreated,
+                    EventKind::OrderCreated,
+                    EventKind::OrderCancelled
+                ]
+            );
+            // A read that says paid already is refused before anything is written.
+            let paid = AsRead {
+                status: OrderStatus::Paid,
+                ..read
+            };
+            assert!(matches!(
+                pay_as_read(orders, ids, order, paid, T0).await,
+                Err(LifecycleError::Illegal(_))
+            ));
+            // The same through `mark_paid`: expired between its read and its batch.
+            orders.race.set(Some(OrderStatus::Expired));
+            assert_eq!(
+                mark_paid(orders, ids, &placed[1], T0).await,
+                Err(LifecycleError::Moved)
+            );
+            assert_eq!(orders.race.get(), None, "the race was run");
+            assert_eq!(status_of(orders, &placed[1]), OrderStatus::Expired);
+            assert_eq!(tee_stock(orders), (10, 2), "nothing sold");
+            assert!(!kinds(orders).contains(&EventKind::OrderPaid));
+        });
+    }
+
+    #[test]
+    fn expiry_passes_over_an_order_paid_meanwhile() {
+        with_orders(2, async |orders, ids, placed| {
+            orders.race.set(Some(OrderStatus::Paid));
+            let later = T0.plus(Duration::from_days(1));
+            let expired = expire_due(orders, ids, later, 10).await.unwrap();
+            assert_eq!(
+                expired.orders,
+                [placed[1].clone()],
+                "only the one still unpaid"
+            );
+            assert_eq!(expired.events.len(), 1);
+            assert_eq!(status_of(orders, &placed[0]), OrderStatus::Paid);
+            assert_eq!(
+                kinds(orders)
+                    .iter()
+                    .filter(|k| **k == EventKind::OrderExpired)
+                    .count(),
+                1
+            );
+        });
+    }
+
+    /// A store that lists due orders but never moves them (every close answers `Moved`).
+    struct Stuck<'a> {
+        inner: &'a InMemoryOrders<'a>,
+        reads: std::cell::Cell<u32>,
+    }
+
+    impl OrderLifecycle for Stuck<'_> {
+        async fn due_for_expiry(
+            &self,
+            now: Timestamp,
+            limit: u32,
+        ) -> Result<Vec<OrderId>, StoreError> {
+            self.reads.set(self.reads.get() + 1);
+            self.inner.due_for_expiry(now, limit).await
+        }
+        async fn status(&self, id: &OrderId) -> Result<Option<OrderStatus>, StoreError> {
+            self.inner.status(id).await
+        }
+        async fn close(
+            &self,
+            _: &OrderId,
+            _: OrderStatus,
+            _: OrderStatus,
+            _: &Event,
+            _: Timestamp,
+        ) -> Result<CloseOutcome, StoreError> {
+            Ok(CloseOutcome::Moved)
+        }
+        async fn amounts(&self, id: &OrderId) -> Result<Option<(i64, PaymentLedger)>, StoreError> {
+            self.inner.amounts(id).await
+        }
+        async fn review(
+            &self,
+            id: &OrderId,
+            from: OrderStatus,
+            to: OrderStatus,
+            captured: i64,
+            event: &Event,
+            now: Timestamp,
+        ) -> Result<CloseOutcome, StoreError> {
+            self.inner.review(id, from, to, captured, event, now).await
+        }
+        async fn pay(
+            &self,
+            id: &OrderId,
+            captured: i64,
+            event: &Event,
+            now: Timestamp,
+        ) -> Result<CloseOutcome, StoreError> {
+            self.inner.pay(id, captured, event, now).await
+        }
+    }
+
+    #[test]
+    fn an_expiry_run_ends_when_the_store_keeps_listing_what_it_does_not_move() {
+        with_orders(3, async |orders, ids, _| {
+            let stuck = Stuck {
+                inner: orders,
+                reads: std::cell::Cell::new(0),
+            };
+            let later = T0.plus(Duration::from_days(1));
+            let expired = expire_due(&stuck, ids, later, 1).await.unwrap();
+            assert_eq!(expired, Expired::default());
+            assert_eq!(stuck.reads.get(), 2, "the page came back unchanged: stop");
+            assert_eq!(tee_stock(orders), (10, 6));
+            assert_eq!(kinds(orders).len(), 3, "order.created only");
+        });
+    }
+
+    #[test]
+    fn storage_failures_are_said_and_change_nothing() {
+        with_orders(2, async |orders, ids, placed| {
+            mark_paid(orders, ids, &placed[0], T0).await.unwrap();
+            orders.fail.set(true);
+            let later = T0.plus(Duration::from_days(1));
+            assert!(expire_due(orders, ids, later, 10).await.is_err());
+            for failed in [
+                cancel(orders, ids, &placed[0], T0).await,
+                mark_paid(orders, ids, &placed[1], T0).await,
+                review(
+                    orders,
+                    ids,
+                    &placed[1],
+                    OrderStatus::PendingPayment,
+                    reviewed(crate::events::ReviewReason::AmountMismatch),
+                    100,
+                    T0,
+                )
+                .await,
+            ] {
+                assert!(
+                    matches!(failed, Err(LifecycleError::Store(_))),
+                    "{failed:?}"
+                );
+            }
+            orders.fail.set(false);
+            assert_eq!(tee_stock(orders), (8, 2));
+            assert_eq!(status_of(orders, &placed[0]), OrderStatus::Paid);
+            assert_eq!(status_of(orders, &placed[1]), OrderStatus::PendingPayment);
+            assert_eq!(kinds(orders).len(), 3);
+        });
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Pay(usize),
+        Cancel(usize),
+        Review(usize, i64),
+        Expire(i64),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0usize..4).prop_map(Op::Pay),
+            (0usize..4).prop_map(Op::Cancel),
+            (0usize..4, 0i64..=2490).prop_map(|(i, c)| Op::Review(i, c)),
+            (0i64..30).prop_map(Op::Expire),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever the order of payments, cancellations, reviews and expiry runs: a move
+        /// happens exactly when the state machine allows it, writes one event, and gives back
+        /// exactly what the status it leaves held, so the stock held is what unpaid orders
+        /// hold and what left the shelf is what paid orders bought; no ledger captures more
+        /// than its order's total.
+        #[test]
+        fn moves_give_back_exactly_what_their_status_held(ops in proptest::collection::vec(op(), 1..25)) {
+            with_orders(4, async move |orders, ids, placed| {
+                let mut events = 4;
+                for op in ops {
+                    match op {
+                        Op::Pay(i) => {
+                            let from = status_of(orders, &placed[i]);
+                            let paid = mark_paid(orders, ids, &placed[i], T0).await;
+                            assert_eq!(paid.is_ok(), from == OrderStatus::PendingPayment, "{from:?}");
+                            events += usize::from(paid.is_ok());
+                        }
+                        Op::Cancel(i) => {
+                            let from = status_of(orders, &placed[i]);
+                            let cancelled = cancel(orders, ids, &placed[i], T0).await;
+                            assert_eq!(cancelled.is_ok(), from.apply(Transition::Cancel).is_ok());
+                            events += usize::from(cancelled.is_ok());
+                        }
+                        Op::Review(i, captured) => {
+                            let from = status_of(orders, &placed[i]);
+                            let (_, ledger) = orders.amounts(&placed[i]).await.unwrap().unwrap();
+                            // As `payments::decide` does: nothing more once something is captured.
+                            let captured = if ledger.captured() > 0 { 0 } else { captured };
+                            let reason = crate::events::ReviewReason::AmountMismatch;
+                            let moved = review(orders, ids, &placed[i], from, reviewed(reason), captured, T0)
+                                .await
+                                .unwrap();
+                            assert_eq!(moved.status, from.apply(Transition::Review).unwrap_or(from));
+                            events += 1;
+                        }
+                        Op::Expire(minutes) => {
+                            let now = T0.plus(Duration::from_secs(60 * minutes));
+                            let due = orders
+                                .orders
+                                .borrow()
+                                .iter()
+                                .filter(|o| {
+                                    o.status == OrderStatus::PendingPayment
+                                        && o.reservation_expires_at <= now
+                                })
+                                .count();
+                            let expired = expire_due(orders, ids, now, 2).await.unwrap();
+                            assert_eq!((expired.orders.len(), expired.events.len()), (due, due));
+                            events += due;
+                        }
+                    }
+                    let units = |of: crate::order::Stock| {
+                        2 * orders.orders.borrow().iter().filter(|o| o.status.stock() == of).count() as i64
+                    };
+                    assert_eq!(tee_stock(orders), (10 - units(crate::order::Stock::Sold), units(crate::order::Stock::Held)));
+                    assert_eq!(orders.outbox.borrow().len(), events);
+                    for o in orders.orders.borrow().iter() {
+                        assert!(o.ledger.captured() <= o.totals.grand_total.minor_units());
+                    }
+                }
+            });
+        }
+    }
 }

@@ -355,4 +355,16 @@ mod tests {
             prop_assert_eq!(ledger.balance(), i64::try_from(earned - taken).unwrap());
         }
     }
+
+    #[test]
+    fn the_ledger_refuses_an_overdraft_or_an_overflow_and_records_nothing() {
+        let mut ledger = Ledger::default();
+        ledger.record(25).unwrap();
+        ledger.record(-10).unwrap();
+        assert_eq!(ledger.record(-16), Err(Overdraft));
+        ledger.record(i64::MAX - 15).unwrap();
+        assert_eq!(ledger.record(1), Err(Overdraft), "no wrap-around");
+        assert_eq!(ledger.entries(), [25, -10, i64::MAX - 15]);
+        assert_eq!(ledger.balance(), i64::MAX);
+    }
 }

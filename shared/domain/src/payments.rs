@@ -984,4 +984,47 @@ mod tests {
             assert!(serde_json::from_str::<StandardEvent>(bad).is_err(), "{bad}");
         }
     }
+
+    proptest::proptest! {
+        /// A success pays an order only when it is pending payment and the amount is exactly
+        /// what the provider charges for it; every other success goes to review from the status
+        /// it found (never un-paying anything), recording as captured at most that charge, and
+        /// only when the order enters review with nothing captured before.
+        #[test]
+        fn only_an_exact_success_pays_and_a_review_captures_within_the_charge(
+            status in proptest::sample::select(OrderStatus::ALL.to_vec()),
+            paid_minor in 0i64..10_000,
+            in_euros in proptest::bool::ANY,
+            charged_minor in 1i64..10_000,
+            captured_before in 0i64..10_000,
+        ) {
+            use proptest::prelude::*;
+            use crate::order::Transition;
+            let charged = Money::from_minor(charged_minor, Currency::Eur).unwrap();
+            let ledger =
+                crate::order::PaymentLedger::restore(captured_before.min(charged_minor), 0).unwrap();
+            let order = PayableOrder { status, charged, total: charged, ledger, ..order(status) };
+            let event = succeeded(paid_minor, if in_euros { "eur" } else { "usd" }).read();
+            let exact = event.amount == Some(charged);
+            match decide(&event, Some(&order)) {
+                Verdict::Pay { order: paid } => {
+                    prop_assert_eq!(paid, order.id);
+                    prop_assert!(exact && status == OrderStatus::PendingPayment);
+                }
+                Verdict::Review { order: reviewed, from, reason, captured } => {
+                    prop_assert_eq!(reviewed, order.id);
+                    prop_assert_eq!(from, status);
+                    prop_assert!(!(exact && status == OrderStatus::PendingPayment));
+                    prop_assert_eq!(reason == ReviewReason::AmountMismatch, !exact);
+                    prop_assert!((0..=charged_minor).contains(&captured));
+                    let may_capture = in_euros
+                        && ledger.captured() == 0
+                        && status.apply(Transition::Review).is_ok();
+                    let expected = if may_capture { paid_minor.min(charged_minor) } else { 0 };
+                    prop_assert_eq!(captured, expected);
+                }
+                other => prop_assert!(false, "a success is paid or reviewed: {:?}", other),
+            }
+        }
+    }
 }

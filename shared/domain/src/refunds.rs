@@ -880,12 +880,18 @@ mod tests {
         }
     }
 
-    /// A store that commits in memory, and can be told to lose the next commits to a concurrent
-    /// refund that takes `stolen` first.
+    /// A store that commits in memory as the D1 batch does (the amount pending on the order,
+    /// units and amounts on the lines, shipping; nothing when any would exceed what it may
+    /// hold), and can be told to lose the next commits to a concurrent refund that takes
+    /// `stolen` first (`races`), to lose the next `conflicts` commits to changes since undone,
+    /// or to fail every call.
     struct Memory {
         order: RefCell<Refundable>,
         refunds: RefCell<Vec<Refund>>,
         races: RefCell<Vec<i64>>,
+        conflicts: std::cell::Cell<u32>,
+        commits: std::cell::Cell<u32>,
+        fail: std::cell::Cell<bool>,
     }
 
     impl Memory {
@@ -894,35 +900,82 @@ mod tests {
                 order: RefCell::new(refundable()),
                 refunds: RefCell::new(Vec::new()),
                 races: RefCell::new(Vec::new()),
+                conflicts: std::cell::Cell::new(0),
+                commits: std::cell::Cell::new(0),
+                fail: std::cell::Cell::new(false),
             }
+        }
+
+        fn check(&self) -> Result<(), StoreError> {
+            if self.fail.get() {
+                Err(StoreError::new("told to fail"))
+            } else {
+                Ok(())
+            }
+        }
+
+        fn stored(&self, id: &RefundId) -> Option<Refund> {
+            self.refunds.borrow().iter().find(|r| r.id == *id).cloned()
         }
     }
 
+    /// `order` with `refund`'s commitment taken (`sign` 1) or released (`sign` -1).
+    fn committed(order: &Refundable, refund: &Refund, sign: i64) -> Refundable {
+        let mut next = order.clone();
+        next.pending += sign * refund.amount.minor_units();
+        next.shipping_refunded += sign * refund.shipping.minor_units();
+        for taken in &refund.lines {
+            if let Some(line) = next.lines.iter_mut().find(|l| l.position == taken.position) {
+                line.refunded += sign * taken.amount.minor_units();
+                if sign > 0 {
+                    line.refunded_quantity += taken.quantity;
+                } else {
+                    line.refunded_quantity -= taken.quantity;
+                }
+            }
+        }
+        next
+    }
+
+    /// The constraints of schema/0012.
+    fn within(order: &Refundable) -> bool {
+        order.refunded + order.pending <= order.captured
+            && order.shipping_refunded <= order.shipping
+            && order
+                .lines
+                .iter()
+                .all(|l| l.refunded <= l.total && l.refunded_quantity <= l.quantity)
+    }
+
     impl RefundStore for Memory {
-        async fn refundable(&self, _: &OrderId) -> Result<Option<Refundable>, StoreError> {
-            Ok(Some(self.order.borrow().clone()))
+        async fn refundable(&self, id: &OrderId) -> Result<Option<Refundable>, StoreError> {
+            self.check()?;
+            let order = self.order.borrow();
+            Ok((order.order_id == *id).then(|| order.clone()))
         }
         async fn get(&self, id: &RefundId) -> Result<Option<Refund>, StoreError> {
-            Ok(self.refunds.borrow().iter().find(|r| r.id == *id).cloned())
+            self.check()?;
+            Ok(self.stored(id))
         }
         async fn commit(&self, refund: &Refund) -> Result<Committed, StoreError> {
-            let stored = self
-                .refunds
-                .borrow()
-                .iter()
-                .find(|r| r.id == refund.id)
-                .cloned();
-            if let Some(stored) = stored {
+            self.check()?;
+            self.commits.set(self.commits.get() + 1);
+            if let Some(stored) = self.stored(&refund.id) {
                 return Ok(Committed::Exists(Box::new(stored)));
+            }
+            if self.conflicts.get() > 0 {
+                self.conflicts.set(self.conflicts.get() - 1);
+                return Ok(Committed::Conflict);
             }
             let mut order = self.order.borrow_mut();
             if let Some(stolen) = self.races.borrow_mut().pop() {
                 order.pending += stolen;
             }
-            if order.left() < refund.amount.minor_units() {
+            let next = committed(&order, refund, 1);
+            if !within(&next) {
                 return Ok(Committed::Conflict);
             }
-            order.pending += refund.amount.minor_units();
+            *order = next;
             self.refunds.borrow_mut().push(refund.clone());
             Ok(Committed::Committed)
         }
@@ -930,16 +983,22 @@ mod tests {
             &self,
             id: &RefundId,
             provider: &str,
-            _: Timestamp,
+            now: Timestamp,
         ) -> Result<(), StoreError> {
+            self.check()?;
             for r in self.refunds.borrow_mut().iter_mut().filter(|r| r.id == *id) {
-                r.status = RefundStatus::Pending;
-                r.provider_refund_id = Some(provider.into());
+                if r.status == RefundStatus::Requested {
+                    r.status = RefundStatus::Pending;
+                }
+                r.provider_refund_id.get_or_insert_with(|| provider.into());
+                r.updated_at = now;
             }
             Ok(())
         }
-        async fn refused(&self, refund: &Refund, _: Timestamp) -> Result<(), StoreError> {
-            self.order.borrow_mut().pending -= refund.amount.minor_units();
+        async fn refused(&self, refund: &Refund, now: Timestamp) -> Result<(), StoreError> {
+            self.check()?;
+            let mut order = self.order.borrow_mut();
+            *order = committed(&order, refund, -1);
             for r in self
                 .refunds
                 .borrow_mut()
@@ -947,6 +1006,7 @@ mod tests {
                 .filter(|r| r.id == refund.id)
             {
                 r.status = RefundStatus::Failed;
+                r.updated_at = now;
             }
             Ok(())
         }
@@ -1034,5 +1094,379 @@ mod tests {
                 })
             );
         });
+    }
+
+    fn stored_status(store: &Memory, id: &RefundId) -> Option<RefundStatus> {
+        store.stored(id).map(|r| r.status)
+    }
+
+    #[test]
+    fn a_units_refund_commits_them_on_their_line_and_keeps_the_providers_id() {
+        block_on(async {
+            let store = Memory::new();
+            let accepts = provider(vec![]);
+            let units = request(None, Some(vec![("A", 2, true)]));
+            let later = NOW.plus(crate::time::Duration::from_secs(5));
+            let sent = refund(&store, &accepts, &order_id(), &units, id(), later)
+                .await
+                .unwrap();
+            assert_eq!(sent.status, RefundStatus::Pending);
+            assert_eq!(sent.amount.minor_units(), 2000);
+            assert_eq!(sent.shipping.minor_units(), 0);
+            assert_eq!(
+                sent.lines,
+                [RefundLine {
+                    position: 0,
+                    sku: Sku::parse("A").unwrap(),
+                    quantity: 2,
+                    amount: Money::from_minor(2000, Currency::Eur).unwrap(),
+                    restock: true,
+                }]
+            );
+            let provider_id = format!("re_{}", id());
+            assert_eq!(
+                sent.provider_refund_id.as_deref(),
+                Some(provider_id.as_str())
+            );
+            assert_eq!((sent.created_at, sent.updated_at), (later, later));
+            assert_eq!(store.stored(&id()), Some(sent));
+            let order = store.order.borrow().clone();
+            assert_eq!(order.pending, 2000);
+            assert_eq!(
+                (order.lines[0].refunded_quantity, order.lines[0].refunded),
+                (2, 2000)
+            );
+            assert_eq!((order.lines[1].refunded, order.shipping_refunded), (0, 0));
+            assert_eq!(*accepts.keys.borrow(), [id().to_string()]);
+            // The last unit of A is all that line has left.
+            let two = refund_id(&order_id(), "admin", "key-2");
+            assert_eq!(
+                refund(&store, &accepts, &order_id(), &units, two, later).await,
+                Err(RefundError::TooManyUnits { index: 0, left: 1 })
+            );
+            assert_eq!(store.refunds.borrow().len(), 1);
+        });
+    }
+
+    #[test]
+    fn a_key_that_made_another_refund_of_the_order_is_refused() {
+        block_on(async {
+            let store = Memory::new();
+            let accepts = provider(vec![]);
+            refund(
+                &store,
+                &accepts,
+                &order_id(),
+                &request(Some(1000), None),
+                id(),
+                NOW,
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                refund(
+                    &store,
+                    &accepts,
+                    &order_id(),
+                    &request(Some(500), None),
+                    id(),
+                    NOW
+                )
+                .await,
+                Err(RefundError::KeyReused)
+            );
+            assert_eq!(store.order.borrow().pending, 1000, "nothing more committed");
+            assert_eq!(accepts.keys.borrow().len(), 1, "the provider was not asked");
+        });
+    }
+
+    #[test]
+    fn a_refund_that_keeps_losing_to_concurrent_changes_is_busy_after_three_tries() {
+        block_on(async {
+            let store = Memory::new();
+            let accepts = provider(vec![]);
+            let some = request(Some(1000), None);
+            store.conflicts.set(3);
+            assert_eq!(
+                refund(&store, &accepts, &order_id(), &some, id(), NOW).await,
+                Err(RefundError::Busy)
+            );
+            assert_eq!(store.commits.get(), 3);
+            assert_eq!(store.order.borrow().pending, 0);
+            assert!(store.refunds.borrow().is_empty());
+            assert!(accepts.keys.borrow().is_empty());
+            // Two lost commits: planned again and committed by the third.
+            store.conflicts.set(2);
+            let sent = refund(&store, &accepts, &order_id(), &some, id(), NOW)
+                .await
+                .unwrap();
+            assert_eq!(sent.status, RefundStatus::Pending);
+            assert_eq!(store.commits.get(), 6);
+            assert_eq!(store.order.borrow().pending, 1000);
+            assert_eq!(accepts.keys.borrow().len(), 1);
+        });
+    }
+
+    #[test]
+    fn an_unknown_order_or_a_failing_store_asks_the_provider_nothing() {
+        block_on(async {
+            let store = Memory::new();
+            let accepts = provider(vec![]);
+            let other = OrderId::parse("ord_000000000000000000000000000000ff").unwrap();
+            let all = request(None, None);
+            assert_eq!(
+                refund(&store, &accepts, &other, &all, id(), NOW).await,
+                Err(RefundError::NotFound)
+            );
+            store.fail.set(true);
+            assert!(matches!(
+                refund(&store, &accepts, &order_id(), &all, id(), NOW).await,
+                Err(RefundError::Store(_))
+            ));
+            store.fail.set(false);
+            assert!(accepts.keys.borrow().is_empty());
+            assert_eq!(store.order.borrow().pending, 0);
+            // Refused before the commitment: an amount in another currency, or not positive.
+            for bad in [
+                RefundRequest {
+                    amount: Some(Money::from_minor(100, Currency::Gbp).unwrap()),
+                    ..all.clone()
+                },
+                request(Some(0), None),
+            ] {
+                assert!(matches!(
+                    refund(&store, &accepts, &order_id(), &bad, id(), NOW).await,
+                    Err(RefundError::InvalidAmount { .. })
+                ));
+            }
+            assert_eq!(store.commits.get(), 0);
+        });
+    }
+
+    #[test]
+    fn a_retry_after_a_decline_answers_the_failed_refund_and_asks_nothing_again() {
+        block_on(async {
+            let store = Memory::new();
+            let declines = provider(vec![PaymentError::Declined("insufficient".into())]);
+            let some = request(Some(3000), None);
+            assert!(matches!(
+                refund(&store, &declines, &order_id(), &some, id(), NOW).await,
+                Err(RefundError::Provider(PaymentError::Declined(_)))
+            ));
+            assert_eq!(stored_status(&store, &id()), Some(RefundStatus::Failed));
+            let order = store.order.borrow().clone();
+            assert_eq!(order, refundable(), "every commitment released");
+            let again = refund(&store, &declines, &order_id(), &some, id(), NOW)
+                .await
+                .unwrap();
+            assert_eq!(again.status, RefundStatus::Failed);
+            assert_eq!(declines.keys.borrow().len(), 1);
+            assert_eq!(store.order.borrow().pending, 0);
+            // Another key refunds the same amount anew.
+            let two = refund_id(&order_id(), "admin", "key-2");
+            let sent = refund(&store, &declines, &order_id(), &some, two, NOW)
+                .await
+                .unwrap();
+            assert_eq!(sent.status, RefundStatus::Pending);
+            assert_eq!(store.order.borrow().pending, 3000);
+        });
+    }
+
+    /// Suspected bug (see the report that came with this test): `refund` plans a retry again on
+    /// the order as it now is, and units that were the last ones after the first attempt's own
+    /// commitment are valued at what the line has left; when that differs from the committed
+    /// amount by a rounding unit, the retry is refused as `KeyReused`, so a refund whose provider
+    /// call timed out can never be continued.
+    #[test]
+    #[ignore = "suspected bug: a retry of a units refund can be refused as KeyReused"]
+    fn a_retry_of_a_units_refund_continues_it_after_its_own_commitment() {
+        block_on(async {
+            let store = Memory::new();
+            {
+                let mut order = store.order.borrow_mut();
+                // Two units of A for 10.01: one is worth 5.01 (rounded half up), the last 5.00.
+                order.lines[0].quantity = 2;
+                order.lines[0].total = 1001;
+                order.captured = 1001 + 599 + 490;
+            }
+            let down = provider(vec![PaymentError::Unavailable("timeout".into())]);
+            let one = request(None, Some(vec![("A", 1, true)]));
+            let first = refund(&store, &down, &order_id(), &one, id(), NOW).await;
+            assert!(matches!(first, Err(RefundError::Provider(_))));
+            assert_eq!(store.order.borrow().pending, 501);
+            let again = refund(&store, &down, &order_id(), &one, id(), NOW).await;
+            assert_eq!(
+                again.map(|r| (r.status, r.amount.minor_units())),
+                Ok((RefundStatus::Pending, 501))
+            );
+        });
+    }
+
+    #[derive(Debug, Clone)]
+    enum Ask {
+        /// A whole-order refund of this amount (everything left when `None`).
+        Amount(Option<i64>),
+        /// Units of the line at this index.
+        Units(usize, u32, bool),
+        /// The last whole-order request again, with its key, while its outcome is unknown
+        /// (a retry of a declined one, or of units, may be refused: see the ignored test above).
+        Retry,
+    }
+
+    fn ask() -> impl Strategy<Value = Ask> {
+        prop_oneof![
+            proptest::option::of(1i64..2_500).prop_map(Ask::Amount),
+            (0usize..2, 1u32..4, any::<bool>()).prop_map(|(l, q, r)| Ask::Units(l, q, r)),
+            Just(Ask::Retry),
+        ]
+    }
+
+    proptest! {
+        /// Whatever refunds are asked for and whatever the provider answers (accepted, declined,
+        /// unknown): the commitments are exactly those of the refunds not failed, on the order,
+        /// its lines and its shipping, never beyond what each may give back; a declined refund
+        /// is failed and released, an unknown outcome stays requested and committed, and a
+        /// retry of it continues it without committing anything twice.
+        #[test]
+        fn commitments_are_the_refunds_not_failed_and_never_exceed_the_capture(
+            asks in proptest::collection::vec((ask(), 0u8..3), 1..16),
+        ) {
+            let store = Memory::new();
+            let mut last: Option<(RefundRequest, RefundId)> = None;
+            block_on(async {
+                for (n, (ask, answer)) in asks.into_iter().enumerate() {
+                    let answers = match answer {
+                        0 => vec![],
+                        1 => vec![PaymentError::Declined("no".into())],
+                        _ => vec![PaymentError::Unavailable("timeout".into())],
+                    };
+                    let provider = provider(answers);
+                    let (request, id) = match ask {
+                        Ask::Amount(amount) => {
+                            let made = (request(amount, None), refund_id(&order_id(), "admin", &n.to_string()));
+                            last = Some(made.clone());
+                            made
+                        }
+                        Ask::Units(line, quantity, restock) => (
+                            request(None, Some(vec![(["A", "B"][line], quantity, restock)])),
+                            refund_id(&order_id(), "admin", &n.to_string()),
+                        ),
+                        Ask::Retry => match &last {
+                            Some((request, id))
+                                if stored_status(&store, id) == Some(RefundStatus::Requested) =>
+                            {
+                                (request.clone(), id.clone())
+                            }
+                            _ => continue,
+                        },
+                    };
+                    let before = store.stored(&id);
+                    let count = store.refunds.borrow().len();
+                    let outcome = refund(&store, &provider, &order_id(), &request, id.clone(), NOW).await;
+                    let now_stored = store.stored(&id);
+                    match &outcome {
+                        Ok(r) => {
+                            prop_assert_eq!(Some(r), now_stored.as_ref());
+                            prop_assert_eq!(r.status, RefundStatus::Pending);
+                            if before.is_some() {
+                                prop_assert_eq!(store.refunds.borrow().len(), count, "continued, not made again");
+                            }
+                        }
+                        Err(RefundError::Provider(PaymentError::Declined(_))) => {
+                            prop_assert_eq!(now_stored.map(|r| r.status), Some(RefundStatus::Failed));
+                        }
+                        Err(RefundError::Provider(PaymentError::Unavailable(_))) => {
+                            prop_assert_eq!(now_stored.map(|r| r.status), Some(RefundStatus::Requested));
+                        }
+                        Err(RefundError::Exceeds { .. } | RefundError::TooManyUnits { .. }) => {
+                            prop_assert_eq!(now_stored, before);
+                            prop_assert_eq!(store.refunds.borrow().len(), count);
+                        }
+                        Err(e) => prop_assert!(false, "{:?}", e),
+                    }
+                    let order = store.order.borrow().clone();
+                    prop_assert!(within(&order));
+                    let open: Vec<Refund> = store
+                        .refunds
+                        .borrow()
+                        .iter()
+                        .filter(|r| r.status != RefundStatus::Failed)
+                        .cloned()
+                        .collect();
+                    let expected = open.iter().fold(refundable(), |o, r| committed(&o, r, 1));
+                    prop_assert_eq!(&order, &expected);
+                }
+                Ok(())
+            })?;
+        }
+
+        /// Without names, a cumulative amount confirms the open refunds oldest first as far as
+        /// it reaches beyond what was confirmed before, each `order.refunded` carrying the
+        /// running total; an event naming one refund settles that one alone; a failure never
+        /// confirms anything.
+        #[test]
+        fn settling_confirms_what_the_cumulative_amount_reaches_oldest_first(
+            amounts in proptest::collection::vec(1i64..5_000, 0..8),
+            before in 0i64..10_000,
+            beyond in 0i64..20_000,
+            failed in any::<bool>(),
+            pick in 0usize..8,
+        ) {
+            let ids = crate::testing::SequentialIds::default();
+            let oldest_first: Vec<Refund> = amounts
+                .iter()
+                .enumerate()
+                .map(|(i, minor)| {
+                    let mut r = open_refund(100 * i as u128, *minor, &format!("re_{i}"));
+                    r.created_at = NOW.plus(crate::time::Duration::from_secs(i as i64));
+                    r
+                })
+                .collect();
+            // Handed over newest first: the order is theirs to find.
+            let open: Vec<Refund> = oldest_first.iter().rev().cloned().collect();
+            let cumulative = before + beyond;
+            let mut reached = before;
+            let expected: Vec<(RefundId, i64)> = oldest_first
+                .iter()
+                .map_while(|r| {
+                    reached += r.amount.minor_units();
+                    (reached <= cumulative).then(|| (r.id.clone(), reached))
+                })
+                .collect();
+            match settle(&open, before, &[], Some(cumulative), failed, &ids, NOW) {
+                Settlement::RecordOnly => prop_assert!(failed || expected.is_empty()),
+                Settlement::Confirmed(confirmed) => {
+                    prop_assert!(!failed);
+                    let got: Vec<(RefundId, i64)> = confirmed
+                        .iter()
+                        .map(|(r, e)| match &e.payload {
+                            crate::events::Payload::OrderRefunded(p) => {
+                                assert_eq!((&p.refund_id, p.amount), (&r.id, r.amount));
+                                (r.id.clone(), p.refunded_minor)
+                            }
+                            other => panic!("{other:?}"),
+                        })
+                        .collect();
+                    prop_assert_eq!(got, expected);
+                }
+                Settlement::Failed(r) => prop_assert!(false, "failed without a name: {:?}", r),
+            }
+            if let Some(named) = oldest_first.get(pick) {
+                let name = [named.provider_refund_id.clone().unwrap()];
+                match settle(&open, before, &name, Some(cumulative), failed, &ids, NOW) {
+                    Settlement::Failed(r) => prop_assert!(failed && r == *named),
+                    Settlement::Confirmed(confirmed) => {
+                        prop_assert!(!failed);
+                        prop_assert_eq!(confirmed.len(), 1);
+                        prop_assert_eq!(&confirmed[0].0, named);
+                        let crate::events::Payload::OrderRefunded(p) = &confirmed[0].1.payload else {
+                            panic!("order.refunded");
+                        };
+                        prop_assert_eq!(p.refunded_minor, before + named.amount.minor_units());
+                    }
+                    Settlement::RecordOnly => prop_assert!(false, "a named open refund is settled"),
+                }
+            }
+        }
     }
 }

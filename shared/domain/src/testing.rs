@@ -355,7 +355,12 @@ pub struct InMemoryOrders<'c> {
     pub orders: RefCell<Vec<crate::order::Order>>,
     pub stock: RefCell<BTreeMap<Sku, crate::inventory::Stock>>,
     pub outbox: RefCell<Vec<crate::events::Event>>,
+    /// Fail every call (placement, reads and the lifecycle's writes).
     pub fail: Cell<bool>,
+    /// Before the next status-guarded write (`close`, `review`, `pay`), a concurrent writer
+    /// moves the order to this status first (its status only: what that writer did to stock
+    /// and the ledger is not modelled), so the write finds the order moved.
+    pub race: Cell<Option<crate::order::OrderStatus>>,
 }
 
 impl<'c> InMemoryOrders<'c> {
@@ -366,6 +371,22 @@ impl<'c> InMemoryOrders<'c> {
             stock: RefCell::new(BTreeMap::new()),
             outbox: RefCell::new(Vec::new()),
             fail: Cell::new(false),
+            race: Cell::new(None),
+        }
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.fail.get() {
+            Err(StoreError::new("in-memory orders told to fail"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A concurrent writer, if one was staged with `race`, moves `order` first.
+    fn interleave(&self, order: &mut crate::order::Order) {
+        if let Some(status) = self.race.take() {
+            order.status = status;
         }
     }
 
@@ -388,9 +409,7 @@ impl crate::order::OrderStore for InMemoryOrders<'_> {
     ) -> Result<crate::order::PlaceOutcome, StoreError> {
         use crate::checkout::Shortage;
         use crate::order::PlaceOutcome;
-        if self.fail.get() {
-            return Err(StoreError::new("in-memory orders told to fail"));
-        }
+        self.check()?;
         if let Some(existing) = self
             .orders
             .borrow()
@@ -471,6 +490,7 @@ impl crate::order::OrderStore for InMemoryOrders<'_> {
         &self,
         cart: &CartId,
     ) -> Result<Option<crate::ids::OrderId>, StoreError> {
+        self.check()?;
         Ok(self
             .orders
             .borrow()
@@ -483,6 +503,7 @@ impl crate::order::OrderStore for InMemoryOrders<'_> {
         &self,
         id: &crate::ids::OrderId,
     ) -> Result<Option<crate::order::Order>, StoreError> {
+        self.check()?;
         Ok(self.orders.borrow().iter().find(|o| &o.id == id).cloned())
     }
 }
@@ -578,11 +599,13 @@ impl InMemoryOrders<'_> {
         event: &crate::events::Event,
         now: crate::time::Timestamp,
     ) -> Result<crate::lifecycle::CloseOutcome, StoreError> {
+        self.check()?;
         let mut orders = self.orders.borrow_mut();
         let order = orders
             .iter_mut()
             .find(|o| &o.id == id)
             .ok_or_else(|| StoreError::new("no such order"))?;
+        self.interleave(order);
         if order.status != from || !legal {
             return Ok(crate::lifecycle::CloseOutcome::Moved);
         }
@@ -623,6 +646,7 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
         now: crate::time::Timestamp,
         limit: u32,
     ) -> Result<Vec<crate::ids::OrderId>, StoreError> {
+        self.check()?;
         let mut due: Vec<_> = self
             .orders
             .borrow()
@@ -645,6 +669,7 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
         &self,
         id: &crate::ids::OrderId,
     ) -> Result<Option<crate::order::OrderStatus>, StoreError> {
+        self.check()?;
         Ok(self
             .orders
             .borrow()
@@ -695,6 +720,7 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
         &self,
         id: &crate::ids::OrderId,
     ) -> Result<Option<(i64, crate::order::PaymentLedger)>, StoreError> {
+        self.check()?;
         Ok(self.orders.borrow().iter().find(|o| &o.id == id).map(|o| {
             let charged = crate::payments::charged_minor(&o.payment_provider, o.totals.grand_total);
             (charged, o.ledger)
@@ -708,11 +734,13 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
         event: &crate::events::Event,
         now: crate::time::Timestamp,
     ) -> Result<crate::lifecycle::CloseOutcome, StoreError> {
+        self.check()?;
         let mut orders = self.orders.borrow_mut();
         let order = orders
             .iter_mut()
             .find(|o| &o.id == id)
             .ok_or_else(|| StoreError::new("no such order"))?;
+        self.interleave(order);
         if order.status != crate::order::OrderStatus::PendingPayment {
             return Ok(crate::lifecycle::CloseOutcome::Moved);
         }
@@ -733,5 +761,113 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
         order.updated_at = now;
         self.outbox.borrow_mut().push(event.clone());
         Ok(crate::lifecycle::CloseOutcome::Closed(vec![event.clone()]))
+    }
+}
+
+/// Shipments held in memory, with the guards of the D1 batch (schema/0013): one shipment per
+/// carrier's tracking number, a line never ships beyond its quantity, the order moves only from
+/// the status it was read in and only by a legal move, and its status follows its lines
+/// (`fulfilled` exactly when every unit has shipped). A refused batch writes nothing.
+#[derive(Default)]
+pub struct InMemoryShipments {
+    pub orders: RefCell<BTreeMap<crate::ids::OrderId, crate::shipments::Shippable>>,
+    pub shipments: RefCell<Vec<crate::shipments::Shipment>>,
+    pub outbox: RefCell<Vec<crate::events::Event>>,
+    /// Fail every call.
+    pub fail: Cell<bool>,
+    /// Before each of the next records, a concurrent shipment of `(position, units)` of the
+    /// same order commits first: its units counted on the line, the order moved as they make it
+    /// (its shipment row and event are not modelled).
+    pub rivals: RefCell<std::collections::VecDeque<(u32, u32)>>,
+}
+
+impl InMemoryShipments {
+    pub fn with_order(order: crate::shipments::Shippable) -> Self {
+        let store = InMemoryShipments::default();
+        store
+            .orders
+            .borrow_mut()
+            .insert(order.order_id.clone(), order);
+        store
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.fail.get() {
+            Err(StoreError::new("in-memory shipments told to fail"))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn status_of(lines: &[crate::shipments::ShippableLine]) -> crate::order::OrderStatus {
+        if lines.iter().all(|l| l.shipped == l.quantity) {
+            crate::order::OrderStatus::Fulfilled
+        } else {
+            crate::order::OrderStatus::PartiallyFulfilled
+        }
+    }
+}
+
+impl crate::shipments::ShipmentStore for InMemoryShipments {
+    async fn shippable(
+        &self,
+        order: &crate::ids::OrderId,
+    ) -> Result<Option<crate::shipments::Shippable>, StoreError> {
+        self.check()?;
+        Ok(self.orders.borrow().get(order).cloned())
+    }
+
+    async fn record(
+        &self,
+        shipment: &crate::shipments::Shipment,
+        from: crate::order::OrderStatus,
+        to: crate::order::OrderStatus,
+        event: &crate::events::Event,
+    ) -> Result<crate::shipments::Recorded, StoreError> {
+        use crate::order::Transition;
+        use crate::shipments::Recorded;
+        self.check()?;
+        let mut orders = self.orders.borrow_mut();
+        let order = orders
+            .get_mut(&shipment.order_id)
+            .ok_or_else(|| StoreError::new("shipment of a missing order"))?;
+        if let Some((position, units)) = self.rivals.borrow_mut().pop_front() {
+            if let Some(line) = order.lines.iter_mut().find(|l| l.position == position) {
+                line.shipped += units;
+            }
+            order.status = Self::status_of(&order.lines);
+        }
+        // UNIQUE (carrier, tracking_number)
+        if self
+            .shipments
+            .borrow()
+            .iter()
+            .any(|s| s.carrier == shipment.carrier && s.tracking_number == shipment.tracking_number)
+        {
+            return Ok(Recorded::TrackingNumberTaken);
+        }
+        // CHECK (shipped_quantity <= quantity), on a copy: a refused batch writes nothing.
+        let mut lines = order.lines.clone();
+        for units in &shipment.lines {
+            let Some(line) = lines.iter_mut().find(|l| l.position == units.position) else {
+                return Err(StoreError::new("shipment of a missing line"));
+            };
+            line.shipped += units.quantity;
+            if line.shipped > line.quantity {
+                return Ok(Recorded::Moved);
+            }
+        }
+        // The status CASE, the transitions trigger and `orders_fulfilment_follows_lines`.
+        let legal = [Transition::ShipPart, Transition::ShipAll]
+            .iter()
+            .any(|t| from.apply(*t) == Ok(to));
+        if order.status != from || !legal || Self::status_of(&lines) != to {
+            return Ok(Recorded::Moved);
+        }
+        order.lines = lines;
+        order.status = to;
+        self.shipments.borrow_mut().push(shipment.clone());
+        self.outbox.borrow_mut().push(event.clone());
+        Ok(Recorded::Recorded(vec![event.clone()]))
     }
 }

@@ -569,4 +569,65 @@ mod tests {
         );
         assert!(TrackingStatus::Delivered.progress() > TrackingStatus::InTransit.progress());
     }
+
+    #[test]
+    fn a_normal_status_is_announced_as_it_stands_and_only_forward_statuses_rank() {
+        let ids = crate::testing::SequentialIds::default();
+        let shipment = TrackedShipment {
+            id: ShipmentId::mint(&ids),
+            order_id: OrderId::mint(&ids),
+            carrier: Carrier::parse("postnl").unwrap(),
+            tracking_number: TrackingNumber::parse("3SABCD1234").unwrap(),
+        };
+        let reached = Timestamp::from_millis(1_799_999_000_000);
+        let now = Timestamp::from_millis(1_800_000_000_000);
+        let update = TrackingUpdate {
+            event_id: "evt_2".into(),
+            carrier: Carrier::parse("dhl"),
+            tracking_number: shipment.tracking_number.clone(),
+            status: TrackingStatus::OutForDelivery,
+            status_at: reached,
+            checkpoints: Vec::new(),
+        };
+        let announced = announce(&shipment, &update, &ids, now);
+        assert_eq!(
+            announced.moved.payload,
+            Payload::ShipmentUpdated(ShipmentUpdated {
+                shipment_id: shipment.id.clone(),
+                order_id: shipment.order_id.clone(),
+                carrier: shipment.carrier.clone(),
+                tracking_number: shipment.tracking_number.clone(),
+                status: TrackingStatus::OutForDelivery,
+                status_at: reached,
+                exception: false,
+            }),
+            "the shipment's own carrier, whatever the callback calls it"
+        );
+        assert_eq!(
+            (announced.moved.created_at, announced.delivered.created_at),
+            (now, now)
+        );
+        assert_eq!(
+            announced.delivered.kind(),
+            crate::events::EventKind::OrderDelivered
+        );
+        // The normal flow ranks strictly forward; exceptions and unknown do not rank.
+        let flow = [
+            TrackingStatus::PreTransit,
+            TrackingStatus::InTransit,
+            TrackingStatus::OutForDelivery,
+            TrackingStatus::AvailableForPickup,
+            TrackingStatus::Delivered,
+        ];
+        let ranks: Vec<Option<u8>> = flow.iter().map(|s| s.progress()).collect();
+        assert!(ranks.iter().all(Option::is_some));
+        assert!(ranks.windows(2).all(|w| w[0] < w[1]), "{ranks:?}");
+        for status in TrackingStatus::ALL {
+            assert_eq!(
+                status.progress().is_none(),
+                status.is_exception() || status == TrackingStatus::Unknown,
+                "{status:?}"
+            );
+        }
+    }
 }

@@ -203,4 +203,76 @@ mod tests {
         };
         assert_eq!((&erased.customer_id, erased.erased_at), (&id, T0));
     }
+
+    #[test]
+    fn a_nameless_registration_links_a_two_day_verification_to_the_new_account() {
+        let email = Email::parse("Ada@Example.COM").unwrap();
+        let ids = SequentialIds::default();
+        let account = register(&email, None, token(), &ids, T0);
+        let link = &account.verification;
+        assert_eq!(
+            (
+                link.customer_id.clone(),
+                link.email.as_str(),
+                link.name.clone()
+            ),
+            (account.id.clone(), "Ada@example.com", None)
+        );
+        assert_eq!(link.token, token());
+        assert_eq!(link.created_at, T0);
+        assert_eq!(link.expires_at, T0.plus(crate::accounts::VERIFICATION_TTL));
+        assert!(link.id.starts_with("amsg_"));
+        assert_eq!(
+            account.event.payload,
+            Payload::CustomerRegistered(CustomerRegistered {
+                customer_id: account.id.clone(),
+                email: "Ada@example.com".into(),
+                name: None,
+            })
+        );
+        assert_eq!(account.event.created_at, T0);
+        // Every id is fresh: the account, its message and its event.
+        let again = register(&email, None, token(), &ids, T0);
+        assert_ne!(again.id, account.id);
+        assert_ne!(again.verification.id, link.id);
+        assert_ne!(again.event.id, account.event.id);
+        // The mail carries the link; the event does not.
+        assert!(link.body().contains(token().as_str()));
+        assert!(link.body().contains("account.email_verification"));
+        let event = serde_json::to_string(&account.event).unwrap();
+        assert!(!event.contains(token().as_str()));
+    }
+
+    #[test]
+    fn a_reset_link_goes_as_mail_to_the_account_and_its_event_names_no_token() {
+        let ids = SequentialIds::default();
+        let id = CustomerId::mint(&ids);
+        let link = request_reset(&id, "ada@example.com", Some("Ada"), token(), &ids, T0);
+        let message = &link.message;
+        assert_eq!(message.purpose, TokenPurpose::ResetPassword);
+        assert_eq!(
+            (
+                &message.customer_id,
+                message.email.as_str(),
+                message.name.as_deref()
+            ),
+            (&id, "ada@example.com", Some("Ada"))
+        );
+        assert_eq!(
+            link.event.payload,
+            Payload::CustomerPasswordResetRequested(PasswordResetRequested {
+                customer_id: id.clone(),
+                email: "ada@example.com".into(),
+                reset_expires_at: T0.plus(RESET_TTL),
+            })
+        );
+        assert!(message.body().contains("account.password_reset"));
+        assert!(!serde_json::to_string(&link.event)
+            .unwrap()
+            .contains(token().as_str()));
+        let later = T0.plus(crate::time::Duration::from_secs(60));
+        let erased = erase(&id, &ids, later);
+        assert_eq!(erased.created_at, later);
+        assert_eq!(erased.kind(), crate::events::EventKind::CustomerErased);
+    }
 }
