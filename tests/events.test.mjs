@@ -63,7 +63,7 @@ test("sales rollups count paid orders only; placed orders are counted apart", as
   assert.equal((await app.post(`/v1/admin/orders/${paid.id}/capture`, undefined, { headers: write })).status, 200);
   assert.equal((await app.post(`/v1/admin/orders/${cancelled.id}/cancel`, undefined, { headers: write })).status, 200);
   await app.db.prepare("UPDATE orders SET reservation_expires_at = 1 WHERE id = ?1").bind(unpaid.id).run();
-  assert.equal((await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" })).outcome, "ok");
+  assert.equal((await (await app.mf.getWorker("shop-operations")).scheduled({ cron: "* * * * *" })).outcome, "ok");
   for (const [o, type] of [[paid, "order.paid"], [cancelled, "order.cancelled"], [unpaid, "order.expired"]]) {
     const e = await eventOf(o.id, type);
     assert.ok(e, type);
@@ -130,7 +130,7 @@ test("an outbox row whose send failed is re-sent by the cron", async () => {
     .run();
   const fresh = `evt_${randomUUID().replaceAll("-", "")}`;
   await app.db.prepare("INSERT INTO outbox (id, type, payload, created_at) VALUES (?1, 'inventory.low', ?3, ?2)").bind(fresh, Date.now(), low).run();
-  const worker = await app.mf.getWorker("shop-checkout");
+  const worker = await app.mf.getWorker("shop-operations");
   const result = await worker.scheduled({ cron: "* * * * *" });
   assert.equal(result.outcome, "ok");
   const row = await app.db.prepare("SELECT sent_at, attempts FROM outbox WHERE id = ?1").bind(id).first();
@@ -184,7 +184,7 @@ test("an outage longer than every retry loses nothing: dead-lettered, re-sent by
   const day = order.created_at.slice(0, 10);
   const before = await placed(day, "EUR");
   await app.db.prepare("UPDATE outbox SET next_send_at = 0 WHERE id = ?1").bind(event.id).run();
-  assert.equal((await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" })).outcome, "ok");
+  assert.equal((await (await app.mf.getWorker("shop-operations")).scheduled({ cron: "* * * * *" })).outcome, "ok");
   await eventually(async () => (await processed(event.id)) === 1, "the re-sent event to be applied");
   assert.ok((await app.db.prepare("SELECT applied_at FROM outbox WHERE id = ?1").bind(event.id).first()).applied_at, "done end to end");
   const after = await placed(day, "EUR");
@@ -201,7 +201,7 @@ test("an outage longer than every retry loses nothing: dead-lettered, re-sent by
   // An applied row is not re-sent by later cron runs.
   const attempts = (await app.db.prepare("SELECT attempts FROM outbox WHERE id = ?1").bind(event.id).first()).attempts;
   await app.db.prepare("UPDATE outbox SET next_send_at = 0 WHERE id = ?1").bind(event.id).run();
-  await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  await (await app.mf.getWorker("shop-operations")).scheduled({ cron: "* * * * *" });
   assert.equal((await app.db.prepare("SELECT attempts FROM outbox WHERE id = ?1").bind(event.id).first()).attempts, attempts);
 });
 
@@ -214,7 +214,7 @@ test("an outbox row that is not an event this code wrote is logged and pushed ba
     .prepare("INSERT INTO outbox (id, type, payload, created_at) VALUES (?1, 'inventory.low', ?3, ?2)")
     .bind(good, old + 1, JSON.stringify({ sku: "BEANIE-BLACK", available: 1, low_threshold: 3 }))
     .run();
-  const result = await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  const result = await (await app.mf.getWorker("shop-operations")).scheduled({ cron: "* * * * *" });
   assert.equal(result.outcome, "ok");
   const row = await app.db.prepare("SELECT sent_at, attempts, next_send_at, applied_at FROM outbox WHERE id = ?1").bind(broken).first();
   assert.deepEqual([row.sent_at, row.attempts, row.applied_at], [null, 1, null], "never sent, pushed back, left for an operator");

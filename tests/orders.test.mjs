@@ -78,7 +78,7 @@ test("the cron expires unpaid orders past their reservation and releases their s
   assert.equal((await stock("SKETCHBOOK-PLAIN")).reserved, 3);
   const past = Date.now() - 1000;
   await app.db.prepare("UPDATE orders SET reservation_expires_at = ?2 WHERE id = ?1").bind(due.id, past).run();
-  const result = await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  const result = await (await app.mf.getWorker("shop-operations")).scheduled({ cron: "* * * * *" });
   assert.equal(result.outcome, "ok");
   assert.equal(await status(due.id), "expired");
   assert.deepEqual(await stock("SKETCHBOOK-PLAIN"), { on_hand: 20, reserved: 0 });
@@ -89,7 +89,7 @@ test("the cron expires unpaid orders past their reservation and releases their s
   assert.equal(await status(fresh.id), "pending_payment", "orders still within their reservation are untouched");
   assert.equal((await stock("SKETCHBOOK-RECYCLED")).reserved, 2);
   // Running again changes nothing.
-  await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  await (await app.mf.getWorker("shop-operations")).scheduled({ cron: "* * * * *" });
   assert.deepEqual(await stock("SKETCHBOOK-PLAIN"), { on_hand: 20, reserved: 0 });
   assert.equal((await events(due.id)).results.length, 2);
 });
@@ -110,7 +110,7 @@ test("the database refuses illegal order transitions on its own", async () => {
 test("an expired order cannot be captured", async () => {
   const order = await placeOrder("RECIPEJOUR-RECYCLED", 1);
   await app.db.prepare("UPDATE orders SET reservation_expires_at = 0 WHERE id = ?1").bind(order.id).run();
-  await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  await (await app.mf.getWorker("shop-operations")).scheduled({ cron: "* * * * *" });
   const auth = { Authorization: `Bearer ${await adminToken(["orders:write"])}` };
   const res = await app.request("POST", `/v1/admin/orders/${order.id}/capture`, { headers: auth });
   assertProblem(res, 409, "illegal_transition");
@@ -127,7 +127,7 @@ test("the cron purges idempotency records past 24 h and carts expired more than 
     .prepare("INSERT INTO idempotency_keys (scope, key, fingerprint, created_at, expires_at, completed) VALUES ('t', 'old-key', 'f', 1, 2, 1), ('t', 'new-key', 'f', ?1, ?2, 1)")
     .bind(Date.now(), Date.now() + 86400000)
     .run();
-  const result = await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  const result = await (await app.mf.getWorker("shop-operations")).scheduled({ cron: "* * * * *" });
   assert.equal(result.outcome, "ok");
   assertProblem(await app.get(`/v1/carts/${old.id}`), 404, "cart_not_found");
   assert.equal((await app.get(`/v1/carts/${kept.id}`)).status, 200);
@@ -146,7 +146,7 @@ test("one cron run expires every due order, however many (paged, not capped)", a
   for (let i = 0; i < 11; i++) ids.push(...(await Promise.all(Array.from({ length: 10 }, one))));
   assert.equal((await stock(sku)).reserved, 110);
   await app.db.prepare("UPDATE orders SET reservation_expires_at = ?1 WHERE status = 'pending_payment'").bind(Date.now() - 1000).run();
-  const result = await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  const result = await (await app.mf.getWorker("shop-operations")).scheduled({ cron: "* * * * *" });
   assert.equal(result.outcome, "ok");
   const left = await app.db
     .prepare("SELECT count(*) AS n FROM orders WHERE status = 'pending_payment' AND id IN (SELECT value FROM json_each(?1))")
@@ -166,7 +166,7 @@ test("a failing cron step does not stop the others; the next run completes it", 
   // Expiry fails: its reservations table is offline.
   await app.db.prepare("ALTER TABLE reservations RENAME TO reservations_offline").run();
   try {
-    const result = await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+    const result = await (await app.mf.getWorker("shop-operations")).scheduled({ cron: "* * * * *" });
     assert.equal(result.outcome, "ok");
   } finally {
     await app.db.prepare("ALTER TABLE reservations_offline RENAME TO reservations").run();
@@ -179,6 +179,6 @@ test("a failing cron step does not stop the others; the next run completes it", 
   const summary = lines.find((l) => l.job === "maintenance");
   assert.equal(summary.expired_orders, null);
   assert.equal(summary.purged.idempotency_keys, 1);
-  await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  await (await app.mf.getWorker("shop-operations")).scheduled({ cron: "* * * * *" });
   assert.equal(await status(due.id), "expired");
 });

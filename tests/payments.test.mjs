@@ -152,7 +152,7 @@ describe("Stripe", () => {
   test("a payment that succeeds after its order expired or was cancelled is not lost: review, and the merchant is told", async () => {
     const expired = await placeOrder();
     await app.db.prepare("UPDATE orders SET reservation_expires_at = 0 WHERE id = ?1").bind(expired.id).run();
-    await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+    await (await app.mf.getWorker("shop-operations")).scheduled({ cron: "* * * * *" });
     assert.equal(await status(expired.id), "expired");
     const cancelled = await placeOrder();
     const admin = { Authorization: `Bearer ${await adminToken(["orders:write"])}` };

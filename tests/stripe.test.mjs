@@ -246,7 +246,7 @@ test("the consumer names a placed order on its PaymentIntent, and cancels the Pa
 
   const expired = await place();
   await app.db.prepare("UPDATE orders SET reservation_expires_at = 0 WHERE id = ?1").bind(expired.id).run();
-  await (await app.mf.getWorker("shop-checkout")).scheduled({ cron: "* * * * *" });
+  await (await app.mf.getWorker("shop-operations")).scheduled({ cron: "* * * * *" });
   await eventually(() => to(`/v1/payment_intents/${expired.payment_id}/cancel`)[0], "the expired order's PaymentIntent cancelled");
 
   // A paid order that is cancelled keeps its PaymentIntent: the money is refunded, not cancelled.

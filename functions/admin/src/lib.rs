@@ -1,15 +1,12 @@
-//! The back office worker (crate `admin-worker`, deployed as `shop-admin`): orders (the listing,
-//! cancel, capture, refunds, shipments), stock, merchant webhooks and dead events, every route
-//! behind an admin token with its scope. Thin glue over `shop_domain`: each concern is one
+//! The back office over orders (crate `admin-worker`, deployed as `shop-admin`): the listing,
+//! cancel, capture, refunds and shipments, every route behind an admin token with its scope
+//! (stock, merchant webhooks and dead events are `functions/operations`). Thin glue over `shop_domain`: each concern is one
 //! module, and this file holds only the route table and dispatch.
 
-mod dead_events;
-mod inventory;
 mod orders;
 mod problems;
 mod refunds;
 mod shipments;
-mod webhook_endpoints;
 
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response};
@@ -21,15 +18,6 @@ pub enum Endpoint {
     ShipOrder,
     CaptureOrder,
     ListOrders,
-    ListInventory,
-    AdjustInventory,
-    SetLowThreshold,
-    CreateWebhookEndpoint,
-    ListDeadEvents,
-    RedriveDeadEvent,
-    ListWebhookDeliveries,
-    RedeliverDelivery,
-    RedeliverEndpoint,
 }
 
 pub const ROUTES: &[Route<Endpoint>] = &[
@@ -63,60 +51,6 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         access: Access::Admin("orders:read"),
         endpoint: Endpoint::ListOrders,
     },
-    Route {
-        method: "GET",
-        path: "/v1/admin/inventory",
-        access: Access::Admin("inventory:read"),
-        endpoint: Endpoint::ListInventory,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/admin/inventory/{sku}/adjust",
-        access: Access::Admin("inventory:write"),
-        endpoint: Endpoint::AdjustInventory,
-    },
-    Route {
-        method: "PATCH",
-        path: "/v1/admin/inventory/{sku}",
-        access: Access::Admin("inventory:write"),
-        endpoint: Endpoint::SetLowThreshold,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/admin/webhook-endpoints",
-        access: Access::Admin("webhooks:write"),
-        endpoint: Endpoint::CreateWebhookEndpoint,
-    },
-    Route {
-        method: "GET",
-        path: "/v1/admin/dead-events",
-        access: Access::Admin("events:read"),
-        endpoint: Endpoint::ListDeadEvents,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/admin/dead-events/{dead_event_id}/redrive",
-        access: Access::Admin("events:write"),
-        endpoint: Endpoint::RedriveDeadEvent,
-    },
-    Route {
-        method: "GET",
-        path: "/v1/admin/webhook-deliveries",
-        access: Access::Admin("webhooks:read"),
-        endpoint: Endpoint::ListWebhookDeliveries,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/admin/webhook-deliveries/{delivery_id}/redeliver",
-        access: Access::Admin("webhooks:write"),
-        endpoint: Endpoint::RedeliverDelivery,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/admin/webhook-endpoints/{endpoint_id}/redeliver",
-        access: Access::Admin("webhooks:write"),
-        endpoint: Endpoint::RedeliverEndpoint,
-    },
 ];
 
 #[event(fetch)]
@@ -131,15 +65,6 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::RefundOrder => refunds::create(&call).await,
         Endpoint::ShipOrder => shipments::create(&call).await,
         Endpoint::ListOrders => orders::list(&call).await,
-        Endpoint::ListInventory => inventory::list(&call).await,
-        Endpoint::AdjustInventory => inventory::adjust(&call).await,
-        Endpoint::SetLowThreshold => inventory::set_low_threshold(&call).await,
-        Endpoint::CreateWebhookEndpoint => webhook_endpoints::create(&call).await,
-        Endpoint::ListWebhookDeliveries => webhook_endpoints::list_deliveries(&call).await,
-        Endpoint::RedeliverDelivery => webhook_endpoints::redeliver(&call).await,
-        Endpoint::RedeliverEndpoint => webhook_endpoints::redeliver_endpoint(&call).await,
-        Endpoint::ListDeadEvents => dead_events::list(&call).await,
-        Endpoint::RedriveDeadEvent => dead_events::redrive(&call).await,
     }
 }
 

@@ -160,14 +160,7 @@ where
     Fut: Future<Output = Result<Reply, Problem>>,
 {
     let headers = Headers(req.headers().0.clone());
-    let query = req
-        .url()
-        .map(|u| {
-            u.query_pairs()
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let query = query_pairs(&req.inner().url());
     let mut body_bytes = Vec::new();
     if is_mutation(method) {
         let declared = headers.get("Content-Length").ok().flatten();
@@ -357,4 +350,42 @@ fn to_response(reply: Reply, request_id: &str) -> worker::Result<Response> {
         Response::from_bytes(reply.body.into_bytes())?
     };
     Ok(response.with_status(reply.status).with_headers(headers))
+}
+
+/// The query of `url` (as the runtime gives it: already parsed and normalised), decoded as
+/// `application/x-www-form-urlencoded` pairs. Read from the string, not through `Url::parse`,
+/// which would link a whole URL parser into every worker for this.
+fn query_pairs(url: &str) -> Vec<(String, String)> {
+    let url = url.split_once('#').map_or(url, |(before, _)| before);
+    let Some((_, query)) = url.split_once('?') else {
+        return Vec::new();
+    };
+    worker::url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_pairs;
+
+    #[test]
+    fn the_query_reads_as_the_url_parser_reads_it() {
+        for url in [
+            "https://api.example.com/v1/products?limit=2&cursor=x%20y",
+            "https://api.example.com/p?a=1&a=2&b=+plus&c=%2B",
+            "https://api.example.com/p",
+            "https://api.example.com/p?",
+            "https://api.example.com/p?x=%E2%82%AC#frag?no=1",
+            "https://api.example.com/p?novalue&=empty&k=v=w",
+            "http://127.0.0.1:8787/v1/me/orders?limit=1",
+        ] {
+            let parsed = worker::Url::parse(url).unwrap();
+            let expected: Vec<(String, String)> = parsed
+                .query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            assert_eq!(query_pairs(url), expected, "{url}");
+        }
+    }
 }
