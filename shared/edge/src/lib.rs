@@ -13,9 +13,10 @@ pub mod config;
 pub mod http;
 pub mod kdf;
 pub mod outbound;
+pub mod reply;
 pub mod store;
 
 pub use http::problem::{FieldError, Problem};
-pub use http::reply::Reply;
 pub use http::routing::{Access, Route};
 pub use http::runtime::{serve, Call};
+pub use reply::Reply;

@@ -11,15 +11,15 @@ use worker::{console_error, Context, Env, Headers};
 
 use std::rc::Rc;
 
-use crate::store::sql::{Db, Tally};
+use crate::store::sql::{Db, KeyClaim, Tally};
 
 use crate::config::Config;
 use crate::http::auth::{self, Audience, Principal};
 use crate::http::body;
 use crate::http::idempotency::Key;
 use crate::http::problem::Problem;
-use crate::http::reply::Reply;
 use crate::http::routing::Matched;
+use crate::reply::Reply;
 
 /// Ids drawn from the runtime's CSPRNG (`crypto.getRandomValues`, through `uuid`).
 pub struct CryptoIds;
@@ -112,7 +112,10 @@ impl<E> Call<E> {
     pub fn db(&self) -> Result<Db, Problem> {
         self.env
             .d1("DB")
-            .map(|db| Db::new(db, self.tally.clone(), self.key.clone()))
+            .map(|db| {
+                let key = self.key.clone().map(|k| k as Rc<dyn KeyClaim>);
+                Db::new(db, self.tally.clone(), key)
+            })
             .map_err(|e| self.internal("D1 binding DB", &e))
     }
 

@@ -3,7 +3,7 @@
 //! tokens, and no cookie is read.
 
 use crate::http::problem::Problem;
-use crate::http::reply::Reply;
+use crate::reply::Reply;
 
 pub const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 pub const ALLOWED_HEADERS: &str =

@@ -26,9 +26,9 @@ use shop_domain::time::Timestamp;
 use worker::D1Result;
 
 use crate::http::problem::Problem;
-use crate::http::reply::Reply;
+use crate::reply::Reply;
 use crate::store::idempotency::{self as records, Record};
-use crate::store::sql::{Db, Stmt};
+use crate::store::sql::{Db, KeyClaim, RoundTrip, Stmt};
 
 /// What identifies "the same request": method, path and the exact body bytes.
 pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
@@ -101,54 +101,6 @@ impl Key {
         matches!(*self.state.borrow(), State::Refused(_))
     }
 
-    /// The next round trip must go through [`Key::round_trip`].
-    pub(crate) fn claims_next(&self) -> bool {
-        matches!(*self.state.borrow(), State::Unclaimed | State::Refused(_))
-    }
-
-    /// An answer may still be written with a change.
-    pub(crate) fn can_answer(&self) -> bool {
-        matches!(*self.state.borrow(), State::Unclaimed | State::Held)
-    }
-
-    pub(crate) fn answered(&self) {
-        self.set(State::Answered);
-    }
-
-    /// Send `statements` as one round trip, claiming the key with it first if not yet done.
-    pub(crate) async fn round_trip(
-        &self,
-        db: &Db,
-        statements: Vec<Stmt>,
-    ) -> worker::Result<Vec<D1Result>> {
-        match self.state() {
-            State::Refused(_) => return Err(not_held()),
-            State::Held | State::Answered => return db.send(statements).await,
-            State::Unclaimed => {}
-        }
-        let mut claimed = Vec::with_capacity(statements.len() + 1);
-        claimed.push(self.claim_statement(db)?);
-        claimed.extend(statements.iter().cloned());
-        match db.send(claimed).await {
-            Ok(mut results) => {
-                self.set(State::Held);
-                results.remove(0);
-                Ok(results)
-            }
-            Err(e) if records::is_claimed_already(&e) => match self.settle(db).await? {
-                None => {
-                    self.set(State::Held);
-                    db.send(statements).await
-                }
-                Some(refusal) => {
-                    self.set(State::Refused(refusal));
-                    Err(not_held())
-                }
-            },
-            Err(e) => Err(e),
-        }
-    }
-
     /// This request's record: held from `now` for [`KEY_TTL`].
     fn record(&self) -> Record<'_> {
         Record {
@@ -201,13 +153,6 @@ impl Key {
         })
     }
 
-    /// Store `reply` (its replayable form) as this request's answer, in whatever batch it joins.
-    pub(crate) fn answer_statement(&self, db: &Db, reply: &Reply) -> worker::Result<Stmt> {
-        let stored = serde_json::to_string(&reply.replayable())
-            .map_err(|e| worker::Error::RustError(e.to_string()))?;
-        records::answer(db, &self.record(), reply.status, stored)
-    }
-
     /// Store `reply` as the answer, after the fact (the handler did not answer in its batch).
     /// A request that never reached D1 claims the key and answers in one statement.
     pub async fn complete(&self, db: &Db, reply: &Reply) -> worker::Result<()> {
@@ -232,6 +177,66 @@ impl Key {
         }
         let record = self.record();
         retry(|| records::release(db, &record)).await
+    }
+}
+
+impl KeyClaim for Key {
+    /// Send `statements` as one round trip, claiming the key with it first if not yet done.
+    fn round_trip<'a>(&'a self, db: &'a Db, statements: Vec<Stmt>) -> RoundTrip<'a> {
+        Box::pin(self.claiming(db, statements))
+    }
+
+    /// The next round trip must go through [`KeyClaim::round_trip`].
+    fn claims_next(&self) -> bool {
+        matches!(*self.state.borrow(), State::Unclaimed | State::Refused(_))
+    }
+
+    /// An answer may still be written with a change.
+    fn can_answer(&self) -> bool {
+        matches!(*self.state.borrow(), State::Unclaimed | State::Held)
+    }
+
+    /// Store `reply` (its replayable form) as this request's answer, in whatever batch it joins.
+    fn answer_statement(&self, db: &Db, reply: &Reply) -> worker::Result<Stmt> {
+        let stored = serde_json::to_string(&reply.replayable())
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        records::answer(db, &self.record(), reply.status, stored)
+    }
+
+    fn answered(&self) {
+        self.set(State::Answered);
+    }
+}
+
+impl Key {
+    /// [`KeyClaim::round_trip`]: claim first if not yet done, then the statements.
+    async fn claiming(&self, db: &Db, statements: Vec<Stmt>) -> worker::Result<Vec<D1Result>> {
+        match self.state() {
+            State::Refused(_) => return Err(not_held()),
+            State::Held | State::Answered => return db.send(statements).await,
+            State::Unclaimed => {}
+        }
+        let mut claimed = Vec::with_capacity(statements.len() + 1);
+        claimed.push(self.claim_statement(db)?);
+        claimed.extend(statements.iter().cloned());
+        match db.send(claimed).await {
+            Ok(mut results) => {
+                self.set(State::Held);
+                results.remove(0);
+                Ok(results)
+            }
+            Err(e) if records::is_claimed_already(&e) => match self.settle(db).await? {
+                None => {
+                    self.set(State::Held);
+                    db.send(statements).await
+                }
+                Some(refusal) => {
+                    self.set(State::Refused(refusal));
+                    Err(not_held())
+                }
+            },
+            Err(e) => Err(e),
+        }
     }
 }
 

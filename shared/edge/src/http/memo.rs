@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use shop_domain::time::{Duration, Timestamp};
 
-use crate::http::reply::Reply;
+use crate::reply::Reply;
 
 const MAX_ENTRIES: usize = 512;
 

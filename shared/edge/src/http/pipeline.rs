@@ -16,8 +16,8 @@ use crate::http::body;
 use crate::http::cors;
 use crate::http::idempotency::{self, Key, Refusal, State};
 use crate::http::problem::Problem;
-use crate::http::reply::Reply;
 use crate::http::routing::{is_mutation, resolve, Access, Matched, Route};
+use crate::reply::Reply;
 
 use crate::http::access;
 use crate::http::call::{log_error, now, Call};

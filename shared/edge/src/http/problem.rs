@@ -3,7 +3,7 @@
 use serde::Serialize;
 use shop_domain::inventory::Shortage;
 
-use crate::http::reply::Reply;
+use crate::reply::Reply;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 const TYPE_BASE: &str = "https://edge-commerce.dev/problems/";

@@ -15,7 +15,7 @@ use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 
-use crate::http::reply::{Answer, Reply};
+use crate::reply::{Answer, Reply};
 use crate::store::catalog::{offer_from_row, OfferRow};
 use crate::store::sql::{self, changes, err, json_err, num, Db, Stmt, Violation};
 

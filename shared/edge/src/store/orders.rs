@@ -17,7 +17,7 @@ use worker::wasm_bindgen::JsValue;
 
 use crate::store::sql::{self, err, json, num, Db, Stmt, Violation};
 
-use crate::http::reply::Answer;
+use crate::reply::Answer;
 use crate::store::claims;
 use crate::store::outbox::{self, Taker};
 

@@ -3,6 +3,8 @@
 //! guard tells the adapter which guard fired).
 
 use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
@@ -10,8 +12,27 @@ use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
-use crate::http::idempotency::Key;
-use crate::http::reply::Reply;
+use crate::reply::Reply;
+
+/// A round trip's results, as a future borrowed for `'a`.
+pub type RoundTrip<'a> = Pin<Box<dyn Future<Output = worker::Result<Vec<D1Result>>> + 'a>>;
+
+/// What rides on a request's round trips besides its own statements: the claim and answer of
+/// its `Idempotency-Key` (`http::idempotency::Key` is the one implementation; the store knows
+/// it only by this trait).
+pub trait KeyClaim {
+    /// Send `statements` as one round trip through [`Db::send`], claiming the key with them
+    /// first if that is not yet done.
+    fn round_trip<'a>(&'a self, db: &'a Db, statements: Vec<Stmt>) -> RoundTrip<'a>;
+    /// The next round trip must go through [`KeyClaim::round_trip`].
+    fn claims_next(&self) -> bool;
+    /// An answer may still be written with a change.
+    fn can_answer(&self) -> bool;
+    /// The statement that stores `reply` as the key's answer, in whatever batch it joins.
+    fn answer_statement(&self, db: &Db, reply: &Reply) -> worker::Result<Stmt>;
+    /// The answer was written.
+    fn answered(&self);
+}
 
 /// D1 round trips made on behalf of one request (or one queue batch, or one cron run).
 #[derive(Debug, Default)]
@@ -44,20 +65,20 @@ impl Tally {
 /// `D1Database` that we use (`prepare`, `batch`), so adapters read as plain D1 code, and no
 /// round trip escapes the count: the uncounted `D1Database` is not reachable through it.
 ///
-/// A request that carries an `Idempotency-Key` hands its [`Key`] to its `Db`: the request's
-/// first round trip then also claims the key (see [`crate::http::idempotency`]), and
+/// A request that carries an `Idempotency-Key` hands its [`KeyClaim`] to its `Db`: the request's
+/// first round trip then also claims the key (see `http::idempotency`), and
 /// [`Db::batch_answering`] stores the answer in the batch that makes the change.
 #[derive(Clone)]
 pub struct Db {
     inner: Rc<D1Database>,
     tally: Rc<Tally>,
-    key: Option<Rc<Key>>,
+    key: Option<Rc<dyn KeyClaim>>,
 }
 
 impl Db {
     /// `database`, counted into `tally` (shared with whoever reports it), claiming `key` on its
     /// first round trip.
-    pub fn new(database: D1Database, tally: Rc<Tally>, key: Option<Rc<Key>>) -> Self {
+    pub fn new(database: D1Database, tally: Rc<Tally>, key: Option<Rc<dyn KeyClaim>>) -> Self {
         Db {
             inner: Rc::new(database),
             tally,

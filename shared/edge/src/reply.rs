@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 pub const JSON: &str = "application/json";
 
 /// What a change to a `T` answers its caller, for an adapter to store with the change when the
-/// request has an `Idempotency-Key` (see [`crate::store::sql::Db::batch_answering`]). `None`: no
+/// request has an `Idempotency-Key` (the store's `Db::batch_answering`). `None`: no
 /// answer to store (the pipeline stores the handler's reply afterwards).
 pub type Answer<'a, T> = &'a dyn Fn(&T) -> Option<Reply>;
 
