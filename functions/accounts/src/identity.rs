@@ -13,6 +13,7 @@ use shop_domain::cart::{CartError, Carts};
 use shop_domain::ids::{CartId, CustomerId};
 use shop_edge::http::auth::{self, Audience, Principal};
 use shop_edge::http::problem::FieldError;
+use shop_edge::http::refusals::customers as refusals;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::kdf::{random_bytes, WebCryptoKdf};
 use shop_edge::store::accounts as store;
@@ -102,15 +103,6 @@ struct Tokens {
     cart_id: Option<Option<CartId>>,
 }
 
-pub(crate) fn invalid_credentials() -> Problem {
-    Problem::new(
-        401,
-        "invalid_credentials",
-        "Invalid credentials",
-        "The email address or the password is wrong",
-    )
-}
-
 /// `POST /v1/auth/login`.
 pub(crate) async fn login(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let body: LoginBody = call.json()?;
@@ -124,7 +116,7 @@ pub(crate) async fn login(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         })
         .transpose()?;
     if body.password.is_empty() || body.password.chars().count() > accounts::MAX_PASSWORD_CHARS {
-        return Err(invalid_credentials());
+        return Err(refusals::invalid_credentials());
     }
     throttle(call, Some(&email)).await?;
     let db = call.db()?;
@@ -138,7 +130,7 @@ pub(crate) async fn login(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         .unwrap_or_else(|| PasswordHash::dummy(CURRENT_KDF));
     let matches = hash.verify(&WebCryptoKdf, &body.password).await?;
     let (Some(customer), Some(stored), true) = (customer, stored, matches) else {
-        return Err(invalid_credentials());
+        return Err(refusals::invalid_credentials());
     };
     // Made with less work than now: hashed again (a password from before today's policy stays).
     let rehash = match Password::new(&body.password, &email) {
@@ -226,33 +218,25 @@ struct RefreshBody {
     refresh_token: String,
 }
 
-pub(crate) fn invalid_refresh() -> Problem {
-    Problem::new(
-        401,
-        "invalid_refresh_token",
-        "Invalid refresh token",
-        "This refresh token is unknown, expired, revoked or used; log in again",
-    )
-}
-
 /// `POST /v1/auth/refresh`: a new pair; the presented token is rotated, and a rotated token
 /// presented again revokes every token of its family.
 pub(crate) async fn refresh(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let body: RefreshBody = call.json()?;
     throttle(call, None).await?;
-    let presented = OpaqueToken::parse(&body.refresh_token).ok_or_else(invalid_refresh)?;
+    let presented =
+        OpaqueToken::parse(&body.refresh_token).ok_or_else(refusals::invalid_refresh)?;
     let db = call.db()?;
     let digest = presented.digest();
     let stored = store::refresh_token(&db, &digest).await?;
     match accounts::refresh(stored.as_ref(), call.now) {
-        Refresh::Refuse => Err(invalid_refresh()),
+        Refresh::Refuse => Err(refusals::invalid_refresh()),
         Refresh::RevokeFamily { family } => {
             store::revoke_family(&db, &family).await?;
-            Err(invalid_refresh())
+            Err(refusals::invalid_refresh())
         }
         Refresh::Rotate { customer, .. } => {
             let Some(stored) = stored else {
-                return Err(invalid_refresh());
+                return Err(refusals::invalid_refresh());
             };
             let next = OpaqueToken::from_random(random_bytes()?);
             let rotated = store::rotate(
@@ -265,7 +249,7 @@ pub(crate) async fn refresh(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             )
             .await?;
             if !rotated {
-                return Err(invalid_refresh());
+                return Err(refusals::invalid_refresh());
             }
             tokens(call, &customer, &next, None)
         }

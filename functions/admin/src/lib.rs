@@ -4,7 +4,6 @@
 //! module, and this file holds only the route table and dispatch.
 
 mod orders;
-mod problems;
 mod refunds;
 mod shipments;
 

@@ -3,15 +3,15 @@
 
 use shop_domain::checkout::Email;
 use shop_domain::ids::OrderId;
-use shop_domain::lifecycle::{self, LifecycleError};
+use shop_domain::lifecycle::{self};
 use shop_domain::order::{OrderStatus, OrderStore};
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::order_search;
 use shop_edge::store::orders::D1Orders;
 use shop_edge::{Call, Problem, Reply};
 
-use crate::problems;
 use crate::Endpoint;
+use shop_edge::http::refusals::orders as refusals;
 
 pub async fn list(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     call.only_query_params(&[
@@ -81,37 +81,11 @@ pub async fn transition(call: &Call<Endpoint>, action: Action) -> Result<Reply, 
             lifecycle::mark_paid(&orders, &CryptoIds, &id, call.now).await,
         ),
     };
-    let moved = result.map_err(|e| lifecycle_problem(e, verb))?;
+    let moved = result.map_err(|e| refusals::lifecycle(e, verb))?;
     call.publish(&moved.events).await;
     let order = orders
         .get(&id)
         .await?
         .ok_or_else(Problem::order_not_found)?;
     Ok(Reply::json(200, &order)?)
-}
-
-/// The one mapping of order lifecycle errors to HTTP (`verb`: what was attempted).
-fn lifecycle_problem(error: LifecycleError, verb: &str) -> Problem {
-    match error {
-        LifecycleError::NotFound => Problem::order_not_found(),
-        LifecycleError::Illegal(illegal) => Problem::new(
-            409,
-            "illegal_transition",
-            "Not allowed in this state",
-            format!(
-                "An order that is {} cannot be {verb}",
-                illegal.from.as_str()
-            ),
-        ),
-        LifecycleError::Ledger(_) => Problem::new(
-            409,
-            "nothing_to_capture",
-            "Nothing to capture",
-            "The order is captured in full",
-        ),
-        LifecycleError::Moved | LifecycleError::AlreadyRecorded => {
-            problems::order_changed("The order changed meanwhile; retry")
-        }
-        LifecycleError::Store(e) => e.into(),
-    }
 }

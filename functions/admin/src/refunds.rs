@@ -16,8 +16,8 @@ use shop_edge::outbound::stripe::Stripe;
 use shop_edge::store::refunds::D1Refunds;
 use shop_edge::{Call, Problem, Reply};
 
-use crate::problems;
 use crate::Endpoint;
+use shop_edge::http::refusals::orders as refusals;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,7 +92,7 @@ fn parse(body: RefundBody) -> Result<RefundRequest, Problem> {
                 .into_iter()
                 .enumerate()
                 .filter_map(|(i, line)| {
-                    let named = problems::line_ref(
+                    let named = refusals::line_ref(
                         i,
                         line.line_id.as_deref(),
                         line.sku.as_deref(),
@@ -146,76 +146,7 @@ pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             if let RefundError::Provider(cause) = &e {
                 log_error(&call.request_id, "refund", cause);
             }
-            refund_problem(e)
+            Problem::from(e)
         })?;
     Ok(Reply::json(202, &refund)?)
-}
-
-/// The one mapping of refund errors to HTTP.
-fn refund_problem(error: RefundError) -> Problem {
-    match error {
-        RefundError::NotFound => Problem::order_not_found(),
-        RefundError::NotPaid => Problem::new(
-            409,
-            "order_not_paid",
-            "Order not paid",
-            "Nothing was captured for this order, so nothing can be refunded",
-        ),
-        RefundError::Exceeds { refundable } => Problem::new(
-            422,
-            "refund_exceeds_captured",
-            "Refund exceeds what is left",
-            format!(
-                "At most {} {} can be refunded (captured, less what is refunded or being refunded, \
-                 of the lines named)",
-                refundable.amount(),
-                refundable.currency().code()
-            ),
-        )
-        .with_extra(
-            "refundable",
-            serde_json::to_value(refundable).unwrap_or_default(),
-        ),
-        RefundError::InvalidAmount { currency, step } => Problem::invalid_field(
-            "/amount",
-            "invalid_amount",
-            if step > 1 {
-                format!(
-                    "amount is positive, in the order's currency ({}), in steps of {step} minor units (what its payment provider refunds in)",
-                    currency.code()
-                )
-            } else {
-                format!(
-                    "amount is positive and in the order's currency ({})",
-                    currency.code()
-                )
-            },
-        ),
-        RefundError::UnknownLine { index, line } => problems::unknown_line(index, &line),
-        RefundError::TooManyUnits { index, left } => {
-            problems::too_many_units(index, left, "refund")
-        }
-        RefundError::KeyReused => Problem::new(
-            409,
-            "idempotency_key_reused",
-            "Idempotency-Key reused",
-            "This Idempotency-Key made another refund of this order; use a new key",
-        ),
-        RefundError::Busy => {
-            problems::order_changed("Other refunds of this order kept changing it; retry")
-        }
-        RefundError::Provider(PaymentError::Declined(_)) => Problem::new(
-            502,
-            "refund_declined",
-            "Refund declined",
-            "The payment provider declined the refund; nothing is refunded",
-        ),
-        RefundError::Provider(PaymentError::Unavailable(_)) => Problem::new(
-            502,
-            "payment_provider_unavailable",
-            "Payment provider unavailable",
-            "The payment provider did not answer; retry with the same Idempotency-Key",
-        ),
-        RefundError::Store(e) => e.into(),
-    }
 }

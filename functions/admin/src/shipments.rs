@@ -4,14 +4,14 @@
 
 use serde::Deserialize;
 use shop_domain::ids::OrderId;
-use shop_domain::shipments::{self, Carrier, ShipmentError, ShipmentRequest, TrackingNumber};
+use shop_domain::shipments::{self, Carrier, ShipmentRequest, TrackingNumber};
 use shop_edge::http::problem::FieldError;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::shipments::D1Shipments;
 use shop_edge::{Call, Problem, Reply};
 
-use crate::problems;
 use crate::Endpoint;
+use shop_edge::http::refusals::orders as refusals;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,7 +59,7 @@ fn parse(body: ShipmentBody) -> Result<ShipmentRequest, Problem> {
     let mut lines = Vec::with_capacity(body.lines.len());
     for (i, line) in body.lines.into_iter().enumerate() {
         let named =
-            problems::line_ref(i, line.line_id.as_deref(), line.sku.as_deref(), &mut errors);
+            refusals::line_ref(i, line.line_id.as_deref(), line.sku.as_deref(), &mut errors);
         if let Some(named) = named {
             lines.push((named, line.quantity));
         }
@@ -88,32 +88,7 @@ pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let store = D1Shipments { db: &db };
     let (shipment, events) = shipments::ship(&store, &CryptoIds, &order, &request, call.now)
         .await
-        .map_err(shipment_problem)?;
+        .map_err(Problem::from)?;
     call.publish(&events).await;
     Ok(Reply::json(201, &shipment)?)
-}
-
-/// The one mapping of shipment errors to HTTP.
-fn shipment_problem(error: ShipmentError) -> Problem {
-    match error {
-        ShipmentError::NotFound => Problem::order_not_found(),
-        ShipmentError::Illegal(illegal) => Problem::new(
-            409,
-            "illegal_transition",
-            "Not allowed in this state",
-            format!("An order that is {} cannot ship", illegal.from.as_str()),
-        ),
-        ShipmentError::UnknownLine { index, line } => problems::unknown_line(index, &line),
-        ShipmentError::TooManyUnits { index, left } => {
-            problems::too_many_units(index, left, "ship")
-        }
-        ShipmentError::TrackingNumberTaken => Problem::new(
-            409,
-            "tracking_number_taken",
-            "Tracking number taken",
-            "This carrier's tracking number belongs to another shipment",
-        ),
-        ShipmentError::Moved => problems::order_changed("The order changed meanwhile; retry"),
-        ShipmentError::Store(e) => e.into(),
-    }
 }

@@ -3,6 +3,7 @@
 
 use shop_domain::cart::{CartView, Carts, Quantity, ShippingChoice, ABSOLUTE_MAX_QUANTITY};
 use shop_domain::ids::Sku;
+use shop_edge::http::refusals::cart as refusals;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::carts::D1Carts;
 use shop_edge::store::shipping::CachedZones;
@@ -12,10 +13,7 @@ use worker::{event, Context, Env, Request, Response};
 mod answers;
 mod bodies;
 
-use answers::{
-    cart_id, cart_reply, line_id, map_error, parse_currency, precondition, quantity_problem,
-    shipping_options,
-};
+use answers::{cart_id, cart_reply, line_id, parse_currency, precondition, shipping_options};
 use bodies::{AddItem, ChooseShipping, CreateCart, SetQuantity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,8 +145,8 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
             let sku = Sku::parse(&body.sku).map_err(|_| {
                 Problem::invalid_field("/sku", "invalid_sku", "A SKU is 1-64 of A-Z, 0-9 and -")
             })?;
-            let quantity =
-                Quantity::new(body.quantity).map_err(|e| quantity_problem(e.to_string()))?;
+            let quantity = Quantity::new(body.quantity)
+                .map_err(|e| refusals::quantity_problem(e.to_string()))?;
             carts
                 .add_item(&id, &precondition(&call), &sku, quantity, now)
                 .await
@@ -160,7 +158,7 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
                 .ok()
                 .filter(|q| *q <= ABSOLUTE_MAX_QUANTITY)
                 .ok_or_else(|| {
-                    quantity_problem(format!(
+                    refusals::quantity_problem(format!(
                         "quantity is a whole number from 0 (remove) to {ABSOLUTE_MAX_QUANTITY}"
                     ))
                 })?;
@@ -200,7 +198,7 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         }
         Endpoint::ShippingOptions => return Err(Problem::route_not_found()),
     };
-    let view = result.map_err(map_error)?;
+    let view = result.map_err(Problem::from)?;
     Ok(cart_reply(endpoint, &view)?)
 }
 

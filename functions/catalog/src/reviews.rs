@@ -8,6 +8,7 @@ use shop_domain::ids::{CustomerId, ProductId, ReviewId};
 use shop_domain::reviews::{HideReason, ReviewDraft, ReviewSort};
 use shop_edge::http::memo;
 use shop_edge::http::params::invalid_cursor;
+use shop_edge::http::refusals::reviews as refusals;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::reviews::{self as store, CreateOutcome, VoteOutcome};
 use shop_edge::{Call, Problem, Reply};
@@ -56,18 +57,8 @@ pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
                 .header("Location", format!("/v1/products/{product}/reviews")))
         }
         CreateOutcome::UnknownProduct => Err(product_not_found()),
-        CreateOutcome::NotVerifiedBuyer => Err(Problem::new(
-            403,
-            "not_a_verified_buyer",
-            "Forbidden",
-            "Only a customer with a paid order containing this product can review it",
-        )),
-        CreateOutcome::AlreadyReviewed => Err(Problem::new(
-            409,
-            "already_reviewed",
-            "Conflict",
-            "This customer has already reviewed this product",
-        )),
+        CreateOutcome::NotVerifiedBuyer => Err(refusals::not_a_verified_buyer()),
+        CreateOutcome::AlreadyReviewed => Err(refusals::already_reviewed()),
     }
 }
 
@@ -104,12 +95,7 @@ pub async fn helpful(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     match store::vote(&db, &review, &product, &customer, call.now).await? {
         VoteOutcome::Counted(review) => Ok(Reply::json(200, &review)?),
         VoteOutcome::NotFound => Err(review_not_found()),
-        VoteOutcome::OwnReview => Err(Problem::new(
-            422,
-            "own_review",
-            "Not allowed",
-            "A customer cannot vote for their own review",
-        )),
+        VoteOutcome::OwnReview => Err(refusals::own_review()),
     }
 }
 

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use shop_domain::accounts::DisplayName;
 use shop_domain::checkout::{Address, AddressInput};
 use shop_domain::ids::AddressId;
+use shop_edge::http::refusals::customers as refusals;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::addresses::{self as store, SaveOutcome};
 use shop_edge::{Call, Problem, Reply};
@@ -83,12 +84,7 @@ pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let id = AddressId::mint(&CryptoIds);
     let db = call.db()?;
     match store::insert(&db, &customer, &id, &address, default, call.now).await? {
-        SaveOutcome::TooMany => Err(Problem::new(
-            409,
-            "too_many_addresses",
-            "Too many addresses",
-            "A customer keeps at most 20 addresses; delete one first",
-        )),
+        SaveOutcome::TooMany => Err(refusals::too_many_addresses()),
         SaveOutcome::NotFound => Err(address_not_found()),
         SaveOutcome::Saved => {
             let saved = store::get(&db, &customer, &id)

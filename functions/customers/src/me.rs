@@ -7,6 +7,7 @@ use shop_domain::accounts::{self, Password, PasswordHash, CURRENT_KDF};
 use shop_domain::checkout::Email;
 use shop_domain::ids::CustomerId;
 use shop_domain::membership;
+use shop_edge::http::refusals::customers as refusals;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::kdf::{random_bytes, WebCryptoKdf};
 use shop_edge::store::accounts as store;
@@ -36,14 +37,8 @@ struct Membership {
 
 /// The customer of the access token the pipeline verified.
 pub(crate) fn customer(call: &Call<Endpoint>) -> Result<CustomerId, Problem> {
-    call.customer().ok_or_else(|| {
-        Problem::new(
-            401,
-            "invalid_token",
-            "Unauthorized",
-            "The token names no customer",
-        )
-    })
+    call.customer()
+        .ok_or_else(refusals::token_names_no_customer)
 }
 
 /// `GET /v1/me`: the customer of the access token, and no one else's token type.
@@ -51,14 +46,9 @@ pub(crate) async fn me(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let id = customer(call)?;
     let db = call.db()?;
     let since = call.now.minus(membership::TIER_WINDOW);
-    let me = store::me(&db, &id, since).await?.ok_or_else(|| {
-        Problem::new(
-            401,
-            "invalid_token",
-            "Unauthorized",
-            "The token's customer no longer exists",
-        )
-    })?;
+    let me = store::me(&db, &id, since)
+        .await?
+        .ok_or_else(refusals::customer_gone)?;
     Ok(Reply::json(
         200,
         &Me {
@@ -146,7 +136,7 @@ pub(crate) async fn with_password(
     call.rate_limit_client("AUTH_BY_CLIENT").await?;
     let row = store::credentials(db, &id)
         .await?
-        .ok_or_else(|| Problem::new(401, "invalid_token", "Unauthorized", "No such customer"))?;
+        .ok_or_else(refusals::no_such_customer)?;
     let current = PasswordHash::parse(&row.password_hash)
         .ok_or_else(|| call.internal("password check", &"stored hash is invalid"))?;
     if !current.verify(&WebCryptoKdf, password).await? {
@@ -180,11 +170,6 @@ pub(crate) async fn erase_me(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             call.publish(&events).await;
             Ok(Reply::empty(204))
         }
-        store::EraseOutcome::OrdersInProgress => Err(Problem::new(
-            409,
-            "orders_in_progress",
-            "Orders in progress",
-            "An order of this account is still on its way; erase the account once it is delivered or cancelled",
-        )),
+        store::EraseOutcome::OrdersInProgress => Err(refusals::orders_in_progress()),
     }
 }

@@ -1,5 +1,6 @@
 //! Dead events: messages the queue gave up on, listed for an operator and redriven on request.
 
+use shop_edge::http::refusals::operations as refusals;
 use shop_edge::store::{dead_events, outbox};
 use shop_edge::{Call, Problem, Reply};
 
@@ -20,18 +21,13 @@ pub async fn redrive(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let db = call.db()?;
     let not_found = || Problem::not_found("dead_event_not_found", "No dead event with this id");
     let dead = dead_events::get(&db, id).await?.ok_or_else(not_found)?;
-    let not_redrivable = || {
-        Problem::new(
-            409,
-            "not_redrivable",
-            "Cannot be redriven",
-            "This message is not an event this system wrote (it could not be decoded, or has no outbox row); it can only be inspected",
-        )
-    };
-    let event_id = dead.event_id.as_deref().ok_or_else(not_redrivable)?;
+    let event_id = dead
+        .event_id
+        .as_deref()
+        .ok_or_else(refusals::not_redrivable)?;
     let event = outbox::event(&db, event_id)
         .await?
-        .ok_or_else(not_redrivable)?;
+        .ok_or_else(refusals::not_redrivable)?;
     outbox::publish(
         &call.env,
         &db,

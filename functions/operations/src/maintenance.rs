@@ -83,10 +83,9 @@ async fn resend_outbox(
     now: Timestamp,
     resend_after: Duration,
 ) -> Result<serde_json::Value, String> {
-    const PAGE: u32 = 100;
     let mut resent = 0;
     loop {
-        let due = outbox::unapplied_due(db, now, resend_after, PAGE)
+        let due = outbox::unapplied_due(db, now, resend_after, outbox::RESEND_PAGE)
             .await
             .map_err(|e| e.to_string())?;
         if !due.unreadable.is_empty() {
@@ -103,7 +102,7 @@ async fn resend_outbox(
         resent += outbox::publish(env, db, &due.events, now, resend_after)
             .await
             .map_err(|e| e.to_string())?;
-        if due.len() < PAGE as usize {
+        if due.len() < outbox::RESEND_PAGE as usize {
             return Ok(resent.into());
         }
     }

@@ -6,6 +6,7 @@ use shop_domain::events::Subscription;
 use shop_domain::ids::IdSource;
 use shop_domain::time::Timestamp;
 use shop_domain::webhooks::EndpointUrl;
+use shop_edge::http::refusals::operations as refusals;
 use shop_edge::http::runtime::{log_error, CryptoIds};
 use shop_edge::outbound::webhooks::{self, Sending};
 use shop_edge::store::sql::Db;
@@ -73,20 +74,11 @@ pub async fn list_deliveries(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     Ok(Reply::json(200, &page)?)
 }
 
-fn delivery_not_found() -> Problem {
-    Problem::new(
-        404,
-        "delivery_not_found",
-        "Not found",
-        "No webhook delivery has this id",
-    )
-}
-
 /// `POST /v1/admin/webhook-deliveries/{id}/redeliver`: a failed delivery is sent again (202,
 /// pending, due now, with a fresh set of attempts); a pending or succeeded one is answered as it
 /// is (200), so asking twice sends it once.
 pub async fn redeliver(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    let id = call.path_param(0, prefixed("whd_"), delivery_not_found)?;
+    let id = call.path_param(0, prefixed("whd_"), refusals::delivery_not_found)?;
     let db = call.db()?;
     match store::redeliver(&db, &id, call.now).await? {
         Redelivery::Again(log) => {
@@ -94,7 +86,7 @@ pub async fn redeliver(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             Ok(Reply::json(202, &log)?)
         }
         Redelivery::AsItIs(log) => Ok(Reply::json(200, &log)?),
-        Redelivery::NotFound => Err(delivery_not_found()),
+        Redelivery::NotFound => Err(refusals::delivery_not_found()),
     }
 }
 
@@ -108,15 +100,7 @@ struct SinceBody {
 /// endpoint created since then is sent again (202 with how many; asking again finds them
 /// pending or delivered and moves none).
 pub async fn redeliver_endpoint(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    let not_found = || {
-        Problem::new(
-            404,
-            "endpoint_not_found",
-            "Not found",
-            "No webhook endpoint has this id",
-        )
-    };
-    let endpoint = call.path_param(0, prefixed("whe_"), not_found)?;
+    let endpoint = call.path_param(0, prefixed("whe_"), refusals::endpoint_not_found)?;
     let body: SinceBody = call.json()?;
     let since = Timestamp::parse_rfc3339(&body.since).ok_or_else(|| {
         Problem::invalid_field("/since", "invalid_timestamp", "an RFC 3339 timestamp")
@@ -124,7 +108,7 @@ pub async fn redeliver_endpoint(call: &Call<Endpoint>) -> Result<Reply, Problem>
     let db = call.db()?;
     let count = store::redeliver_since(&db, &endpoint, since, call.now)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(refusals::endpoint_not_found)?;
     if count > 0 {
         send_due_after_answer(call, None);
     }

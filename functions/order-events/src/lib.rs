@@ -14,7 +14,7 @@
 //! Before its effects, an event may need the order's payment provider told something
 //! (`shop_domain::payments::Followup`: name a placed order on its Stripe PaymentIntent, cancel
 //! the PaymentIntent of an order closed unpaid). Those calls are idempotent at the provider; when
-//! it does not answer, the message is retried, and after [`FOLLOWUP_ATTEMPTS`] the event is
+//! it does not answer, the message is retried, and after `Followup::ATTEMPTS` the event is
 //! applied without the call (logged), so a provider outage never holds back the effects.
 
 use shop_domain::checkout::PaymentError;
@@ -34,9 +34,6 @@ use worker::{
 
 /// The queue whose messages the main queue gave up on.
 const DEAD_LETTER_QUEUE: &str = "shop-order-events-dlq";
-
-/// Deliveries of an event whose provider follow-up failed before it is applied without it.
-const FOLLOWUP_ATTEMPTS: u32 = 3;
 
 #[event(queue)]
 async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker::Result<()> {
@@ -59,7 +56,7 @@ async fn consume(batch: MessageBatch<String>, env: Env, _ctx: Context) -> worker
                 let attempts = effects::record_failure(&db, event, &why, now)
                     .await
                     .unwrap_or(1);
-                if attempts < FOLLOWUP_ATTEMPTS {
+                if Followup::retried_after(attempts) {
                     log_error(&id, "payment provider follow-up (retried)", &why);
                     retry(&message, attempts);
                     continue;

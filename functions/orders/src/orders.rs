@@ -10,6 +10,7 @@ use shop_edge::store::payments;
 use shop_edge::{Call, Problem, Reply};
 
 use crate::Endpoint;
+use shop_edge::http::refusals::orders as refusals;
 
 /// Who reads an order: its own token's holder, the customer who placed it signed in, or an
 /// admin with `orders:read`.
@@ -26,11 +27,11 @@ fn readable_order(call: &Call<Endpoint>) -> Result<(OrderId, Reader), Problem> {
     let id = call.path_param(0, OrderId::parse, Problem::order_not_found)?;
     let reader = match call.require_token(Audience::Order, "order:read") {
         Ok(principal) if principal.sub == id.as_str() => Reader::OrderToken,
-        Ok(_) => return Err(another_order()),
+        Ok(_) => return Err(refusals::another_order()),
         Err(_) => match call.require_token(Audience::Customer, auth::CUSTOMER_SCOPE) {
-            Ok(principal) => {
-                Reader::Customer(CustomerId::parse(&principal.sub).map_err(|_| another_order())?)
-            }
+            Ok(principal) => Reader::Customer(
+                CustomerId::parse(&principal.sub).map_err(|_| refusals::another_order())?,
+            ),
             Err(_) => {
                 call.require_token(Audience::Admin, "orders:read")?;
                 Reader::Admin
@@ -40,19 +41,10 @@ fn readable_order(call: &Call<Endpoint>) -> Result<(OrderId, Reader), Problem> {
     Ok((id, reader))
 }
 
-fn another_order() -> Problem {
-    Problem::new(
-        403,
-        "forbidden",
-        "Forbidden",
-        "This token is for another order",
-    )
-}
-
 /// A customer reads only the orders they placed signed in.
 fn check_customer(reader: &Reader, placed_by: Option<&CustomerId>) -> Result<(), Problem> {
     match reader {
-        Reader::Customer(customer) if placed_by != Some(customer) => Err(another_order()),
+        Reader::Customer(customer) if placed_by != Some(customer) => Err(refusals::another_order()),
         _ => Ok(()),
     }
 }

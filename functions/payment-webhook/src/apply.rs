@@ -8,6 +8,7 @@ use shop_domain::ids::OrderId;
 use shop_domain::lifecycle::{self, AsRead, LifecycleError};
 use shop_domain::payments::{self, Effect, Outcome, PaymentEvent, Verdict};
 use shop_domain::refunds::{self, Settlement};
+use shop_edge::http::refusals::inbound as refusals;
 use shop_edge::http::runtime::{log_error, CryptoIds};
 use shop_edge::store::claims;
 use shop_edge::store::orders::D1Orders;
@@ -60,13 +61,7 @@ pub(crate) async fn accept(
             return Ok(reply);
         }
     }
-    Err(Problem::new(
-        503,
-        "order_busy",
-        "Order busy",
-        "The order kept changing while this event was applied; deliver it again",
-    )
-    .with_header("Retry-After", "1"))
+    Err(refusals::order_busy())
 }
 
 /// Decide on the order as it is now and apply: `None` when the order moved meanwhile (nothing

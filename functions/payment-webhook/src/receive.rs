@@ -5,6 +5,7 @@ use crate::apply::accept;
 use crate::{Endpoint, STRIPE};
 use shop_domain::payments::{self, StandardEvent, StripeEvent};
 use shop_domain::standard_webhooks::{self, Headers};
+use shop_edge::http::refusals::inbound as refusals;
 use shop_edge::http::runtime::log_error;
 use shop_edge::{Call, Problem, Reply};
 
@@ -51,12 +52,7 @@ pub(crate) async fn standard(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         .map(|setting| call.secrets(&setting))
         .filter(|secrets| !secrets.is_empty());
     let Some(secrets) = configured else {
-        return Err(Problem::new(
-            404,
-            "unknown_provider",
-            "Unknown payment provider",
-            "No payment provider with this name is configured.",
-        ));
+        return Err(refusals::unknown_provider());
     };
     let body = call.raw_body();
     let id = call.header("webhook-id");

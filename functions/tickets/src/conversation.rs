@@ -5,18 +5,13 @@ use crate::Endpoint;
 use serde::Deserialize;
 use shop_domain::events::Event;
 use shop_domain::ids::TicketId;
-use shop_domain::tickets::{
-    self, Author, MessageBody, Priority, Rating, TicketRefusal, TicketStatus,
-};
+use shop_domain::tickets::{self, Author, MessageBody, Priority, Rating, TicketStatus};
 use shop_edge::http::auth::{Audience, Principal};
 use shop_edge::http::problem::FieldError;
+use shop_edge::http::refusals::tickets as refusals;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::tickets::{self as store, ChangeOutcome, TicketView};
 use shop_edge::{Call, Problem, Reply};
-
-pub(crate) fn ticket_not_found() -> Problem {
-    Problem::not_found("ticket_not_found", "No ticket with this id")
-}
 
 /// Is the caller an agent (an admin token) rather than the ticket's customer?
 pub(crate) fn agent(call: &Call<Endpoint>) -> Option<&Principal> {
@@ -27,9 +22,11 @@ pub(crate) fn agent(call: &Call<Endpoint>) -> Option<&Principal> {
 
 /// The ticket in the path, as the caller may see it.
 pub(crate) async fn load(call: &Call<Endpoint>) -> Result<TicketView, Problem> {
-    let id = call.path_param(0, TicketId::parse, ticket_not_found)?;
+    let id = call.path_param(0, TicketId::parse, refusals::ticket_not_found)?;
     let db = call.db()?;
-    store::get(&db, &id).await?.ok_or_else(ticket_not_found)
+    store::get(&db, &id)
+        .await?
+        .ok_or_else(refusals::ticket_not_found)
 }
 
 pub(crate) fn view_for(call: &Call<Endpoint>, view: TicketView) -> TicketView {
@@ -51,7 +48,7 @@ pub(crate) async fn get(call: &Call<Endpoint>) -> Result<Reply, Problem> {
 /// (the customer sees no agent names).
 pub(crate) async fn messages(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     call.only_query_params(&["limit", "cursor"])?;
-    let id = call.path_param(0, TicketId::parse, ticket_not_found)?;
+    let id = call.path_param(0, TicketId::parse, refusals::ticket_not_found)?;
     let after = match call.cursor()? {
         None => 0,
         Some(cursor) => cursor
@@ -63,7 +60,7 @@ pub(crate) async fn messages(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let db = call.db()?;
     let mut page = store::messages(&db, &id, after, limit)
         .await?
-        .ok_or_else(ticket_not_found)?;
+        .ok_or_else(refusals::ticket_not_found)?;
     if agent(call).is_none() {
         for message in &mut page.data {
             message.agent = None;
@@ -78,72 +75,12 @@ struct MessageBodyIn {
     message: String,
 }
 
-/// The one answer for each of the desk's refusals.
-pub(crate) fn refused(refusal: TicketRefusal) -> Problem {
-    match refusal {
-        TicketRefusal::Full => ticket_full(),
-        TicketRefusal::Illegal(e) => {
-            Problem::new(409, "illegal_transition", "Illegal transition", e.reason)
-                .with_extra("ticket_status", e.from.as_str().into())
-        }
-        TicketRefusal::NothingToChange => Problem::invalid_field(
-            "/status",
-            "nothing_to_change",
-            "name a status or a priority",
-        ),
-        TicketRefusal::InvalidRating => Problem::invalid_field(
-            "/rating",
-            "invalid_rating",
-            "rating is a whole number from 1 to 5",
-        ),
-        TicketRefusal::AlreadyRated => not_ratable("This ticket was rated already"),
-        TicketRefusal::NotResolved => not_ratable("A ticket is rated once it is resolved"),
-        TicketRefusal::CustomersOnly => Problem::new(
-            403,
-            "customers_only",
-            "Forbidden",
-            "Only the ticket's customer rates it (with the ticket token)",
-        ),
-        TicketRefusal::InvalidRange => Problem::invalid_field(
-            "/query/from",
-            "invalid_range",
-            "from is before to, at most 366 days before it",
-        ),
-    }
-}
-
-pub(crate) fn not_ratable(detail: &str) -> Problem {
-    Problem::new(409, "not_ratable", "Cannot rate", detail)
-}
-
-pub(crate) fn ticket_full() -> Problem {
-    Problem::new(
-        409,
-        "ticket_full",
-        "Conversation full",
-        format!(
-            "A ticket holds at most {} messages; open a new ticket (it may name the same order)",
-            tickets::MAX_MESSAGES
-        ),
-    )
-}
-
-pub(crate) fn ticket_changed() -> Problem {
-    Problem::new(
-        409,
-        "ticket_changed",
-        "Ticket changed",
-        "The ticket changed while this request was handled; read it again and retry",
-    )
-    .with_header("Retry-After", "1")
-}
-
 /// `POST /v1/tickets/{id}/messages`: the customer (ticket token) or an agent (admin token)
 /// adds a message; the status follows (`shop_domain::tickets::TicketState::apply`).
 pub(crate) async fn reply(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let body: MessageBodyIn = call.json()?;
     let message = MessageBody::parse(&body.message).map_err(Problem::invalid_inputs)?;
-    let id = call.path_param(0, TicketId::parse, ticket_not_found)?;
+    let id = call.path_param(0, TicketId::parse, refusals::ticket_not_found)?;
     // Throttled before anything is read: per ticket (whoever writes), and a customer per client.
     call.rate_limit("TICKET_REPLIES_BY_TICKET", &format!("ticket:{id}"))
         .await?;
@@ -155,7 +92,8 @@ pub(crate) async fn reply(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         Some(p) => (Author::Agent, Some(p.sub.as_str())),
         None => (Author::Customer, None),
     };
-    let decided = tickets::reply(&ticket.facts(), author, &CryptoIds, call.now).map_err(refused)?;
+    let decided =
+        tickets::reply(&ticket.facts(), author, &CryptoIds, call.now).map_err(Problem::from)?;
     let change = store::Change {
         ticket: &ticket,
         status: decided.status,
@@ -174,13 +112,13 @@ pub(crate) async fn save(
 ) -> Result<Reply, Problem> {
     let db = call.db()?;
     match store::change(&db, change, events).await? {
-        ChangeOutcome::Stale => Err(ticket_changed()),
-        ChangeOutcome::Full => Err(ticket_full()),
+        ChangeOutcome::Stale => Err(refusals::ticket_changed()),
+        ChangeOutcome::Full => Err(refusals::ticket_full()),
         ChangeOutcome::Saved(written) => {
             call.publish(&written).await;
             let view = store::get(&db, &change.ticket.id)
                 .await?
-                .ok_or_else(ticket_not_found)?;
+                .ok_or_else(refusals::ticket_not_found)?;
             let status = if change.message.is_some() { 201 } else { 200 };
             Ok(Reply::json(status, &view_for(call, view))?)
         }
@@ -225,7 +163,7 @@ pub(crate) async fn update(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let (status, priority) = (status.and_then(Result::ok), priority.and_then(Result::ok));
     let ticket = load(call).await?;
     let decided = tickets::triage(&ticket.facts(), status, priority, &CryptoIds, call.now)
-        .map_err(refused)?;
+        .map_err(Problem::from)?;
     let change = store::Change {
         ticket: &ticket,
         status: decided.status,
@@ -249,17 +187,19 @@ pub(crate) async fn rate(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     } else {
         Author::Customer
     };
-    tickets::may_rate(by).map_err(refused)?;
+    tickets::may_rate(by).map_err(Problem::from)?;
     let body: RatingBody = call.json()?;
-    let rating = Rating::parse(body.rating).map_err(refused)?;
+    let rating = Rating::parse(body.rating).map_err(Problem::from)?;
     let ticket = load(call).await?;
-    let rating = tickets::rate(&ticket.facts(), rating).map_err(refused)?;
+    let rating = tickets::rate(&ticket.facts(), rating).map_err(Problem::from)?;
     let db = call.db()?;
     if !store::rate(&db, &ticket.id, rating.get(), call.now).await? {
-        return Err(not_ratable("This ticket was rated already, or reopened"));
+        return Err(refusals::not_ratable(
+            "This ticket was rated already, or reopened",
+        ));
     }
     let view = store::get(&db, &ticket.id)
         .await?
-        .ok_or_else(ticket_not_found)?;
+        .ok_or_else(refusals::ticket_not_found)?;
     Ok(Reply::json(200, &view.for_customer())?)
 }

@@ -1,6 +1,5 @@
 //! The agents' views over many tickets: the filtered list and the service statistics.
 
-use crate::conversation::refused;
 use crate::Endpoint;
 use serde::Serialize;
 use shop_domain::tickets::{self, Category, Priority, TicketStatus};
@@ -78,7 +77,7 @@ pub(crate) async fn stats(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let from = call
         .timestamp_query("from")?
         .unwrap_or(to.minus(Duration::from_days(30)));
-    tickets::stats_range(from, to).map_err(refused)?;
+    tickets::stats_range(from, to).map_err(Problem::from)?;
     let sla = match call.parsed_query(
         "sla_seconds",
         "invalid_sla",

@@ -11,6 +11,7 @@
 use shop_domain::ids::OrderId;
 use shop_domain::tracking::{self, PartnerFormat};
 use shop_edge::http::auth::{self, Audience};
+use shop_edge::http::refusals::inbound as refusals;
 use shop_edge::http::runtime::{log_error, CryptoIds};
 use shop_edge::store::claims;
 use shop_edge::store::tracking::{self as store, Applied, Lookup, TrackingView};
@@ -144,12 +145,7 @@ fn partner(call: &Call<Endpoint>) -> Option<(String, PartnerFormat, Vec<String>)
 
 async fn callback(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let Some((partner, format, secrets)) = partner(call) else {
-        return Err(Problem::new(
-            404,
-            "unknown_partner",
-            "Unknown logistics partner",
-            "No logistics partner with this name is configured.",
-        ));
+        return Err(refusals::unknown_partner());
     };
     let body = call.raw_body();
     tracking::verify(

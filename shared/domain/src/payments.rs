@@ -564,6 +564,15 @@ pub enum Followup {
 }
 
 impl Followup {
+    /// Deliveries of an event whose follow-up failed before the event is applied without it
+    /// (the provider outage is logged, and never holds the event's effects back longer).
+    pub const ATTEMPTS: u32 = 3;
+
+    /// Whether an event whose follow-up failed on its `attempts`-th delivery is delivered again.
+    pub fn retried_after(attempts: u32) -> bool {
+        attempts < Self::ATTEMPTS
+    }
+
     pub fn of(payload: &Payload) -> Option<Followup> {
         match payload {
             Payload::OrderCreated(created) => Some(Followup::Annotate(created.order_id.clone())),
@@ -1026,5 +1035,13 @@ mod tests {
                 other => prop_assert!(false, "a success is paid or reviewed: {:?}", other),
             }
         }
+    }
+
+    #[test]
+    fn a_failed_followup_is_retried_until_its_third_delivery() {
+        assert!(Followup::retried_after(1));
+        assert!(Followup::retried_after(2));
+        assert!(!Followup::retried_after(Followup::ATTEMPTS));
+        assert!(!Followup::retried_after(7));
     }
 }

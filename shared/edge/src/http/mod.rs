@@ -13,6 +13,7 @@ pub mod params;
 pub mod pipeline;
 pub mod problem;
 pub mod rate_limit;
+pub mod refusals;
 /// A response as plain data lives at the crate root (`crate::reply`), since the store keeps
 /// replies too; here for the handlers that name it as part of HTTP.
 pub use crate::reply;

@@ -216,6 +216,9 @@ pub fn written_as<T: DeserializeOwned>(
 
 pub const QUEUE_BINDING: &str = "ORDER_EVENTS";
 
+/// How many due rows the cron reads and re-sends at a time (it pages until none is due).
+pub const RESEND_PAGE: u32 = 100;
+
 /// Send `events` to the queue in one `send_batch`, each as the JSON text of the envelope.
 pub async fn send(env: &Env, events: &[Event]) -> worker::Result<()> {
     if events.is_empty() {
