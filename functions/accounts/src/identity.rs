@@ -4,13 +4,13 @@ use crate::guard::{email, throttle};
 use crate::links::send_after_answer;
 use crate::Endpoint;
 use serde::{Deserialize, Serialize};
-use shop_domain::accounts::DisplayName;
-use shop_domain::accounts::{
+use shop_domain::cart::{CartError, Carts};
+use shop_domain::customers::accounts::DisplayName;
+use shop_domain::customers::accounts::{
     self, OpaqueToken, Password, PasswordHash, Refresh, ACCESS_TOKEN_TTL, CURRENT_KDF,
     REFRESH_TOKEN_TTL,
 };
-use shop_domain::cart::{CartError, Carts};
-use shop_domain::ids::{CartId, CustomerId};
+use shop_domain::kernel::ids::{CartId, CustomerId};
 use shop_edge::http::auth::{self, Audience, Principal};
 use shop_edge::http::problem::FieldError;
 use shop_edge::http::refusals::customers as refusals;

@@ -1,6 +1,6 @@
 //! The accounts worker: customer registration, login, refresh and logout, email verification and
 //! password reset under `/v1/auth` (the customer's own record at `/v1/me` is
-//! `functions/customers`). Thin glue over `shop_domain::accounts` (the password
+//! `functions/customers`). Thin glue over `shop_domain::customers::accounts` (the password
 //! policy and hash, the refresh-token rules) and `shop_edge::store::accounts`; passwords are
 //! derived by the runtime's WebCrypto (`shop_edge::kdf`).
 //!

@@ -4,9 +4,11 @@
 use crate::guard::{email, throttle};
 use crate::Endpoint;
 use serde::Deserialize;
-use shop_domain::accounts::ResetLink;
-use shop_domain::accounts::{self, OpaqueToken, Password, PasswordHash, TokenPurpose, CURRENT_KDF};
 use shop_domain::checkout::Email;
+use shop_domain::customers::accounts::ResetLink;
+use shop_domain::customers::accounts::{
+    self, OpaqueToken, Password, PasswordHash, TokenPurpose, CURRENT_KDF,
+};
 use shop_domain::events::Event;
 use shop_edge::http::runtime::{log_error, CryptoIds};
 use shop_edge::kdf::{random_bytes, WebCryptoKdf};

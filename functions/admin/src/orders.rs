@@ -2,9 +2,9 @@
 //! capture).
 
 use shop_domain::checkout::Email;
-use shop_domain::ids::OrderId;
-use shop_domain::lifecycle::{self};
-use shop_domain::order::{OrderStatus, OrderStore};
+use shop_domain::kernel::ids::OrderId;
+use shop_domain::orders::lifecycle::{self};
+use shop_domain::orders::order::{OrderStatus, OrderStore};
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::order_search;
 use shop_edge::store::orders::D1Orders;

@@ -1,12 +1,12 @@
 //! `POST /v1/admin/orders/{id}/refunds`: the merchant refunds all or part of a paid order. Glue
-//! over `shop_domain::refunds` (plan, commit, ask the provider) and `shop_edge::store::refunds`.
+//! over `shop_domain::orders::refunds` (plan, commit, ask the provider) and `shop_edge::store::refunds`.
 //! The refund is answered 202 `pending`: the provider's webhook confirms it (`order.refunded`).
 
 use serde::Deserialize;
 use shop_domain::checkout::{PaymentError, TestPaymentProvider};
-use shop_domain::ids::OrderId;
-use shop_domain::money::Money;
-use shop_domain::refunds::{
+use shop_domain::kernel::ids::OrderId;
+use shop_domain::kernel::money::Money;
+use shop_domain::orders::refunds::{
     self, LineRequest, Refund, RefundError, RefundProvider, RefundReason, RefundRequest,
     MAX_REASON_CHARS,
 };

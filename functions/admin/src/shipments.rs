@@ -1,10 +1,10 @@
 //! `POST /v1/admin/orders/{id}/shipments`: the merchant ships units of a paid order under a
-//! carrier's tracking number. Glue over `shop_domain::shipments` and
+//! carrier's tracking number. Glue over `shop_domain::orders::shipments` and
 //! `shop_edge::store::shipments`.
 
 use serde::Deserialize;
-use shop_domain::ids::OrderId;
-use shop_domain::shipments::{self, Carrier, ShipmentRequest, TrackingNumber};
+use shop_domain::kernel::ids::OrderId;
+use shop_domain::orders::shipments::{self, Carrier, ShipmentRequest, TrackingNumber};
 use shop_edge::http::problem::FieldError;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::shipments::D1Shipments;

@@ -4,9 +4,9 @@
 use crate::Endpoint;
 use serde::Serialize;
 use shop_domain::cart::{CartView, Carts, Precondition};
-use shop_domain::ids::{CartId, LineId};
-use shop_domain::money::Currency;
-use shop_domain::shipping::{self, Destination};
+use shop_domain::fulfilment::shipping::{self, Destination};
+use shop_domain::kernel::ids::{CartId, LineId};
+use shop_domain::kernel::money::Currency;
 use shop_edge::http::refusals::cart as refusals;
 use shop_edge::store::shipping::CachedZones;
 use shop_edge::{Call, Problem, Reply};

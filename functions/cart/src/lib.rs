@@ -2,7 +2,7 @@
 //! customer's, which answers only to their access token). Thin glue over `shop_domain::cart`.
 
 use shop_domain::cart::{CartView, Carts, Quantity, ShippingChoice, ABSOLUTE_MAX_QUANTITY};
-use shop_domain::ids::Sku;
+use shop_domain::kernel::ids::Sku;
 use shop_edge::http::refusals::cart as refusals;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::carts::D1Carts;

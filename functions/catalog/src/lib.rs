@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 use shop_domain::catalog::{CatalogReader, Category, PriceBook, ProductQuery};
-use shop_domain::ids::{ProductId, Sku};
-use shop_domain::money::{Currency, Money};
+use shop_domain::kernel::ids::{ProductId, Sku};
+use shop_domain::kernel::money::{Currency, Money};
 
 use shop_edge::http::auth::{Audience, CUSTOMER_SCOPE};
 use shop_edge::http::memo;

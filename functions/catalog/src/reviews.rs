@@ -1,11 +1,11 @@
 //! Product reviews: verified buyers write them (`POST /v1/products/{id}/reviews`, a customer's
 //! access token), anyone reads them with the product's rating, customers mark them helpful and
 //! moderators hide or show them again (`PATCH /v1/admin/reviews/{id}`, `reviews:write`). Glue
-//! over `shop_domain::reviews` and `shop_edge::store::reviews`.
+//! over `shop_domain::customers::reviews` and `shop_edge::store::reviews`.
 
 use serde::Deserialize;
-use shop_domain::ids::{CustomerId, ProductId, ReviewId};
-use shop_domain::reviews::{HideReason, ReviewDraft, ReviewSort};
+use shop_domain::customers::reviews::{HideReason, ReviewDraft, ReviewSort};
+use shop_domain::kernel::ids::{CustomerId, ProductId, ReviewId};
 use shop_edge::http::memo;
 use shop_edge::http::params::invalid_cursor;
 use shop_edge::http::refusals::reviews as refusals;

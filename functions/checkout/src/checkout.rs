@@ -7,8 +7,8 @@ use shop_domain::checkout::{
     AddressInput, Checkout, CheckoutError, CheckoutInput, CheckoutPolicy, CheckoutRequest,
     DynPaymentProvider, PaymentReference, PaymentSession, TestPaymentProvider,
 };
-use shop_domain::ids::{CartId, OrderId};
-use shop_domain::order::{Order, OrderStore};
+use shop_domain::kernel::ids::{CartId, OrderId};
+use shop_domain::orders::order::{Order, OrderStore};
 use shop_edge::http::auth::{self, Audience, Principal};
 use shop_edge::http::reply::JSON;
 use shop_edge::http::runtime::CryptoIds;

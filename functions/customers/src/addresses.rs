@@ -3,9 +3,9 @@
 //! address (`shop_domain::checkout::Address::parse`); glue over `shop_edge::store::addresses`.
 
 use serde::Deserialize;
-use shop_domain::accounts::DisplayName;
 use shop_domain::checkout::{Address, AddressInput};
-use shop_domain::ids::AddressId;
+use shop_domain::customers::accounts::DisplayName;
+use shop_domain::kernel::ids::AddressId;
 use shop_edge::http::refusals::customers as refusals;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::addresses::{self as store, SaveOutcome};

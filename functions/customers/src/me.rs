@@ -3,10 +3,10 @@
 
 use crate::Endpoint;
 use serde::{Deserialize, Serialize};
-use shop_domain::accounts::{self, Password, PasswordHash, CURRENT_KDF};
 use shop_domain::checkout::Email;
-use shop_domain::ids::CustomerId;
-use shop_domain::membership;
+use shop_domain::customers::accounts::{self, Password, PasswordHash, CURRENT_KDF};
+use shop_domain::customers::membership;
+use shop_domain::kernel::ids::CustomerId;
 use shop_edge::http::refusals::customers as refusals;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::kdf::{random_bytes, WebCryptoKdf};
@@ -21,7 +21,7 @@ struct Me {
     email: String,
     name: Option<String>,
     email_verified: bool,
-    created_at: shop_domain::time::Timestamp,
+    created_at: shop_domain::kernel::time::Timestamp,
     membership: Membership,
 }
 
@@ -30,7 +30,7 @@ struct Me {
 struct Membership {
     points: u64,
     /// Captured less refunded over the orders placed signed in within the last 12 months.
-    spend_last_12_months: Vec<shop_domain::money::Money>,
+    spend_last_12_months: Vec<shop_domain::kernel::money::Money>,
     #[serde(flatten)]
     standing: membership::Standing,
 }

@@ -2,12 +2,12 @@
 //! thresholds.
 
 use serde::Deserialize;
-use shop_domain::ids::{IdSource, Sku};
-use shop_domain::inventory::{
+use shop_domain::catalog::inventory::{
     AdjustmentReason, LowThreshold, Shortage, StockDelta, MAX_ADJUSTMENT, MAX_LOW_THRESHOLD,
     MAX_REASON_CHARS,
 };
-use shop_domain::pagination::Cursor;
+use shop_domain::kernel::ids::{IdSource, Sku};
+use shop_domain::kernel::pagination::Cursor;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::inventory as stock;
 use shop_edge::{Call, Problem, Reply};

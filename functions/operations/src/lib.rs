@@ -8,7 +8,7 @@ mod inventory;
 mod maintenance;
 mod webhook_endpoints;
 
-use shop_domain::ids::IdSource;
+use shop_domain::kernel::ids::IdSource;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response, ScheduleContext, ScheduledEvent};

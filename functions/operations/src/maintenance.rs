@@ -3,8 +3,8 @@
 //! and purge idempotency records older than 24 h and abandoned carts past their expiry. Each
 //! step runs and is logged on its own: one failing step never keeps the others from running.
 
-use shop_domain::lifecycle;
-use shop_domain::time::{Duration, Timestamp};
+use shop_domain::kernel::time::{Duration, Timestamp};
+use shop_domain::orders::lifecycle;
 use shop_edge::http::runtime::{self, CryptoIds};
 use shop_edge::store::orders::D1Orders;
 use shop_edge::store::outbox;

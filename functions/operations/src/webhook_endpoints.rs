@@ -3,8 +3,8 @@
 
 use serde::Deserialize;
 use shop_domain::events::Subscription;
-use shop_domain::ids::IdSource;
-use shop_domain::time::Timestamp;
+use shop_domain::kernel::ids::IdSource;
+use shop_domain::kernel::time::Timestamp;
 use shop_domain::webhooks::EndpointUrl;
 use shop_edge::http::refusals::operations as refusals;
 use shop_edge::http::runtime::{log_error, CryptoIds};

@@ -1,8 +1,8 @@
 //! Orders: the order read and its payment ledger (its own token, the customer's who placed it,
 //! or an admin's). The admin listing and the merchant's transitions are `functions/admin`.
 
-use shop_domain::ids::{CustomerId, OrderId};
-use shop_domain::order::OrderStore;
+use shop_domain::kernel::ids::{CustomerId, OrderId};
+use shop_domain::orders::order::OrderStore;
 use shop_edge::http::auth::{self, Audience};
 use shop_edge::store::order_search;
 use shop_edge::store::orders::D1Orders;

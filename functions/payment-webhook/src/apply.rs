@@ -4,10 +4,10 @@
 
 use crate::Endpoint;
 use shop_domain::events::ReviewedPayment;
-use shop_domain::ids::OrderId;
-use shop_domain::lifecycle::{self, AsRead, LifecycleError};
+use shop_domain::kernel::ids::OrderId;
+use shop_domain::orders::lifecycle::{self, AsRead, LifecycleError};
+use shop_domain::orders::refunds::{self, Settlement};
 use shop_domain::payments::{self, Effect, Outcome, PaymentEvent, Verdict};
-use shop_domain::refunds::{self, Settlement};
 use shop_edge::http::refusals::inbound as refusals;
 use shop_edge::http::runtime::{log_error, CryptoIds};
 use shop_edge::store::claims;
@@ -30,7 +30,7 @@ pub(crate) async fn accept(
     db: &Db,
     provider: &str,
     body: &[u8],
-    signed_at: shop_domain::time::Timestamp,
+    signed_at: shop_domain::kernel::time::Timestamp,
     parsed: Result<(&str, PaymentEvent), String>,
 ) -> Result<Reply, Problem> {
     let (text, event) = match parsed {

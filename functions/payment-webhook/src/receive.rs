@@ -3,8 +3,8 @@
 
 use crate::apply::accept;
 use crate::{Endpoint, STRIPE};
+use shop_domain::kernel::standard_webhooks::{self, Headers};
 use shop_domain::payments::{self, StandardEvent, StripeEvent};
-use shop_domain::standard_webhooks::{self, Headers};
 use shop_edge::http::refusals::inbound as refusals;
 use shop_edge::http::runtime::log_error;
 use shop_edge::{Call, Problem, Reply};

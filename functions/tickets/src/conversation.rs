@@ -1,11 +1,11 @@
 //! A ticket and its conversation: read it, page its messages, reply, triage, rate; every change
-//! decided by `shop_domain::tickets` and saved in one batch.
+//! decided by `shop_domain::support::tickets` and saved in one batch.
 
 use crate::Endpoint;
 use serde::Deserialize;
 use shop_domain::events::Event;
-use shop_domain::ids::TicketId;
-use shop_domain::tickets::{self, Author, MessageBody, Priority, Rating, TicketStatus};
+use shop_domain::kernel::ids::TicketId;
+use shop_domain::support::tickets::{self, Author, MessageBody, Priority, Rating, TicketStatus};
 use shop_edge::http::auth::{Audience, Principal};
 use shop_edge::http::problem::FieldError;
 use shop_edge::http::refusals::tickets as refusals;
@@ -76,7 +76,7 @@ struct MessageBodyIn {
 }
 
 /// `POST /v1/tickets/{id}/messages`: the customer (ticket token) or an agent (admin token)
-/// adds a message; the status follows (`shop_domain::tickets::TicketState::apply`).
+/// adds a message; the status follows (`shop_domain::support::tickets::TicketState::apply`).
 pub(crate) async fn reply(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let body: MessageBodyIn = call.json()?;
     let message = MessageBody::parse(&body.message).map_err(Problem::invalid_inputs)?;

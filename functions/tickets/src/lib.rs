@@ -1,6 +1,6 @@
 //! The tickets worker: customer-service tickets under `/v1/tickets` (the customer, with the
 //! ticket token the submission answers) and `/v1/admin/tickets` (agents, with admin tokens).
-//! Thin glue over `shop_domain::tickets` (what may be submitted, the status machine, priority,
+//! Thin glue over `shop_domain::support::tickets` (what may be submitted, the status machine, priority,
 //! service times) and `shop_edge::store::tickets` (one statement per read, one batch per change).
 
 use shop_edge::http::auth::Audience;

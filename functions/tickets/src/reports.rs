@@ -2,8 +2,8 @@
 
 use crate::Endpoint;
 use serde::Serialize;
-use shop_domain::tickets::{self, Category, Priority, TicketStatus};
-use shop_domain::time::Duration;
+use shop_domain::kernel::time::Duration;
+use shop_domain::support::tickets::{self, Category, Priority, TicketStatus};
 use shop_edge::store::tickets::{self as store, TicketFilter};
 use shop_edge::{Call, Problem, Reply};
 
@@ -50,8 +50,8 @@ pub(crate) async fn list(call: &Call<Endpoint>) -> Result<Reply, Problem> {
 
 #[derive(Serialize)]
 struct Stats {
-    from: shop_domain::time::Timestamp,
-    to: shop_domain::time::Timestamp,
+    from: shop_domain::kernel::time::Timestamp,
+    to: shop_domain::kernel::time::Timestamp,
     tickets: usize,
     by_status: std::collections::BTreeMap<&'static str, usize>,
     first_response: tickets::Percentiles,

@@ -2,8 +2,8 @@
 
 use crate::Endpoint;
 use serde::{Deserialize, Serialize};
-use shop_domain::ids::TicketId;
-use shop_domain::tickets::{self, NewTicket, TicketInput};
+use shop_domain::kernel::ids::TicketId;
+use shop_domain::support::tickets::{self, NewTicket, TicketInput};
 use shop_edge::http::auth::{self, Audience, Principal};
 use shop_edge::http::reply::JSON;
 use shop_edge::http::runtime::CryptoIds;

@@ -1,6 +1,6 @@
 //! Logistics partners' tracking callbacks, `POST /v1/webhooks/logistics/{partner}`, and the
 //! public tracking lookup, `GET /v1/tracking?order_number=&email=` and `GET
-//! /v1/tracking/{token}`. Thin glue over `shop_domain::tracking` (the partner's format and
+//! /v1/tracking/{token}`. Thin glue over `shop_domain::fulfilment::tracking` (the partner's format and
 //! secrets, verification, the callback read into one model) and `shop_edge::store::tracking`
 //! (the shipment, the claim, the batch, the recipient's view).
 //!
@@ -8,8 +8,8 @@
 //! (`logistics_events`, primary key `(partner, event_id)`): the claim leads the batch of its
 //! effects, so a second delivery changes nothing and is answered 200.
 
-use shop_domain::ids::OrderId;
-use shop_domain::tracking::{self, PartnerFormat};
+use shop_domain::fulfilment::tracking::{self, PartnerFormat};
+use shop_domain::kernel::ids::OrderId;
 use shop_edge::http::auth::{self, Audience};
 use shop_edge::http::refusals::inbound as refusals;
 use shop_edge::http::runtime::{log_error, CryptoIds};

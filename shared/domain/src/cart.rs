@@ -15,11 +15,11 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Offer;
-use crate::ids::{CartId, CustomerId, IdSource, LineId, ProductId, Sku};
-use crate::money::{Currency, Money};
-use crate::pricing::{price_lines, Amounts, TaxRate};
-use crate::shipping::{Destination, Quote, ShippingConfig, Zones};
-use crate::time::{Duration, Timestamp};
+use crate::fulfilment::shipping::{Destination, Quote, ShippingConfig, Zones};
+use crate::kernel::ids::{CartId, CustomerId, IdSource, LineId, ProductId, Sku};
+use crate::kernel::money::{Currency, Money};
+use crate::kernel::pricing::{price_lines, Amounts, TaxRate};
+use crate::kernel::time::{Duration, Timestamp};
 use crate::StoreError;
 
 /// The largest quantity any line can ever hold, whatever the policy says.
@@ -162,8 +162,8 @@ impl ShippingChoice {
         country: &str,
         postal_code: &str,
         method: &str,
-    ) -> Result<Self, Vec<crate::contact::FieldIssue>> {
-        use crate::contact::FieldIssue;
+    ) -> Result<Self, Vec<crate::kernel::contact::FieldIssue>> {
+        use crate::kernel::contact::FieldIssue;
         let mut issues = Vec::new();
         let destination = Destination::parse(country, postal_code);
         if Destination::parse(country, "").is_none() {
@@ -1193,7 +1193,7 @@ mod tests {
         let choice = ShippingChoice::parse(" nl ", "1012 ab", " express ").unwrap();
         assert_eq!(choice.destination.country(), "NL");
         assert_eq!(choice.method, "express");
-        let codes = |issues: Vec<crate::contact::FieldIssue>| -> Vec<&'static str> {
+        let codes = |issues: Vec<crate::kernel::contact::FieldIssue>| -> Vec<&'static str> {
             issues.into_iter().map(|i| i.code).collect()
         };
         assert_eq!(

@@ -7,22 +7,22 @@
 use serde::{Deserialize, Serialize};
 
 use crate::cart::{Cart, CartRepository, CartStatus, PriceChange};
+use crate::catalog::inventory::sum_by_sku;
 use crate::events::{Event, OrderCreated, OrderCreatedLine, Payload};
-use crate::ids::{CartId, CustomerId, IdSource, OrderId, Sku};
-use crate::inventory::sum_by_sku;
-use crate::money::{Currency, Money};
-use crate::order::{
+use crate::kernel::ids::{CartId, CustomerId, IdSource, OrderId, Sku};
+use crate::kernel::money::{Currency, Money};
+use crate::kernel::pricing::{price_lines, TaxRate};
+use crate::kernel::time::{Duration, Timestamp};
+use crate::orders::order::{
     Order, OrderLine, OrderStatus, OrderStore, OrderTotals, PaymentLedger, PlaceOutcome,
 };
-use crate::pricing::{price_lines, TaxRate};
-use crate::time::{Duration, Timestamp};
 use crate::StoreError;
 
 // Words checkout shares with the rest of the domain, defined where they belong and named here
 // too, as before.
-pub use crate::contact::{has_unsafe_characters, Address, AddressInput, Email, FieldIssue};
+pub use crate::fulfilment::shipping::ShippingRates;
+pub use crate::kernel::contact::{has_unsafe_characters, Address, AddressInput, Email, FieldIssue};
 pub use crate::payments::PaymentError;
-pub use crate::shipping::ShippingRates;
 
 /// A checkout request as received (strings), checked by [`CheckoutRequest::parse`].
 #[derive(Debug, Clone, Default)]
@@ -95,15 +95,7 @@ pub struct PaymentSession {
     pub currency: Currency,
 }
 
-/// A payment session created earlier, without its client secret (a credential that is shown,
-/// never stored): an idempotent replay of a checkout reads the secret again from the provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PaymentReference {
-    pub provider: String,
-    pub payment_id: String,
-    pub amount_minor: i64,
-    pub currency: Currency,
-}
+pub use crate::payments::charge::PaymentReference;
 
 impl PaymentReference {
     /// The whole session again, its client secret read from the provider that created it.
@@ -141,7 +133,7 @@ pub trait PaymentProvider {
     async fn client_secret(&self, payment_id: &str) -> Result<String, PaymentError>;
 }
 
-pub use crate::inventory::Shortage;
+pub use crate::catalog::inventory::Shortage;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutPolicy {
@@ -152,7 +144,7 @@ pub struct CheckoutPolicy {
     pub max_units_per_sku: u32,
     /// The most of a SKU's stock all unpaid orders together may hold: what no number of
     /// clients or emails can take beyond.
-    pub unpaid_hold: crate::inventory::HoldShare,
+    pub unpaid_hold: crate::catalog::inventory::HoldShare,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -387,7 +379,7 @@ impl<C: CartRepository, S: OrderStore, R: ShippingRates> Checkout<'_, C, S, R> {
         if !changes.is_empty() {
             return Err(CheckoutError::PriceChanged(changes));
         }
-        let destination = crate::shipping::Destination::of_address(
+        let destination = crate::fulfilment::shipping::Destination::of_address(
             &request.shipping_address.country,
             &request.shipping_address.postal_code,
         );
@@ -557,13 +549,13 @@ impl PaymentProvider for TestPaymentProvider<'_> {
     }
 }
 
-impl crate::refunds::RefundProvider for TestPaymentProvider<'_> {
+impl crate::orders::refunds::RefundProvider for TestPaymentProvider<'_> {
     /// Derived from the idempotency key, as a provider keeps one refund per key: the test
     /// provider moves no money; a webhook signed locally confirms the refund.
     async fn refund(
         &self,
         _payment_id: &str,
-        _refund: &crate::refunds::Refund,
+        _refund: &crate::orders::refunds::Refund,
         key: &str,
     ) -> Result<String, PaymentError> {
         Ok(format!("re_test_{}", key.trim_start_matches("rfd_")))
@@ -697,7 +689,7 @@ mod tests {
                 tax_rate: TaxRate::ZERO,
                 reservation_ttl: Duration::from_secs(900),
                 max_units_per_sku: 60,
-                unpaid_hold: crate::inventory::HoldShare::WHOLE,
+                unpaid_hold: crate::catalog::inventory::HoldShare::WHOLE,
             },
         }
     }
@@ -735,7 +727,7 @@ mod tests {
     async fn cart_with(w: &World, repo: &InMemoryCarts<'_>, items: &[(&str, i64)]) -> CartId {
         let carts = Carts {
             repo,
-            shipping: &crate::shipping::Zones::default(),
+            shipping: &crate::fulfilment::shipping::Zones::default(),
             ids: &w.ids,
             policy: &w.policy,
             customer: None,
@@ -765,7 +757,7 @@ mod tests {
         let provider = TestPaymentProvider { ids: &w.ids };
         let providers: [&dyn DynPaymentProvider; 1] = [&provider];
         let policy = CheckoutPolicy {
-            unpaid_hold: crate::inventory::HoldShare::from_basis_points(5_000).unwrap(),
+            unpaid_hold: crate::catalog::inventory::HoldShare::from_basis_points(5_000).unwrap(),
             ..w.checkout
         };
         let checkout = Checkout {
@@ -833,7 +825,7 @@ mod tests {
     #[test]
     fn charges_the_shipping_chosen_for_the_cart() {
         use crate::cart::ShippingChoice;
-        use crate::shipping::Destination;
+        use crate::fulfilment::shipping::Destination;
         let w = world();
         let repo = InMemoryCarts::new(&w.catalog);
         let orders = InMemoryOrders::new(&repo);
@@ -963,7 +955,7 @@ mod tests {
                 w.catalog.set_price("MUG", "6.00", Currency::Eur);
                 let carts = Carts {
                     repo,
-                    shipping: &crate::shipping::Zones::default(),
+                    shipping: &crate::fulfilment::shipping::Zones::default(),
                     ids: &w.ids,
                     policy: &w.policy,
                     customer: None,
@@ -1279,7 +1271,7 @@ mod tests {
         block_on(async {
             let carts = Carts {
                 repo: &repo,
-                shipping: &crate::shipping::Zones::default(),
+                shipping: &crate::fulfilment::shipping::Zones::default(),
                 ids: &w.ids,
                 policy: &w.policy,
                 customer: Some(&ada),
@@ -1458,7 +1450,7 @@ mod tests {
                             placed_units[1] += mugs;
                             let o = &placed.order;
                             let t = &o.totals;
-                            let sum = |f: fn(&crate::order::OrderLine) -> Money| {
+                            let sum = |f: fn(&crate::orders::order::OrderLine) -> Money| {
                                 o.lines.iter().fold(Money::zero(Currency::Eur), |s, l| s.checked_add(f(l)).unwrap())
                             };
                             prop_assert_eq!(sum(|l| l.subtotal), t.subtotal);

@@ -4,10 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CartId, EventId, IdSource, OrderId, ProductId, RefundId, Sku};
-use crate::money::{Currency, Money};
-use crate::order::OrderStatus;
-use crate::time::Timestamp;
+use crate::kernel::ids::{CartId, EventId, IdSource, OrderId, ProductId, RefundId, Sku};
+use crate::kernel::money::{Currency, Money};
+use crate::kernel::time::Timestamp;
+use crate::orders::status::OrderStatus;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -50,25 +50,25 @@ pub enum Payload {
     #[serde(rename = "order.refunded")]
     OrderRefunded(OrderRefunded),
     #[serde(rename = "shipment.created")]
-    ShipmentCreated(crate::shipments::ShipmentCreated),
+    ShipmentCreated(crate::orders::parcels::ShipmentCreated),
     #[serde(rename = "shipment.updated")]
-    ShipmentUpdated(crate::shipments::ShipmentUpdated),
+    ShipmentUpdated(crate::orders::parcels::ShipmentUpdated),
     #[serde(rename = "order.delivered")]
-    OrderDelivered(crate::shipments::OrderDelivered),
+    OrderDelivered(crate::orders::parcels::OrderDelivered),
     #[serde(rename = "inventory.low")]
     InventoryLow(InventoryLow),
     #[serde(rename = "ticket.created")]
-    TicketCreated(crate::tickets::TicketCreated),
+    TicketCreated(crate::support::tickets::TicketCreated),
     #[serde(rename = "ticket.replied")]
-    TicketReplied(crate::tickets::TicketReplied),
+    TicketReplied(crate::support::tickets::TicketReplied),
     #[serde(rename = "ticket.resolved")]
-    TicketResolved(crate::tickets::TicketResolved),
+    TicketResolved(crate::support::tickets::TicketResolved),
     #[serde(rename = "customer.registered")]
-    CustomerRegistered(crate::accounts::CustomerRegistered),
+    CustomerRegistered(crate::customers::accounts::CustomerRegistered),
     #[serde(rename = "customer.password_reset_requested")]
-    CustomerPasswordResetRequested(crate::accounts::PasswordResetRequested),
+    CustomerPasswordResetRequested(crate::customers::accounts::PasswordResetRequested),
     #[serde(rename = "customer.erased")]
-    CustomerErased(crate::accounts::CustomerErased),
+    CustomerErased(crate::customers::accounts::CustomerErased),
 }
 
 impl Payload {
@@ -243,7 +243,7 @@ pub struct OrderRefunded {
     /// What has been refunded of the order in all, in minor units.
     pub refunded_minor: i64,
     pub reason: String,
-    pub lines: Vec<crate::refunds::RefundLine>,
+    pub lines: Vec<RefundLine>,
 }
 
 /// `inventory.low`: a SKU's availability fell to or below its threshold, because of an order or
@@ -374,6 +374,17 @@ impl Subscription {
     pub fn into_types(self) -> Vec<String> {
         self.0
     }
+}
+
+/// A refund line as allocated (amounts in minor units).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundLine {
+    pub position: u32,
+    pub sku: Sku,
+    /// Units refunded (0 when the refund is of an amount, not of units).
+    pub quantity: u32,
+    pub amount: Money,
+    pub restock: bool,
 }
 
 #[cfg(test)]

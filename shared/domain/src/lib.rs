@@ -1,35 +1,26 @@
 //! The commerce domain: money, catalog, carts and the rules around them.
 //!
+//! One folder per bounded context: `kernel` (the shared words), `catalog`, `cart`, `checkout`,
+//! `orders`, `payments`, `fulfilment`, `support`, `customers`; `events` (the published language
+//! every context announces in) and `webhooks` (where merchants receive it).
+//!
 //! Pure Rust. This crate never imports the Workers runtime, never reads a clock and never
-//! draws randomness: time ([`time::Timestamp`]) and ids ([`ids::IdSource`]) are passed in.
+//! draws randomness: time ([`kernel::time::Timestamp`]) and ids ([`kernel::ids::IdSource`]) are
+//! passed in.
 //! Storage is reached through the traits (ports) declared next to the logic that needs them;
 //! the D1 implementations live in the glue crate, in-memory ones under `testing` (feature
 //! `test-utils`).
 
-pub mod accounts;
 pub mod cart;
 pub mod catalog;
 pub mod checkout;
-pub mod contact;
+pub mod customers;
 pub mod events;
-pub mod idempotency;
-pub mod ids;
-pub mod inventory;
-pub mod lifecycle;
-pub mod membership;
-pub mod money;
-pub mod order;
-pub mod pagination;
+pub mod fulfilment;
+pub mod kernel;
+pub mod orders;
 pub mod payments;
-pub mod pricing;
-pub mod refunds;
-pub mod reviews;
-pub mod shipments;
-pub mod shipping;
-pub mod standard_webhooks;
-pub mod tickets;
-pub mod time;
-pub mod tracking;
+pub mod support;
 pub mod webhooks;
 
 #[cfg(any(test, feature = "test-utils"))]

@@ -12,10 +12,10 @@ use crate::cart::{
 use crate::catalog::{
     CatalogReader, Offer, Product, ProductQuery, ProductSummary, StockStatus, Variant,
 };
-use crate::ids::{CartId, CustomerId, IdSource, ProductId, Sku};
-use crate::money::{Currency, Money};
-use crate::pagination::Page;
-use crate::time::Timestamp;
+use crate::kernel::ids::{CartId, CustomerId, IdSource, ProductId, Sku};
+use crate::kernel::money::{Currency, Money};
+use crate::kernel::pagination::Page;
+use crate::kernel::time::Timestamp;
 use crate::StoreError;
 
 /// Ids from a counter: predictable, for tests only.
@@ -187,7 +187,7 @@ impl CatalogReader for InMemoryCatalog {
                 name: p.name.clone(),
                 description: String::new(),
                 category: p.category.clone(),
-                rating: crate::reviews::Rating::from_totals(0, 0),
+                rating: crate::customers::reviews::Rating::from_totals(0, 0),
                 variants: p
                     .variants
                     .iter()
@@ -352,15 +352,15 @@ impl CartRepository for InMemoryCarts<'_> {
 /// Orders held in memory, with the same all-or-nothing placement as the D1 batch.
 pub struct InMemoryOrders<'c> {
     pub carts: &'c InMemoryCarts<'c>,
-    pub orders: RefCell<Vec<crate::order::Order>>,
-    pub stock: RefCell<BTreeMap<Sku, crate::inventory::Stock>>,
+    pub orders: RefCell<Vec<crate::orders::order::Order>>,
+    pub stock: RefCell<BTreeMap<Sku, crate::catalog::inventory::Stock>>,
     pub outbox: RefCell<Vec<crate::events::Event>>,
     /// Fail every call (placement, reads and the lifecycle's writes).
     pub fail: Cell<bool>,
     /// Before the next status-guarded write (`close`, `review`, `pay`), a concurrent writer
     /// moves the order to this status first (its status only: what that writer did to stock
     /// and the ledger is not modelled), so the write finds the order moved.
-    pub race: Cell<Option<crate::order::OrderStatus>>,
+    pub race: Cell<Option<crate::orders::order::OrderStatus>>,
 }
 
 impl<'c> InMemoryOrders<'c> {
@@ -384,7 +384,7 @@ impl<'c> InMemoryOrders<'c> {
     }
 
     /// A concurrent writer, if one was staged with `race`, moves `order` first.
-    fn interleave(&self, order: &mut crate::order::Order) {
+    fn interleave(&self, order: &mut crate::orders::order::Order) {
         if let Some(status) = self.race.take() {
             order.status = status;
         }
@@ -393,22 +393,22 @@ impl<'c> InMemoryOrders<'c> {
     pub fn set_stock(&self, sku: &str, on_hand: i64) {
         self.stock.borrow_mut().insert(
             Sku::parse(sku).expect("fixture SKU"),
-            crate::inventory::Stock::new(on_hand, 0).expect("fixture stock"),
+            crate::catalog::inventory::Stock::new(on_hand, 0).expect("fixture stock"),
         );
     }
 }
 
-impl crate::order::OrderStore for InMemoryOrders<'_> {
+impl crate::orders::order::OrderStore for InMemoryOrders<'_> {
     async fn place(
         &self,
-        order: &crate::order::Order,
+        order: &crate::orders::order::Order,
         reservations: &[(Sku, u32)],
-        hold: crate::inventory::HoldShare,
+        hold: crate::catalog::inventory::HoldShare,
         cart_version: u64,
         event: &crate::events::Event,
-    ) -> Result<crate::order::PlaceOutcome, StoreError> {
+    ) -> Result<crate::orders::order::PlaceOutcome, StoreError> {
         use crate::checkout::Shortage;
-        use crate::order::PlaceOutcome;
+        use crate::orders::order::PlaceOutcome;
         self.check()?;
         if let Some(existing) = self
             .orders
@@ -489,7 +489,7 @@ impl crate::order::OrderStore for InMemoryOrders<'_> {
     async fn order_for_cart(
         &self,
         cart: &CartId,
-    ) -> Result<Option<crate::ids::OrderId>, StoreError> {
+    ) -> Result<Option<crate::kernel::ids::OrderId>, StoreError> {
         self.check()?;
         Ok(self
             .orders
@@ -501,8 +501,8 @@ impl crate::order::OrderStore for InMemoryOrders<'_> {
 
     async fn get(
         &self,
-        id: &crate::ids::OrderId,
-    ) -> Result<Option<crate::order::Order>, StoreError> {
+        id: &crate::kernel::ids::OrderId,
+    ) -> Result<Option<crate::orders::order::Order>, StoreError> {
         self.check()?;
         Ok(self.orders.borrow().iter().find(|o| &o.id == id).cloned())
     }
@@ -512,8 +512,8 @@ impl crate::order::OrderStore for InMemoryOrders<'_> {
 /// 500 g, 6.95 up to 2 kg, free from EUR 50) and `express` (EUR 12.00 up to 5 kg); zone
 /// `nl-islands` (NL postcodes 17xx) with `standard` at EUR 9.90 up to 2 kg; zone `us` with
 /// `standard` at EUR 15.00 up to 2 kg.
-pub fn test_zones() -> crate::shipping::Zones {
-    use crate::shipping::{Area, Method, Zones};
+pub fn test_zones() -> crate::fulfilment::shipping::Zones {
+    use crate::fulfilment::shipping::{Area, Method, Zones};
     let eur = |amount: &str| Money::parse(amount, Currency::Eur).expect("fixture amount");
     let area = |zone: &str, country: &str, prefix: &str| Area {
         zone: zone.into(),
@@ -568,7 +568,7 @@ impl crate::checkout::ShippingRates for FlatRates {
     fn quote(
         &self,
         method: &str,
-        _destination: &crate::shipping::Destination,
+        _destination: &crate::fulfilment::shipping::Destination,
         _weight_grams: u64,
         subtotal: Money,
     ) -> Option<Money> {
@@ -582,7 +582,7 @@ impl crate::checkout::ShippingRates for FlatRates {
         Money::parse(amount, currency).ok()
     }
 
-    fn methods(&self, _destination: &crate::shipping::Destination) -> Vec<String> {
+    fn methods(&self, _destination: &crate::fulfilment::shipping::Destination) -> Vec<String> {
         vec!["standard".into(), "express".into()]
     }
 }
@@ -592,13 +592,13 @@ impl InMemoryOrders<'_> {
     /// `from` holds when it moves, and write `event`; `Moved` when it is no longer in `from`.
     fn move_order(
         &self,
-        id: &crate::ids::OrderId,
-        from: crate::order::OrderStatus,
-        to: crate::order::OrderStatus,
+        id: &crate::kernel::ids::OrderId,
+        from: crate::orders::order::OrderStatus,
+        to: crate::orders::order::OrderStatus,
         legal: bool,
         event: &crate::events::Event,
-        now: crate::time::Timestamp,
-    ) -> Result<crate::lifecycle::CloseOutcome, StoreError> {
+        now: crate::kernel::time::Timestamp,
+    ) -> Result<crate::orders::lifecycle::CloseOutcome, StoreError> {
         self.check()?;
         let mut orders = self.orders.borrow_mut();
         let order = orders
@@ -607,7 +607,7 @@ impl InMemoryOrders<'_> {
             .ok_or_else(|| StoreError::new("no such order"))?;
         self.interleave(order);
         if order.status != from || !legal {
-            return Ok(crate::lifecycle::CloseOutcome::Moved);
+            return Ok(crate::orders::lifecycle::CloseOutcome::Moved);
         }
         if to != from {
             self.give_back(order, from)?;
@@ -615,16 +615,18 @@ impl InMemoryOrders<'_> {
         order.status = to;
         order.updated_at = now;
         self.outbox.borrow_mut().push(event.clone());
-        Ok(crate::lifecycle::CloseOutcome::Closed(vec![event.clone()]))
+        Ok(crate::orders::lifecycle::CloseOutcome::Closed(vec![
+            event.clone()
+        ]))
     }
 
     /// What leaving `from` gives back: held stock is released, sold stock restocked.
     fn give_back(
         &self,
-        order: &crate::order::Order,
-        from: crate::order::OrderStatus,
+        order: &crate::orders::order::Order,
+        from: crate::orders::order::OrderStatus,
     ) -> Result<(), StoreError> {
-        use crate::order::Stock;
+        use crate::orders::order::Stock;
         let mut stock = self.stock.borrow_mut();
         for line in &order.lines {
             let entry = stock.entry(line.sku.clone()).or_default();
@@ -640,19 +642,19 @@ impl InMemoryOrders<'_> {
     }
 }
 
-impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
+impl crate::orders::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
     async fn due_for_expiry(
         &self,
-        now: crate::time::Timestamp,
+        now: crate::kernel::time::Timestamp,
         limit: u32,
-    ) -> Result<Vec<crate::ids::OrderId>, StoreError> {
+    ) -> Result<Vec<crate::kernel::ids::OrderId>, StoreError> {
         self.check()?;
         let mut due: Vec<_> = self
             .orders
             .borrow()
             .iter()
             .filter(|o| {
-                o.status == crate::order::OrderStatus::PendingPayment
+                o.status == crate::orders::order::OrderStatus::PendingPayment
                     && o.reservation_expires_at <= now
             })
             .map(|o| (o.reservation_expires_at, o.id.clone()))
@@ -667,8 +669,8 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
 
     async fn status(
         &self,
-        id: &crate::ids::OrderId,
-    ) -> Result<Option<crate::order::OrderStatus>, StoreError> {
+        id: &crate::kernel::ids::OrderId,
+    ) -> Result<Option<crate::orders::order::OrderStatus>, StoreError> {
         self.check()?;
         Ok(self
             .orders
@@ -680,13 +682,13 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
 
     async fn close(
         &self,
-        id: &crate::ids::OrderId,
-        from: crate::order::OrderStatus,
-        to: crate::order::OrderStatus,
+        id: &crate::kernel::ids::OrderId,
+        from: crate::orders::order::OrderStatus,
+        to: crate::orders::order::OrderStatus,
         event: &crate::events::Event,
-        now: crate::time::Timestamp,
-    ) -> Result<crate::lifecycle::CloseOutcome, StoreError> {
-        use crate::order::Transition;
+        now: crate::kernel::time::Timestamp,
+    ) -> Result<crate::orders::lifecycle::CloseOutcome, StoreError> {
+        use crate::orders::order::Transition;
         let legal = [Transition::Cancel, Transition::Expire]
             .iter()
             .any(|t| from.apply(*t) == Ok(to));
@@ -695,16 +697,16 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
 
     async fn review(
         &self,
-        id: &crate::ids::OrderId,
-        from: crate::order::OrderStatus,
-        to: crate::order::OrderStatus,
+        id: &crate::kernel::ids::OrderId,
+        from: crate::orders::order::OrderStatus,
+        to: crate::orders::order::OrderStatus,
         captured: i64,
         event: &crate::events::Event,
-        now: crate::time::Timestamp,
-    ) -> Result<crate::lifecycle::CloseOutcome, StoreError> {
-        let legal = to == from || from.apply(crate::order::Transition::Review) == Ok(to);
+        now: crate::kernel::time::Timestamp,
+    ) -> Result<crate::orders::lifecycle::CloseOutcome, StoreError> {
+        let legal = to == from || from.apply(crate::orders::order::Transition::Review) == Ok(to);
         let outcome = self.move_order(id, from, to, legal, event, now)?;
-        if captured > 0 && matches!(outcome, crate::lifecycle::CloseOutcome::Closed(_)) {
+        if captured > 0 && matches!(outcome, crate::orders::lifecycle::CloseOutcome::Closed(_)) {
             if let Some(order) = self.orders.borrow_mut().iter_mut().find(|o| &o.id == id) {
                 let total = order.totals.grand_total.minor_units();
                 order
@@ -718,8 +720,8 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
 
     async fn amounts(
         &self,
-        id: &crate::ids::OrderId,
-    ) -> Result<Option<(i64, crate::order::PaymentLedger)>, StoreError> {
+        id: &crate::kernel::ids::OrderId,
+    ) -> Result<Option<(i64, crate::orders::order::PaymentLedger)>, StoreError> {
         self.check()?;
         Ok(self.orders.borrow().iter().find(|o| &o.id == id).map(|o| {
             let charged = crate::payments::charged_minor(&o.payment_provider, o.totals.grand_total);
@@ -729,11 +731,11 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
 
     async fn pay(
         &self,
-        id: &crate::ids::OrderId,
+        id: &crate::kernel::ids::OrderId,
         captured: i64,
         event: &crate::events::Event,
-        now: crate::time::Timestamp,
-    ) -> Result<crate::lifecycle::CloseOutcome, StoreError> {
+        now: crate::kernel::time::Timestamp,
+    ) -> Result<crate::orders::lifecycle::CloseOutcome, StoreError> {
         self.check()?;
         let mut orders = self.orders.borrow_mut();
         let order = orders
@@ -741,8 +743,8 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
             .find(|o| &o.id == id)
             .ok_or_else(|| StoreError::new("no such order"))?;
         self.interleave(order);
-        if order.status != crate::order::OrderStatus::PendingPayment {
-            return Ok(crate::lifecycle::CloseOutcome::Moved);
+        if order.status != crate::orders::order::OrderStatus::PendingPayment {
+            return Ok(crate::orders::lifecycle::CloseOutcome::Moved);
         }
         let mut stock = self.stock.borrow_mut();
         for line in &order.lines {
@@ -757,10 +759,12 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
             .ledger
             .capture(captured, total)
             .map_err(|e| StoreError::new(format!("ledger: {e:?}")))?;
-        order.status = crate::order::OrderStatus::Paid;
+        order.status = crate::orders::order::OrderStatus::Paid;
         order.updated_at = now;
         self.outbox.borrow_mut().push(event.clone());
-        Ok(crate::lifecycle::CloseOutcome::Closed(vec![event.clone()]))
+        Ok(crate::orders::lifecycle::CloseOutcome::Closed(vec![
+            event.clone()
+        ]))
     }
 }
 
@@ -770,8 +774,8 @@ impl crate::lifecycle::OrderLifecycle for InMemoryOrders<'_> {
 /// (`fulfilled` exactly when every unit has shipped). A refused batch writes nothing.
 #[derive(Default)]
 pub struct InMemoryShipments {
-    pub orders: RefCell<BTreeMap<crate::ids::OrderId, crate::shipments::Shippable>>,
-    pub shipments: RefCell<Vec<crate::shipments::Shipment>>,
+    pub orders: RefCell<BTreeMap<crate::kernel::ids::OrderId, crate::orders::shipments::Shippable>>,
+    pub shipments: RefCell<Vec<crate::orders::shipments::Shipment>>,
     pub outbox: RefCell<Vec<crate::events::Event>>,
     /// Fail every call.
     pub fail: Cell<bool>,
@@ -782,7 +786,7 @@ pub struct InMemoryShipments {
 }
 
 impl InMemoryShipments {
-    pub fn with_order(order: crate::shipments::Shippable) -> Self {
+    pub fn with_order(order: crate::orders::shipments::Shippable) -> Self {
         let store = InMemoryShipments::default();
         store
             .orders
@@ -799,33 +803,35 @@ impl InMemoryShipments {
         }
     }
 
-    fn status_of(lines: &[crate::shipments::ShippableLine]) -> crate::order::OrderStatus {
+    fn status_of(
+        lines: &[crate::orders::shipments::ShippableLine],
+    ) -> crate::orders::order::OrderStatus {
         if lines.iter().all(|l| l.shipped == l.quantity) {
-            crate::order::OrderStatus::Fulfilled
+            crate::orders::order::OrderStatus::Fulfilled
         } else {
-            crate::order::OrderStatus::PartiallyFulfilled
+            crate::orders::order::OrderStatus::PartiallyFulfilled
         }
     }
 }
 
-impl crate::shipments::ShipmentStore for InMemoryShipments {
+impl crate::orders::shipments::ShipmentStore for InMemoryShipments {
     async fn shippable(
         &self,
-        order: &crate::ids::OrderId,
-    ) -> Result<Option<crate::shipments::Shippable>, StoreError> {
+        order: &crate::kernel::ids::OrderId,
+    ) -> Result<Option<crate::orders::shipments::Shippable>, StoreError> {
         self.check()?;
         Ok(self.orders.borrow().get(order).cloned())
     }
 
     async fn record(
         &self,
-        shipment: &crate::shipments::Shipment,
-        from: crate::order::OrderStatus,
-        to: crate::order::OrderStatus,
+        shipment: &crate::orders::shipments::Shipment,
+        from: crate::orders::order::OrderStatus,
+        to: crate::orders::order::OrderStatus,
         event: &crate::events::Event,
-    ) -> Result<crate::shipments::Recorded, StoreError> {
-        use crate::order::Transition;
-        use crate::shipments::Recorded;
+    ) -> Result<crate::orders::shipments::Recorded, StoreError> {
+        use crate::orders::order::Transition;
+        use crate::orders::shipments::Recorded;
         self.check()?;
         let mut orders = self.orders.borrow_mut();
         let order = orders

@@ -3,8 +3,8 @@
 //! A bad setting is a deployment fault: it is logged and answered 500, never guessed around.
 
 use shop_domain::cart::CartPolicy;
-use shop_domain::pricing::TaxRate;
-use shop_domain::time::Duration;
+use shop_domain::kernel::pricing::TaxRate;
+use shop_domain::kernel::time::Duration;
 
 use crate::http::body::DEFAULT_BODY_LIMIT;
 
@@ -28,13 +28,13 @@ pub struct Config {
     pub payment_webhook_tolerance: Duration,
     /// Ticket handling: the first-response service level (`TICKET_FIRST_RESPONSE_SLA_SECONDS`,
     /// default a day) and the order value that raises a ticket's priority.
-    pub tickets: shop_domain::tickets::TicketPolicy,
+    pub tickets: shop_domain::support::tickets::TicketPolicy,
     /// How long a ticket token opens its ticket (`TICKET_TOKEN_TTL_DAYS`, 1 to 400, default 90).
     pub ticket_token_ttl: Duration,
     /// Points per major unit per currency (`MEMBERSHIP_POINTS_RATES`) and the tiers
-    /// (`MEMBERSHIP_TIERS`); defaults `shop_domain::membership::DEFAULT_RATES` and
+    /// (`MEMBERSHIP_TIERS`); defaults `shop_domain::customers::membership::DEFAULT_RATES` and
     /// `DEFAULT_TIERS`.
-    pub membership: shop_domain::membership::MembershipPolicy,
+    pub membership: shop_domain::customers::membership::MembershipPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +50,7 @@ pub struct CheckoutSettings {
     pub max_units_per_sku: u32,
     /// The most of a SKU's stock all unpaid orders may hold together
     /// (`CHECKOUT_UNPAID_HOLD_SHARE`, a fraction of what is on hand).
-    pub unpaid_hold: shop_domain::inventory::HoldShare,
+    pub unpaid_hold: shop_domain::catalog::inventory::HoldShare,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +160,7 @@ impl Config {
                 let points = share * rust_decimal::Decimal::from(10_000);
                 points.fract().is_zero().then(|| points.to_u32()).flatten()
             })
-            .and_then(shop_domain::inventory::HoldShare::from_basis_points)
+            .and_then(shop_domain::catalog::inventory::HoldShare::from_basis_points)
             .ok_or_else(|| {
                 ConfigError(
                     "CHECKOUT_UNPAID_HOLD_SHARE is a fraction above 0 and at most 1, in steps of 0.0001".into(),
@@ -176,7 +176,7 @@ impl Config {
         // it must end well before the lease does, or a retry could take the key over while the
         // first call is still running.
         let outbound_ms: i64 = number(&lookup, "OUTBOUND_TIMEOUT_MS", 10_000)?;
-        let max_outbound_ms = shop_domain::idempotency::IN_FLIGHT_LEASE.millis() / 3;
+        let max_outbound_ms = shop_domain::kernel::idempotency::IN_FLIGHT_LEASE.millis() / 3;
         if !(1..=max_outbound_ms).contains(&outbound_ms) {
             return Err(ConfigError(format!(
                 "OUTBOUND_TIMEOUT_MS is 1 to {max_outbound_ms} (a third of the idempotency lease)"
@@ -192,18 +192,18 @@ impl Config {
         if !(1..=400).contains(&ticket_token_days) {
             return Err(ConfigError("TICKET_TOKEN_TTL_DAYS is 1 to 400".into()));
         }
-        let membership = shop_domain::membership::MembershipPolicy::parse(
+        let membership = shop_domain::customers::membership::MembershipPolicy::parse(
             lookup("MEMBERSHIP_POINTS_RATES")
                 .as_deref()
-                .unwrap_or(shop_domain::membership::DEFAULT_RATES),
+                .unwrap_or(shop_domain::customers::membership::DEFAULT_RATES),
             lookup("MEMBERSHIP_TIERS")
                 .as_deref()
-                .unwrap_or(shop_domain::membership::DEFAULT_TIERS),
+                .unwrap_or(shop_domain::customers::membership::DEFAULT_TIERS),
         )
         .map_err(|e| ConfigError(format!("MEMBERSHIP_POINTS_RATES / MEMBERSHIP_TIERS: {e}")))?;
         Ok(Config {
             membership,
-            tickets: shop_domain::tickets::TicketPolicy {
+            tickets: shop_domain::support::tickets::TicketPolicy {
                 first_response_sla: Duration::from_secs(sla_seconds),
                 ..Default::default()
             },

@@ -1,9 +1,9 @@
 //! The runtime's own WebCrypto (native code in workerd): PBKDF2-HMAC-SHA256 by
-//! `crypto.subtle.deriveBits` (the `shop_domain::accounts::Kdf` port) and random bytes by
+//! `crypto.subtle.deriveBits` (the `shop_domain::customers::accounts::Kdf` port) and random bytes by
 //! `crypto.getRandomValues` (salts, opaque tokens). Nothing here derives a key itself.
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use shop_domain::accounts::{Kdf, HASH_BYTES};
+use shop_domain::customers::accounts::{Kdf, HASH_BYTES};
 use shop_domain::StoreError;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;

@@ -7,7 +7,7 @@ use chrono::{DateTime, TimeDelta};
 use jwt_compact::alg::{Hs256, Hs256Key};
 use jwt_compact::{AlgorithmExt, UntrustedToken, ValidationError};
 use serde::{Deserialize, Serialize};
-use shop_domain::time::{Duration, Timestamp};
+use shop_domain::kernel::time::{Duration, Timestamp};
 
 use crate::http::problem::Problem;
 

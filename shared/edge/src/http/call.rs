@@ -5,8 +5,8 @@
 use std::future::Future;
 
 use serde::de::DeserializeOwned;
-use shop_domain::ids::{CustomerId, IdSource};
-use shop_domain::time::Timestamp;
+use shop_domain::kernel::ids::{CustomerId, IdSource};
+use shop_domain::kernel::time::Timestamp;
 use worker::{console_error, Context, Env, Headers};
 
 use std::rc::Rc;

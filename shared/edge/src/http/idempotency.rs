@@ -1,5 +1,5 @@
 //! `Idempotency-Key` records in D1 (table `idempotency_keys`, kept 24 h). The decisions
-//! themselves live in `shop_domain::idempotency`; this is the storage around them.
+//! themselves live in `shop_domain::kernel::idempotency`; this is the storage around them.
 //!
 //! A record belongs to its caller: it is keyed by `(scope, key)`, where the scope names who sent
 //! the request (see [`crate::http::routing::Access`]), so one caller's key never replays another
@@ -21,8 +21,8 @@
 use std::cell::RefCell;
 
 use sha2::{Digest, Sha256};
-use shop_domain::idempotency::{decide, Decision, IdempotencyKey, PriorAttempt, KEY_TTL};
-use shop_domain::time::Timestamp;
+use shop_domain::kernel::idempotency::{decide, Decision, IdempotencyKey, PriorAttempt, KEY_TTL};
+use shop_domain::kernel::time::Timestamp;
 use worker::D1Result;
 
 use crate::http::problem::Problem;

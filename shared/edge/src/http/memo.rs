@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use shop_domain::time::{Duration, Timestamp};
+use shop_domain::kernel::time::{Duration, Timestamp};
 
 use crate::reply::Reply;
 

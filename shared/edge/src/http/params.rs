@@ -2,8 +2,8 @@
 //! type in one place, and a bad one is always the same 400/422 problem with the parameter's
 //! JSON pointer (`/query/<name>`), whichever worker reads it.
 
-use shop_domain::pagination::{Cursor, Limit};
-use shop_domain::time::Timestamp;
+use shop_domain::kernel::pagination::{Cursor, Limit};
+use shop_domain::kernel::time::Timestamp;
 
 use crate::http::problem::Problem;
 use crate::http::runtime::Call;

@@ -206,7 +206,7 @@ where
 
     let key = match call.header("Idempotency-Key") {
         Some(raw) if is_mutation(method) && call.route.access != Access::Signed => {
-            match shop_domain::idempotency::IdempotencyKey::parse(&raw) {
+            match shop_domain::kernel::idempotency::IdempotencyKey::parse(&raw) {
                 Ok(key) => Some(key),
                 Err(e) => {
                     return Problem::new(

@@ -1,7 +1,7 @@
 //! RFC 9457 problem details (`application/problem+json`): the one shape of every error answer.
 
 use serde::Serialize;
-use shop_domain::inventory::Shortage;
+use shop_domain::catalog::inventory::Shortage;
 
 use crate::reply::Reply;
 

@@ -8,7 +8,7 @@
 //! endpoints an admin creates, and the messages are never events: no `*` subscription, dead
 //! event or delivery log ever holds a link.
 
-use shop_domain::time::{Duration, Timestamp};
+use shop_domain::kernel::time::{Duration, Timestamp};
 use shop_domain::webhooks::EndpointUrl;
 use shop_domain::StoreError;
 

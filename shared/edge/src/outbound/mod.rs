@@ -7,8 +7,8 @@ pub mod stripe;
 pub mod webhooks;
 
 use futures_util::future::{select, Either};
-use shop_domain::standard_webhooks::sign;
-use shop_domain::time::Timestamp;
+use shop_domain::kernel::standard_webhooks::sign;
+use shop_domain::kernel::time::Timestamp;
 use worker::{
     AbortController, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
 };

@@ -9,10 +9,10 @@
 
 use serde::Deserialize;
 use shop_domain::checkout::{PaymentError, PaymentProvider, PaymentSession};
-use shop_domain::ids::{CartId, OrderId};
-use shop_domain::money::Money;
+use shop_domain::kernel::ids::{CartId, OrderId};
+use shop_domain::kernel::money::Money;
+use shop_domain::orders::refunds::{Refund, RefundProvider};
 use shop_domain::payments::{charged_minor, PaymentFollowups};
-use shop_domain::refunds::{Refund, RefundProvider};
 use worker::{Headers, Method, RequestInit};
 
 use crate::outbound::{self, Outcome};
@@ -298,7 +298,7 @@ impl RefundProvider for Stripe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shop_domain::money::Currency;
+    use shop_domain::kernel::money::Currency;
 
     #[test]
     fn form_encodes_the_intent() {

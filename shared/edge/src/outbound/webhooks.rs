@@ -13,8 +13,8 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use shop_domain::ids::IdSource;
-use shop_domain::time::{Duration, Timestamp};
+use shop_domain::kernel::ids::IdSource;
+use shop_domain::kernel::time::{Duration, Timestamp};
 use shop_domain::webhooks::{EndpointUrl, UrlPolicy};
 use shop_domain::StoreError;
 

@@ -6,9 +6,9 @@
 //! the event stream, the webhook deliveries or the dead events.
 
 use serde::Deserialize;
-use shop_domain::accounts::{AccountMessage, TokenPurpose};
-use shop_domain::ids::CustomerId;
-use shop_domain::time::{Duration, Timestamp};
+use shop_domain::customers::accounts::{AccountMessage, TokenPurpose};
+use shop_domain::kernel::ids::CustomerId;
+use shop_domain::kernel::time::{Duration, Timestamp};
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 

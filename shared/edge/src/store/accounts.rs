@@ -4,13 +4,13 @@
 //! batch whose trigger and UNIQUE parent refuse a token that was not active) and revocation.
 
 use serde::Deserialize;
-use shop_domain::accounts::{
+use shop_domain::checkout::Email;
+use shop_domain::customers::accounts::{
     AccountMessage, RefreshStatus, StoredOneTime, StoredRefresh, TokenPurpose,
 };
-use shop_domain::checkout::Email;
 use shop_domain::events::Event;
-use shop_domain::ids::CustomerId;
-use shop_domain::time::Timestamp;
+use shop_domain::kernel::ids::CustomerId;
+use shop_domain::kernel::time::Timestamp;
 use shop_domain::StoreError;
 
 use worker::wasm_bindgen::JsValue;
@@ -224,7 +224,7 @@ pub struct MeRow {
     pub email_verified_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub points: u64,
-    pub spend: Vec<shop_domain::money::Money>,
+    pub spend: Vec<shop_domain::kernel::money::Money>,
 }
 
 /// The customer's record and membership facts, in one statement (`None`: no such customer, or

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 use shop_domain::checkout::Address;
-use shop_domain::ids::{AddressId, CustomerId};
-use shop_domain::time::Timestamp;
+use shop_domain::kernel::ids::{AddressId, CustomerId};
+use shop_domain::kernel::time::Timestamp;
 use shop_domain::StoreError;
 
 use crate::store::sql::{self, err, json_err, num, Db, Violation};

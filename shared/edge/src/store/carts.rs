@@ -9,9 +9,9 @@ use shop_domain::cart::{
     Cart, CartLine, CartRepository, CartStatus, CartView, CurrentOffer, LoadedCart, SaveOutcome,
 };
 use shop_domain::catalog::Offer;
-use shop_domain::ids::{CartId, CustomerId, Sku};
-use shop_domain::money::{Currency, Money};
-use shop_domain::time::Timestamp;
+use shop_domain::kernel::ids::{CartId, CustomerId, Sku};
+use shop_domain::kernel::money::{Currency, Money};
+use shop_domain::kernel::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 

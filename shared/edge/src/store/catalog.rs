@@ -10,10 +10,10 @@ use serde::Deserialize;
 use shop_domain::catalog::{
     CatalogReader, Offer, PriceBook, Product, ProductQuery, ProductSummary, StockStatus, Variant,
 };
-use shop_domain::ids::{ProductId, Sku};
-use shop_domain::money::{Currency, Money};
-use shop_domain::pagination::Page;
-use shop_domain::reviews::Rating;
+use shop_domain::customers::reviews::Rating;
+use shop_domain::kernel::ids::{ProductId, Sku};
+use shop_domain::kernel::money::{Currency, Money};
+use shop_domain::kernel::pagination::Page;
 use shop_domain::StoreError;
 
 use crate::store::sql::{self, changes, err, json_err, num, opt_str, Db};

@@ -4,10 +4,10 @@
 //! second delivery, concurrent or late, aborts its batch and changes nothing (a constraint, never
 //! a `WHERE`); a signed body that cannot be read is claimed too, once per distinct body.
 
-use shop_domain::ids::{OrderId, ShipmentId};
+use shop_domain::fulfilment::tracking::TrackingUpdate;
+use shop_domain::kernel::ids::{OrderId, ShipmentId};
+use shop_domain::kernel::time::Timestamp;
 use shop_domain::payments::{self, Outcome, PaymentEvent};
-use shop_domain::time::Timestamp;
-use shop_domain::tracking::TrackingUpdate;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 

@@ -2,8 +2,8 @@
 //! operator to list and redrive. Recording happens in `effects::record_dead`.
 
 use serde::{Deserialize, Serialize};
-use shop_domain::pagination::{Limit, Page};
-use shop_domain::time::Timestamp;
+use shop_domain::kernel::pagination::{Limit, Page};
+use shop_domain::kernel::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 

@@ -4,9 +4,9 @@
 //! cannot be applied recorded in `dead_events`.
 
 use serde::Deserialize;
+use shop_domain::customers::membership::MembershipPolicy;
 use shop_domain::events::{Event, Payload};
-use shop_domain::membership::MembershipPolicy;
-use shop_domain::time::Timestamp;
+use shop_domain::kernel::time::Timestamp;
 use worker::wasm_bindgen::JsValue;
 
 use crate::store::membership;

@@ -3,7 +3,7 @@
 //! INSERT, so a second claim aborts the batch it leads (a constraint, never a `WHERE`).
 
 use serde::Deserialize;
-use shop_domain::time::Timestamp;
+use shop_domain::kernel::time::Timestamp;
 use worker::wasm_bindgen::JsValue;
 use worker::D1Result;
 

@@ -2,11 +2,11 @@
 //! adjustments (one batch with the `inventory.low` crossing) and low-stock thresholds.
 
 use serde::{Deserialize, Serialize};
+use shop_domain::catalog::inventory::{AdjustmentReason, LowThreshold, StockDelta};
 use shop_domain::events::{Event, Payload};
-use shop_domain::ids::Sku;
-use shop_domain::inventory::{AdjustmentReason, LowThreshold, StockDelta};
-use shop_domain::pagination::{Limit, Page};
-use shop_domain::time::Timestamp;
+use shop_domain::kernel::ids::Sku;
+use shop_domain::kernel::pagination::{Limit, Page};
+use shop_domain::kernel::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 

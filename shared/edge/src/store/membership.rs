@@ -3,9 +3,9 @@
 //! ledger and can never go below zero (CHECK).
 
 use serde::Deserialize;
-use shop_domain::ids::{CustomerId, OrderId};
-use shop_domain::money::{Currency, Money};
-use shop_domain::time::Timestamp;
+use shop_domain::kernel::ids::{CustomerId, OrderId};
+use shop_domain::kernel::money::{Currency, Money};
+use shop_domain::kernel::time::Timestamp;
 use shop_domain::StoreError;
 
 use crate::store::sql::{self, json_err, num, Db, Stmt};
@@ -68,7 +68,7 @@ pub fn earn(
 /// The entry that takes back what an order's refunds are due once `refunded_minor` of it is
 /// refunded in all, or what the order records as refunded now when that is more (a refund
 /// confirmed after the event was written; `None`: the order's record alone, for the earning of
-/// an order whose refunds were applied before its payment was): `shop_domain::membership::taken_back` (earned × refunded ÷ total, rounded
+/// an order whose refunds were applied before its payment was): `shop_domain::customers::membership::taken_back` (earned × refunded ÷ total, rounded
 /// down) less what its earlier refunds took, computed inside the statement so concurrent or
 /// out-of-order refunds take back exactly the proportion of the largest amount refunded; never
 /// more than the balance holds. Nothing when the order earned nothing or nothing is due.
@@ -136,8 +136,8 @@ pub async fn entries(
     db: &Db,
     customer: &CustomerId,
     before: Option<i64>,
-    limit: shop_domain::pagination::Limit,
-) -> Result<shop_domain::pagination::Page<PointsEntry>, StoreError> {
+    limit: shop_domain::kernel::pagination::Limit,
+) -> Result<shop_domain::kernel::pagination::Page<PointsEntry>, StoreError> {
     let rows: Vec<PointsEntry> = sql::all(
         db,
         "SELECT id, kind, points, order_id, created_at FROM points_ledger \
@@ -150,7 +150,7 @@ pub async fn entries(
         "points ledger",
     )
     .await?;
-    Ok(shop_domain::pagination::Page::from_overfetch(
+    Ok(shop_domain::kernel::pagination::Page::from_overfetch(
         rows,
         limit,
         |e| e.id.to_string(),

@@ -2,10 +2,10 @@
 //! cursor-paged; the page is built by SQLite as one JSON document.
 
 use serde::{Deserialize, Serialize};
-use shop_domain::ids::{CustomerId, OrderId};
-use shop_domain::money::{Currency, Money};
-use shop_domain::pagination::{Limit, Page};
-use shop_domain::time::Timestamp;
+use shop_domain::kernel::ids::{CustomerId, OrderId};
+use shop_domain::kernel::money::{Currency, Money};
+use shop_domain::kernel::pagination::{Limit, Page};
+use shop_domain::kernel::time::Timestamp;
 use shop_domain::StoreError;
 
 use crate::store::sql::{self, num, opt_num, opt_str as opt, Db};

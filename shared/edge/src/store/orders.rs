@@ -4,14 +4,14 @@
 //! schema/0009).
 
 use serde::{Deserialize, Serialize};
+use shop_domain::catalog::inventory::HoldShare;
 use shop_domain::checkout::{Address, Shortage};
 use shop_domain::events::{Event, Payload};
-use shop_domain::ids::{CartId, CustomerId, LineId, OrderId, ProductId, Sku};
-use shop_domain::inventory::HoldShare;
-use shop_domain::money::{Currency, Money};
-use shop_domain::order::{Order, OrderLine, OrderStore, OrderTotals, PlaceOutcome};
-use shop_domain::order::{OrderStatus, PaymentLedger, Stock};
-use shop_domain::time::Timestamp;
+use shop_domain::kernel::ids::{CartId, CustomerId, LineId, OrderId, ProductId, Sku};
+use shop_domain::kernel::money::{Currency, Money};
+use shop_domain::kernel::time::Timestamp;
+use shop_domain::orders::order::{Order, OrderLine, OrderStore, OrderTotals, PlaceOutcome};
+use shop_domain::orders::order::{OrderStatus, PaymentLedger, Stock};
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 
@@ -557,8 +557,8 @@ impl D1Orders<'_> {
         statements: Vec<Stmt>,
         event: &Event,
         context: &'static str,
-    ) -> Result<shop_domain::lifecycle::CloseOutcome, StoreError> {
-        use shop_domain::lifecycle::CloseOutcome;
+    ) -> Result<shop_domain::orders::lifecycle::CloseOutcome, StoreError> {
+        use shop_domain::orders::lifecycle::CloseOutcome;
         let receipted = self.receipt.is_some();
         let statements: Vec<Stmt> = self.receipt.iter().cloned().chain(statements).collect();
         match self.db.batch(statements).await {
@@ -626,7 +626,7 @@ impl D1Orders<'_> {
     }
 }
 
-impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
+impl shop_domain::orders::lifecycle::OrderLifecycle for D1Orders<'_> {
     async fn amounts(&self, id: &OrderId) -> Result<Option<(i64, PaymentLedger)>, StoreError> {
         let row: Option<AmountsRow> = sql::first(
             self.db,
@@ -657,7 +657,7 @@ impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
         captured: i64,
         event: &Event,
         now: Timestamp,
-    ) -> Result<shop_domain::lifecycle::CloseOutcome, StoreError> {
+    ) -> Result<shop_domain::orders::lifecycle::CloseOutcome, StoreError> {
         let context = "pay order";
         let order: JsValue = id.as_str().into();
         let statements = vec![
@@ -723,7 +723,7 @@ impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
         to: OrderStatus,
         event: &Event,
         now: Timestamp,
-    ) -> Result<shop_domain::lifecycle::CloseOutcome, StoreError> {
+    ) -> Result<shop_domain::orders::lifecycle::CloseOutcome, StoreError> {
         let statements = self.move_giving_back(id, from, to, event, now, "close order")?;
         self.run_transition(statements, event, "close order").await
     }
@@ -736,7 +736,7 @@ impl shop_domain::lifecycle::OrderLifecycle for D1Orders<'_> {
         captured: i64,
         event: &Event,
         now: Timestamp,
-    ) -> Result<shop_domain::lifecycle::CloseOutcome, StoreError> {
+    ) -> Result<shop_domain::orders::lifecycle::CloseOutcome, StoreError> {
         let context = "review order";
         let mut statements = self.move_giving_back(id, from, to, event, now, context)?;
         if captured > 0 {

@@ -7,8 +7,8 @@
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use shop_domain::events::{Event, Payload};
-use shop_domain::ids::{EventId, OrderId, Sku};
-use shop_domain::time::{Duration, Timestamp};
+use shop_domain::kernel::ids::{EventId, OrderId, Sku};
+use shop_domain::kernel::time::{Duration, Timestamp};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Result, Env};
 

@@ -4,16 +4,16 @@
 //! `D1Orders::with_receipt`), so a second delivery aborts that batch and changes nothing.
 
 use serde::{Deserialize, Serialize};
-use shop_domain::ids::{CartId, OrderId};
-use shop_domain::money::{Currency, Money};
-use shop_domain::order::{OrderStatus, PaymentLedger};
+use shop_domain::kernel::ids::{CartId, OrderId};
+use shop_domain::kernel::money::{Currency, Money};
+use shop_domain::kernel::time::Timestamp;
+use shop_domain::orders::order::{OrderStatus, PaymentLedger};
 use shop_domain::payments::{self, PayableOrder, PaymentEvent};
-use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
 
 use crate::store::refunds::RefundRow;
 use crate::store::sql::{self, opt_str, Db};
-use shop_domain::refunds::Refund;
+use shop_domain::orders::refunds::Refund;
 
 #[derive(Deserialize)]
 struct OrderRow {

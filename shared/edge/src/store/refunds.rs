@@ -1,17 +1,17 @@
-//! D1 implementation of the refund store (`shop_domain::refunds::RefundStore`), and the batch
+//! D1 implementation of the refund store (`shop_domain::orders::refunds::RefundStore`), and the batch
 //! that confirms refunds when a provider's webhook says so. Every guard is a constraint of
 //! schema/0012: a commitment above what is left violates a CHECK on `orders` or `order_lines`
 //! and aborts its batch; a refund confirmed or failed twice violates the refunds status CHECK.
 
 use serde::{Deserialize, Serialize};
 use shop_domain::events::{Event, Payload};
-use shop_domain::ids::{LineId, OrderId, RefundId, Sku};
-use shop_domain::money::{Currency, Money};
-use shop_domain::order::OrderStatus;
-use shop_domain::refunds::{
+use shop_domain::kernel::ids::{LineId, OrderId, RefundId, Sku};
+use shop_domain::kernel::money::{Currency, Money};
+use shop_domain::kernel::time::Timestamp;
+use shop_domain::orders::order::OrderStatus;
+use shop_domain::orders::refunds::{
     Committed, Refund, RefundLine, RefundStatus, RefundStore, Refundable, RefundableLine,
 };
-use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 

@@ -1,7 +1,7 @@
 //! Retention: what the cron forgets (idempotency records past their 24 h, long-expired carts).
 
 use serde::Serialize;
-use shop_domain::time::Timestamp;
+use shop_domain::kernel::time::Timestamp;
 use shop_domain::StoreError;
 
 use crate::store::sql::{changes, err, num, Db};
@@ -13,8 +13,8 @@ pub struct Purged {
 }
 
 /// How long an expired cart is kept (answering 404 `cart_expired`) before it is deleted.
-pub const EXPIRED_CART_RETENTION: shop_domain::time::Duration =
-    shop_domain::time::Duration::from_days(30);
+pub const EXPIRED_CART_RETENTION: shop_domain::kernel::time::Duration =
+    shop_domain::kernel::time::Duration::from_days(30);
 
 /// Forget idempotency records past their 24 h and active carts expired for longer than
 /// [`EXPIRED_CART_RETENTION`] (checked-out carts stay: their orders point at them). One batch.

@@ -5,10 +5,10 @@
 //! visible reviews.
 
 use serde::{Deserialize, Serialize};
-use shop_domain::ids::{CustomerId, ProductId, ReviewId};
-use shop_domain::pagination::{Limit, Page};
-use shop_domain::reviews::{HideReason, Rating, ReviewDraft, ReviewSort};
-use shop_domain::time::Timestamp;
+use shop_domain::customers::reviews::{HideReason, Rating, ReviewDraft, ReviewSort};
+use shop_domain::kernel::ids::{CustomerId, ProductId, ReviewId};
+use shop_domain::kernel::pagination::{Limit, Page};
+use shop_domain::kernel::time::Timestamp;
 use shop_domain::StoreError;
 
 use crate::store::sql::{self, err, json_err, num, opt_num, opt_str, Db, Violation};

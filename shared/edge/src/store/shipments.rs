@@ -1,13 +1,13 @@
-//! D1 implementation of the shipment store (`shop_domain::shipments::ShipmentStore`). Recording
+//! D1 implementation of the shipment store (`shop_domain::orders::shipments::ShipmentStore`). Recording
 //! a shipment is one batch: the shipment row (`UNIQUE (carrier, tracking_number)`), its units on
 //! their lines (`CHECK (shipped_quantity <= quantity)`), the order's move (the status CASE and
 //! trigger) and the outbox row; any guard aborts all of it (schema/0013).
 
 use serde::{Deserialize, Serialize};
 use shop_domain::events::Event;
-use shop_domain::ids::{LineId, OrderId, Sku};
-use shop_domain::order::OrderStatus;
-use shop_domain::shipments::{Recorded, Shipment, ShipmentStore, Shippable, ShippableLine};
+use shop_domain::kernel::ids::{LineId, OrderId, Sku};
+use shop_domain::orders::order::OrderStatus;
+use shop_domain::orders::shipments::{Recorded, Shipment, ShipmentStore, Shippable, ShippableLine};
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 

@@ -1,12 +1,12 @@
 //! The shipping configuration in D1 (schema/0015): every zone's areas, and every method with
 //! its weight bands and free-shipping thresholds in every currency, as one document (one
 //! statement), kept per isolate for a minute. The zone and the prices are decided by
-//! `shop_domain::shipping`.
+//! `shop_domain::fulfilment::shipping`.
 
 use serde::Deserialize;
-use shop_domain::money::{Currency, Money};
-use shop_domain::shipping::{Area, Method, ShippingConfig, Zones};
-use shop_domain::time::{Duration, Timestamp};
+use shop_domain::fulfilment::shipping::{Area, Method, ShippingConfig, Zones};
+use shop_domain::kernel::money::{Currency, Money};
+use shop_domain::kernel::time::{Duration, Timestamp};
 use shop_domain::StoreError;
 
 use crate::store::sql::{self, Db};

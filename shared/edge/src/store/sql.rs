@@ -357,16 +357,17 @@ pub async fn all<T: DeserializeOwned>(
 /// read from D1 documents.
 pub fn millis<'de, D: serde::Deserializer<'de>>(
     d: D,
-) -> Result<shop_domain::time::Timestamp, D::Error> {
-    <i64 as serde::Deserialize>::deserialize(d).map(shop_domain::time::Timestamp::from_millis)
+) -> Result<shop_domain::kernel::time::Timestamp, D::Error> {
+    <i64 as serde::Deserialize>::deserialize(d)
+        .map(shop_domain::kernel::time::Timestamp::from_millis)
 }
 
 /// [`millis`] for a time that may be absent (`null`).
 pub fn opt_millis<'de, D: serde::Deserializer<'de>>(
     d: D,
-) -> Result<Option<shop_domain::time::Timestamp>, D::Error> {
+) -> Result<Option<shop_domain::kernel::time::Timestamp>, D::Error> {
     <Option<i64> as serde::Deserialize>::deserialize(d)
-        .map(|m| m.map(shop_domain::time::Timestamp::from_millis))
+        .map(|m| m.map(shop_domain::kernel::time::Timestamp::from_millis))
 }
 
 #[cfg(test)]

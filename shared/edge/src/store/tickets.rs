@@ -2,16 +2,16 @@
 //! statement), a ticket with its conversation and linked order (one statement), a new ticket
 //! (one batch: its number from the per-year counter, the ticket, its first message,
 //! `ticket.created`) and a change (one batch guarded by the version trigger: the status, the
-//! message, the events). The rules are `shop_domain::tickets`.
+//! message, the events). The rules are `shop_domain::support::tickets`.
 
 use serde::{Deserialize, Serialize};
 use shop_domain::events::{Event, Payload};
-use shop_domain::ids::{CustomerId, OrderId, TicketId};
-use shop_domain::money::{Currency, Money};
-use shop_domain::tickets::{
+use shop_domain::kernel::ids::{CustomerId, OrderId, TicketId};
+use shop_domain::kernel::money::{Currency, Money};
+use shop_domain::kernel::time::Timestamp;
+use shop_domain::support::tickets::{
     Author, Category, LinkedOrder, NewTicket, Priority, TicketFacts, TicketState, TicketStatus,
 };
-use shop_domain::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 
@@ -103,7 +103,7 @@ pub struct TicketView {
 }
 
 impl TicketView {
-    /// What the help desk's decisions (`shop_domain::tickets`) read of this ticket.
+    /// What the help desk's decisions (`shop_domain::support::tickets`) read of this ticket.
     pub fn facts(&self) -> TicketFacts<'_> {
         TicketFacts {
             id: &self.id,
@@ -160,8 +160,8 @@ pub async fn messages(
     db: &Db,
     id: &TicketId,
     after_seq: u32,
-    limit: shop_domain::pagination::Limit,
-) -> Result<Option<shop_domain::pagination::Page<MessageView>>, StoreError> {
+    limit: shop_domain::kernel::pagination::Limit,
+) -> Result<Option<shop_domain::kernel::pagination::Page<MessageView>>, StoreError> {
     #[derive(Deserialize)]
     struct Doc {
         found: bool,
@@ -186,7 +186,9 @@ pub async fn messages(
     .ok_or_else(|| StoreError::new(format!("{context}: no answer")))?;
     let doc: Doc = serde_json::from_str(&doc).map_err(sql::json_err(context))?;
     Ok(doc.found.then(|| {
-        shop_domain::pagination::Page::from_overfetch(doc.messages, limit, |m| m.seq.to_string())
+        shop_domain::kernel::pagination::Page::from_overfetch(doc.messages, limit, |m| {
+            m.seq.to_string()
+        })
     }))
 }
 
@@ -385,8 +387,8 @@ FROM (SELECT * FROM tickets
 pub async fn list(
     db: &Db,
     filter: &TicketFilter,
-    limit: shop_domain::pagination::Limit,
-) -> Result<shop_domain::pagination::Page<TicketSummary>, StoreError> {
+    limit: shop_domain::kernel::pagination::Limit,
+) -> Result<shop_domain::kernel::pagination::Page<TicketSummary>, StoreError> {
     let context = "list tickets";
     let binds = [
         opt_str(filter.status.map(TicketStatus::as_str)),
@@ -401,7 +403,7 @@ pub async fn list(
     let rows: Vec<TicketSummary> =
         serde_json::from_str(&sql::doc_or_empty(db, LIST_SQL, &binds, context).await?)
             .map_err(sql::json_err(context))?;
-    Ok(shop_domain::pagination::Page::from_overfetch(
+    Ok(shop_domain::kernel::pagination::Page::from_overfetch(
         rows,
         limit,
         |t| format!("{}:{}", t.created_at.millis(), t.id),
@@ -463,7 +465,7 @@ pub async fn stats(
     from: Timestamp,
     to: Timestamp,
     now: Timestamp,
-    sla: shop_domain::time::Duration,
+    sla: shop_domain::kernel::time::Duration,
 ) -> Result<StatsFacts, StoreError> {
     let context = "ticket stats";
     let doc = sql::doc(

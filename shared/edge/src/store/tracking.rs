@@ -7,11 +7,11 @@
 
 use serde::{Deserialize, Serialize};
 use shop_domain::events::Event;
-use shop_domain::ids::OrderId;
-use shop_domain::order::{OrderStatus, Transition};
-use shop_domain::shipments::{Carrier, TrackingNumber};
-use shop_domain::time::Timestamp;
-use shop_domain::tracking::{Announcements, TrackedShipment, TrackingUpdate};
+use shop_domain::fulfilment::tracking::{Announcements, TrackedShipment, TrackingUpdate};
+use shop_domain::kernel::ids::OrderId;
+use shop_domain::kernel::time::Timestamp;
+use shop_domain::orders::order::{OrderStatus, Transition};
+use shop_domain::orders::shipments::{Carrier, TrackingNumber};
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 use shop_domain::events::Event;
-use shop_domain::pagination::{Limit, Page};
-use shop_domain::time::Timestamp;
+use shop_domain::kernel::pagination::{Limit, Page};
+use shop_domain::kernel::time::Timestamp;
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 

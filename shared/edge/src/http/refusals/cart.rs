@@ -1,7 +1,7 @@
 //! What the cart routes answer when the cart refuses a change: the one mapping of `CartError`.
 
 use shop_domain::cart::CartError;
-use shop_domain::inventory::Shortage;
+use shop_domain::catalog::inventory::Shortage;
 
 use crate::http::problem::Problem;
 

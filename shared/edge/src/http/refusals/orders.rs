@@ -2,11 +2,11 @@
 //! shipments, lifecycle moves) and the problems they share, each built in one place.
 
 use shop_domain::checkout::PaymentError;
-use shop_domain::ids::{LineId, Sku};
-use shop_domain::lifecycle::LifecycleError;
-use shop_domain::order::LineRef;
-use shop_domain::refunds::RefundError;
-use shop_domain::shipments::ShipmentError;
+use shop_domain::kernel::ids::{LineId, Sku};
+use shop_domain::orders::lifecycle::LifecycleError;
+use shop_domain::orders::order::LineRef;
+use shop_domain::orders::refunds::RefundError;
+use shop_domain::orders::shipments::ShipmentError;
 
 use crate::http::problem::{FieldError, Problem};
 

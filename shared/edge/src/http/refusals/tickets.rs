@@ -1,7 +1,7 @@
 //! What the ticket routes answer when the help desk refuses: the one mapping of `TicketRefusal`,
 //! and the problems the routes share.
 
-use shop_domain::tickets::{self, TicketRefusal};
+use shop_domain::support::tickets::{self, TicketRefusal};
 
 use crate::http::problem::Problem;
 

@@ -1,12 +1,14 @@
 //! The catalog as the storefront sees it: products, variants, prices and stock status.
 
+pub mod inventory;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::ids::{ProductId, Sku};
-use crate::money::{Currency, Money};
-use crate::pagination::{Cursor, Limit, Page};
+use crate::kernel::ids::{ProductId, Sku};
+use crate::kernel::money::{Currency, Money};
+use crate::kernel::pagination::{Cursor, Limit, Page};
 use crate::StoreError;
 
 /// What a shopper is told about stock: never the exact count.
@@ -64,7 +66,7 @@ pub struct Product {
     pub description: String,
     pub category: String,
     /// Over its visible reviews (kept with every review change).
-    pub rating: crate::reviews::Rating,
+    pub rating: crate::customers::reviews::Rating,
     pub variants: Vec<Variant>,
 }
 

@@ -12,8 +12,8 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::kernel::time::{Duration, Timestamp};
 use crate::payments::{signed_within, SignatureError};
-use crate::time::{Duration, Timestamp};
 
 fn key(secret: &str) -> Option<Vec<u8>> {
     STANDARD.decode(secret.strip_prefix("whsec_")?).ok()

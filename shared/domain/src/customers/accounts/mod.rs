@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::contact::Email;
-use crate::time::{Duration, Timestamp};
+use crate::kernel::contact::Email;
+use crate::kernel::time::{Duration, Timestamp};
 use crate::StoreError;
 
 mod lifecycle;
@@ -237,7 +237,7 @@ impl OpaqueToken {
 /// the customer's alone and travels as an [`AccountMessage`], never as an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerRegistered {
-    pub customer_id: crate::ids::CustomerId,
+    pub customer_id: crate::kernel::ids::CustomerId,
     pub email: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -247,7 +247,7 @@ pub struct CustomerRegistered {
 /// audit fact for the merchant's systems). The link itself travels as an [`AccountMessage`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasswordResetRequested {
-    pub customer_id: crate::ids::CustomerId,
+    pub customer_id: crate::kernel::ids::CustomerId,
     pub email: String,
     pub reset_expires_at: Timestamp,
 }
@@ -285,7 +285,7 @@ impl TokenPurpose {
 pub struct AccountMessage {
     pub id: String,
     pub purpose: TokenPurpose,
-    pub customer_id: crate::ids::CustomerId,
+    pub customer_id: crate::kernel::ids::CustomerId,
     pub email: String,
     pub name: Option<String>,
     pub token: OpaqueToken,
@@ -296,9 +296,9 @@ pub struct AccountMessage {
 impl AccountMessage {
     /// A link of `purpose` for the customer, good for the purpose's time from `now`.
     pub fn new(
-        ids: &dyn crate::ids::IdSource,
+        ids: &dyn crate::kernel::ids::IdSource,
         purpose: TokenPurpose,
-        customer_id: &crate::ids::CustomerId,
+        customer_id: &crate::kernel::ids::CustomerId,
         email: &str,
         name: Option<&str>,
         token: OpaqueToken,
@@ -341,7 +341,7 @@ impl AccountMessage {
 /// other systems (email, CRM) erase theirs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerErased {
-    pub customer_id: crate::ids::CustomerId,
+    pub customer_id: crate::kernel::ids::CustomerId,
     pub erased_at: Timestamp,
 }
 

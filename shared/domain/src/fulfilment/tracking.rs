@@ -18,10 +18,12 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::events::{Event, Payload};
-use crate::ids::{IdSource, OrderId, ShipmentId};
+use crate::kernel::ids::{IdSource, OrderId, ShipmentId};
+use crate::kernel::time::Timestamp;
+use crate::orders::shipments::{
+    Carrier, OrderDelivered, ShipmentUpdated, TrackingNumber, TrackingStatus,
+};
 use crate::payments::SignatureError;
-use crate::shipments::{Carrier, OrderDelivered, ShipmentUpdated, TrackingNumber, TrackingStatus};
-use crate::time::Timestamp;
 
 /// How a partner signs and what it sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

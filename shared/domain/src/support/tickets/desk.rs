@@ -3,9 +3,9 @@
 //! [`TicketRefusal`] to one answer).
 
 use crate::events::{Event, Payload};
-use crate::ids::{IdSource, TicketId};
-use crate::money::Money;
-use crate::time::{Duration, Timestamp};
+use crate::kernel::ids::{IdSource, TicketId};
+use crate::kernel::money::Money;
+use crate::kernel::time::{Duration, Timestamp};
 
 use super::{
     Author, IllegalTicketTransition, NewTicket, Priority, TicketCreated, TicketPolicy,
@@ -66,7 +66,7 @@ pub struct Decided {
 /// `POST /v1/tickets`: a submission, linked to an order of `order_total` when it names one.
 pub fn open(
     ticket: &NewTicket,
-    order: Option<(&crate::ids::OrderId, Money)>,
+    order: Option<(&crate::kernel::ids::OrderId, Money)>,
     policy: &TicketPolicy,
     ids: &dyn IdSource,
     now: Timestamp,
@@ -216,8 +216,8 @@ pub fn stats_range(from: Timestamp, to: Timestamp) -> Result<(), TicketRefusal> 
 mod tests {
     use super::*;
     use crate::events::EventKind;
+    use crate::support::tickets::{Category, TicketInput};
     use crate::testing::SequentialIds;
-    use crate::tickets::{Category, TicketInput};
 
     const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
@@ -361,8 +361,8 @@ mod tests {
         })
         .unwrap();
         let ids = SequentialIds::default();
-        let order = crate::ids::OrderId::mint(&ids);
-        let eur = |minor| Money::from_minor(minor, crate::money::Currency::Eur).unwrap();
+        let order = crate::kernel::ids::OrderId::mint(&ids);
+        let eur = |minor| Money::from_minor(minor, crate::kernel::money::Currency::Eur).unwrap();
         let policy = TicketPolicy::default();
         let opened = open(&ticket, Some((&order, eur(25_000))), &policy, &ids, T0);
         assert_eq!(opened.priority, Priority::High, "shipping, raised one step");
@@ -450,7 +450,7 @@ mod tests {
             reply(&resolved, Author::Agent, &ids, soon).map(|d| d.status),
             Ok(TicketStatus::Pending)
         );
-        let late = T0.plus(crate::tickets::REOPEN_WINDOW);
+        let late = T0.plus(crate::support::tickets::REOPEN_WINDOW);
         assert!(matches!(
             reply(&resolved, Author::Customer, &ids, late),
             Err(TicketRefusal::Illegal(_))

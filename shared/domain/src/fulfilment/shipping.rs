@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::money::Money;
+use crate::kernel::money::Money;
 use crate::StoreError;
 
 /// Shipping prices (port): zones, methods, weight bands and thresholds (see `shipping::Zones`).
@@ -15,12 +15,12 @@ pub trait ShippingRates {
     fn quote(
         &self,
         method: &str,
-        destination: &crate::shipping::Destination,
+        destination: &crate::fulfilment::shipping::Destination,
         weight_grams: u64,
         subtotal: Money,
     ) -> Option<Money>;
     /// The methods of the destination's zone.
-    fn methods(&self, destination: &crate::shipping::Destination) -> Vec<String>;
+    fn methods(&self, destination: &crate::fulfilment::shipping::Destination) -> Vec<String>;
 }
 
 /// Where a parcel goes, as far as shipping zones care: an ISO 3166-1 alpha-2 country and a
@@ -260,7 +260,7 @@ impl ShippingRates for Zones {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::money::Currency;
+    use crate::kernel::money::Currency;
 
     fn eur(minor: i64) -> Money {
         Money::from_minor(minor, Currency::Eur).unwrap()

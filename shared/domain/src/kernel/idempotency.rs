@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::time::{Duration, Timestamp};
+use crate::kernel::time::{Duration, Timestamp};
 
 /// How long a key is remembered (documented in the API).
 pub const KEY_TTL: Duration = Duration::from_days(1);

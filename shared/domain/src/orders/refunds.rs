@@ -11,14 +11,16 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::contact::has_unsafe_characters;
 use crate::events::Event;
-use crate::ids::{LineId, OrderId, RefundId, Sku};
-use crate::money::{allocate, Currency, Money};
-use crate::order::{LineRef, OrderStatus};
+use crate::kernel::contact::has_unsafe_characters;
+use crate::kernel::ids::{LineId, OrderId, RefundId, Sku};
+use crate::kernel::money::{allocate, Currency, Money};
+use crate::kernel::time::Timestamp;
+use crate::orders::order::{LineRef, OrderStatus};
 use crate::payments::PaymentError;
-use crate::time::Timestamp;
 use crate::StoreError;
+
+pub use crate::events::RefundLine;
 
 /// The most characters a refund's reason may have.
 pub const MAX_REASON_CHARS: usize = 500;
@@ -96,17 +98,6 @@ impl Refundable {
     pub fn left(&self) -> i64 {
         self.captured - self.refunded - self.pending
     }
-}
-
-/// A refund line as allocated (amounts in minor units).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefundLine {
-    pub position: u32,
-    pub sku: Sku,
-    /// Units refunded (0 when the refund is of an amount, not of units).
-    pub quantity: u32,
-    pub amount: Money,
-    pub restock: bool,
 }
 
 /// Where a refund is.
@@ -223,7 +214,7 @@ pub fn refund_id(order: &OrderId, caller: &str, key: &str) -> RefundId {
 /// 128 bits that are not random: derived from a request.
 struct Derived(u128);
 
-impl crate::ids::IdSource for Derived {
+impl crate::kernel::ids::IdSource for Derived {
     fn next_u128(&self) -> u128 {
         self.0
     }
@@ -550,7 +541,7 @@ pub fn confirmed_by(
 
 /// The event a confirmation writes.
 pub fn refunded_event(
-    ids: &dyn crate::ids::IdSource,
+    ids: &dyn crate::kernel::ids::IdSource,
     refund: &Refund,
     refunded_total: i64,
     now: Timestamp,
@@ -592,7 +583,7 @@ pub fn settle(
     named: &[String],
     cumulative: Option<i64>,
     failed: bool,
-    ids: &dyn crate::ids::IdSource,
+    ids: &dyn crate::kernel::ids::IdSource,
     now: Timestamp,
 ) -> Settlement {
     let cumulative = if failed { None } else { cumulative };
@@ -628,7 +619,7 @@ mod tests {
     const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
     fn open_refund(n: u128, minor: i64, provider_id: &str) -> Refund {
-        use crate::ids::IdSource;
+        use crate::kernel::ids::IdSource;
         let ids = crate::testing::SequentialIds::default();
         for _ in 0..n {
             ids.next_u128();
@@ -1167,7 +1158,7 @@ mod tests {
             let store = Memory::new();
             let accepts = provider(vec![]);
             let units = request(None, Some(vec![("A", 2, true)]));
-            let later = NOW.plus(crate::time::Duration::from_secs(5));
+            let later = NOW.plus(crate::kernel::time::Duration::from_secs(5));
             let sent = refund(&store, &accepts, &order_id(), &units, id(), later)
                 .await
                 .unwrap();
@@ -1652,7 +1643,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, minor)| {
                     let mut r = open_refund(100 * i as u128, *minor, &format!("re_{i}"));
-                    r.created_at = NOW.plus(crate::time::Duration::from_secs(i as i64));
+                    r.created_at = NOW.plus(crate::kernel::time::Duration::from_secs(i as i64));
                     r
                 })
                 .collect();

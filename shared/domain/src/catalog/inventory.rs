@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::ids::Sku;
+use crate::kernel::ids::Sku;
 
 /// A SKU with less stock than a request needs: the one shape of every "not enough stock" answer
 /// (a cart line, a checkout, an admin's removal).
@@ -51,8 +51,9 @@ impl AdjustmentReason {
     pub fn parse(reason: &str) -> Option<Self> {
         let reason = reason.trim();
         let length = reason.chars().count();
-        ((1..=MAX_REASON_CHARS).contains(&length) && !crate::contact::has_unsafe_characters(reason))
-            .then(|| AdjustmentReason(reason.to_owned()))
+        ((1..=MAX_REASON_CHARS).contains(&length)
+            && !crate::kernel::contact::has_unsafe_characters(reason))
+        .then(|| AdjustmentReason(reason.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {

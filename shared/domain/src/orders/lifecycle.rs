@@ -2,10 +2,10 @@
 //! merchant cancels (stock released before payment, restocked after).
 
 use crate::events::{Event, OrderClosed, OrderPaid, Payload, PaymentReview, ReviewedPayment};
-use crate::ids::{IdSource, OrderId};
-use crate::order::{IllegalTransition, OrderStatus, Transition};
-use crate::order::{LedgerError, PaymentLedger};
-use crate::time::Timestamp;
+use crate::kernel::ids::{IdSource, OrderId};
+use crate::kernel::time::Timestamp;
+use crate::orders::order::{IllegalTransition, OrderStatus, Transition};
+use crate::orders::order::{LedgerError, PaymentLedger};
 use crate::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,13 +275,13 @@ mod tests {
         TestPaymentProvider,
     };
     use crate::events::EventKind;
-    use crate::ids::Sku;
-    use crate::money::Currency;
-    use crate::pricing::TaxRate;
+    use crate::kernel::ids::Sku;
+    use crate::kernel::money::Currency;
+    use crate::kernel::pricing::TaxRate;
+    use crate::kernel::time::Duration;
     use crate::testing::{
         FlatRates, InMemoryCarts, InMemoryCatalog, InMemoryOrders, SequentialIds,
     };
-    use crate::time::Duration;
     use futures_executor::block_on;
 
     const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
@@ -321,12 +321,12 @@ mod tests {
             tax_rate: TaxRate::ZERO,
             reservation_ttl: Duration::from_secs(900),
             max_units_per_sku: 50,
-            unpaid_hold: crate::inventory::HoldShare::WHOLE,
+            unpaid_hold: crate::catalog::inventory::HoldShare::WHOLE,
         };
         block_on(async {
             let carts = Carts {
                 repo: &repo,
-                shipping: &crate::shipping::Zones::default(),
+                shipping: &crate::fulfilment::shipping::Zones::default(),
                 ids: &ids,
                 policy: &policy,
                 customer: None,
@@ -926,10 +926,10 @@ mod tests {
                             events += due;
                         }
                     }
-                    let units = |of: crate::order::Stock| {
+                    let units = |of: crate::orders::order::Stock| {
                         2 * orders.orders.borrow().iter().filter(|o| o.status.stock() == of).count() as i64
                     };
-                    assert_eq!(tee_stock(orders), (10 - units(crate::order::Stock::Sold), units(crate::order::Stock::Held)));
+                    assert_eq!(tee_stock(orders), (10 - units(crate::orders::order::Stock::Sold), units(crate::orders::order::Stock::Held)));
                     assert_eq!(orders.outbox.borrow().len(), events);
                     for o in orders.orders.borrow().iter() {
                         assert!(o.ledger.captured() <= o.totals.grand_total.minor_units());

@@ -11,10 +11,11 @@ use std::fmt;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
-use crate::money::{Currency, Money};
+use crate::kernel::money::{Currency, Money};
 
 /// A year of spend decides the tier.
-pub const TIER_WINDOW: crate::time::Duration = crate::time::Duration::from_days(365);
+pub const TIER_WINDOW: crate::kernel::time::Duration =
+    crate::kernel::time::Duration::from_days(365);
 
 /// Points per major unit (one euro, one yen) of a paid order, per currency, and the tiers.
 /// The default earns nothing and has no tiers; configuration starts from [`DEFAULT_RATES`] and

@@ -7,10 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::contact::{has_unsafe_characters, Email, FieldIssue};
-use crate::ids::{OrderId, TicketId};
-use crate::money::{Currency, Money};
-use crate::time::{Duration, Timestamp};
+use crate::kernel::contact::{has_unsafe_characters, Email, FieldIssue};
+use crate::kernel::ids::{OrderId, TicketId};
+use crate::kernel::money::{Currency, Money};
+use crate::kernel::time::{Duration, Timestamp};
 
 mod desk;
 pub use desk::{

@@ -10,8 +10,8 @@
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
-use crate::contact::FieldIssue;
-use crate::tickets::text;
+use crate::kernel::contact::FieldIssue;
+use crate::support::tickets::text;
 
 pub const MAX_TITLE_CHARS: usize = 120;
 pub const MAX_BODY_CHARS: usize = 5_000;

@@ -2,10 +2,10 @@
 //! verification link), a password reset request (with its link), erasure. The store writes each
 //! in one batch; the worker parses, calls and answers.
 
-use crate::contact::{has_unsafe_characters, Email};
 use crate::events::{Event, Payload};
-use crate::ids::{CustomerId, IdSource};
-use crate::time::Timestamp;
+use crate::kernel::contact::{has_unsafe_characters, Email};
+use crate::kernel::ids::{CustomerId, IdSource};
+use crate::kernel::time::Timestamp;
 
 use super::{
     AccountMessage, CustomerErased, CustomerRegistered, OpaqueToken, PasswordResetRequested,
@@ -145,7 +145,7 @@ pub fn erase(id: &CustomerId, ids: &dyn IdSource, now: Timestamp) -> Event {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::RESET_TTL;
+    use crate::customers::accounts::RESET_TTL;
     use crate::testing::SequentialIds;
 
     const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
@@ -220,7 +220,10 @@ mod tests {
         );
         assert_eq!(link.token, token());
         assert_eq!(link.created_at, T0);
-        assert_eq!(link.expires_at, T0.plus(crate::accounts::VERIFICATION_TTL));
+        assert_eq!(
+            link.expires_at,
+            T0.plus(crate::customers::accounts::VERIFICATION_TTL)
+        );
         assert!(link.id.starts_with("amsg_"));
         assert_eq!(
             account.event.payload,
@@ -270,7 +273,7 @@ mod tests {
         assert!(!serde_json::to_string(&link.event)
             .unwrap()
             .contains(token().as_str()));
-        let later = T0.plus(crate::time::Duration::from_secs(60));
+        let later = T0.plus(crate::kernel::time::Duration::from_secs(60));
         let erased = erase(&id, &ids, later);
         assert_eq!(erased.created_at, later);
         assert_eq!(erased.kind(), crate::events::EventKind::CustomerErased);

@@ -8,7 +8,7 @@ use std::fmt;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::money::{allocate, Currency, Money};
+use crate::kernel::money::{allocate, Currency, Money};
 
 /// A tax rate as a fraction (`0.2` is 20 %), between 0 and 1 with at most 6 decimals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,10 @@
 //! secret (several during a rotation). The comparison is the `hmac` crate's constant-time
 //! `verify_slice`.
 
+pub mod charge;
+
+pub use charge::{charged_minor, step_minor};
+
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -15,10 +19,10 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::events::{Payload, ReviewReason};
-use crate::ids::{CartId, OrderId};
-use crate::money::{Currency, Money};
-use crate::order::OrderStatus;
-use crate::time::{Duration, Timestamp};
+use crate::kernel::ids::{CartId, OrderId};
+use crate::kernel::money::{Currency, Money};
+use crate::kernel::time::{Duration, Timestamp};
+use crate::orders::order::OrderStatus;
 
 /// What a payment provider call came to when it did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -393,27 +397,7 @@ pub struct PayableOrder {
     /// pays the order.
     pub charged: Money,
     /// Captured and refunded so far.
-    pub ledger: crate::order::PaymentLedger,
-}
-
-/// What `provider` charges for `amount`, in minor units. Stripe takes amounts of three-decimal
-/// currencies (KWD, BHD, JOD, OMR, TND) only in multiples of 10 minor units: there the amount is
-/// rounded down to a multiple of 10, so the customer never pays more than the order's total (at
-/// most 9 fils less), a success of that amount pays the order in full, and what is captured (and
-/// so refundable) is exactly what was charged. Every other amount is charged as it is.
-pub fn charged_minor(provider: &str, amount: Money) -> i64 {
-    let minor = amount.minor_units();
-    minor - minor.rem_euclid(step_minor(provider, amount.currency()))
-}
-
-/// The smallest step of an amount `provider` charges or refunds in `currency`, in minor units:
-/// 10 for Stripe's three-decimal currencies, 1 otherwise.
-pub fn step_minor(provider: &str, currency: crate::money::Currency) -> i64 {
-    if provider == "stripe" && currency.exponent() == 3 {
-        10
-    } else {
-        1
-    }
+    pub ledger: crate::orders::order::PaymentLedger,
 }
 
 /// What was done with an accepted event (recorded with it).
@@ -521,7 +505,10 @@ pub fn decide(event: &PaymentEvent, order: Option<&PayableOrder>) -> Verdict {
             | OrderStatus::Completed => ReviewReason::AlreadyPaid,
         }
     };
-    let enters_review = order.status.apply(crate::order::Transition::Review).is_ok();
+    let enters_review = order
+        .status
+        .apply(crate::orders::order::Transition::Review)
+        .is_ok();
     let captured = match event.amount {
         Some(amount)
             if enters_review
@@ -756,7 +743,7 @@ mod tests {
             status,
             total,
             charged: total,
-            ledger: crate::order::PaymentLedger::default(),
+            ledger: crate::orders::order::PaymentLedger::default(),
         }
     }
 
@@ -1008,10 +995,10 @@ mod tests {
             captured_before in 0i64..10_000,
         ) {
             use proptest::prelude::*;
-            use crate::order::Transition;
+            use crate::orders::order::Transition;
             let charged = Money::from_minor(charged_minor, Currency::Eur).unwrap();
             let ledger =
-                crate::order::PaymentLedger::restore(captured_before.min(charged_minor), 0).unwrap();
+                crate::orders::order::PaymentLedger::restore(captured_before.min(charged_minor), 0).unwrap();
             let order = PayableOrder { status, charged, total: charged, ledger, ..order(status) };
             let event = succeeded(paid_minor, if in_euros { "eur" } else { "usd" }).read();
             let exact = event.amount == Some(charged);

@@ -1,0 +1,3 @@
+//! Customer support: the help desk's tickets.
+
+pub mod tickets;
