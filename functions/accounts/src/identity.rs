@@ -11,7 +11,7 @@ use shop_domain::customers::accounts::{
     REFRESH_TOKEN_TTL,
 };
 use shop_domain::kernel::ids::{CartId, CustomerId};
-use shop_edge::http::auth::{self, Audience, Principal};
+use shop_edge::http::auth::{self, Audience};
 use shop_edge::http::problem::FieldError;
 use shop_edge::http::refusals::customers as refusals;
 use shop_edge::http::runtime::CryptoIds;
@@ -187,18 +187,12 @@ pub(crate) fn tokens(
     refresh: &OpaqueToken,
     cart_id: Option<Option<CartId>>,
 ) -> Result<Reply, Problem> {
-    let principal = Principal {
-        sub: customer.to_owned(),
-        audience: Audience::Customer,
-        scopes: vec![auth::CUSTOMER_SCOPE.into()],
-    };
-    let access = auth::issue(
-        &principal,
-        call.jwt_secret()?.as_bytes(),
-        call.now,
-        call.now.plus(ACCESS_TOKEN_TTL),
-    )
-    .map_err(|e| call.internal("issuing an access token", &format!("{e:?}")))?;
+    let access = call.mint(
+        customer,
+        Audience::Customer,
+        &[auth::CUSTOMER_SCOPE],
+        ACCESS_TOKEN_TTL,
+    )?;
     let body = Tokens {
         access_token: access,
         token_type: "Bearer",

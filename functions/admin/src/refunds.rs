@@ -3,16 +3,14 @@
 //! The refund is answered 202 `pending`: the provider's webhook confirms it (`order.refunded`).
 
 use serde::Deserialize;
-use shop_domain::checkout::{PaymentError, TestPaymentProvider};
 use shop_domain::kernel::ids::OrderId;
 use shop_domain::kernel::money::Money;
 use shop_domain::orders::refunds::{
-    self, LineRequest, Refund, RefundError, RefundProvider, RefundReason, RefundRequest,
-    MAX_REASON_CHARS,
+    self, LineRequest, RefundError, RefundReason, RefundRequest, MAX_REASON_CHARS,
 };
 use shop_edge::http::problem::FieldError;
 use shop_edge::http::runtime::{log_error, CryptoIds};
-use shop_edge::outbound::stripe::Stripe;
+use shop_edge::outbound::providers::Providers;
 use shop_edge::store::refunds::D1Refunds;
 use shop_edge::{Call, Problem, Reply};
 
@@ -39,32 +37,6 @@ struct LineBody {
     quantity: u32,
     #[serde(default)]
     restock: bool,
-}
-
-/// The provider a refund goes to: the order's own, while `PAYMENT_PROVIDERS` enables it (a
-/// provider that is not enabled declines: nothing stays committed).
-struct Providers<'a> {
-    enabled: &'a [String],
-    test: TestPaymentProvider<'a>,
-    stripe: Stripe,
-}
-
-impl RefundProvider for Providers<'_> {
-    async fn refund(
-        &self,
-        payment_id: &str,
-        refund: &Refund,
-        key: &str,
-    ) -> Result<String, PaymentError> {
-        let enabled = self.enabled.contains(&refund.provider);
-        match refund.provider.as_str() {
-            "test" if enabled => self.test.refund(payment_id, refund, key).await,
-            "stripe" if enabled => self.stripe.refund(payment_id, refund, key).await,
-            other => Err(PaymentError::Declined(format!(
-                "payment provider {other} is not enabled"
-            ))),
-        }
-    }
 }
 
 fn parse(body: RefundBody) -> Result<RefundRequest, Problem> {
@@ -134,11 +106,7 @@ pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         db: &db,
         caller: &principal.sub,
     };
-    let providers = Providers {
-        enabled: &call.config.checkout.payment_providers,
-        test: TestPaymentProvider { ids: &CryptoIds },
-        stripe: Stripe::from_env(&call.env, &call.config, None),
-    };
+    let providers = Providers::new(&call.env, &call.config, None, &CryptoIds);
     let id = refunds::refund_id(&order, &principal.sub, &key);
     let refund = refunds::refund(&store, &providers, &order, &request, id, call.now)
         .await

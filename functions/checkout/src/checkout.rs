@@ -5,14 +5,14 @@
 use serde::{Deserialize, Serialize};
 use shop_domain::checkout::{
     AddressInput, Checkout, CheckoutError, CheckoutInput, CheckoutPolicy, CheckoutRequest,
-    DynPaymentProvider, PaymentReference, PaymentSession, TestPaymentProvider,
+    PaymentReference, PaymentSession,
 };
 use shop_domain::kernel::ids::{CartId, OrderId};
 use shop_domain::orders::order::{Order, OrderStore};
-use shop_edge::http::auth::{self, Audience, Principal};
+use shop_edge::http::auth::Audience;
 use shop_edge::http::reply::JSON;
 use shop_edge::http::runtime::CryptoIds;
-use shop_edge::outbound::stripe::Stripe;
+use shop_edge::outbound::providers::Providers;
 use shop_edge::store::carts::D1Carts;
 use shop_edge::store::orders::D1Orders;
 use shop_edge::store::shipping as store_shipping;
@@ -113,10 +113,8 @@ pub async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     // What a placed order answers, stored in the placement batch when the request has a key.
     let answer = |order: &Order| stored_reply(order).ok();
     let orders = D1Orders::answering(&db, &answer);
-    let ids = CryptoIds;
-    let test = TestPaymentProvider { ids: &ids };
-    let stripe = stripe(call, Some(&cart_id));
-    let providers = enabled_providers(call, &test, &stripe);
+    let registry = Providers::new(&call.env, &call.config, Some(&cart_id), &CryptoIds);
+    let providers = registry.enabled();
     if providers.is_empty() {
         return Err(call.internal(
             "checkout",
@@ -137,7 +135,7 @@ pub async fn checkout(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         orders: &orders,
         shipping: &zones,
         providers: &providers,
-        ids: &ids,
+        ids: &CryptoIds,
         policy: &policy,
         customer: customer.as_ref(),
     };
@@ -211,10 +209,13 @@ async fn replay_checkout(call: &Call<Endpoint>, stored: &Reply) -> Result<Reply,
             .ok_or_else(|| call.internal("stored checkout", &"its order is missing"))?
             .number;
     }
-    let ids = CryptoIds;
-    let test = TestPaymentProvider { ids: &ids };
-    let stripe = stripe(call, Some(&record.order.cart_id));
-    let providers = enabled_providers(call, &test, &stripe);
+    let registry = Providers::new(
+        &call.env,
+        &call.config,
+        Some(&record.order.cart_id),
+        &CryptoIds,
+    );
+    let providers = registry.enabled();
     let payment = record
         .payment
         .resume(&providers)
@@ -235,28 +236,6 @@ async fn replay_checkout(call: &Call<Endpoint>, stored: &Reply) -> Result<Reply,
     })
 }
 
-/// The Stripe adapter; `cart_id` names the cart of a checkout (`None` outside one).
-fn stripe(call: &Call<Endpoint>, cart_id: Option<&CartId>) -> Stripe {
-    Stripe::from_env(&call.env, &call.config, cart_id)
-}
-
-/// The providers `PAYMENT_PROVIDERS` enables, in its order.
-fn enabled_providers<'a>(
-    call: &Call<Endpoint>,
-    test: &'a TestPaymentProvider<'a>,
-    stripe: &'a Stripe,
-) -> Vec<&'a dyn DynPaymentProvider> {
-    let mut providers: Vec<&dyn DynPaymentProvider> = Vec::new();
-    for name in &call.config.checkout.payment_providers {
-        match name.as_str() {
-            "test" => providers.push(test),
-            "stripe" => providers.push(stripe),
-            _ => {}
-        }
-    }
-    providers
-}
-
 pub fn order_token(call: &Call<Endpoint>, order: &OrderId) -> Result<String, Problem> {
     token(call, order, Audience::Order, "order:read")
 }
@@ -272,14 +251,12 @@ fn token(
     audience: Audience,
     scope: &str,
 ) -> Result<String, Problem> {
-    let principal = Principal {
-        sub: order.to_string(),
+    call.mint(
+        order.as_str(),
         audience,
-        scopes: vec![scope.into()],
-    };
-    let expires = call.now.plus(call.config.checkout.order_token_ttl);
-    auth::issue(&principal, call.jwt_secret()?.as_bytes(), call.now, expires)
-        .map_err(|e| call.internal("issuing a token", &format!("{e:?}")))
+        &[scope],
+        call.config.checkout.order_token_ttl,
+    )
 }
 
 /// The one mapping of checkout errors: a payment provider's failure is logged, then answered.

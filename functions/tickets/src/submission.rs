@@ -4,7 +4,7 @@ use crate::Endpoint;
 use serde::{Deserialize, Serialize};
 use shop_domain::kernel::ids::TicketId;
 use shop_domain::support::tickets::{self, NewTicket, TicketInput};
-use shop_edge::http::auth::{self, Audience, Principal};
+use shop_edge::http::auth::Audience;
 use shop_edge::http::reply::JSON;
 use shop_edge::http::runtime::CryptoIds;
 use shop_edge::store::tickets::{self as store};
@@ -124,12 +124,10 @@ pub(crate) fn submitted<T: Serialize>(
 }
 
 pub(crate) fn ticket_token(call: &Call<Endpoint>, id: &TicketId) -> Result<String, Problem> {
-    let principal = Principal {
-        sub: id.to_string(),
-        audience: Audience::Ticket,
-        scopes: vec!["ticket:read".into(), "ticket:write".into()],
-    };
-    let expires = call.now.plus(call.config.ticket_token_ttl);
-    auth::issue(&principal, call.jwt_secret()?.as_bytes(), call.now, expires)
-        .map_err(|e| call.internal("issuing a ticket token", &format!("{e:?}")))
+    call.mint(
+        id.as_str(),
+        Audience::Ticket,
+        &["ticket:read", "ticket:write"],
+        call.config.ticket_token_ttl,
+    )
 }

@@ -136,6 +136,30 @@ impl<E> Call<E> {
         }
     }
 
+    /// A token for `subject` with `audience` and `scopes`, valid for `ttl` from now, signed with
+    /// `JWT_SECRET`: the one place a worker mints a token (customer access, order, tracking and
+    /// ticket tokens).
+    pub fn mint(
+        &self,
+        subject: &str,
+        audience: Audience,
+        scopes: &[&str],
+        ttl: shop_domain::kernel::time::Duration,
+    ) -> Result<String, Problem> {
+        let principal = Principal {
+            sub: subject.to_owned(),
+            audience,
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let secret = self.jwt_secret()?;
+        auth::issue(&principal, secret.as_bytes(), self.now, self.now.plus(ttl)).map_err(|e| {
+            self.internal(
+                &format!("issuing a {} token", audience.as_str()),
+                &format!("{e:?}"),
+            )
+        })
+    }
+
     /// The signed-in customer calling: the subject of the customer access token the pipeline
     /// verified (on `Shopper`, `Capability` and customer `Bearer` routes).
     pub fn customer(&self) -> Option<CustomerId> {

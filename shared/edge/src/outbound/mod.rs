@@ -3,6 +3,7 @@
 //! the answer; a redirect could lead a signed request somewhere its sender never approved).
 
 pub mod account_mail;
+pub mod providers;
 pub mod stripe;
 pub mod webhooks;
 
