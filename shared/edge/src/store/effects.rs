@@ -9,9 +9,9 @@ use shop_domain::events::{Event, Payload};
 use shop_domain::kernel::time::Timestamp;
 use worker::wasm_bindgen::JsValue;
 
-use crate::store::membership;
 use crate::store::sql::{self, num, Db, Stmt, Violation};
 use crate::store::webhooks;
+use crate::store::{inventory, membership, rollups};
 
 /// Why an event was not applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,11 +36,13 @@ fn err(e: impl std::fmt::Display) -> ApplyError {
 }
 
 /// Apply one event: its effects, its claim and its outbox mark in one batch. `"duplicate"` when
-/// it was applied before. `membership`: how many points a paid order earns.
+/// it was applied before. `policy`: how many points a paid order earns. Each family of effects
+/// is its own store module: `rollups` (sales), `membership` (points), `inventory` (stock alerts),
+/// `webhooks` (the merchant deliveries every event fans out to).
 pub async fn apply(
     db: &Db,
     event: &Event,
-    membership: &MembershipPolicy,
+    policy: &MembershipPolicy,
     now: Timestamp,
 ) -> Result<&'static str, ApplyError> {
     let mut statements: Vec<Stmt> = vec![db
@@ -54,116 +56,24 @@ pub async fn apply(
     let day = event.created_at.to_rfc3339();
     let day = day.get(..10).unwrap_or("1970-01-01");
     match &event.payload {
-        // Placed (paid or not): counted apart from sales.
         Payload::OrderCreated(created) => {
-            statements.push(
-                db.prepare(
-                    "INSERT INTO orders_placed (day, currency, orders, units, value_minor) VALUES (?1, ?2, 1, ?3, ?4) \
-                     ON CONFLICT (day, currency) DO UPDATE SET orders = orders + 1, units = units + excluded.units, \
-                     value_minor = value_minor + excluded.value_minor",
-                )
-                .bind(&[
-                    day.into(),
-                    created.currency.code().into(),
-                    num(i64::try_from(created.units()).unwrap_or(i64::MAX)),
-                    num(created.total.minor_units()),
-                ])
-                .map_err(err)?,
-            );
+            statements.push(rollups::placed(db, day, created).map_err(err)?);
         }
-        // Sales: an order counts when it is paid, on the day of payment, from its own stored
-        // lines (immutable once placed) read inside the batch.
         Payload::OrderPaid(paid) => {
-            let order: JsValue = paid.order_id.as_str().into();
-            statements.push(
-                db.prepare(
-                    "INSERT INTO daily_sales (day, currency, orders, units, revenue_minor) \
-                     SELECT ?1, o.currency, 1, (SELECT coalesce(sum(quantity), 0) FROM order_lines WHERE order_id = o.id), \
-                     o.total_minor FROM orders o WHERE o.id = ?2 \
-                     ON CONFLICT (day, currency) DO UPDATE SET orders = orders + 1, units = units + excluded.units, \
-                     revenue_minor = revenue_minor + excluded.revenue_minor",
-                )
-                .bind(&[day.into(), order.clone()])
-                .map_err(err)?,
+            statements.extend(rollups::paid(db, day, &paid.order_id).map_err(err)?);
+            statements.extend(
+                membership::earned(db, event.id.as_str(), paid, policy, now)
+                    .await
+                    .map_err(err)?,
             );
-            statements.push(
-                db.prepare(
-                    "INSERT INTO product_sales (day, product_id, currency, units, revenue_minor) \
-                     SELECT ?1, l.product_id, o.currency, sum(l.quantity), sum(l.total_minor) \
-                     FROM order_lines l JOIN orders o ON o.id = l.order_id WHERE l.order_id = ?2 GROUP BY l.product_id \
-                     ON CONFLICT (day, product_id, currency) DO UPDATE SET units = units + excluded.units, \
-                     revenue_minor = revenue_minor + excluded.revenue_minor",
-                )
-                .bind(&[day.into(), order])
-                .map_err(err)?,
-            );
-            // Points, for an order placed signed in: earned once per order.
-            if let Some((customer, total)) = membership::paid_order(db, &paid.order_id)
-                .await
-                .map_err(err)?
-            {
-                let points = membership.points_for(total);
-                if points > 0 {
-                    statements.push(
-                        membership::earn(
-                            db,
-                            event.id.as_str(),
-                            &paid.order_id,
-                            &customer,
-                            points,
-                            now,
-                        )
-                        .map_err(err)?,
-                    );
-                    // Refunds applied before this payment was found nothing to take back.
-                    let refunds = format!("{}:refunds", event.id);
-                    statements.push(
-                        membership::take_back(db, &refunds, &paid.order_id, None, now)
-                            .map_err(err)?,
-                    );
-                }
-            }
         }
-        // Refunds shrink the day's revenue (the day of the refund; sales stay counted).
         Payload::OrderRefunded(refunded) => {
-            statements.push(
-                db.prepare(
-                    "INSERT INTO daily_sales (day, currency, orders, units, revenue_minor) VALUES (?1, ?2, 0, 0, ?3) \
-                     ON CONFLICT (day, currency) DO UPDATE SET revenue_minor = revenue_minor + excluded.revenue_minor",
-                )
-                .bind(&[
-                    day.into(),
-                    refunded.amount.currency().code().into(),
-                    num(-refunded.amount.minor_units()),
-                ])
-                .map_err(err)?,
-            );
-            // The points the order earned, taken back in proportion to what is refunded in all.
-            statements.push(
-                membership::take_back(
-                    db,
-                    event.id.as_str(),
-                    &refunded.order_id,
-                    Some(refunded.refunded_minor),
-                    now,
-                )
-                .map_err(err)?,
-            );
+            statements.push(rollups::refunded(db, day, refunded).map_err(err)?);
+            statements
+                .push(membership::taken_back(db, event.id.as_str(), refunded, now).map_err(err)?);
         }
         Payload::InventoryLow(low) => {
-            statements.push(
-                db.prepare(
-                    "INSERT INTO stock_alerts (event_id, sku, available, low_threshold, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .bind(&[
-                    event.id.as_str().into(),
-                    low.sku.as_str().into(),
-                    num(low.available),
-                    num(low.low_threshold),
-                    num(now.millis()),
-                ])
-                .map_err(err)?,
-            );
+            statements.push(inventory::stock_alert(db, event.id.as_str(), low, now).map_err(err)?);
         }
         // No effect here yet; claiming them keeps the log complete.
         Payload::OrderCancelled(_)

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use shop_domain::catalog::inventory::{AdjustmentReason, LowThreshold, StockDelta};
-use shop_domain::events::{Event, Payload};
+use shop_domain::events::{Event, InventoryLow, Payload};
 use shop_domain::kernel::ids::Sku;
 use shop_domain::kernel::pagination::{Limit, Page};
 use shop_domain::kernel::time::Timestamp;
@@ -180,4 +180,23 @@ pub async fn set_low_threshold(
     )
     .await?;
     Ok(row.map(Into::into))
+}
+
+/// `inventory.low`'s stock alert, in the consumer's effect batch (`event_id` once).
+pub fn stock_alert(
+    db: &Db,
+    event_id: &str,
+    low: &InventoryLow,
+    now: Timestamp,
+) -> worker::Result<crate::store::sql::Stmt> {
+    db.prepare(
+        "INSERT INTO stock_alerts (event_id, sku, available, low_threshold, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .bind(&[
+        event_id.into(),
+        low.sku.as_str().into(),
+        num(low.available),
+        num(low.low_threshold),
+        num(now.millis()),
+    ])
 }

@@ -3,12 +3,58 @@
 //! ledger and can never go below zero (CHECK).
 
 use serde::Deserialize;
+use shop_domain::customers::membership::MembershipPolicy;
+use shop_domain::events::{OrderPaid, OrderRefunded};
 use shop_domain::kernel::ids::{CustomerId, OrderId};
 use shop_domain::kernel::money::{Currency, Money};
 use shop_domain::kernel::time::Timestamp;
 use shop_domain::StoreError;
 
 use crate::store::sql::{self, json_err, num, Db, Stmt};
+
+/// `order.paid`'s entries: for an order placed signed in, the points it earns under `policy`
+/// (once per order), and what refunds applied before the payment was found take back; nothing
+/// for a guest's order or one that earns nothing. `event_id` names the entries.
+pub async fn earned(
+    db: &Db,
+    event_id: &str,
+    paid: &OrderPaid,
+    policy: &MembershipPolicy,
+    now: Timestamp,
+) -> Result<Vec<Stmt>, StoreError> {
+    let Some((customer, total)) = paid_order(db, &paid.order_id).await? else {
+        return Ok(Vec::new());
+    };
+    let points = policy.points_for(total);
+    if points == 0 {
+        return Ok(Vec::new());
+    }
+    let refunds = format!("{event_id}:refunds");
+    [
+        earn(db, event_id, &paid.order_id, &customer, points, now),
+        take_back(db, &refunds, &paid.order_id, None, now),
+    ]
+    .into_iter()
+    .collect::<worker::Result<Vec<_>>>()
+    .map_err(|e| StoreError::new(format!("points of order.paid: {e}")))
+}
+
+/// `order.refunded`'s entry: the points the order earned, taken back in proportion to what is
+/// refunded of it in all.
+pub fn taken_back(
+    db: &Db,
+    event_id: &str,
+    refunded: &OrderRefunded,
+    now: Timestamp,
+) -> worker::Result<Stmt> {
+    take_back(
+        db,
+        event_id,
+        &refunded.order_id,
+        Some(refunded.refunded_minor),
+        now,
+    )
+}
 
 /// Who placed a paid order signed in, and what it cost: `None` for a guest's order (or none).
 pub async fn paid_order(

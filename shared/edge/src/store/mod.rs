@@ -19,6 +19,7 @@ pub mod payments;
 pub mod refunds;
 pub mod retention;
 pub mod reviews;
+pub mod rollups;
 pub mod shipments;
 pub mod shipping;
 pub mod sql;
