@@ -6,7 +6,7 @@
 //! its outbox row, so a redelivered event violates the key, changes nothing and is
 //! acknowledged. A storage failure is retried with backoff (2, 4, 8 … s, at most 5 minutes);
 //! after `max_retries` the queue moves the message to `shop-order-events-dlq`, whose messages
-//! this worker records in `dead_events` (the checkout worker's cron keeps re-sending the
+//! this worker records in `dead_events` (the operations worker's cron keeps re-sending the
 //! unapplied outbox row meanwhile, so the event is applied once storage is back). A message
 //! that can never be applied (not an envelope, or data that does not fit its type) is recorded
 //! at once instead of being retried.

@@ -1,5 +1,5 @@
 //! Merchant webhook endpoints: which URLs an endpoint may have. Signing and delivery are the
-//! edge's (`shop_edge::webhooks`); what is allowed is decided here.
+//! edge's (`shop_edge::outbound::webhooks`); what is allowed is decided here.
 
 use url::{Host, Url};
 

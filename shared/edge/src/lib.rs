@@ -4,6 +4,7 @@
 //! - `outbound`: calls to other systems (Stripe, merchant webhooks), with timeouts and no
 //!   redirects;
 //! - `kdf`: the runtime's WebCrypto (PBKDF2 for passwords, random bytes);
+//! - `reply`: a response as plain data (what handlers return and idempotency records keep);
 //! - `config`: settings.
 //!
 //! Workers stay thin: they declare routes, parse into domain types, call the domain and map

@@ -1,5 +1,5 @@
-//! Orders after checkout: the order and its status machine (`order`), expiry, cancel and capture
-//! (`lifecycle`), refunds and shipments.
+//! Orders after checkout: the order (`order`), its status machine (`status`), the words of its
+//! parcels (`parcels`), expiry, cancel and capture (`lifecycle`), refunds and shipments.
 
 pub mod lifecycle;
 pub mod order;

@@ -1,5 +1,5 @@
-//! Orders: the order itself, its storage port, the status state machine (the one place
-//! transitions are decided) and the money ledger of captures and refunds.
+//! Orders: the order itself, its storage port and the money ledger of captures and refunds. The
+//! status machine (the one place transitions are decided) is `status`, re-exported here.
 
 use serde::{Deserialize, Serialize};
 
