@@ -99,19 +99,18 @@ where
                     Err(problem) => (problem.into_reply(&request_id), None),
                     Ok(route) => {
                         let template = route.template;
-                        let reply = run(
-                            req,
+                        let runtime = Runtime {
                             env,
-                            Rc::new(ctx),
+                            ctx: Rc::new(ctx),
                             config,
-                            route,
-                            &request_id,
-                            &method,
-                            &path,
-                            tally.clone(),
-                            handler,
-                        )
-                        .await;
+                            tally: tally.clone(),
+                        };
+                        let incoming = Incoming {
+                            request_id: &request_id,
+                            method: &method,
+                            path: &path,
+                        };
+                        let reply = run(req, runtime, incoming, route, handler).await;
                         (reply, Some(template))
                     }
                 }
@@ -141,17 +140,27 @@ where
     Ok(response)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run<E, F, Fut>(
-    mut req: Request,
+/// What a routed request runs with: the worker's bindings, its context, the settings and the
+/// tally of its D1 round trips.
+struct Runtime {
     env: Env,
     ctx: Rc<Context>,
     config: Config,
-    route: Matched<E>,
-    request_id: &str,
-    method: &str,
-    path: &str,
     tally: Rc<Tally>,
+}
+
+/// What the pipeline read of the request before routing it.
+struct Incoming<'a> {
+    request_id: &'a str,
+    method: &'a str,
+    path: &'a str,
+}
+
+async fn run<E, F, Fut>(
+    mut req: Request,
+    runtime: Runtime,
+    incoming: Incoming<'_>,
+    route: Matched<E>,
     handler: F,
 ) -> Reply
 where
@@ -159,6 +168,17 @@ where
     F: Fn(Call<E>) -> Fut,
     Fut: Future<Output = Result<Reply, Problem>>,
 {
+    let Runtime {
+        env,
+        ctx,
+        config,
+        tally,
+    } = runtime;
+    let Incoming {
+        request_id,
+        method,
+        path,
+    } = incoming;
     let headers = Headers(req.headers().0.clone());
     let query = query_pairs(&req.inner().url());
     let mut body_bytes = Vec::new();
