@@ -23,29 +23,15 @@ fn received(outcome: &str) -> Result<Reply, Problem> {
     Ok(Reply::received(outcome))
 }
 
-/// A verified delivery of `provider`: record what cannot be read (400), else find the event's
-/// order, decide, and write the claim with the effects.
+/// A verified delivery of `provider`, read (`text`, `event`): find the event's order, decide,
+/// and write the claim with the effects.
 pub(crate) async fn accept(
     call: &Call<Endpoint>,
     db: &Db,
     provider: &str,
-    body: &[u8],
-    signed_at: shop_domain::kernel::time::Timestamp,
-    parsed: Result<(&str, PaymentEvent), String>,
+    text: &str,
+    event: PaymentEvent,
 ) -> Result<Reply, Problem> {
-    let (text, event) = match parsed {
-        Ok(parsed) => parsed,
-        Err(detail) => {
-            // Signed by the provider, so kept for investigation (once per distinct body).
-            let claim = claims::payment_malformed(db, provider, body, signed_at, call.now)?;
-            claims::record(claim).await?;
-            return Err(Problem::unreadable_delivery(
-                "invalid_event",
-                "Invalid event",
-                detail,
-            ));
-        }
-    };
     if event.effect.is_none() {
         return received("ignored");
     }

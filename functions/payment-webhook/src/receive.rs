@@ -5,8 +5,10 @@ use crate::apply::accept;
 use crate::{Endpoint, STRIPE};
 use shop_domain::kernel::standard_webhooks::{self, Headers};
 use shop_domain::payments::{self, StandardEvent, StripeEvent};
+use shop_edge::http::inbound::{self, Unreadable};
 use shop_edge::http::refusals::inbound as refusals;
 use shop_edge::http::runtime::log_error;
+use shop_edge::store::claims;
 use shop_edge::{Call, Problem, Reply};
 
 /// The configured secrets of a setting (comma-separated); unset or empty is logged, since it
@@ -36,12 +38,18 @@ pub(crate) async fn stripe(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     )
     .map_err(|e| Problem::signature_invalid("Stripe-Signature", e))?;
     let db = call.db()?;
-    let parsed = utf8(body).and_then(|text| {
-        serde_json::from_str::<StripeEvent>(text)
-            .map(|event| (text, event.read()))
-            .map_err(|e| format!("the body is not a Stripe event: {e}"))
-    });
-    accept(call, &db, STRIPE, body, signed_at, parsed).await
+    let (text, event) = inbound::read_or_keep(
+        body,
+        |text| {
+            serde_json::from_str::<StripeEvent>(text)
+                .map(|event| event.read())
+                .map_err(|e| format!("the body is not a Stripe event: {e}"))
+        },
+        || claims::payment_malformed(&db, STRIPE, body, signed_at, call.now),
+        INVALID_EVENT,
+    )
+    .await?;
+    accept(call, &db, STRIPE, text, event).await
 }
 
 pub(crate) async fn standard(call: &Call<Endpoint>) -> Result<Reply, Problem> {
@@ -73,14 +81,22 @@ pub(crate) async fn standard(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     .map_err(|e| Problem::signature_invalid("webhook-signature", e))?;
     let id = id.unwrap_or_default();
     let db = call.db()?;
-    let parsed = utf8(body).and_then(|text| {
-        serde_json::from_str::<StandardEvent>(text)
-            .map(|event| (text, event.read(&id)))
-            .map_err(|e| format!("the body is not a payment event: {e}"))
-    });
-    accept(call, &db, provider, body, signed_at, parsed).await
+    let (text, event) = inbound::read_or_keep(
+        body,
+        |text| {
+            serde_json::from_str::<StandardEvent>(text)
+                .map(|event| event.read(&id))
+                .map_err(|e| format!("the body is not a payment event: {e}"))
+        },
+        || claims::payment_malformed(&db, provider, body, signed_at, call.now),
+        INVALID_EVENT,
+    )
+    .await?;
+    accept(call, &db, provider, text, event).await
 }
 
-pub(crate) fn utf8(body: &[u8]) -> Result<&str, String> {
-    std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_owned())
-}
+/// What a payment delivery that does not read is answered (400), once kept.
+const INVALID_EVENT: Unreadable = Unreadable {
+    code: "invalid_event",
+    title: "Invalid event",
+};

@@ -11,6 +11,7 @@
 use shop_domain::fulfilment::tracking::{self, PartnerFormat};
 use shop_domain::kernel::ids::OrderId;
 use shop_edge::http::auth::{self, Audience};
+use shop_edge::http::inbound::{self, Unreadable};
 use shop_edge::http::refusals::inbound as refusals;
 use shop_edge::http::runtime::{log_error, CryptoIds};
 use shop_edge::store::claims;
@@ -156,21 +157,16 @@ async fn callback(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     )
     .map_err(|e| Problem::signature_invalid(format.signature_header(), e))?;
     let db = call.db()?;
-    let parsed = std::str::from_utf8(body)
-        .map_err(|_| "the body is not UTF-8".to_owned())
-        .and_then(|text| tracking::read(format, text).map(|update| (text, update)));
-    let (text, update) = match parsed {
-        Ok(parsed) => parsed,
-        Err(detail) => {
-            // Signed by the partner, so kept for investigation (once per distinct body).
-            claims::record(claims::logistics_malformed(&db, &partner, body, call.now)?).await?;
-            return Err(Problem::unreadable_delivery(
-                "invalid_callback",
-                "Invalid callback",
-                detail,
-            ));
-        }
-    };
+    let (text, update) = inbound::read_or_keep(
+        body,
+        |text| tracking::read(format, text),
+        || claims::logistics_malformed(&db, &partner, body, call.now),
+        Unreadable {
+            code: "invalid_callback",
+            title: "Invalid callback",
+        },
+    )
+    .await?;
     let Some(shipment) =
         store::find_shipment(&db, update.carrier.as_ref(), &update.tracking_number).await?
     else {

@@ -8,6 +8,7 @@ pub mod body;
 pub mod call;
 pub mod cors;
 pub mod idempotency;
+pub mod inbound;
 pub mod memo;
 pub mod params;
 pub mod pipeline;
