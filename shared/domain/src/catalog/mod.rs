@@ -1,6 +1,7 @@
 //! The catalog as the storefront sees it: products, variants, prices and stock status.
 
 pub mod inventory;
+pub mod management;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,185 @@
+use proptest::prelude::*;
+
+use super::*;
+
+#[test]
+fn a_title_is_trimmed_plain_text_of_1_to_200_characters() {
+    assert_eq!(
+        Title::parse("  Linen shirt ").unwrap().as_str(),
+        "Linen shirt"
+    );
+    assert_eq!(
+        Title::parse(&"é".repeat(200))
+            .unwrap()
+            .as_str()
+            .chars()
+            .count(),
+        200
+    );
+    for bad in ["", "   ", "tab\tinside", "rtl\u{202E}override"] {
+        assert_eq!(
+            Title::parse(bad).unwrap_err().code,
+            "invalid_title",
+            "{bad:?}"
+        );
+    }
+    assert!(Title::parse(&"x".repeat(201)).is_err());
+}
+
+#[test]
+fn a_handle_is_taken_as_written_only_when_it_is_one() {
+    for good in ["tee", "linen-shirt-2", "a", "9-to-5"] {
+        assert_eq!(Handle::parse(good).unwrap().as_str(), good);
+    }
+    for bad in [
+        "",
+        "Tee",
+        "linen--shirt",
+        "-tee",
+        "tee-",
+        "tee shirt",
+        "t\u{e9}e",
+        "tee_shirt",
+    ] {
+        assert_eq!(
+            Handle::parse(bad).unwrap_err().code,
+            "invalid_handle",
+            "{bad:?}"
+        );
+    }
+    assert!(Handle::parse(&"a".repeat(100)).is_ok());
+    assert!(Handle::parse(&"a".repeat(101)).is_err());
+}
+
+#[test]
+fn a_title_makes_its_handle_with_accents_and_case_folded() {
+    let derive = |title: &str| Handle::derive(title).map(|h| h.as_str().to_owned());
+    assert_eq!(
+        derive("Crème Brûlée Mug").as_deref(),
+        Some("creme-brulee-mug")
+    );
+    assert_eq!(
+        derive("T-Shirt (Organic), 100% cotton!").as_deref(),
+        Some("t-shirt-organic-100-cotton")
+    );
+    assert_eq!(
+        derive("Straße & Smørrebrød Œuvre").as_deref(),
+        Some("strasse-smorrebrod-oeuvre")
+    );
+    assert_eq!(derive("ＦＵＬＬ ｗｉｄｔｈ").as_deref(), Some("full-width"));
+    assert_eq!(derive("  --  ").as_deref(), None);
+    assert_eq!(
+        derive("茶碗").as_deref(),
+        None,
+        "no Latin letter or digit: the merchant names it"
+    );
+    // Cut at a word break, never mid-word.
+    let long = format!("{} tail", "word ".repeat(30));
+    let handle = derive(&long).unwrap();
+    assert!(
+        handle.len() <= Handle::MAX_CHARS && handle.ends_with("word"),
+        "{handle}"
+    );
+    // One word longer than a handle: its first letters.
+    assert_eq!(derive(&"x".repeat(150)).unwrap().len(), Handle::MAX_CHARS);
+}
+
+#[test]
+fn only_an_active_product_is_shown_and_statuses_read_back() {
+    for status in ProductStatus::ALL {
+        assert_eq!(ProductStatus::parse(status.as_str()).unwrap(), status);
+        assert_eq!(status.is_visible(), status == ProductStatus::Active);
+    }
+    assert_eq!(
+        ProductStatus::parse("deleted").unwrap_err().code,
+        "invalid_status"
+    );
+}
+
+#[test]
+fn tags_keep_their_first_spelling_once_and_at_most_twenty() {
+    let tags = |t: &[&str]| Tags::parse(&t.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
+    assert_eq!(
+        tags(&[" Linen", "linen", "Summer", "LINEN "])
+            .unwrap()
+            .as_slice(),
+        ["Linen", "Summer"]
+    );
+    assert_eq!(
+        tags(&[]).unwrap().as_slice(),
+        Vec::<String>::new().as_slice()
+    );
+    let issue = tags(&["ok", "  "]).unwrap_err();
+    assert_eq!(
+        (issue.path.as_str(), issue.code),
+        ("/tags/1", "invalid_tag")
+    );
+    assert!(tags(&[&"x".repeat(51)]).is_err());
+    let many: Vec<String> = (0..21).map(|i| format!("t{i}")).collect();
+    assert_eq!(Tags::parse(&many).unwrap_err().code, "too_many_tags");
+    assert!(Tags::parse(&many[..20]).is_ok());
+}
+
+#[test]
+fn a_barcode_is_a_gtin_whose_check_digit_holds() {
+    // Real barcodes: EAN-13, UPC-A (GTIN-12), EAN-8, GTIN-14.
+    for good in [
+        "4006381333931",
+        "036000291452",
+        "96385074",
+        "10614141000415",
+    ] {
+        assert_eq!(Gtin::parse(good).unwrap().as_str(), good);
+    }
+    for bad in [
+        "4006381333932",
+        "03600029145",
+        "abcdefgh",
+        "",
+        "400638133393a",
+        "123456789012345",
+    ] {
+        assert_eq!(
+            Gtin::parse(bad).unwrap_err().code,
+            "invalid_barcode",
+            "{bad:?}"
+        );
+    }
+    assert_eq!(check_digit("400638133393"), Some(1));
+    assert_eq!(check_digit("40063813339x"), None);
+}
+
+proptest! {
+    /// Whatever a title says, the handle it makes is a handle, and making one again from that
+    /// handle changes nothing.
+    #[test]
+    fn a_derived_handle_is_a_handle_and_derivation_is_idempotent(title in "\\PC{0,120}") {
+        if let Some(handle) = Handle::derive(&title) {
+            prop_assert_eq!(Handle::parse(handle.as_str()).unwrap(), handle.clone());
+            prop_assert_eq!(Handle::derive(handle.as_str()).unwrap(), handle);
+        }
+    }
+
+    /// Case and accents never change a handle.
+    #[test]
+    fn case_and_accents_do_not_change_a_handle(word in "[a-z]{1,12}( [a-z]{1,12}){0,4}") {
+        let accented: String = word
+            .chars()
+            .map(|c| match c { 'a' => 'à', 'e' => 'É', 'o' => 'ö', 'u' => 'Ü', c => c.to_ascii_uppercase() })
+            .collect();
+        prop_assert_eq!(Handle::derive(&accented), Handle::derive(&word));
+    }
+
+    /// A GTIN's computed check digit always holds; changing any one digit breaks it.
+    #[test]
+    fn a_changed_digit_breaks_the_check(body in "[0-9]{12}", at in 0usize..13, by in 1u8..10) {
+        let check = check_digit(&body).unwrap();
+        let gtin = format!("{body}{check}");
+        prop_assert!(Gtin::parse(&gtin).is_ok());
+        let mut bytes = gtin.into_bytes();
+        let d = bytes[at] - b'0';
+        bytes[at] = b'0' + (d + by) % 10;
+        let changed = String::from_utf8(bytes).unwrap();
+        prop_assert!(Gtin::parse(&changed).is_err(), "{}", changed);
+    }
+}
