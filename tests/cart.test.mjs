@@ -7,7 +7,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { adminToken, assertProblem, minor, newCart, skuWithStock, spawnApp } from "./helpers.mjs";
-import { restock } from "./fixtures.mjs";
+import { cartWith as fixtureCart, restock, shippingOptions } from "./fixtures.mjs";
 
 let app;
 before(async () => (app = await spawnApp()));
@@ -242,22 +242,9 @@ test("a change that would take the cart total out of range is refused with 422 a
   assert.equal(read.body.lines[0].quantity, 1);
 });
 
-/** A cart in `currency` of `items` (`[[sku, quantity]]`), each SKU restocked first. */
-async function cartWith(currency, items) {
-  const cart = await newCart(app, currency);
-  for (const [sku, quantity] of items) {
-    await restock(app, sku);
-    const res = await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity });
-    assert.equal(res.status, 200, res.text);
-  }
-  return cart.id;
-}
 
-const options = async (cartId, country, postal = "") => {
-  const res = await app.get(`/v1/carts/${cartId}/shipping-options?country=${country}&postal_code=${encodeURIComponent(postal)}`);
-  assert.equal(res.status, 200, res.text);
-  return res.body;
-};
+const cartWith = (currency, items) => fixtureCart(app, currency, items);
+const options = (cartId, country, postal) => shippingOptions(app, cartId, country, postal);
 const choose = (cartId, choice, headers = {}) => app.put(`/v1/carts/${cartId}/shipping`, choice, { headers });
 const amounts = (cart) => [cart.totals.shipping.amount, cart.totals.grand_total.amount];
 

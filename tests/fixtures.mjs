@@ -28,6 +28,24 @@ export async function restock(app, skus, { onHand = 100, reserved = 0, lowThresh
   }
 }
 
+/** A cart in `currency` of `items` (`[[sku, quantity]]`), each SKU restocked first: its id. */
+export async function cartWith(app, currency, items) {
+  const cart = await newCart(app, currency);
+  for (const [sku, quantity] of items) {
+    await restock(app, sku);
+    const res = await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity });
+    assert.equal(res.status, 200, res.text);
+  }
+  return cart.id;
+}
+
+/** The cart's shipping options to `country` (and `postal`), answered 200. */
+export async function shippingOptions(app, cartId, country, postal = "") {
+  const res = await app.get(`/v1/carts/${cartId}/shipping-options?country=${country}&postal_code=${encodeURIComponent(postal)}`);
+  assert.equal(res.status, 200, res.text);
+  return res.body;
+}
+
 /**
  * Check out a new cart of `items` (`[{sku, quantity}]`) as a storefront does: the checkout's
  * answer (`{order, order_token, tracking_token, payment, …}`, and `cartLines`, the ids of the

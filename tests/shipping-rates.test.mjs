@@ -5,28 +5,16 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { assertProblem, minor, newCart, spawnApp } from "./helpers.mjs";
-import { LONDON, restock } from "./fixtures.mjs";
+import { assertProblem, minor, spawnApp } from "./helpers.mjs";
+import { cartWith as fixtureCart, LONDON, shippingOptions } from "./fixtures.mjs";
 
 let app;
 before(async () => (app = await spawnApp()));
 after(async () => app?.close());
 
-async function cartWith(currency, items) {
-  const cart = await newCart(app, currency);
-  for (const [sku, quantity] of items) {
-    await restock(app, sku);
-    const res = await app.post(`/v1/carts/${cart.id}/items`, { sku, quantity });
-    assert.equal(res.status, 200, res.text);
-  }
-  return cart.id;
-}
 
-const options = async (cartId, country, postal = "") => {
-  const res = await app.get(`/v1/carts/${cartId}/shipping-options?country=${country}&postal_code=${encodeURIComponent(postal)}`);
-  assert.equal(res.status, 200, res.text);
-  return res.body;
-};
+const cartWith = (currency, items) => fixtureCart(app, currency, items);
+const options = (cartId, country, postal) => shippingOptions(app, cartId, country, postal);
 const prices = (body) => body.options.map((o) => [o.code, o.price.amount, o.free]);
 
 test("quotes by zone, weight band and currency, cheapest first, with delivery estimates", async () => {

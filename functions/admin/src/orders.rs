@@ -68,7 +68,7 @@ pub enum Action {
 /// Merchant actions on an order: cancel (stock released or restocked) and capture (a payment
 /// received outside a provider webhook, e.g. bank transfer; the reservation becomes a sale).
 pub async fn transition(call: &Call<Endpoint>, action: Action) -> Result<Reply, Problem> {
-    let id = call.path_param(0, OrderId::parse, Problem::order_not_found)?;
+    let id = call.path_param(0, OrderId::parse, refusals::order_not_found)?;
     let db = call.db()?;
     let orders = D1Orders::new(&db);
     let (verb, result) = match action {
@@ -86,6 +86,6 @@ pub async fn transition(call: &Call<Endpoint>, action: Action) -> Result<Reply, 
     let order = orders
         .get(&id)
         .await?
-        .ok_or_else(Problem::order_not_found)?;
+        .ok_or_else(refusals::order_not_found)?;
     Ok(Reply::json(200, &order)?)
 }

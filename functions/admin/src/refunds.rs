@@ -99,7 +99,7 @@ fn parse(body: RefundBody) -> Result<RefundRequest, Problem> {
 pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let key = call.require_idempotency_key()?;
     let principal = call.admin()?;
-    let order = call.path_param(0, OrderId::parse, Problem::order_not_found)?;
+    let order = call.path_param(0, OrderId::parse, refusals::order_not_found)?;
     let request = parse(call.json()?)?;
     let db = call.db()?;
     let store = D1Refunds {

@@ -82,7 +82,7 @@ fn parse(body: ShipmentBody) -> Result<ShipmentRequest, Problem> {
 }
 
 pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
-    let order = call.path_param(0, OrderId::parse, Problem::order_not_found)?;
+    let order = call.path_param(0, OrderId::parse, refusals::order_not_found)?;
     let request = parse(call.json()?)?;
     let db = call.db()?;
     let store = D1Shipments { db: &db };

@@ -24,7 +24,7 @@ enum Reader {
 /// customer's access token (their own orders only: checked against the order), or an admin
 /// token with `orders:read`; verified before anything is read.
 fn readable_order(call: &Call<Endpoint>) -> Result<(OrderId, Reader), Problem> {
-    let id = call.path_param(0, OrderId::parse, Problem::order_not_found)?;
+    let id = call.path_param(0, OrderId::parse, refusals::order_not_found)?;
     let reader = match call.require_token(Audience::Order, "order:read") {
         Ok(principal) if principal.sub == id.as_str() => Reader::OrderToken,
         Ok(_) => return Err(refusals::another_order()),
@@ -55,7 +55,7 @@ pub async fn get(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let order = D1Orders::new(&db)
         .get(&id)
         .await?
-        .ok_or_else(Problem::order_not_found)?;
+        .ok_or_else(refusals::order_not_found)?;
     check_customer(&reader, order.customer_id.as_ref())?;
     Ok(Reply::json(200, &order)?)
 }
@@ -68,11 +68,11 @@ pub async fn payment(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     if let Reader::Customer(_) = reader {
         let placed_by = order_search::customer_of(&db, &id)
             .await?
-            .ok_or_else(Problem::order_not_found)?;
+            .ok_or_else(refusals::order_not_found)?;
         check_customer(&reader, placed_by.as_ref())?;
     }
     let payment = payments::ledger(&db, &id)
         .await?
-        .ok_or_else(Problem::order_not_found)?;
+        .ok_or_else(refusals::order_not_found)?;
     Ok(Reply::json(200, &payment)?)
 }

@@ -177,11 +177,6 @@ impl Problem {
         Problem::new(404, code, "Not found", detail)
     }
 
-    /// 404 `order_not_found`, answered alike by every route that names an order.
-    pub fn order_not_found() -> Self {
-        Problem::not_found("order_not_found", "No order with this id")
-    }
-
     pub fn route_not_found() -> Self {
         Problem::not_found("route_not_found", "No route matches this path")
     }

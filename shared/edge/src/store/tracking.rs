@@ -131,7 +131,7 @@ pub async fn apply(
     let mut outbox_at = Vec::new();
     if let Some(guarded) = guarded {
         statements.push(guarded.map_err(err(context))?);
-        outbox_at.push(statements.len());
+        outbox_at.push((statements.len(), moved));
         statements.push(outbox::insert_if_changed(db, moved).map_err(err(context))?);
         // The order's move when its last parcel arrives is the state machine's `Deliver`; the
         // statement makes it only when every unit shipped (the order is `from`) and every
@@ -153,20 +153,17 @@ pub async fn apply(
             ])
             .map_err(err(context))?,
         );
-        outbox_at.push(statements.len());
+        outbox_at.push((statements.len(), delivered));
         statements.push(outbox::insert_if_changed(db, delivered).map_err(err(context))?);
     }
     match db.batch(statements).await {
         Ok(results) => {
             let mut events = Vec::new();
-            for at in outbox_at {
+            for (at, event) in outbox_at {
                 if let Some(result) = results.get(at) {
                     events.extend(
-                        outbox::written(
-                            std::slice::from_ref(result),
-                            &[moved.clone(), delivered.clone()],
-                        )
-                        .map_err(err(context))?,
+                        outbox::written(std::slice::from_ref(result), std::slice::from_ref(event))
+                            .map_err(err(context))?,
                     );
                 }
             }

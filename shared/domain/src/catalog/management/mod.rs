@@ -229,6 +229,7 @@ impl Tags {
             ));
         }
         let mut kept: Vec<String> = Vec::with_capacity(tags.len());
+        let mut seen = std::collections::HashSet::with_capacity(tags.len());
         for (i, tag) in tags.iter().enumerate() {
             let tag = tag.trim();
             let chars = tag.chars().count();
@@ -239,8 +240,7 @@ impl Tags {
                     format!("a tag is 1 to {} characters of plain text", Self::MAX_CHARS),
                 ));
             }
-            let key = tag.to_lowercase();
-            if !kept.iter().any(|k| k.to_lowercase() == key) {
+            if seen.insert(tag.to_lowercase()) {
                 kept.push(tag.to_owned());
             }
         }

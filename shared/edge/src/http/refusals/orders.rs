@@ -10,6 +10,11 @@ use shop_domain::orders::shipments::ShipmentError;
 
 use crate::http::problem::{FieldError, Problem};
 
+/// 404 `order_not_found`, answered alike by every route that names an order.
+pub fn order_not_found() -> Problem {
+    Problem::not_found("order_not_found", "No order with this id")
+}
+
 /// 409 `order_changed`: the order moved while the request acted; retrying is safe.
 pub fn order_changed(detail: &str) -> Problem {
     Problem::new(409, "order_changed", "Order changed", detail).with_header("Retry-After", "1")
@@ -77,7 +82,7 @@ pub fn too_many_units(index: usize, left: u32, verb: &str) -> Problem {
 /// The one mapping of order lifecycle errors to HTTP (`verb`: what was attempted).
 pub fn lifecycle(error: LifecycleError, verb: &str) -> Problem {
     match error {
-        LifecycleError::NotFound => Problem::order_not_found(),
+        LifecycleError::NotFound => order_not_found(),
         LifecycleError::Illegal(illegal) => Problem::new(
             409,
             "illegal_transition",
@@ -113,7 +118,7 @@ pub fn another_order() -> Problem {
 impl From<RefundError> for Problem {
     fn from(error: RefundError) -> Self {
         match error {
-            RefundError::NotFound => Problem::order_not_found(),
+            RefundError::NotFound => order_not_found(),
             RefundError::NotPaid => Problem::new(
                 409,
                 "order_not_paid",
@@ -182,7 +187,7 @@ impl From<RefundError> for Problem {
 impl From<ShipmentError> for Problem {
     fn from(error: ShipmentError) -> Self {
         match error {
-            ShipmentError::NotFound => Problem::order_not_found(),
+            ShipmentError::NotFound => order_not_found(),
             ShipmentError::Illegal(illegal) => Problem::new(
                 409,
                 "illegal_transition",
