@@ -7,7 +7,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { adminToken, assertProblem, minor, newCart, skuWithStock, spawnApp } from "./helpers.mjs";
-import { cartWith as fixtureCart, restock, shippingOptions } from "./fixtures.mjs";
+import { cartWith as fixtureCart, restock } from "./fixtures.mjs";
 
 let app;
 before(async () => (app = await spawnApp()));
@@ -244,7 +244,12 @@ test("a change that would take the cart total out of range is refused with 422 a
 
 
 const cartWith = (currency, items) => fixtureCart(app, currency, items);
-const options = (cartId, country, postal) => shippingOptions(app, cartId, country, postal);
+// Requested here, not through fixtures.shippingOptions: this tag file covers shippingOptions.
+const options = async (cartId, country, postal = "") => {
+  const res = await app.get(`/v1/carts/${cartId}/shipping-options?country=${country}&postal_code=${encodeURIComponent(postal)}`);
+  assert.equal(res.status, 200, res.text);
+  return res.body;
+};
 const choose = (cartId, choice, headers = {}) => app.put(`/v1/carts/${cartId}/shipping`, choice, { headers });
 const amounts = (cart) => [cart.totals.shipping.amount, cart.totals.grand_total.amount];
 
