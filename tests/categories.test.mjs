@@ -24,26 +24,26 @@ const under = async (id) =>
   (await app.db.prepare("SELECT descendant FROM category_paths WHERE ancestor = ?1 ORDER BY descendant").bind(id).all()).results.map((r) => r.descendant);
 
 test("a category knows every ancestor, and a move takes its whole subtree along", async () => {
-  // home > kitchen > mugs > espresso ; home > office
+  // home > kitchen > cups > espresso ; home > office
   await add("cat_home", null);
   await add("cat_kitchen", "cat_home");
-  await add("cat_mugs", "cat_kitchen");
-  await add("cat_espresso", "cat_mugs");
+  await add("cat_cups", "cat_kitchen");
+  await add("cat_espresso", "cat_cups");
   await add("cat_office", "cat_home");
-  assert.deepEqual(await ancestors("cat_espresso"), ["cat_espresso@0", "cat_mugs@1", "cat_kitchen@2", "cat_home@3"]);
-  assert.deepEqual(await under("cat_kitchen"), ["cat_espresso", "cat_kitchen", "cat_mugs"]);
+  assert.deepEqual(await ancestors("cat_espresso"), ["cat_espresso@0", "cat_cups@1", "cat_kitchen@2", "cat_home@3"]);
+  assert.deepEqual(await under("cat_kitchen"), ["cat_cups", "cat_espresso", "cat_kitchen"]);
 
-  // mugs (with espresso) moves under office.
-  await move("cat_mugs", "cat_office");
-  assert.deepEqual(await ancestors("cat_espresso"), ["cat_espresso@0", "cat_mugs@1", "cat_office@2", "cat_home@3"]);
+  // cups (with espresso) moves under office.
+  await move("cat_cups", "cat_office");
+  assert.deepEqual(await ancestors("cat_espresso"), ["cat_espresso@0", "cat_cups@1", "cat_office@2", "cat_home@3"]);
   assert.deepEqual(await under("cat_kitchen"), ["cat_kitchen"]);
-  assert.deepEqual(await under("cat_office"), ["cat_espresso", "cat_mugs", "cat_office"]);
+  assert.deepEqual(await under("cat_office"), ["cat_cups", "cat_espresso", "cat_office"]);
 
   // To the top level and back.
-  await move("cat_mugs", null);
-  assert.deepEqual(await ancestors("cat_espresso"), ["cat_espresso@0", "cat_mugs@1"]);
-  await move("cat_mugs", "cat_kitchen");
-  assert.deepEqual(await ancestors("cat_espresso"), ["cat_espresso@0", "cat_mugs@1", "cat_kitchen@2", "cat_home@3"]);
+  await move("cat_cups", null);
+  assert.deepEqual(await ancestors("cat_espresso"), ["cat_espresso@0", "cat_cups@1"]);
+  await move("cat_cups", "cat_kitchen");
+  assert.deepEqual(await ancestors("cat_espresso"), ["cat_espresso@0", "cat_cups@1", "cat_kitchen@2", "cat_home@3"]);
 });
 
 test("a move that would make a category its own ancestor is refused and changes nothing", async () => {

@@ -3,7 +3,7 @@
 
 use crate::Endpoint;
 use serde::Serialize;
-use shop_domain::cart::{CartView, Carts, Precondition};
+use shop_domain::cart::{CartView, Carts};
 use shop_domain::fulfilment::shipping::{self, Destination};
 use shop_domain::kernel::ids::{CartId, LineId};
 use shop_domain::kernel::money::Currency;
@@ -89,15 +89,4 @@ pub(crate) fn parse_currency(code: &str) -> Result<Currency, Problem> {
             ),
         )
     })
-}
-
-/// `If-Match`: absent or `*` means no condition; otherwise a list of entity tags.
-pub(crate) fn precondition(call: &Call<Endpoint>) -> Precondition {
-    match call.header("If-Match") {
-        None => Precondition::None,
-        Some(value) if value.trim() == "*" => Precondition::None,
-        Some(value) => {
-            Precondition::Matches(value.split(',').map(|t| t.trim().to_owned()).collect())
-        }
-    }
 }

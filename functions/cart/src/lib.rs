@@ -13,7 +13,7 @@ use worker::{event, Context, Env, Request, Response};
 mod answers;
 mod bodies;
 
-use answers::{cart_id, cart_reply, line_id, parse_currency, precondition, shipping_options};
+use answers::{cart_id, cart_reply, line_id, parse_currency, shipping_options};
 use bodies::{AddItem, ChooseShipping, CreateCart, SetQuantity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +148,7 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
             let quantity = Quantity::new(body.quantity)
                 .map_err(|e| refusals::quantity_problem(e.to_string()))?;
             carts
-                .add_item(&id, &precondition(&call), &sku, quantity, now)
+                .add_item(&id, &call.precondition(), &sku, quantity, now)
                 .await
         }
         Endpoint::SetQuantity => {
@@ -163,23 +163,23 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
                     ))
                 })?;
             carts
-                .set_quantity(&id, &precondition(&call), &line, quantity, now)
+                .set_quantity(&id, &call.precondition(), &line, quantity, now)
                 .await
         }
         Endpoint::RemoveLine => {
             let (id, line) = (cart_id(&call)?, line_id(&call)?);
             carts
-                .remove_line(&id, &precondition(&call), &line, now)
+                .remove_line(&id, &call.precondition(), &line, now)
                 .await
         }
         Endpoint::Clear => {
             carts
-                .clear(&cart_id(&call)?, &precondition(&call), now)
+                .clear(&cart_id(&call)?, &call.precondition(), now)
                 .await
         }
         Endpoint::Refresh => {
             carts
-                .refresh(&cart_id(&call)?, &precondition(&call), now)
+                .refresh(&cart_id(&call)?, &call.precondition(), now)
                 .await
         }
         Endpoint::ChooseShipping => {
@@ -188,12 +188,12 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
             let choice = ShippingChoice::parse(&body.country, &body.postal_code, &body.method)
                 .map_err(Problem::invalid_inputs)?;
             carts
-                .choose_shipping(&id, &precondition(&call), choice, now)
+                .choose_shipping(&id, &call.precondition(), choice, now)
                 .await
         }
         Endpoint::ClearShipping => {
             carts
-                .clear_shipping(&cart_id(&call)?, &precondition(&call), now)
+                .clear_shipping(&cart_id(&call)?, &call.precondition(), now)
                 .await
         }
         Endpoint::ShippingOptions => return Err(Problem::route_not_found()),

@@ -69,6 +69,22 @@ pub enum Payload {
     CustomerPasswordResetRequested(crate::customers::accounts::PasswordResetRequested),
     #[serde(rename = "customer.erased")]
     CustomerErased(crate::customers::accounts::CustomerErased),
+    #[serde(rename = "product.created")]
+    ProductCreated(crate::catalog::management::product::ProductChanged),
+    #[serde(rename = "product.updated")]
+    ProductUpdated(crate::catalog::management::product::ProductChanged),
+    #[serde(rename = "product.archived")]
+    ProductArchived(crate::catalog::management::product::ProductChanged),
+    #[serde(rename = "variant.created")]
+    VariantCreated(crate::catalog::management::variant::VariantChanged),
+    #[serde(rename = "variant.updated")]
+    VariantUpdated(crate::catalog::management::variant::VariantChanged),
+    #[serde(rename = "variant.archived")]
+    VariantArchived(crate::catalog::management::variant::VariantChanged),
+    #[serde(rename = "category.created")]
+    CategoryCreated(crate::catalog::management::category::CategoryChanged),
+    #[serde(rename = "category.updated")]
+    CategoryUpdated(crate::catalog::management::category::CategoryChanged),
 }
 
 impl Payload {
@@ -90,6 +106,14 @@ impl Payload {
             Payload::CustomerPasswordResetRequested(_) => EventKind::CustomerPasswordResetRequested,
             Payload::CustomerErased(_) => EventKind::CustomerErased,
             Payload::InventoryLow(_) => EventKind::InventoryLow,
+            Payload::ProductCreated(_) => EventKind::ProductCreated,
+            Payload::ProductUpdated(_) => EventKind::ProductUpdated,
+            Payload::ProductArchived(_) => EventKind::ProductArchived,
+            Payload::VariantCreated(_) => EventKind::VariantCreated,
+            Payload::VariantUpdated(_) => EventKind::VariantUpdated,
+            Payload::VariantArchived(_) => EventKind::VariantArchived,
+            Payload::CategoryCreated(_) => EventKind::CategoryCreated,
+            Payload::CategoryUpdated(_) => EventKind::CategoryUpdated,
         }
     }
 
@@ -111,6 +135,13 @@ impl Payload {
             Payload::CustomerPasswordResetRequested(p) => serde_json::to_string(p),
             Payload::CustomerErased(p) => serde_json::to_string(p),
             Payload::InventoryLow(p) => serde_json::to_string(p),
+            Payload::ProductCreated(p)
+            | Payload::ProductUpdated(p)
+            | Payload::ProductArchived(p) => serde_json::to_string(p),
+            Payload::VariantCreated(p)
+            | Payload::VariantUpdated(p)
+            | Payload::VariantArchived(p) => serde_json::to_string(p),
+            Payload::CategoryCreated(p) | Payload::CategoryUpdated(p) => serde_json::to_string(p),
         }
     }
 
@@ -144,6 +175,14 @@ impl Payload {
                 Payload::CustomerPasswordResetRequested(read(data)?)
             }
             EventKind::CustomerErased => Payload::CustomerErased(read(data)?),
+            EventKind::ProductCreated => Payload::ProductCreated(read(data)?),
+            EventKind::ProductUpdated => Payload::ProductUpdated(read(data)?),
+            EventKind::ProductArchived => Payload::ProductArchived(read(data)?),
+            EventKind::VariantCreated => Payload::VariantCreated(read(data)?),
+            EventKind::VariantUpdated => Payload::VariantUpdated(read(data)?),
+            EventKind::VariantArchived => Payload::VariantArchived(read(data)?),
+            EventKind::CategoryCreated => Payload::CategoryCreated(read(data)?),
+            EventKind::CategoryUpdated => Payload::CategoryUpdated(read(data)?),
         })
     }
 }
@@ -280,10 +319,18 @@ pub enum EventKind {
     CustomerRegistered,
     CustomerPasswordResetRequested,
     CustomerErased,
+    ProductCreated,
+    ProductUpdated,
+    ProductArchived,
+    VariantCreated,
+    VariantUpdated,
+    VariantArchived,
+    CategoryCreated,
+    CategoryUpdated,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 24] = [
         EventKind::OrderCreated,
         EventKind::OrderPaid,
         EventKind::OrderCancelled,
@@ -300,6 +347,14 @@ impl EventKind {
         EventKind::CustomerRegistered,
         EventKind::CustomerPasswordResetRequested,
         EventKind::CustomerErased,
+        EventKind::ProductCreated,
+        EventKind::ProductUpdated,
+        EventKind::ProductArchived,
+        EventKind::VariantCreated,
+        EventKind::VariantUpdated,
+        EventKind::VariantArchived,
+        EventKind::CategoryCreated,
+        EventKind::CategoryUpdated,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -320,6 +375,14 @@ impl EventKind {
             EventKind::CustomerRegistered => "customer.registered",
             EventKind::CustomerPasswordResetRequested => "customer.password_reset_requested",
             EventKind::CustomerErased => "customer.erased",
+            EventKind::ProductCreated => "product.created",
+            EventKind::ProductUpdated => "product.updated",
+            EventKind::ProductArchived => "product.archived",
+            EventKind::VariantCreated => "variant.created",
+            EventKind::VariantUpdated => "variant.updated",
+            EventKind::VariantArchived => "variant.archived",
+            EventKind::CategoryCreated => "category.created",
+            EventKind::CategoryUpdated => "category.updated",
         }
     }
 

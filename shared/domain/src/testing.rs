@@ -150,7 +150,8 @@ impl CatalogReader for InMemoryCatalog {
             .map(|p| ProductSummary {
                 id: p.id.clone(),
                 name: p.name.clone(),
-                category: p.category.clone(),
+                handle: p.id.as_str().trim_start_matches("prod_").to_owned(),
+                category: Some(p.category.clone()),
                 price_from: Currency::ALL
                     .iter()
                     .filter_map(|c| {
@@ -185,8 +186,9 @@ impl CatalogReader for InMemoryCatalog {
             .map(|p| Product {
                 id: p.id.clone(),
                 name: p.name.clone(),
+                handle: p.id.as_str().trim_start_matches("prod_").to_owned(),
                 description: String::new(),
-                category: p.category.clone(),
+                category: Some(p.category.clone()),
                 rating: crate::customers::reviews::Rating::from_totals(0, 0),
                 variants: p
                     .variants

@@ -354,14 +354,7 @@ impl fmt::Display for CartError {
 
 impl std::error::Error for CartError {}
 
-/// The `If-Match` condition of a change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Precondition {
-    /// No `If-Match` (or `*`): apply to whatever is current.
-    None,
-    /// Apply only if the cart's current entity tag is this one.
-    Matches(Vec<String>),
-}
+pub use crate::kernel::precondition::Precondition;
 
 impl Cart {
     pub fn new(id: CartId, currency: Currency, now: Timestamp, policy: &CartPolicy) -> Self {
@@ -1114,11 +1107,9 @@ impl<R: CartRepository, Z: ShippingConfig> Carts<'_, R, Z> {
                 Some(loaded) => loaded,
                 None => self.load(id, now).await?,
             };
-            if let Precondition::Matches(tags) = precondition {
-                let etag = cart.etag();
-                if !tags.iter().any(|t| t == &etag) {
-                    return Err(CartError::PreconditionFailed { current: etag });
-                }
+            let etag = cart.etag();
+            if !precondition.admits(&etag) {
+                return Err(CartError::PreconditionFailed { current: etag });
             }
             match change {
                 Change::Add {

@@ -64,8 +64,11 @@ pub struct Variant {
 pub struct Product {
     pub id: ProductId,
     pub name: String,
+    /// Its URL name (unique).
+    pub handle: String,
     pub description: String,
-    pub category: String,
+    /// The handle of its category, if it has one.
+    pub category: Option<String>,
     /// Over its visible reviews (kept with every review change).
     pub rating: crate::customers::reviews::Rating,
     pub variants: Vec<Variant>,
@@ -76,7 +79,8 @@ pub struct Product {
 pub struct ProductSummary {
     pub id: ProductId,
     pub name: String,
-    pub category: String,
+    pub handle: String,
+    pub category: Option<String>,
     pub price_from: Vec<Money>,
     pub stock: StockStatus,
 }

@@ -105,6 +105,11 @@ random_id!(ReviewId, "rev", "review");
 pub struct ProductId(String);
 
 impl ProductId {
+    /// A product id for a product made through the admin API: `prod_` and 32 hex digits.
+    pub fn mint(ids: &dyn IdSource) -> Self {
+        ProductId(format!("prod_{:032x}", ids.next_u128()))
+    }
+
     pub fn parse(text: &str) -> Result<Self, InvalidId> {
         let rest = text
             .strip_prefix("prod_")
@@ -122,6 +127,35 @@ impl ProductId {
 }
 
 text_id_conversions!(ProductId);
+
+/// A category id: `cat_` followed by 1–64 of `[a-z0-9-]` (minted: 32 hex digits; migrated
+/// categories: their old handle).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CategoryId(String);
+
+impl CategoryId {
+    pub fn mint(ids: &dyn IdSource) -> Self {
+        CategoryId(format!("cat_{:032x}", ids.next_u128()))
+    }
+
+    pub fn parse(text: &str) -> Result<Self, InvalidId> {
+        let rest = text
+            .strip_prefix("cat_")
+            .ok_or(InvalidId { kind: "category" })?;
+        if (1..=64).contains(&rest.len())
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            Ok(CategoryId(text.to_owned()))
+        } else {
+            Err(InvalidId { kind: "category" })
+        }
+    }
+}
+
+text_id_conversions!(CategoryId);
 
 /// A stock keeping unit: 1–64 of `[A-Z0-9-]`, starting with a letter or digit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -7,6 +7,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod money;
 pub mod pagination;
+pub mod precondition;
 pub mod pricing;
 pub mod standard_webhooks;
 pub mod time;

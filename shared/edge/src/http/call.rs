@@ -63,6 +63,13 @@ impl<E> Call<E> {
         self.headers.get(name).ok().flatten()
     }
 
+    /// The request's `If-Match` condition.
+    pub fn precondition(&self) -> shop_domain::kernel::precondition::Precondition {
+        shop_domain::kernel::precondition::Precondition::from_header(
+            self.header("If-Match").as_deref(),
+        )
+    }
+
     pub fn query(&self, name: &str) -> Option<&str> {
         self.query
             .iter()

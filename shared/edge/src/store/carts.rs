@@ -26,7 +26,7 @@ FROM variants v
 JOIN products p ON p.id = v.product_id
 LEFT JOIN prices pr ON pr.sku = v.sku AND pr.currency = (SELECT currency FROM carts WHERE id = ?2)
 LEFT JOIN inventory i ON i.sku = v.sku
-WHERE v.sku = ?1";
+WHERE v.sku = ?1 AND v.status = 'active' AND p.status = 'active'";
 
 pub struct D1Carts<'a> {
     pub db: &'a Db,

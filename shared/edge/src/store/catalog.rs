@@ -42,7 +42,8 @@ pub struct D1Catalog<'a> {
 struct SummaryRow {
     id: ProductId,
     name: String,
-    category: String,
+    handle: String,
+    category: Option<String>,
     prices: Vec<StoredPrice>,
     /// `[available, low_threshold]` per variant.
     stock: Vec<(i64, i64)>,
@@ -52,8 +53,9 @@ struct SummaryRow {
 struct ProductRow {
     id: ProductId,
     name: String,
+    handle: String,
     description: String,
-    category: String,
+    category: Option<String>,
     rating_count: u64,
     rating_sum: u64,
     variants: Vec<VariantRow>,
@@ -106,31 +108,39 @@ pub fn display_name(product: &str, options: &BTreeMap<String, String>) -> String
 
 const LIST_SQL: &str = "\
 SELECT json_group_array(json_object(
-  'id', p.id, 'name', p.name, 'category', p.category,
+  'id', p.id, 'name', p.name, 'handle', p.handle,
+  'category', (SELECT handle FROM categories WHERE id = p.category_id),
   'prices', json((SELECT json_group_array(json_array(currency, m)) FROM (
       SELECT pr.currency AS currency, MIN(pr.amount_minor) AS m
       FROM variants v JOIN prices pr ON pr.sku = v.sku
-      WHERE v.product_id = p.id GROUP BY pr.currency))),
+      WHERE v.product_id = p.id AND v.status = 'active' GROUP BY pr.currency))),
   'stock', json((SELECT json_group_array(json_array(COALESCE(i.available, 0), COALESCE(i.low_threshold, 0)))
-      FROM variants v LEFT JOIN inventory i ON i.sku = v.sku WHERE v.product_id = p.id))
+      FROM variants v LEFT JOIN inventory i ON i.sku = v.sku
+      WHERE v.product_id = p.id AND v.status = 'active'))
 )) AS doc
 FROM (SELECT * FROM products
-      WHERE (?1 IS NULL OR category = ?1) AND (?2 IS NULL OR id > ?2)
+      WHERE status = 'active'
+        AND (?1 IS NULL OR category_id IN (
+              SELECT cp.descendant FROM categories c JOIN category_paths cp ON cp.ancestor = c.id
+              WHERE c.handle = ?1))
+        AND (?2 IS NULL OR id > ?2)
       ORDER BY id LIMIT ?3) p";
 
 const PRODUCT_SQL: &str = "\
 SELECT json_object(
-  'id', p.id, 'name', p.name, 'description', p.description, 'category', p.category,
+  'id', p.id, 'name', p.name, 'handle', p.handle, 'description', p.description,
+  'category', (SELECT handle FROM categories WHERE id = p.category_id),
   'rating_count', p.rating_count, 'rating_sum', p.rating_sum,
   'variants', json((SELECT json_group_array(json_object(
       'sku', v.sku, 'options', json(v.options),
       'available', i.available, 'low_threshold', i.low_threshold,
       'prices', json((SELECT json_group_array(json_array(pr.currency, pr.amount_minor))
                       FROM prices pr WHERE pr.sku = v.sku))))
-    FROM (SELECT * FROM variants WHERE product_id = p.id ORDER BY position, sku) v
+    FROM (SELECT * FROM variants WHERE product_id = p.id AND status = 'active'
+          ORDER BY position, sku) v
     LEFT JOIN inventory i ON i.sku = v.sku))
 ) AS doc
-FROM products p WHERE p.id = ?1";
+FROM products p WHERE p.id = ?1 AND p.status = 'active'";
 
 const OFFER_SQL: &str = "\
 SELECT v.sku, v.product_id, p.name, v.options, pr.amount_minor, i.available, v.weight_grams
@@ -138,7 +148,7 @@ FROM variants v
 JOIN products p ON p.id = v.product_id
 LEFT JOIN prices pr ON pr.sku = v.sku AND pr.currency = ?2
 LEFT JOIN inventory i ON i.sku = v.sku
-WHERE v.sku = ?1";
+WHERE v.sku = ?1 AND v.status = 'active' AND p.status = 'active'";
 
 impl CatalogReader for D1Catalog<'_> {
     async fn list_products(
@@ -161,6 +171,7 @@ impl CatalogReader for D1Catalog<'_> {
                 stock: product_stock(&r.stock),
                 id: r.id,
                 name: r.name,
+                handle: r.handle,
                 category: r.category,
                 price_from: prices(r.prices),
             })
@@ -180,6 +191,7 @@ impl CatalogReader for D1Catalog<'_> {
         Ok(Some(Product {
             id: row.id,
             name: row.name,
+            handle: row.handle,
             description: row.description,
             category: row.category,
             rating: Rating::from_totals(row.rating_count, row.rating_sum),

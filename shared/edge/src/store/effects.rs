@@ -87,7 +87,15 @@ pub async fn apply(
         | Payload::TicketResolved(_)
         | Payload::CustomerRegistered(_)
         | Payload::CustomerPasswordResetRequested(_)
-        | Payload::CustomerErased(_) => {}
+        | Payload::CustomerErased(_)
+        | Payload::ProductCreated(_)
+        | Payload::ProductUpdated(_)
+        | Payload::ProductArchived(_)
+        | Payload::VariantCreated(_)
+        | Payload::VariantUpdated(_)
+        | Payload::VariantArchived(_)
+        | Payload::CategoryCreated(_)
+        | Payload::CategoryUpdated(_) => {}
     }
     // Outbound webhooks: created once, with the claim; sent below and by the cron.
     statements.push(webhooks::enqueue(db, event, now).map_err(err)?);

@@ -16,6 +16,7 @@ pub mod order_search;
 pub mod orders;
 pub mod outbox;
 pub mod payments;
+pub mod products;
 pub mod refunds;
 pub mod retention;
 pub mod reviews;

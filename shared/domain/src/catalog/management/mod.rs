@@ -12,6 +12,16 @@
 //! - [`Tags`]: at most [`Tags::MAX`] tags of 1 to [`Tags::MAX_CHARS`] characters, the first
 //!   spelling of each kept (tags differing only in case are one tag).
 //! - [`Gtin`]: a barcode (GTIN-8, -12, -13 or -14) whose check digit holds.
+//! - [`Description`]: plain text (never HTML: shown as text, line breaks kept), at most
+//!   [`Description::MAX_CHARS`].
+//! - [`Attributes`]: a small map of named facts (`material`, `brand`), each a short text.
+//! - [`OptionNames`]: the options a product's variants differ by (`size`, `color`), in order.
+//! - [`SeoText`]: a search-engine title or description.
+//!
+//! [`product`], [`variant`] and [`category`] decide the changes made of these words, and name
+//! their events.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use unicode_normalization::char::is_combining_mark;
@@ -314,6 +324,313 @@ impl From<Gtin> for String {
         gtin.0
     }
 }
+
+/// A product's description: plain text, trimmed, line breaks and tabs kept, no other control or
+/// direction-changing characters. It is never HTML: a page shows it as text.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Description(String);
+
+impl Description {
+    pub const MAX_CHARS: usize = 5000;
+
+    pub fn parse(text: &str) -> Result<Self, FieldIssue> {
+        let text = text.trim();
+        let plain = text
+            .split(['\n', '\t', '\r'])
+            .all(|part| !has_unsafe_characters(part));
+        if text.chars().count() > Self::MAX_CHARS || !plain {
+            return Err(FieldIssue::new(
+                "/description",
+                "invalid_description",
+                format!(
+                    "description is plain text of at most {} characters",
+                    Self::MAX_CHARS
+                ),
+            ));
+        }
+        Ok(Description(text.replace("\r\n", "\n")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Description {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        Description::parse(&text).map_err(|issue| issue.message)
+    }
+}
+
+impl From<Description> for String {
+    fn from(text: Description) -> String {
+        text.0
+    }
+}
+
+/// Is `name` a key of the catalog's small vocabularies (an attribute or option name): 1 to 30 of
+/// `a-z`, `0-9` and `_`, starting with a letter?
+fn is_key(name: &str) -> bool {
+    (1..=30).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// A short text value (an attribute's or an option's): 1 to 100 characters of plain text.
+fn is_short_text(value: &str) -> bool {
+    let chars = value.chars().count();
+    (1..=100).contains(&chars) && value.trim() == value && !has_unsafe_characters(value)
+}
+
+/// A product's attributes: at most [`Attributes::MAX`] names (`material`, `brand`: see
+/// `is_key`), each with a short text value. Searched with the product's text.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(
+    try_from = "BTreeMap<String, String>",
+    into = "BTreeMap<String, String>"
+)]
+pub struct Attributes(BTreeMap<String, String>);
+
+impl Attributes {
+    pub const MAX: usize = 20;
+
+    pub fn parse(map: BTreeMap<String, String>) -> Result<Self, FieldIssue> {
+        if map.len() > Self::MAX {
+            return Err(FieldIssue::new(
+                "/attributes",
+                "invalid_attributes",
+                format!("a product has at most {} attributes", Self::MAX),
+            ));
+        }
+        for (name, value) in &map {
+            if !is_key(name) || !is_short_text(value) {
+                return Err(FieldIssue::new(
+                    format!("/attributes/{name}"),
+                    "invalid_attribute",
+                    "an attribute's name is 1 to 30 of a-z, 0-9 and _ (starting with a letter), \
+                     its value 1 to 100 characters of plain text",
+                ));
+            }
+        }
+        Ok(Attributes(map))
+    }
+
+    pub fn as_map(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+}
+
+impl TryFrom<BTreeMap<String, String>> for Attributes {
+    type Error = String;
+    fn try_from(map: BTreeMap<String, String>) -> Result<Self, String> {
+        Attributes::parse(map).map_err(|issue| issue.message)
+    }
+}
+
+impl From<Attributes> for BTreeMap<String, String> {
+    fn from(attributes: Attributes) -> Self {
+        attributes.0
+    }
+}
+
+/// The options a product's variants differ by, in the merchant's order: at most
+/// [`OptionNames::MAX`] distinct names (see `is_key`). Each variant names one value per option.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "Vec<String>", into = "Vec<String>")]
+pub struct OptionNames(Vec<String>);
+
+impl OptionNames {
+    pub const MAX: usize = 3;
+
+    pub fn parse(names: Vec<String>) -> Result<Self, FieldIssue> {
+        let issue = || {
+            FieldIssue::new(
+                "/options",
+                "invalid_options",
+                format!(
+                    "options lists at most {} distinct names, each 1 to 30 of a-z, 0-9 and _ \
+                     starting with a letter",
+                    Self::MAX
+                ),
+            )
+        };
+        let distinct: std::collections::BTreeSet<&String> = names.iter().collect();
+        if names.len() > Self::MAX || distinct.len() != names.len() {
+            return Err(issue());
+        }
+        if names.iter().all(|n| is_key(n)) {
+            Ok(OptionNames(names))
+        } else {
+            Err(issue())
+        }
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    /// `values` as a variant of this product: exactly one short text value per option.
+    pub fn values(&self, values: BTreeMap<String, String>) -> Result<OptionValues, FieldIssue> {
+        let named = values.len() == self.0.len() && self.0.iter().all(|n| values.contains_key(n));
+        if !named {
+            return Err(FieldIssue::new(
+                "/options",
+                "options_mismatch",
+                format!(
+                    "a variant of this product names one value for each of its options: {}",
+                    if self.0.is_empty() {
+                        "it has none".to_owned()
+                    } else {
+                        self.0.join(", ")
+                    }
+                ),
+            ));
+        }
+        if let Some((name, _)) = values.iter().find(|(_, v)| !is_short_text(v)) {
+            return Err(FieldIssue::new(
+                format!("/options/{name}"),
+                "invalid_option_value",
+                "an option's value is 1 to 100 characters of plain text",
+            ));
+        }
+        Ok(OptionValues(values))
+    }
+}
+
+impl TryFrom<Vec<String>> for OptionNames {
+    type Error = String;
+    fn try_from(names: Vec<String>) -> Result<Self, String> {
+        OptionNames::parse(names).map_err(|issue| issue.message)
+    }
+}
+
+impl From<OptionNames> for Vec<String> {
+    fn from(names: OptionNames) -> Self {
+        names.0
+    }
+}
+
+/// A variant's option values, one per option of its product (made by [`OptionNames::values`];
+/// kept sorted by name, so equal combinations are equal text in the store).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OptionValues(BTreeMap<String, String>);
+
+impl OptionValues {
+    pub fn as_map(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+}
+
+/// A search-engine title (at most 120 characters) or description (at most 320): plain text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SeoText(String);
+
+impl SeoText {
+    pub const MAX_TITLE_CHARS: usize = 120;
+    pub const MAX_DESCRIPTION_CHARS: usize = 320;
+
+    pub fn title(text: &str) -> Result<Self, FieldIssue> {
+        Self::parse(text, "/seo_title", Self::MAX_TITLE_CHARS)
+    }
+
+    pub fn description(text: &str) -> Result<Self, FieldIssue> {
+        Self::parse(text, "/seo_description", Self::MAX_DESCRIPTION_CHARS)
+    }
+
+    fn parse(text: &str, path: &'static str, max: usize) -> Result<Self, FieldIssue> {
+        let text = text.trim();
+        let chars = text.chars().count();
+        if chars == 0 || chars > max || has_unsafe_characters(text) {
+            return Err(FieldIssue::new(
+                path,
+                "invalid_seo_text",
+                format!("{} is 1 to {max} characters of plain text", &path[1..]),
+            ));
+        }
+        Ok(SeoText(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The last position a variant (among its product's) or a category (among its siblings) may take.
+pub const MAX_POSITION: i64 = 10_000;
+
+/// A position as given: a whole number from 0 to [`MAX_POSITION`].
+fn position(n: i64) -> Result<u32, FieldIssue> {
+    u32::try_from(n)
+        .ok()
+        .filter(|p| i64::from(*p) <= MAX_POSITION)
+        .ok_or_else(|| {
+            FieldIssue::new(
+                "/position",
+                "invalid_position",
+                format!("position is a whole number from 0 to {MAX_POSITION}"),
+            )
+        })
+}
+
+/// A field of a change that may be set, cleared with `null`, or left out: `#[serde(default,
+/// deserialize_with = "nullable")]` on an `Option<Option<T>>` tells `null` (`Some(None)`) from
+/// absent (`None`).
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Why a catalog change is refused: by the domain before anything is written (`Invalid`,
+/// `ProductArchived`, `*NotFound` from the read), or by a guard of the database inside the
+/// change's batch (the rest), whatever ran concurrently. Nothing is written in any case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Invalid(FieldIssue),
+    ProductNotFound,
+    VariantNotFound,
+    CategoryNotFound,
+    /// The product changed since the version the request was made against: `current` is its
+    /// entity tag now (absent when the request named none and another change won the race).
+    Stale {
+        current: Option<String>,
+    },
+    /// Variants are not added to an archived product.
+    ProductArchived,
+    /// Another product has this handle.
+    HandleTaken,
+    /// A sibling category has this handle.
+    CategoryHandleTaken,
+    /// Another variant (of any product) has this SKU.
+    SkuTaken,
+    /// Another active variant of the product has these option values.
+    CombinationTaken,
+    /// No category has the id given as the product's category or the category's parent.
+    UnknownCategory {
+        pointer: &'static str,
+    },
+    /// The move would put the category under itself.
+    CategoryCycle,
+    /// The product's options cannot change while it has active variants.
+    OptionsInUse,
+}
+
+impl From<FieldIssue> for Refusal {
+    fn from(issue: FieldIssue) -> Self {
+        Refusal::Invalid(issue)
+    }
+}
+
+pub mod category;
+pub mod product;
+pub mod variant;
 
 #[cfg(test)]
 mod tests;

@@ -183,3 +183,279 @@ proptest! {
         prop_assert!(Gtin::parse(&changed).is_err(), "{}", changed);
     }
 }
+
+mod changes {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::super::category::{self, CategoryPatch, NewCategory};
+    use super::super::product::{self, NewProduct, ProductPatch, ProductRecord};
+    use super::super::variant::{self, NewVariant, VariantPatch, VariantStatus};
+    use super::super::{ProductStatus, Refusal};
+    use crate::events::{EventKind, Payload};
+    use crate::kernel::money::{Currency, Money};
+    use crate::kernel::time::Timestamp;
+    use crate::testing::SequentialIds;
+
+    const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+    const T1: Timestamp = Timestamp::from_millis(1_800_000_060_000);
+
+    fn tee(options: &[&str]) -> ProductRecord {
+        let input = NewProduct {
+            title: "Crème Tee".into(),
+            options: Some(options.iter().map(|o| (*o).to_owned()).collect()),
+            ..NewProduct::default()
+        };
+        product::create(input, &SequentialIds::default(), T0)
+            .unwrap()
+            .product
+    }
+
+    fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_new_product_is_a_draft_at_version_one_with_its_handle_derived_and_announced() {
+        let ids = SequentialIds::default();
+        let change = product::create(
+            NewProduct {
+                title: "Crème Brûlée".into(),
+                ..NewProduct::default()
+            },
+            &ids,
+            T0,
+        )
+        .unwrap();
+        assert_eq!(change.product.handle.as_str(), "creme-brulee");
+        assert_eq!(change.product.status, ProductStatus::Draft);
+        assert_eq!(change.product.version, 1);
+        assert_eq!(
+            change.product.etag(),
+            format!("\"{}.v1\"", change.product.id)
+        );
+        let Payload::ProductCreated(created) = &change.event.payload else {
+            panic!("{:?}", change.event.kind());
+        };
+        assert_eq!(
+            (&created.product_id, created.version),
+            (&change.product.id, 1)
+        );
+        let none = product::create(
+            NewProduct {
+                title: "???".into(),
+                ..NewProduct::default()
+            },
+            &ids,
+            T0,
+        );
+        assert_eq!(none.unwrap_err().code, "handle_required");
+    }
+
+    #[test]
+    fn a_revision_moves_one_version_names_archiving_and_writes_nothing_when_nothing_changes() {
+        let ids = SequentialIds::default();
+        let tee = tee(&[]);
+        let same = ProductPatch {
+            title: Some(" Crème Tee ".into()),
+            ..ProductPatch::default()
+        };
+        assert_eq!(tee.revise(same, &ids, T1).unwrap(), None);
+
+        let renamed = tee
+            .revise(
+                ProductPatch {
+                    title: Some("Cream Tee".into()),
+                    seo_title: Some(Some("Cream".into())),
+                    ..ProductPatch::default()
+                },
+                &ids,
+                T1,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(renamed.product.version, 2);
+        assert_eq!(renamed.product.updated_at, T1);
+        assert_eq!(
+            renamed.product.handle, tee.handle,
+            "the handle changes only when given"
+        );
+        assert_eq!(renamed.event.kind(), EventKind::ProductUpdated);
+
+        let cleared = renamed
+            .product
+            .revise(
+                ProductPatch {
+                    seo_title: Some(None),
+                    status: Some("archived".into()),
+                    ..ProductPatch::default()
+                },
+                &ids,
+                T1,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(cleared.product.seo_title, None);
+        assert_eq!(cleared.event.kind(), EventKind::ProductArchived);
+        assert_eq!(
+            tee.revise(
+                ProductPatch {
+                    status: Some("gone".into()),
+                    ..ProductPatch::default()
+                },
+                &ids,
+                T1
+            )
+            .unwrap_err()
+            .code,
+            "invalid_status"
+        );
+    }
+
+    #[test]
+    fn a_variant_names_one_value_per_option_and_is_not_added_to_an_archived_product() {
+        let ids = SequentialIds::default();
+        let tee = tee(&["size", "color"]);
+        let input = |options: &[(&str, &str)]| NewVariant {
+            sku: "TEE-M-BLACK".into(),
+            options: values(options),
+            prices: vec![
+                Money::parse("25", Currency::Jpy).unwrap(),
+                Money::parse("9.90", Currency::Eur).unwrap(),
+            ],
+            ..NewVariant::default()
+        };
+        let added =
+            variant::add(&tee, input(&[("size", "M"), ("color", "black")]), &ids, T1).unwrap();
+        assert_eq!(added.product_version, 2);
+        assert_eq!(
+            added
+                .variant
+                .prices
+                .iter()
+                .map(|p| p.currency())
+                .collect::<Vec<_>>(),
+            [Currency::Eur, Currency::Jpy],
+            "prices are kept in currency order"
+        );
+        assert_eq!(added.event.kind(), EventKind::VariantCreated);
+        for wrong in [&[("size", "M")][..], &[("size", "M"), ("colour", "black")]] {
+            assert_eq!(
+                variant::add(&tee, input(wrong), &ids, T1),
+                Err(Refusal::Invalid(crate::kernel::contact::FieldIssue::new(
+                    "/options",
+                    "options_mismatch",
+                    "a variant of this product names one value for each of its options: size, color",
+                )))
+            );
+        }
+        let mut archived = tee.clone();
+        archived.status = ProductStatus::Archived;
+        assert_eq!(
+            variant::add(
+                &archived,
+                input(&[("size", "M"), ("color", "black")]),
+                &ids,
+                T1
+            ),
+            Err(Refusal::ProductArchived)
+        );
+
+        let archiving = added
+            .variant
+            .revise(
+                &tee,
+                VariantPatch {
+                    status: Some("archived".into()),
+                    ..VariantPatch::default()
+                },
+                &ids,
+                T1,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(archiving.variant.status, VariantStatus::Archived);
+        assert_eq!(archiving.event.kind(), EventKind::VariantArchived);
+        assert_eq!(
+            added
+                .variant
+                .revise(&tee, VariantPatch::default(), &ids, T1)
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_category_derives_its_handle_and_is_never_its_own_parent() {
+        let ids = SequentialIds::default();
+        let made = category::create(
+            NewCategory {
+                name: "Outdoor Gear".into(),
+                ..NewCategory::default()
+            },
+            &ids,
+            T0,
+        )
+        .unwrap();
+        assert_eq!(made.category.handle.as_str(), "outdoor-gear");
+        assert_eq!(made.event.kind(), EventKind::CategoryCreated);
+        let own = CategoryPatch {
+            parent_id: Some(Some(made.category.id.to_string())),
+            ..CategoryPatch::default()
+        };
+        assert_eq!(
+            made.category.revise(own, &ids, T1).unwrap_err().code,
+            "category_cycle"
+        );
+        let root = CategoryPatch {
+            parent_id: Some(None),
+            ..CategoryPatch::default()
+        };
+        assert_eq!(made.category.revise(root, &ids, T1).unwrap(), None);
+    }
+
+    proptest! {
+        /// Whatever patches come, each revision that changes the product is exactly one version
+        /// on and one event, and one that changes nothing is neither.
+        #[test]
+        fn every_change_is_one_version_and_one_event(
+            patches in proptest::collection::vec(
+                (
+                    proptest::option::of(prop_oneof!["Tee", "Cream Tee", "Crème"]),
+                    proptest::option::of(prop_oneof!["draft", "active", "archived"]),
+                    proptest::option::of(proptest::collection::vec(prop_oneof!["a", "b", "A"], 0..3)),
+                ),
+                1..12,
+            )
+        ) {
+            let ids = SequentialIds::default();
+            let mut current = tee(&[]);
+            for (title, status, tags) in patches {
+                let patch = ProductPatch {
+                    title,
+                    status,
+                    tags,
+                    ..ProductPatch::default()
+                };
+                match current.revise(patch, &ids, T1).unwrap() {
+                    None => {}
+                    Some(change) => {
+                        prop_assert_eq!(change.product.version, current.version + 1);
+                        prop_assert_ne!(&change.product, &current);
+                        let archived = change.product.status == ProductStatus::Archived
+                            && current.status != ProductStatus::Archived;
+                        prop_assert_eq!(
+                            change.event.kind(),
+                            if archived { EventKind::ProductArchived } else { EventKind::ProductUpdated }
+                        );
+                        current = change.product;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! `Problem::from` (or a named function) and never build a 4xx of their own.
 
 pub mod cart;
+pub mod catalog;
 pub mod checkout;
 pub mod customers;
 pub mod inbound;
