@@ -117,3 +117,13 @@ WHEN EXISTS (SELECT 1 FROM order_lines WHERE sku = OLD.sku)
 BEGIN
   SELECT RAISE(ABORT, 'variant ordered');
 END;
+
+-- What is no longer on sale (an archived variant, or a product not active) is not ordered: the
+-- placement batch aborts as it does for a changed price, and the shopper is answered 409
+-- price_changed with the line's new price null ("no longer sold").
+CREATE TRIGGER order_lines_on_sale BEFORE INSERT ON order_lines
+WHEN NOT EXISTS (SELECT 1 FROM variants v JOIN products p ON p.id = v.product_id
+                 WHERE v.sku = NEW.sku AND v.status = 'active' AND p.status = 'active')
+BEGIN
+  SELECT RAISE(ABORT, 'price changed');
+END;

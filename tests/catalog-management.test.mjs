@@ -7,7 +7,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { adminToken, assertProblem, newCart, spawnApp } from "./helpers.mjs";
-import { placeOrder, restock } from "./fixtures.mjs";
+import { LONDON, cartWith, placeOrder, restock } from "./fixtures.mjs";
 
 let app, write, read;
 before(async () => {
@@ -240,6 +240,19 @@ test("archiving a variant hides it from shoppers and carts, and frees its combin
   assert.equal(res.status, 201, res.text);
   // Bringing the old one back would make two active variants with the same values.
   assertProblem(await changeVariant(p.id, `${sku}-M`, { status: "active" }), 409, "combination_taken");
+
+  // A variant archived while it sits in a cart is not sold: the checkout says it is gone.
+  const held = await cartWith(app, "EUR", [[`${sku}-L`, 1]]);
+  assert.equal((await changeVariant(p.id, `${sku}-L`, { status: "archived" })).status, 200);
+  const orders = await app.count("orders");
+  const checkout = await app.post(
+    `/v1/carts/${held}/checkout`,
+    { email: "ada@example.com", shipping_address: LONDON, shipping_method: "standard", payment_provider: "test" },
+    { headers: { "Idempotency-Key": `archived-${sku}` } },
+  );
+  const gone = assertProblem(checkout, 409, "price_changed");
+  assert.deepEqual(gone.changes.map((c) => [c.sku, c.new_unit_price]), [[`${sku}-L`, null]]);
+  assert.equal(await app.count("orders"), orders, "no order is placed");
 });
 
 test("archiving a product: product.archived, gone from the storefront, no new variants; never deleted once ordered", async () => {

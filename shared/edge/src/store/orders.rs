@@ -278,14 +278,17 @@ impl OrderStore for D1Orders<'_> {
 
 impl D1Orders<'_> {
     /// A placement batch failed: say why, from the constraint that fired.
-    /// The current price of each of `order`'s SKUs in its currency (`None`: no longer sold).
+    /// The current price of each of `order`'s SKUs in its currency (`None`: no longer sold, or
+    /// its variant or product no longer on sale).
     async fn current_prices(&self, order: &Order) -> Result<Vec<(Sku, Option<Money>)>, StoreError> {
         let context = "read current prices";
         let skus: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
         let rows: Vec<PriceRow> = sql::all(
             self.db,
             "SELECT s.value AS sku, p.amount_minor FROM json_each(?1) s \
-             LEFT JOIN prices p ON p.sku = s.value AND p.currency = ?2",
+             LEFT JOIN prices p ON p.sku = s.value AND p.currency = ?2 AND EXISTS ( \
+               SELECT 1 FROM variants v JOIN products pr ON pr.id = v.product_id \
+               WHERE v.sku = s.value AND v.status = 'active' AND pr.status = 'active')",
             &[json(&skus, context)?, order.currency.code().into()],
             context,
         )
