@@ -1,11 +1,13 @@
 // Catalog management as a merchant's tools drive it: products (create, read, change under
 // If-Match, archive), their variants (options, SKUs, barcodes, archive) and the category tree
-// (create, rename, move; cycles and sibling handles refused by the database). Every refusal is a
+// (create, rename, move; cycles and sibling handles refused by the database) and their images
+// (uploaded by their bytes into R2, served with ETag, 304 and 206). Every refusal is a
 // problem+json that changes nothing; every change writes its event; the storefront shows only
 // active products and variants.
-// operationIds: listManagedProducts, createProduct, getManagedProduct, updateProduct, addVariant, updateVariant, listCategories, createCategory, updateCategory
+// operationIds: listManagedProducts, createProduct, getManagedProduct, updateProduct, addVariant, updateVariant, uploadProductImage, getImage, listCategories, createCategory, updateCategory
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { adminToken, assertProblem, newCart, spawnApp } from "./helpers.mjs";
 import { LONDON, cartWith, placeOrder, restock } from "./fixtures.mjs";
 
@@ -33,7 +35,7 @@ const events = async (type, field, value) =>
 /** What a refused request must leave as it was. */
 async function snapshot() {
   const counts = {};
-  for (const table of ["products", "variants", "prices", "inventory", "categories", "category_paths", "outbox"]) counts[table] = await app.count(table);
+  for (const table of ["products", "variants", "prices", "inventory", "categories", "category_paths", "images", "product_images", "outbox"]) counts[table] = await app.count(table);
   const versions = (await app.db.prepare("SELECT group_concat(id || ':' || version || ':' || status || ':' || handle) AS v FROM products").first()).v;
   return { counts, versions };
 }
@@ -343,4 +345,114 @@ test("categories: a tree with handles unique among siblings, moved and renamed, 
   const tree = (await app.get("/v1/admin/categories", { headers: read })).body.data;
   const index = (id) => tree.findIndex((c) => c.id === id);
   assert.ok(index(small.id) < index(root.id) && index(root.id) < index(tents.body.id), "parents come before children");
+});
+
+// The smallest files of each accepted type whose headers say w × h (the type is read from these
+// bytes, the size from the header), each with `tail` appended so that every upload is new bytes.
+const be32 = (n) => [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
+const le = (n, bytes) => Array.from({ length: bytes }, (_, i) => (n >>> (8 * i)) & 255);
+const ascii = (s) => [...Buffer.from(s, "latin1")];
+const IMAGES = {
+  "image/png": (w, h) => [0x89, ...ascii("PNG\r\n\x1a\n"), ...be32(13), ...ascii("IHDR"), ...be32(w), ...be32(h), 8, 2, 0, 0, 0, 0, 0, 0, 0],
+  "image/gif": (w, h) => [...ascii("GIF89a"), ...le(w, 2), ...le(h, 2), 0, 0, 0, 0x3b],
+  "image/jpeg": (w, h) => [0xff, 0xd8, 0xff, 0xe0, 0, 16, ...ascii("JFIF\0"), 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xff, 0xc0, 0, 17, 8, (h >> 8) & 255, h & 255, (w >> 8) & 255, w & 255, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0xff, 0xd9],
+  "image/webp": (w, h) => [...ascii("RIFF"), ...le(22, 4), ...ascii("WEBPVP8X"), ...le(10, 4), 0, 0, 0, 0, ...le(w - 1, 3), ...le(h - 1, 3)],
+  "image/avif": (w, h) => [
+    ...be32(20), ...ascii("ftypavif"), 0, 0, 0, 0, ...ascii("avif"),
+    ...be32(48), ...ascii("meta"), 0, 0, 0, 0, ...be32(36), ...ascii("iprp"), ...be32(28), ...ascii("ipco"),
+    ...be32(20), ...ascii("ispe"), 0, 0, 0, 0, ...be32(w), ...be32(h),
+  ],
+};
+const image = (type, w, h, tail = "") => Buffer.concat([Buffer.from(IMAGES[type](w, h)), Buffer.from(tail)]);
+const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
+const upload = (id, bytes, { query = "", contentType = "application/octet-stream", headers = {} } = {}) =>
+  app.request("PUT", `/v1/admin/products/${id}/images${query}`, { body: bytes, headers: { ...write, "Content-Type": contentType, ...headers } });
+const objects = async () => (await (await app.mf.getR2Bucket("IMAGES", "shop-catalog-admin")).list()).objects.length;
+const fetchImage = (hash, headers = {}) => fetch(`${app.url}/v1/images/${hash}`, { headers });
+
+test("images: each accepted type is taken by its bytes and sized from its header, stored once per content, shown in order", async () => {
+  const p = (await create({ title: unique("Pictured Tee"), status: "active", options: ["size"] })).body;
+  const [mine, theirs] = [`PIC-${seq}-M`, `PIC-${seq}-OTHER`];
+  await addVariant(p.id, { sku: mine, options: { size: "M" }, prices: [{ amount: "10.00", currency: "EUR" }] });
+  const other = (await create({ title: unique("Other Tee"), options: ["size"] })).body;
+  await addVariant(other.id, { sku: theirs, options: { size: "M" } });
+  const before = await objects();
+  let position = 0;
+  for (const [type, [w, h]] of Object.entries({ "image/jpeg": [800, 600], "image/png": [64, 32], "image/webp": [1200, 900], "image/avif": [300, 200], "image/gif": [16, 16] })) {
+    const bytes = image(type, w, h, `${p.id}${type}`);
+    // The Content-Type is not what decides: the bytes are.
+    const res = await upload(p.id, bytes, { query: `?alt=${encodeURIComponent(`A ${type}`)}&position=${++position}` });
+    assert.equal(res.status, 201, `${type}: ${res.text}`);
+    const shown = res.body.images.find((i) => i.hash === sha256(bytes));
+    assert.deepEqual([shown.content_type, shown.width, shown.height, shown.alt, shown.url], [type, w, h, `A ${type}`, `/v1/images/${sha256(bytes)}`], type);
+  }
+  assert.equal(await objects(), before + 5);
+  assert.equal((await events("product.updated", "product_id", p.id)).length, 5, "every image is a change of its product");
+
+  // The same bytes again, for the variant this time: one more place, the same one object.
+  const again = image("image/png", 64, 32, `${p.id}image/png`);
+  let res = await upload(p.id, again, { query: `?position=0&sku=${mine}`, contentType: "image/png" });
+  assert.equal(res.status, 201, res.text);
+  assert.equal(await objects(), before + 5, "the same picture twice is one object");
+  assert.equal(res.body.images[0].sku, mine);
+  const { n } = await app.db.prepare("SELECT count(*) AS n FROM images WHERE hash = ?1").bind(sha256(again)).first();
+  assert.equal(n, 1);
+
+  // Shoppers see them in order, with their sizes.
+  const page = await app.get(`/v1/products/${p.id}`);
+  assert.deepEqual(page.body.images.map((i) => [i.width, i.height]), [[64, 32], [800, 600], [64, 32], [1200, 900], [300, 200], [16, 16]]);
+  assert.deepEqual(page.body.images[0], { url: `/v1/images/${sha256(again)}`, width: 64, height: 32, alt: "", sku: mine });
+
+  await changesNothing(async () => {
+    const stored = await objects();
+    // A program renamed to look like a picture.
+    const exe = Buffer.concat([Buffer.from("MZ\x90\x00\x03\x00\x00\x00\x04\x00", "latin1"), Buffer.from("This program cannot be run in DOS mode")]);
+    assertProblem(await upload(p.id, exe, { contentType: "image/png" }), 415, "unsupported_image_type");
+    assertProblem(await upload(p.id, Buffer.from("<svg xmlns='http://www.w3.org/2000/svg'/>"), { contentType: "image/svg+xml" }), 415, "unsupported_image_type");
+    assertProblem(await upload(p.id, image("image/png", 1, 1).subarray(0, 14)), 422, "unreadable_image");
+    let problem = assertProblem(await upload(p.id, image("image/gif", 2, 2, "x"), { query: `?sku=${theirs}` }), 422, "validation_failed");
+    assert.deepEqual([problem.errors[0].pointer, problem.errors[0].code], ["/query/sku", "unknown_variant"]);
+    problem = assertProblem(await upload(p.id, image("image/gif", 2, 2, "y"), { query: "?position=-1" }), 422, "validation_failed");
+    assert.equal(problem.errors[0].pointer, "/query/position");
+    assertProblem(await upload("prod_nope", image("image/gif", 2, 2, "z")), 404, "product_not_found");
+    assertProblem(await upload(p.id, image("image/gif", 2, 2, "w"), { headers: { "If-Match": `"${p.id}.v1"` } }), 412, "precondition_failed");
+    assertProblem(await upload(p.id, Buffer.alloc(10 * 1024 * 1024 + 1)), 413, "body_too_large");
+    assertProblem(await app.request("PUT", `/v1/admin/products/${p.id}/images`, { body: image("image/gif", 2, 2), headers: { "Content-Type": "image/gif" } }), 401, "unauthenticated");
+    assert.equal(await objects(), stored, "nothing refused reaches the bucket");
+  });
+});
+
+test("images are served from R2 with their type, a strong ETag and a year of immutable caching; 304 and 206 as asked", async () => {
+  const p = (await create({ title: unique("Served Tee"), status: "active" })).body;
+  const bytes = image("image/png", 20, 10, "served".repeat(50));
+  assert.equal((await upload(p.id, bytes)).status, 201);
+  const hash = sha256(bytes);
+  let res = await fetchImage(hash);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "image/png");
+  assert.equal(res.headers.get("etag"), `"${hash}"`);
+  assert.equal(res.headers.get("cache-control"), "public, max-age=31536000, immutable");
+  assert.ok(Buffer.from(await res.arrayBuffer()).equals(bytes), "byte for byte");
+
+  res = await fetchImage(hash, { "If-None-Match": `"${hash}"` });
+  assert.equal(res.status, 304);
+  assert.equal((await res.arrayBuffer()).byteLength, 0);
+  assert.equal(res.headers.get("etag"), `"${hash}"`);
+
+  res = await fetchImage(hash, { Range: "bytes=0-7" });
+  assert.equal(res.status, 206);
+  assert.equal(res.headers.get("content-range"), `bytes 0-7/${bytes.length}`);
+  assert.ok(Buffer.from(await res.arrayBuffer()).equals(bytes.subarray(0, 8)));
+  res = await fetchImage(hash, { Range: "bytes=-10" });
+  assert.equal(res.status, 206);
+  assert.ok(Buffer.from(await res.arrayBuffer()).equals(bytes.subarray(bytes.length - 10)));
+  res = await fetchImage(hash, { Range: `bytes=${bytes.length + 10}-` });
+  assert.equal(res.status, 416);
+  assert.equal(res.headers.get("content-range"), `bytes */${bytes.length}`);
+  // Not one range: ignored, the whole image.
+  res = await fetchImage(hash, { Range: "bytes=0-1,4-5" });
+  assert.equal(res.status, 200);
+
+  assertProblem(await app.get(`/v1/images/${"0".repeat(64)}`), 404, "image_not_found");
+  assertProblem(await app.get("/v1/images/not-a-hash"), 404, "image_not_found");
 });

@@ -145,6 +145,7 @@ export async function startBackend({ persistDir, port = 8787, host = "127.0.0.1"
       routes: (cfg.routes ?? []).map((r) => localRoute(typeof r === "string" ? r : r.pattern)),
       d1Databases: Object.fromEntries((cfg.d1_databases ?? []).map((d) => [d.binding, d.database_id])),
       kvNamespaces: Object.fromEntries((cfg.kv_namespaces ?? []).map((k) => [k.binding, k.id])),
+      r2Buckets: Object.fromEntries((cfg.r2_buckets ?? []).map((b) => [b.binding, b.bucket_name])),
       serviceBindings: Object.fromEntries((cfg.services ?? []).map((s) => [s.binding, s.service])),
       queueProducers: Object.fromEntries((queues.producers ?? []).map((q) => [q.binding, q.queue])),
       queueConsumers: Object.fromEntries(
@@ -175,6 +176,7 @@ export async function startBackend({ persistDir, port = 8787, host = "127.0.0.1"
     workers: [...workers, ...extraWorkers],
     d1Persist: path.join(persistDir, "v3", "d1"),
     kvPersist: path.join(persistDir, "v3", "kv"),
+    r2Persist: path.join(persistDir, "v3", "r2"),
     log: new Log(verbose ? LogLevel.INFO : LogLevel.WARN),
     // A placeholder Request.cf: the real one would be fetched from the network.
     cf: { country: "DE", colo: "LOCAL" },

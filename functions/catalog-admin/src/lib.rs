@@ -18,6 +18,7 @@ pub enum Endpoint {
     UpdateProduct,
     AddVariant,
     UpdateVariant,
+    UploadImage,
     ListCategories,
     CreateCategory,
     UpdateCategory,
@@ -64,6 +65,12 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         endpoint: Endpoint::UpdateVariant,
     },
     Route {
+        method: "PUT",
+        path: "/v1/admin/products/{product_id}/images",
+        access: WRITE,
+        endpoint: Endpoint::UploadImage,
+    },
+    Route {
         method: "GET",
         path: "/v1/admin/categories",
         access: READ,
@@ -96,6 +103,7 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::UpdateProduct => products::update(&call).await,
         Endpoint::AddVariant => products::add_variant(&call).await,
         Endpoint::UpdateVariant => products::update_variant(&call).await,
+        Endpoint::UploadImage => products::upload_image(&call).await,
         Endpoint::ListCategories => categories::list(&call).await,
         Endpoint::CreateCategory => categories::create(&call).await,
         Endpoint::UpdateCategory => categories::update(&call).await,

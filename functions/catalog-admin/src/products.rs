@@ -3,6 +3,7 @@
 //! batch guarded by the product's version; when another change was saved first, the request is
 //! decided again over the new version (and a request made under an `If-Match` then fails 412).
 
+use shop_domain::catalog::management::image::{self, ImageChange, Placement};
 use shop_domain::catalog::management::product::{self, NewProduct, ProductPatch};
 use shop_domain::catalog::management::variant::{self, NewVariant, VariantChange, VariantPatch};
 use shop_domain::catalog::management::{ProductStatus, Refusal};
@@ -62,6 +63,7 @@ pub async fn create(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let created = ManagedProduct {
         product: change.product,
         variants: Vec::new(),
+        images: Vec::new(),
     };
     Ok(answer(201, &created)?.header(
         "Location",
@@ -74,6 +76,7 @@ enum Decided {
     Product(product::ProductChange),
     NewVariant(VariantChange),
     Variant(VariantChange),
+    Image(ImageChange),
 }
 
 /// Decide and save one change of product `id` (see the module's note on races), and answer the
@@ -105,6 +108,7 @@ async fn change(
             Decided::Product(c) => (store::save_product(&db, c).await?, &c.event, 200),
             Decided::NewVariant(c) => (store::add_variant(&db, c, now).await?, &c.event, created),
             Decided::Variant(c) => (store::save_variant(&db, c, now).await?, &c.event, 200),
+            Decided::Image(c) => (store::add_image(&db, id, c, now).await?, &c.event, created),
         };
         match saved {
             Ok(()) => {}
@@ -122,6 +126,17 @@ async fn change(
                 current
                     .variants
                     .sort_by(|a, b| (a.position, &a.sku).cmp(&(b.position, &b.sku)));
+            }
+            Decided::Image(c) => {
+                current.product.version = c.product_version;
+                current.product.updated_at = call.now;
+                // After the images already in its place (they were added earlier).
+                let at = current
+                    .images
+                    .iter()
+                    .position(|i| i.position > c.image.position)
+                    .unwrap_or(current.images.len());
+                current.images.insert(at, c.image);
             }
         }
         return answer(status, &current);
@@ -164,6 +179,51 @@ pub async fn update_variant(call: &Call<Endpoint>) -> Result<Reply, Problem> {
             .ok_or(Refusal::VariantNotFound)?;
         let revised = variant.revise(&current.product, patch.clone(), &CryptoIds, call.now)?;
         Ok(revised.map(Decided::Variant))
+    })
+    .await
+}
+
+/// `PUT …/images`: the body is the image itself (at most 10 MiB); `alt`, `position` and `sku`
+/// (the variant it shows) come in the query. The bytes go to the bucket once the request is
+/// known to be good, before the batch (named by their hash: a batch that then loses a race
+/// leaves only an object the next upload of the same bytes reuses).
+pub async fn upload_image(call: &Call<Endpoint>) -> Result<Reply, Problem> {
+    call.only_query_params(&["alt", "position", "sku"])?;
+    let id = product_id(call)?;
+    let bytes = call.raw_body();
+    let facts = image::inspect(bytes).map_err(Refusal::from)?;
+    let placement = Placement {
+        alt: call.query("alt"),
+        position: call.query("position"),
+        sku: call.query("sku"),
+    };
+    let attach = |current: &ManagedProduct| {
+        image::attach(
+            &current.product,
+            &current.variants,
+            &facts,
+            &placement,
+            &CryptoIds,
+            call.now,
+        )
+    };
+    let db = call.db()?;
+    let current = load(&db, &id).await?;
+    // The placement's faults and a stale If-Match before anything is stored.
+    let etag = current.product.etag();
+    if !call.precondition().admits(&etag) {
+        return Err(Refusal::Stale {
+            current: Some(etag),
+        }
+        .into());
+    }
+    attach(&current)?;
+    call.images()?
+        .put(&facts, bytes)
+        .await
+        .map_err(|e| call.internal("store image", &e))?;
+    change(call, &id, 201, |current| {
+        Ok(Some(Decided::Image(attach(current)?)))
     })
     .await
 }

@@ -13,6 +13,7 @@ use shop_edge::store::catalog::D1Catalog;
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
 use worker::{event, Context, Env, Request, Response};
 
+mod images;
 mod reviews;
 
 /// The checked-in OpenAPI 3.1 document, served as is.
@@ -29,6 +30,7 @@ pub enum Endpoint {
     ReviewHelpful,
     ModerateReview,
     ModerationList,
+    GetImage,
 }
 
 const CUSTOMER: Access = Access::Bearer {
@@ -48,6 +50,12 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         path: "/v1/products/{product_id}",
         access: Access::Public,
         endpoint: Endpoint::GetProduct,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/images/{hash}",
+        access: Access::Public,
+        endpoint: Endpoint::GetImage,
     },
     Route {
         method: "GET",
@@ -110,6 +118,7 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::ReviewHelpful => reviews::helpful(&call).await,
         Endpoint::ModerateReview => reviews::moderate(&call).await,
         Endpoint::ModerationList => reviews::moderation_list(&call).await,
+        Endpoint::GetImage => images::get(&call).await,
     }
 }
 

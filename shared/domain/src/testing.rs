@@ -190,6 +190,7 @@ impl CatalogReader for InMemoryCatalog {
                 description: String::new(),
                 category: Some(p.category.clone()),
                 rating: crate::customers::reviews::Rating::from_totals(0, 0),
+                images: Vec::new(),
                 variants: p
                     .variants
                     .iter()

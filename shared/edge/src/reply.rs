@@ -16,6 +16,9 @@ pub struct Reply {
     pub content_type: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// A binary body (an image), sent instead of `body`; never stored for a replay.
+    #[serde(skip)]
+    pub bytes: Option<Vec<u8>>,
     /// What an idempotent replay answers instead of `body`, when `body` holds a secret that is
     /// shown once (never stored in a replayable record).
     #[serde(skip)]
@@ -34,8 +37,17 @@ impl Reply {
             content_type: content_type.to_owned(),
             headers: Vec::new(),
             body,
+            bytes: None,
             replay_body: None,
             completed_on_replay: false,
+        }
+    }
+
+    /// A binary reply of `content_type` (an image).
+    pub fn binary(status: u16, content_type: &str, bytes: Vec<u8>) -> Self {
+        Reply {
+            bytes: Some(bytes),
+            ..Reply::raw(status, content_type, String::new())
         }
     }
 

@@ -72,6 +72,19 @@ pub struct Product {
     /// Over its visible reviews (kept with every review change).
     pub rating: crate::customers::reviews::Rating,
     pub variants: Vec<Variant>,
+    /// In the order a page shows them.
+    pub images: Vec<ShownImage>,
+}
+
+/// An image as a shopper's page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ShownImage {
+    pub url: String,
+    pub width: u32,
+    pub height: u32,
+    pub alt: String,
+    /// The variant it shows, when it shows one.
+    pub sku: Option<Sku>,
 }
 
 /// One row of the product list: enough for a listing page, with the lowest price per currency.

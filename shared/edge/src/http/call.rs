@@ -126,6 +126,14 @@ impl<E> Call<E> {
             .map_err(|e| self.internal("D1 binding DB", &e))
     }
 
+    /// The product image bucket (`IMAGES`), or the logged 500 when the worker has none.
+    pub fn images(&self) -> Result<crate::store::images::Images, Problem> {
+        self.env
+            .bucket(crate::store::images::BUCKET)
+            .map(crate::store::images::Images::new)
+            .map_err(|e| self.internal("R2 binding IMAGES", &e))
+    }
+
     /// The signing secret for tokens, or the logged 500 when it is unusable (missing, short,
     /// or the published example outside development).
     pub fn jwt_secret(&self) -> Result<String, Problem> {

@@ -181,27 +181,6 @@ where
     } = incoming;
     let headers = Headers(req.headers().0.clone());
     let query = query_pairs(&req.inner().url());
-    let mut body_bytes = Vec::new();
-    if is_mutation(method) {
-        let declared = headers.get("Content-Length").ok().flatten();
-        if let Err(p) = body::check_declared_length(declared.as_deref(), config.body_limit) {
-            return p.into_reply(request_id);
-        }
-        match read_body(&mut req, config.body_limit).await {
-            Ok(Some(bytes)) => body_bytes = bytes,
-            Ok(None) => return body::too_large(config.body_limit).into_reply(request_id),
-            Err(e) => {
-                log_error(request_id, "reading body", &e);
-                return Problem::new(
-                    400,
-                    "unreadable_body",
-                    "Bad request",
-                    "The body could not be read",
-                )
-                .into_reply(request_id);
-            }
-        }
-    }
     let mut call = Call {
         request_id: request_id.to_owned(),
         now: now(),
@@ -215,13 +194,34 @@ where
         ctx,
         headers,
         query,
-        body: body_bytes,
+        body: Vec::new(),
     };
 
-    // Authorization comes first: nothing is read, claimed or replayed for a caller who may
-    // not call this route.
+    // Authorization comes first: no body is read, nothing claimed or replayed for a caller who
+    // may not call this route.
     if let Err(p) = access::authorize(&mut call) {
         return p.into_reply(request_id);
+    }
+    if is_mutation(method) {
+        let limit = call.config.body_limit;
+        let declared = call.headers.get("Content-Length").ok().flatten();
+        if let Err(p) = body::check_declared_length(declared.as_deref(), limit) {
+            return p.into_reply(request_id);
+        }
+        match read_body(&mut req, limit).await {
+            Ok(Some(bytes)) => call.body = bytes,
+            Ok(None) => return body::too_large(limit).into_reply(request_id),
+            Err(e) => {
+                log_error(request_id, "reading body", &e);
+                return Problem::new(
+                    400,
+                    "unreadable_body",
+                    "Bad request",
+                    "The body could not be read",
+                )
+                .into_reply(request_id);
+            }
+        }
     }
 
     let key = match call.header("Idempotency-Key") {
@@ -364,10 +364,10 @@ fn to_response(reply: Reply, request_id: &str) -> worker::Result<Response> {
     }
     headers.set("X-Request-Id", request_id)?;
     headers.set("X-Content-Type-Options", "nosniff")?;
-    let response = if reply.body.is_empty() {
-        Response::empty()?
-    } else {
-        Response::from_bytes(reply.body.into_bytes())?
+    let response = match reply.bytes {
+        Some(bytes) => Response::from_bytes(bytes)?,
+        None if reply.body.is_empty() => Response::empty()?,
+        None => Response::from_bytes(reply.body.into_bytes())?,
     };
     Ok(response.with_status(reply.status).with_headers(headers))
 }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use shop_domain::catalog::{
-    CatalogReader, Offer, PriceBook, Product, ProductQuery, ProductSummary, StockStatus, Variant,
+    CatalogReader, Offer, PriceBook, Product, ProductQuery, ProductSummary, ShownImage,
+    StockStatus, Variant,
 };
 use shop_domain::customers::reviews::Rating;
 use shop_domain::kernel::ids::{ProductId, Sku};
@@ -59,6 +60,7 @@ struct ProductRow {
     rating_count: u64,
     rating_sum: u64,
     variants: Vec<VariantRow>,
+    images: Vec<ShownImage>,
 }
 
 #[derive(Deserialize)]
@@ -138,7 +140,12 @@ SELECT json_object(
                       FROM prices pr WHERE pr.sku = v.sku))))
     FROM (SELECT * FROM variants WHERE product_id = p.id AND status = 'active'
           ORDER BY position, sku) v
-    LEFT JOIN inventory i ON i.sku = v.sku))
+    LEFT JOIN inventory i ON i.sku = v.sku)),
+  'images', json((SELECT json_group_array(json_object(
+      'url', '/v1/images/' || pi.hash, 'width', im.width, 'height', im.height, 'alt', pi.alt,
+      'sku', pi.sku))
+    FROM (SELECT * FROM product_images WHERE product_id = p.id
+          ORDER BY position, created_at, id) pi JOIN images im ON im.hash = pi.hash))
 ) AS doc
 FROM products p WHERE p.id = ?1 AND p.status = 'active'";
 
@@ -195,6 +202,7 @@ impl CatalogReader for D1Catalog<'_> {
             description: row.description,
             category: row.category,
             rating: Rating::from_totals(row.rating_count, row.rating_sum),
+            images: row.images,
             variants: row
                 .variants
                 .into_iter()

@@ -10,6 +10,7 @@ pub mod claims;
 pub mod dead_events;
 pub mod effects;
 pub mod idempotency;
+pub mod images;
 pub mod inventory;
 pub mod membership;
 pub mod order_search;

@@ -6,6 +6,7 @@
 
 use serde::Deserialize;
 use shop_domain::catalog::management::category::{CategoryChange, CategoryRecord};
+use shop_domain::catalog::management::image::{ImageChange, ProductImage};
 use shop_domain::catalog::management::product::{ProductChange, ProductRecord};
 use shop_domain::catalog::management::variant::{VariantChange, VariantRecord};
 use shop_domain::catalog::management::{ProductStatus, Refusal};
@@ -27,6 +28,8 @@ pub struct ManagedProduct {
     #[serde(flatten)]
     pub product: ProductRecord,
     pub variants: Vec<VariantRecord>,
+    /// In the order a page shows them.
+    pub images: Vec<ProductImage>,
 }
 
 /// Milliseconds as the RFC 3339 text `Timestamp` reads.
@@ -53,7 +56,11 @@ const PRODUCT_JSON: &str = concat!(
      'barcode', v.barcode, 'position', v.position, 'status', v.status, \
      'prices', json((SELECT json_group_array(json_array(pr.currency, pr.amount_minor)) \
                      FROM prices pr WHERE pr.sku = v.sku)))) \
-     FROM (SELECT * FROM variants WHERE product_id = p.id ORDER BY position, sku) v)))"
+     FROM (SELECT * FROM variants WHERE product_id = p.id ORDER BY position, sku) v)), 'images', json((SELECT json_group_array(json_object('id', pi.id, 'hash', pi.hash, \
+     'url', '/v1/images/' || pi.hash, 'content_type', im.content_type, 'width', im.width, \
+     'height', im.height, 'alt', pi.alt, 'position', pi.position, 'sku', pi.sku)) \
+     FROM (SELECT * FROM product_images WHERE product_id = p.id \
+           ORDER BY position, created_at, id) pi JOIN images im ON im.hash = pi.hash)))"
 );
 
 const CATEGORY_JSON: &str = concat!(
@@ -71,6 +78,7 @@ struct ProductDoc {
     #[serde(flatten)]
     product: ProductRecord,
     variants: Vec<VariantDoc>,
+    images: Vec<ProductImage>,
 }
 
 #[derive(Deserialize)]
@@ -90,6 +98,7 @@ impl ProductDoc {
         ManagedProduct {
             product: self.product,
             variants: self.variants.into_iter().map(VariantDoc::record).collect(),
+            images: self.images,
         }
     }
 }
@@ -328,6 +337,52 @@ pub async fn save_variant(db: &Db, change: &VariantChange, now: i64) -> Outcome<
              status = ?7 WHERE sku = ?1 AND product_id = ?2",
         )
         .bind(&variant_binds(variant, context)?)
+        .map_err(err(context))?,
+        outbox::insert(db, &change.event).map_err(err(context))?,
+    ];
+    Ok(run(db, statements, context, Refusal::ProductNotFound)
+        .await?
+        .map(drop))
+}
+
+/// Attach an image (its object already in the bucket) to its product, one version on: the
+/// image's row once per hash, its place on the product, the event.
+pub async fn add_image(
+    db: &Db,
+    product: &ProductId,
+    change: &ImageChange,
+    now: i64,
+) -> Outcome<()> {
+    let context = "add image";
+    let image = &change.image;
+    let statements = vec![
+        bump(db, product, change.product_version, now).map_err(err(context))?,
+        db.prepare(
+            "INSERT INTO images (hash, content_type, bytes, width, height, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(&[
+            image.hash.as_str().into(),
+            image.content_type.content_type().into(),
+            num(i64::try_from(change.bytes).unwrap_or(i64::MAX)),
+            num(i64::from(image.width)),
+            num(i64::from(image.height)),
+            num(now),
+        ])
+        .map_err(err(context))?,
+        db.prepare(
+            "INSERT INTO product_images (id, product_id, hash, alt, position, sku, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(&[
+            image.id.as_str().into(),
+            product.as_str().into(),
+            image.hash.as_str().into(),
+            image.alt.as_str().into(),
+            num(i64::from(image.position)),
+            opt_str(image.sku.as_ref().map(|s| s.as_str())),
+            num(now),
+        ])
         .map_err(err(context))?,
         outbox::insert(db, &change.event).map_err(err(context))?,
     ];

@@ -620,6 +620,14 @@ pub enum Refusal {
     CategoryCycle,
     /// The product's options cannot change while it has active variants.
     OptionsInUse,
+    /// An upload that is not an image a product may show.
+    Image(image::ImageRefusal),
+}
+
+impl From<image::ImageRefusal> for Refusal {
+    fn from(refusal: image::ImageRefusal) -> Self {
+        Refusal::Image(refusal)
+    }
 }
 
 impl From<FieldIssue> for Refusal {
@@ -629,6 +637,7 @@ impl From<FieldIssue> for Refusal {
 }
 
 pub mod category;
+pub mod image;
 pub mod product;
 pub mod variant;
 

@@ -459,3 +459,111 @@ mod changes {
         }
     }
 }
+
+mod images {
+    use super::super::image::{inspect, ImageHash, ImageKind, ImageRefusal, MAX_IMAGE_BYTES};
+
+    fn be32(n: u32) -> [u8; 4] {
+        n.to_be_bytes()
+    }
+
+    /// The smallest files of each accepted type whose headers say `w` × `h`.
+    fn sample(kind: ImageKind, w: u32, h: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        match kind {
+            ImageKind::Png => {
+                out.extend([0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a]);
+                out.extend(be32(13));
+                out.extend(b"IHDR");
+                out.extend(be32(w));
+                out.extend(be32(h));
+                out.extend([8, 2, 0, 0, 0, 0, 0, 0, 0]);
+            }
+            ImageKind::Gif => {
+                out.extend(b"GIF89a");
+                out.extend((w as u16).to_le_bytes());
+                out.extend((h as u16).to_le_bytes());
+                out.extend([0, 0, 0, 0x3b]);
+            }
+            ImageKind::Jpeg => {
+                out.extend([0xff, 0xd8, 0xff, 0xe0, 0, 16]);
+                out.extend(b"JFIF\0");
+                out.extend([1, 1, 0, 0, 1, 0, 1, 0, 0, 0xff, 0xc0, 0, 17, 8]);
+                out.extend((h as u16).to_be_bytes());
+                out.extend((w as u16).to_be_bytes());
+                out.extend([3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0xff, 0xd9]);
+            }
+            ImageKind::Webp => {
+                out.extend(b"RIFF");
+                out.extend(22u32.to_le_bytes());
+                out.extend(b"WEBPVP8X");
+                out.extend(10u32.to_le_bytes());
+                out.extend([0, 0, 0, 0]);
+                out.extend(&(w - 1).to_le_bytes()[..3]);
+                out.extend(&(h - 1).to_le_bytes()[..3]);
+            }
+            ImageKind::Avif => {
+                out.extend(be32(20));
+                out.extend(b"ftypavif");
+                out.extend([0, 0, 0, 0]);
+                out.extend(b"avif");
+                out.extend(be32(48));
+                out.extend(b"meta");
+                out.extend([0, 0, 0, 0]);
+                out.extend(be32(36));
+                out.extend(b"iprp");
+                out.extend(be32(28));
+                out.extend(b"ipco");
+                out.extend(be32(20));
+                out.extend(b"ispe");
+                out.extend([0, 0, 0, 0]);
+                out.extend(be32(w));
+                out.extend(be32(h));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_type_comes_from_the_bytes_and_the_size_from_the_header() {
+        for kind in [
+            ImageKind::Jpeg,
+            ImageKind::Png,
+            ImageKind::Webp,
+            ImageKind::Avif,
+            ImageKind::Gif,
+        ] {
+            let bytes = sample(kind, 640, 480);
+            let facts = inspect(&bytes).unwrap_or_else(|e| panic!("{kind:?}: {e:?}"));
+            assert_eq!(
+                (facts.kind, facts.width, facts.height),
+                (kind, 640, 480),
+                "{kind:?}"
+            );
+            assert_eq!(facts.hash, ImageHash::of(&bytes));
+            assert_eq!(facts.bytes, bytes.len() as u64);
+        }
+    }
+
+    #[test]
+    fn anything_else_is_refused_whatever_it_is_called() {
+        let exe =
+            b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00 this program".to_vec();
+        assert_eq!(inspect(&exe), Err(ImageRefusal::UnsupportedType));
+        assert_eq!(inspect(b""), Err(ImageRefusal::UnsupportedType));
+        let mut heic = sample(ImageKind::Avif, 10, 10);
+        heic[8..12].copy_from_slice(b"heic");
+        assert_eq!(inspect(&heic), Err(ImageRefusal::UnsupportedType));
+        let cut = &sample(ImageKind::Png, 10, 10)[..12];
+        assert_eq!(inspect(cut), Err(ImageRefusal::Unreadable));
+        assert_eq!(
+            inspect(&vec![0; MAX_IMAGE_BYTES + 1]),
+            Err(ImageRefusal::TooLarge)
+        );
+        assert_eq!(
+            ImageHash::parse(&"a".repeat(64)).map(|h| h.etag()),
+            Some(format!("\"{}\"", "a".repeat(64)))
+        );
+        assert_eq!(ImageHash::parse("A"), None);
+    }
+}

@@ -1,5 +1,6 @@
 //! What catalog management answers for a change it refuses (nothing was written).
 
+use shop_domain::catalog::management::image::{ImageRefusal, MAX_IMAGE_BYTES};
 use shop_domain::catalog::management::Refusal;
 
 use crate::http::problem::{FieldError, Problem};
@@ -63,6 +64,19 @@ impl From<Refusal> for Problem {
                 "Would make a cycle",
                 "A category cannot move under itself or under one of its own descendants",
             ),
+            Refusal::Image(ImageRefusal::UnsupportedType) => Problem::new(
+                415,
+                "unsupported_image_type",
+                "Unsupported image type",
+                "An image is a JPEG, PNG, WebP, AVIF or GIF, as its own bytes say (whatever its name or Content-Type)",
+            ),
+            Refusal::Image(ImageRefusal::Unreadable) => Problem::new(
+                422,
+                "unreadable_image",
+                "Unreadable image",
+                "The image's header does not give its width and height",
+            ),
+            Refusal::Image(ImageRefusal::TooLarge) => crate::http::body::too_large(MAX_IMAGE_BYTES),
             Refusal::OptionsInUse => Problem::new(
                 409,
                 "options_in_use",
@@ -87,4 +101,9 @@ pub fn product_not_found() -> Problem {
 /// 404: no category has this id.
 pub fn category_not_found() -> Problem {
     Problem::not_found("category_not_found", "No category with this id")
+}
+
+/// 404: no image has this hash.
+pub fn image_not_found() -> Problem {
+    Problem::not_found("image_not_found", "No image with this hash")
 }
