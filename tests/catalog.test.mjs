@@ -94,6 +94,15 @@ test("catalog reads are cached in the isolate for the configured time", async (t
   await cached.db.prepare("UPDATE products SET name = 'Renamed' WHERE id = 'prod_beanie'").run();
   const second = await cached.get("/v1/products/prod_beanie");
   assert.equal(second.body.name, first.body.name, "served from the isolate cache");
+  // A strong ETag of the body: a client revalidates for a bodiless 304.
+  const etag = first.headers.get("etag");
+  assert.match(etag, /^"[0-9a-f]{32}"$/);
+  assert.equal(second.headers.get("etag"), etag);
+  const revalidated = await cached.get("/v1/products/prod_beanie", { headers: { "If-None-Match": etag } });
+  assert.equal(revalidated.status, 304);
+  assert.equal(revalidated.text, "");
+  assert.equal(revalidated.headers.get("etag"), etag);
+  assert.equal((await cached.get("/v1/products/prod_beanie", { headers: { "If-None-Match": '"other"' } })).status, 200);
   // A cache hit answers exactly what a miss would: unknown parameters are still refused.
   assert.equal((await cached.get("/v1/products?limit=2")).status, 200);
   assert.equal((await cached.get("/v1/products")).status, 200);

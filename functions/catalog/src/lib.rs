@@ -125,8 +125,11 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
 /// The query parameters of `GET /v1/products`.
 const LIST_PARAMS: &[&str] = &["limit", "cursor", "category"];
 
-/// Serve catalog reads from the isolate's memory for `CATALOG_CACHE_TTL_SECONDS`; browsers and
-/// CDNs may keep them as long. That is the whole staleness bound of a catalog read. Unknown
+/// Serve catalog reads from the isolate's memory for `CATALOG_CACHE_TTL_SECONDS` (5 s); browsers
+/// and CDNs may keep them as long. That is the whole staleness bound of a catalog read: a change
+/// written at t is on every read path by t + the TTL (the isolate's copy expires, and so does
+/// any copy a client or CDN kept). Each answer has a strong `ETag` of its body, so a client
+/// revalidates with `If-None-Match` for a bodiless 304 while nothing changed. Unknown
 /// query parameters are refused before the cache is consulted, so a hit answers exactly what a
 /// miss would.
 async fn cached<'a, F, Fut>(
@@ -151,16 +154,24 @@ where
         call.route.template,
         call.route.params.join("/")
     );
+    let if_none_match = call.header("If-None-Match");
+    let answer = |reply: Reply| match reply.not_modified(if_none_match.as_deref()) {
+        Some(not_modified) => not_modified,
+        None => reply,
+    };
     if let Some(hit) = memo::get(&key, call.now) {
-        return Ok(hit);
+        return Ok(answer(hit));
     }
     let ttl = call.config.catalog_cache_ttl;
-    let reply = load(call).await?.header(
-        "Cache-Control",
-        format!("public, max-age={}", ttl.millis() / 1000),
-    );
+    let reply = load(call)
+        .await?
+        .header(
+            "Cache-Control",
+            format!("public, max-age={}", ttl.millis() / 1000),
+        )
+        .tagged();
     memo::put(&key, &reply, call.now, ttl);
-    Ok(reply)
+    Ok(answer(reply))
 }
 
 async fn list_products(call: &Call<Endpoint>) -> Result<Reply, Problem> {

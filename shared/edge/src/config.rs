@@ -221,7 +221,7 @@ impl Config {
             catalog_cache_ttl: Duration::from_secs(number(
                 &lookup,
                 "CATALOG_CACHE_TTL_SECONDS",
-                10,
+                5,
             )?),
             checkout: CheckoutSettings {
                 reservation_ttl: Duration::from_secs(number(
