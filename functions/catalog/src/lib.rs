@@ -15,6 +15,7 @@ use worker::{event, Context, Env, Request, Response};
 
 mod images;
 mod reviews;
+mod search;
 
 /// The checked-in OpenAPI 3.1 document, served as is.
 pub const OPENAPI: &str = include_str!("../../../schema/openapi.json");
@@ -31,6 +32,7 @@ pub enum Endpoint {
     ModerateReview,
     ModerationList,
     GetImage,
+    Search,
 }
 
 const CUSTOMER: Access = Access::Bearer {
@@ -50,6 +52,12 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         path: "/v1/products/{product_id}",
         access: Access::Public,
         endpoint: Endpoint::GetProduct,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/search",
+        access: Access::Public,
+        endpoint: Endpoint::Search,
     },
     Route {
         method: "GET",
@@ -119,6 +127,7 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::ModerateReview => reviews::moderate(&call).await,
         Endpoint::ModerationList => reviews::moderation_list(&call).await,
         Endpoint::GetImage => images::get(&call).await,
+        Endpoint::Search => cached(&call, search::PARAMS, search::search).await,
     }
 }
 
@@ -132,7 +141,7 @@ const LIST_PARAMS: &[&str] = &["limit", "cursor", "category"];
 /// revalidates with `If-None-Match` for a bodiless 304 while nothing changed. Unknown
 /// query parameters are refused before the cache is consulted, so a hit answers exactly what a
 /// miss would.
-async fn cached<'a, F, Fut>(
+pub(crate) async fn cached<'a, F, Fut>(
     call: &'a Call<Endpoint>,
     known: &[&str],
     load: F,
@@ -177,12 +186,7 @@ where
 async fn list_products(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let limit = call.limit()?;
     let after = call.cursor()?;
-    let category = call.parsed_query(
-        "category",
-        "invalid_category",
-        "a slug of a-z, 0-9 and -",
-        Category::parse,
-    )?;
+    let category = category_filter(call)?;
     let db = call.db()?;
     let page = D1Catalog { db: &db }
         .list_products(&ProductQuery {
@@ -192,6 +196,16 @@ async fn list_products(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         })
         .await?;
     Ok(Reply::json(200, &page)?)
+}
+
+/// `?category=`: a category's handle (its products and those of every category below it).
+pub(crate) fn category_filter(call: &Call<Endpoint>) -> Result<Option<Category>, Problem> {
+    call.parsed_query(
+        "category",
+        "invalid_category",
+        "a slug of a-z, 0-9 and -",
+        Category::parse,
+    )
 }
 
 async fn get_product(call: &Call<Endpoint>) -> Result<Reply, Problem> {

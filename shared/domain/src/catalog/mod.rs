@@ -2,6 +2,7 @@
 
 pub mod inventory;
 pub mod management;
+pub mod search;
 
 use std::collections::BTreeMap;
 

@@ -197,9 +197,13 @@ where
         body: Vec::new(),
     };
 
-    // Authorization comes first: no body is read, nothing claimed or replayed for a caller who
-    // may not call this route.
+    // Authorization comes first: nothing is claimed or replayed for a caller who may not call
+    // this route, and such a caller's body is read only as far as the default limit (so the
+    // connection stays usable for an ordinary client, and a large body is never read for one).
     if let Err(p) = access::authorize(&mut call) {
+        if is_mutation(method) {
+            let _ = read_body(&mut req, body::DEFAULT_BODY_LIMIT).await;
+        }
         return p.into_reply(request_id);
     }
     if is_mutation(method) {

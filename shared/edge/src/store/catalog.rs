@@ -21,9 +21,9 @@ use crate::store::sql::{self, changes, err, json_err, num, opt_str, Db};
 
 /// A price as stored: `[currency, minor units]`.
 #[derive(Deserialize)]
-struct StoredPrice(String, i64);
+pub(crate) struct StoredPrice(String, i64);
 
-fn prices(stored: Vec<StoredPrice>) -> Vec<Money> {
+pub(crate) fn prices(stored: Vec<StoredPrice>) -> Vec<Money> {
     let mut prices: Vec<Money> = stored
         .into_iter()
         .filter_map(|StoredPrice(code, minor)| {
@@ -84,7 +84,7 @@ pub(crate) struct OfferRow {
 }
 
 /// Best status over the variants: a product is in stock when any variant is.
-fn product_stock(stock: &[(i64, i64)]) -> StockStatus {
+pub(crate) fn product_stock(stock: &[(i64, i64)]) -> StockStatus {
     let statuses: Vec<StockStatus> = stock
         .iter()
         .map(|(a, low)| StockStatus::of(*a, *low))

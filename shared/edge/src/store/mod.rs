@@ -22,6 +22,7 @@ pub mod refunds;
 pub mod retention;
 pub mod reviews;
 pub mod rollups;
+pub mod search;
 pub mod shipments;
 pub mod shipping;
 pub mod sql;

@@ -11,11 +11,11 @@ use shop_domain::catalog::management::product::{ProductChange, ProductRecord};
 use shop_domain::catalog::management::variant::{VariantChange, VariantRecord};
 use shop_domain::catalog::management::{ProductStatus, Refusal};
 use shop_domain::kernel::ids::{CategoryId, ProductId};
-use shop_domain::kernel::money::{Currency, Money};
 use shop_domain::kernel::pagination::{Limit, Page};
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
 
+use crate::store::catalog::{prices, StoredPrice};
 use crate::store::outbox;
 use crate::store::sql::{self, changes, err, json_err, num, opt_str, Db, Stmt, Violation};
 
@@ -90,7 +90,7 @@ struct VariantDoc {
     barcode: Option<shop_domain::catalog::management::Gtin>,
     position: u32,
     status: shop_domain::catalog::management::variant::VariantStatus,
-    prices: Vec<(String, i64)>,
+    prices: Vec<StoredPrice>,
 }
 
 impl ProductDoc {
@@ -105,20 +105,11 @@ impl ProductDoc {
 
 impl VariantDoc {
     fn record(self) -> VariantRecord {
-        let mut prices: Vec<Money> = self
-            .prices
-            .into_iter()
-            .filter_map(|(code, minor)| {
-                let currency: Currency = code.parse().ok()?;
-                Money::from_minor(minor, currency).ok()
-            })
-            .collect();
-        prices.sort_by_key(Money::currency);
         VariantRecord {
             sku: self.sku,
             product_id: self.product_id,
             options: self.options,
-            prices,
+            prices: prices(self.prices),
             weight_grams: self.weight_grams,
             barcode: self.barcode,
             position: self.position,
