@@ -3,7 +3,7 @@
 // a did-you-mean when nothing does, any text safe; facets over the whole match in the same round
 // trip; filters, sorts and a cursor that holds while products are added; and only what is on
 // sale is ever found, from the moment its change commits.
-// operationIds: searchProducts
+// operationIds: searchProducts, suggestSearch
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { adminToken, assertProblem, spawnApp } from "./helpers.mjs";
@@ -116,4 +116,64 @@ test("facets count the whole match, filters narrow it, sorts and the cursor hold
   } while (res.body.has_more);
   assert.equal(new Set(walked).size, walked.length);
   assert.equal(walked.length, 7);
+});
+
+test("prices in a currency: filters, sorts and bands by each product's lowest price; options and ratings narrow and count", async () => {
+  const make = async (title, variants, rating) => {
+    const res = await app.post("/v1/admin/products", { title, status: "active", options: ["size"], category_id: "cat_caps" }, { headers: admin });
+    assert.equal(res.status, 201, res.text);
+    for (const [size, amount, currency] of variants) {
+      const sku = `NEB-${res.body.id.slice(5, 13).toUpperCase()}-${size}`;
+      const added = await app.post(`/v1/admin/products/${res.body.id}/variants`, { sku, options: { size }, prices: [{ amount, currency }] }, { headers: admin });
+      assert.equal(added.status, 201, added.text);
+    }
+    if (rating) await app.db.prepare("UPDATE products SET rating_count = ?2, rating_sum = ?3 WHERE id = ?1").bind(res.body.id, ...rating).run();
+    return res.body.id;
+  };
+  const a = await make("Nebulite Alpha", [["S", "8.00", "EUR"], ["M", "30.00", "EUR"]], [2, 9]);
+  const b = await make("Nebulite Beta", [["M", "60.00", "EUR"], ["L", "120.00", "EUR"]], [1, 3]);
+  const c = await make("Nebulite Gamma", [["S", "15.00", "USD"]]);
+
+  let res = await search("q=nebulite&currency=EUR");
+  assert.deepEqual(new Set(ids(res)), new Set([a, b]), "only what is sold in EUR");
+  assert.deepEqual(
+    res.body.facets.price_bands.map((band) => [band.min.amount, band.max?.amount ?? null, band.count]),
+    [["0.00", "10.00", 1], ["10.00", "25.00", 0], ["25.00", "50.00", 0], ["50.00", "100.00", 1], ["100.00", "250.00", 0], ["250.00", null, 0]],
+  );
+  assert.deepEqual(ids(await search("q=nebulite&currency=EUR&price_min=10")), [b]);
+  assert.deepEqual(ids(await search("q=nebulite&currency=EUR&price_max=50.00")), [a]);
+  assert.deepEqual(ids(await search("q=nebulite&currency=EUR&sort=price_asc")), [a, b]);
+  assert.deepEqual(ids(await search("q=nebulite&currency=EUR&sort=price_desc")), [b, a]);
+  assertProblem(await search("q=nebulite&sort=price_asc"), 422, "validation_failed");
+  assertProblem(await search("q=nebulite&price_min=10"), 422, "validation_failed");
+
+  res = await search("q=nebulite");
+  assert.deepEqual(res.body.facets.price_bands, [], "no currency, no bands");
+  assert.deepEqual(res.body.facets.options.map((o) => [o.name, o.value, o.count]), [["size", "M", 2], ["size", "S", 2], ["size", "L", 1]]);
+  assert.deepEqual(ids(await search("q=nebulite&option.size=L")), [b]);
+  assert.deepEqual(new Set(ids(await search("q=nebulite&option.size=S&option.size=L"))), new Set([a, b, c]), "OR within an option");
+  assert.deepEqual(ids(await search("q=nebulite&option.size=S&option.size=L&currency=USD")), [c], "AND across filters");
+  assertProblem(await search("q=nebulite&option.Size=L"), 422, "validation_failed");
+
+  assert.deepEqual(ids(await search("q=nebulite&rating_min=4")), [a]);
+  assert.deepEqual(ids(await search("q=nebulite&sort=rating")), [a, b, c], "best rated first, unrated last");
+  assertProblem(await search("q=nebulite&rating_min=6"), 422, "validation_failed");
+});
+
+test("a search box's completions: categories whose name starts with the text, then the best product titles, eight at most", async () => {
+  let res = await app.get("/v1/search/suggest?q=ho");
+  assert.equal(res.status, 200, res.text);
+  assert.ok(res.headers.get("cache-control").startsWith("public, max-age="));
+  const kinds = res.body.data.map((s) => s.kind);
+  assert.deepEqual(res.body.data[0], { kind: "category", text: "Hoodies", id: "cat_hoodies", handle: "hoodies" });
+  assert.ok(kinds.lastIndexOf("category") < kinds.indexOf("product"), "categories first");
+  assert.ok(res.body.data.filter((s) => s.kind === "product").every((s) => /\bho/i.test(s.text)));
+  assert.ok(res.body.data.length <= 8);
+  res = await app.get("/v1/search/suggest?q=t");
+  assert.equal(res.body.data.length, 8, "never more than eight");
+  assert.ok(res.body.data.filter((s) => s.kind === "category").length <= 4);
+  assert.deepEqual((await app.get(`/v1/search/suggest?q=${encodeURIComponent('"')}`)).body.data, []);
+  assert.deepEqual((await app.get("/v1/search/suggest?q=qqqzzz")).body.data, []);
+  assertProblem(await app.get("/v1/search/suggest"), 422, "validation_failed");
+  assertProblem(await app.get("/v1/search/suggest?q=ho&limit=3"), 422, "validation_failed");
 });

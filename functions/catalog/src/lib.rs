@@ -33,6 +33,7 @@ pub enum Endpoint {
     ModerationList,
     GetImage,
     Search,
+    Suggest,
 }
 
 const CUSTOMER: Access = Access::Bearer {
@@ -58,6 +59,12 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         path: "/v1/search",
         access: Access::Public,
         endpoint: Endpoint::Search,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/search/suggest",
+        access: Access::Public,
+        endpoint: Endpoint::Suggest,
     },
     Route {
         method: "GET",
@@ -128,6 +135,7 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::ModerationList => reviews::moderation_list(&call).await,
         Endpoint::GetImage => images::get(&call).await,
         Endpoint::Search => cached(&call, search::PARAMS, search::search).await,
+        Endpoint::Suggest => cached(&call, &["q"], search::suggest).await,
     }
 }
 
@@ -151,11 +159,13 @@ where
     Fut: std::future::Future<Output = Result<Reply, Problem>>,
 {
     call.only_query_params(known)?;
-    // Present parameters only, by name: `?category=` (refused) is not the same request as no
+    // Every pair as given (repeated names and their order included), each quoted so that no
+    // value can pass for another pair: `?category=` (refused) is not the same request as no
     // category at all.
-    let query = known
+    let query = call
+        .query_pairs()
         .iter()
-        .filter_map(|k| call.query(k).map(|v| format!("{k}={v}")))
+        .map(|(k, v)| format!("{k:?}={v:?}"))
         .collect::<Vec<_>>()
         .join("&");
     let key = format!(

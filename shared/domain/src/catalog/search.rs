@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::kernel::contact::{has_unsafe_characters, FieldIssue};
+use crate::kernel::money::Currency;
 
 /// Marks around a match in highlighted text, as the store asks FTS5 to write them (private-use
 /// characters, never in a title a merchant typed through the API unnoticed: they are only
@@ -139,6 +140,12 @@ pub enum SearchSort {
     Relevance,
     /// Newest product first.
     Newest,
+    /// Cheapest first, by the lowest price of the product's variants in the asked currency.
+    PriceAscending,
+    /// Dearest first.
+    PriceDescending,
+    /// Best rated first (average of visible reviews; unrated last).
+    Rating,
 }
 
 impl SearchSort {
@@ -146,9 +153,84 @@ impl SearchSort {
         match text {
             "relevance" => Some(SearchSort::Relevance),
             "newest" => Some(SearchSort::Newest),
+            "price_asc" => Some(SearchSort::PriceAscending),
+            "price_desc" => Some(SearchSort::PriceDescending),
+            "rating" => Some(SearchSort::Rating),
             _ => None,
         }
     }
+
+    /// Sorting by price needs the currency to price in.
+    pub fn needs_currency(self) -> bool {
+        matches!(
+            self,
+            SearchSort::PriceAscending | SearchSort::PriceDescending
+        )
+    }
+}
+
+/// The option filters of a search, from `option.<name>=<value>` query pairs: a product matches
+/// when one of its active variants has, for every option named, one of the values given (OR
+/// within an option, AND across options). Names are option names (`is_key`); at most 5 names and
+/// 20 values each.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct OptionFilter(std::collections::BTreeMap<String, Vec<String>>);
+
+impl OptionFilter {
+    pub fn parse<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, FieldIssue> {
+        let mut filter: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (key, value) in pairs {
+            let Some(name) = key.strip_prefix("option.") else {
+                continue;
+            };
+            let valid_name = (1..=30).contains(&name.len())
+                && name.starts_with(|c: char| c.is_ascii_lowercase())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            let chars = value.chars().count();
+            if !valid_name || chars == 0 || chars > 100 || has_unsafe_characters(value) {
+                return Err(FieldIssue::new(
+                    format!("/query/{key}"),
+                    "invalid_option_filter",
+                    "option.<name>=<value>: an option's name (a-z, 0-9, _) and one of its values",
+                ));
+            }
+            let values = filter.entry(name.to_owned()).or_default();
+            if !values.iter().any(|v| v == value) {
+                values.push(value.to_owned());
+            }
+            if filter.len() > 5 || filter.values().any(|v| v.len() > 20) {
+                return Err(FieldIssue::new(
+                    format!("/query/{key}"),
+                    "too_many_option_filters",
+                    "at most 5 options, with at most 20 values each",
+                ));
+            }
+        }
+        Ok(OptionFilter(filter))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The price bands a search counts its matches in, in minor units of `currency`: `[min, max)`,
+/// the last without a top. Round numbers of the currency's major unit (a hundred times more for
+/// JPY, whose unit is worth about a cent).
+pub fn price_bands(currency: Currency) -> Vec<(i64, Option<i64>)> {
+    let unit: i64 =
+        10_i64.pow(currency.exponent()) * if currency == Currency::Jpy { 100 } else { 1 };
+    let edges = [0, 10, 25, 50, 100, 250];
+    edges
+        .iter()
+        .enumerate()
+        .map(|(i, edge)| (edge * unit, edges.get(i + 1).map(|next| next * unit)))
+        .collect()
 }
 
 /// The closest word of `vocabulary` to `word` (at most two edits away, and closer than the
@@ -219,6 +301,46 @@ mod tests {
             ]
         );
         assert!(segments("").is_empty());
+    }
+
+    #[test]
+    fn option_filters_are_or_within_and_and_across() {
+        let filter = OptionFilter::parse([
+            ("option.size", "M"),
+            ("q", "tee"),
+            ("option.size", "L"),
+            ("option.color", "black"),
+            ("option.size", "M"),
+        ])
+        .unwrap();
+        assert_eq!(
+            serde_json::to_string(&filter).unwrap(),
+            r#"{"color":["black"],"size":["M","L"]}"#
+        );
+        for bad in [("option.Size", "M"), ("option.", "M"), ("option.size", "")] {
+            assert_eq!(
+                OptionFilter::parse([bad]).unwrap_err().code,
+                "invalid_option_filter"
+            );
+        }
+        assert!(OptionFilter::parse([("q", "x")]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn price_bands_are_round_numbers_of_the_currency() {
+        assert_eq!(
+            price_bands(Currency::Eur),
+            vec![
+                (0, Some(1000)),
+                (1000, Some(2500)),
+                (2500, Some(5000)),
+                (5000, Some(10000)),
+                (10000, Some(25000)),
+                (25000, None)
+            ]
+        );
+        assert_eq!(price_bands(Currency::Jpy)[1], (1000, Some(2500)));
+        assert_eq!(price_bands(Currency::Kwd)[1], (10000, Some(25000)));
     }
 
     #[test]

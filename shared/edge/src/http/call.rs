@@ -70,6 +70,11 @@ impl<E> Call<E> {
         )
     }
 
+    /// Every query pair, in the request's order (repeated names included).
+    pub fn query_pairs(&self) -> &[(String, String)] {
+        &self.query
+    }
+
     pub fn query(&self, name: &str) -> Option<&str> {
         self.query
             .iter()
@@ -79,12 +84,15 @@ impl<E> Call<E> {
 
     /// Reject query parameters the endpoint does not know (a typo must not silently widen a
     /// listing).
+    /// `known` names are exact, or prefixes when they end in `*` (`option.*`).
     pub fn only_query_params(&self, known: &[&str]) -> Result<(), Problem> {
-        match self
-            .query
-            .iter()
-            .find(|(k, _)| !known.contains(&k.as_str()))
-        {
+        let is_known = |k: &str| {
+            known.iter().any(|n| match n.strip_suffix('*') {
+                Some(prefix) => k.len() > prefix.len() && k.starts_with(prefix),
+                None => *n == k,
+            })
+        };
+        match self.query.iter().find(|(k, _)| !is_known(k)) {
             Some((k, _)) => Err(Problem::invalid_field(
                 &format!("/query/{k}"),
                 "unknown_parameter",

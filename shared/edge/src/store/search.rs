@@ -3,10 +3,12 @@
 //! title); when both find nothing, a suggestion from the index's vocabulary.
 
 use serde::{Deserialize, Serialize};
-use shop_domain::catalog::search::{closest, segments, SearchSort, SearchText, Segment};
+use shop_domain::catalog::search::{
+    closest, price_bands, segments, OptionFilter, SearchSort, SearchText, Segment,
+};
 use shop_domain::catalog::{Category, StockStatus};
 use shop_domain::kernel::ids::ProductId;
-use shop_domain::kernel::money::Money;
+use shop_domain::kernel::money::{Currency, Money};
 use shop_domain::kernel::pagination::{Cursor, Limit};
 use shop_domain::StoreError;
 use worker::wasm_bindgen::JsValue;
@@ -17,8 +19,18 @@ use crate::store::sql::{self, err, json_err, num, opt_str, Db};
 /// What the shopper asked for, parsed.
 pub struct SearchRequest<'a> {
     pub text: &'a SearchText,
-    pub category: Option<&'a Category>,
+    /// Any of these categories (or below them).
+    pub categories: &'a [Category],
     pub in_stock: bool,
+    /// The currency prices are read, filtered, sorted and banded in: when given, only products
+    /// sold in it are found.
+    pub currency: Option<Currency>,
+    /// Bounds of the product's lowest price in `currency`, in minor units (inclusive).
+    pub price_min: Option<i64>,
+    pub price_max: Option<i64>,
+    pub options: &'a OptionFilter,
+    /// The least average rating (1–5).
+    pub rating_min: Option<u8>,
     pub sort: SearchSort,
     pub after: Option<&'a Cursor>,
     pub limit: Limit,
@@ -47,11 +59,40 @@ pub struct CategoryCount {
 }
 
 /// Counts over the whole match (every page), with the request's filters applied.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Facets {
     pub total: u64,
     pub categories: Vec<CategoryCount>,
     pub in_stock: u64,
+    /// Products per option value (of their active variants).
+    pub options: Vec<OptionCount>,
+    /// Products per band of their lowest price, when a currency was asked for.
+    pub price_bands: Vec<PriceBand>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OptionCount {
+    pub name: String,
+    pub value: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PriceBand {
+    pub min: Money,
+    /// `None`: no top.
+    pub max: Option<Money>,
+    pub count: u64,
+}
+
+/// Facets as the statement answers them: bands as `[min, max, count]` in minor units.
+#[derive(Deserialize)]
+struct FacetsRow {
+    total: u64,
+    categories: Vec<CategoryCount>,
+    in_stock: u64,
+    options: Vec<OptionCount>,
+    price_bands: Vec<(i64, Option<i64>, u64)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -99,24 +140,40 @@ const SUBSTRINGS: Index = Index {
     snippet: "snippet(product_trigrams, 0, char(57344), char(57345), '…', 12)",
 };
 
-/// The matching, filtered products (`?1` the expression, `?2` a category handle, `?3` in stock
-/// only), materialized so FTS5 computes highlights and ranks before anything else is done.
-/// The rank is bm25 in millionths, an integer: exact to compare in a cursor.
+/// The matching, filtered products, materialized so FTS5 computes highlights and ranks before
+/// anything else is done (`?1` the expression, `?2` category handles as a JSON array, `?3` in
+/// stock only, `?7` the currency, `?8`/`?9` price bounds, `?10` the option filter, `?11` the
+/// least rating). The rank is bm25 in millionths and the rating a thousandth of a star, integers:
+/// exact to compare in a cursor. `price` is the lowest active price in `?7`.
 fn hits(index: &Index) -> String {
     format!(
         "WITH hits AS MATERIALIZED (
   SELECT p.id, p.name, p.handle, p.category_id, p.created_at,
          CAST(round({rank} * 1000000) AS INTEGER) AS rank,
+         CASE WHEN p.rating_count > 0 THEN p.rating_sum * 1000 / p.rating_count ELSE -1 END AS rating,
+         (SELECT MIN(pr.amount_minor) FROM variants v JOIN prices pr ON pr.sku = v.sku
+          WHERE v.product_id = p.id AND v.status = 'active' AND pr.currency = ?7) AS price,
          highlight({table}, 0, char(57344), char(57345)) AS title,
          {snippet} AS snippet
   FROM {table} JOIN products p ON p.rowid = {table}.rowid
   WHERE {table} MATCH ?1 AND p.status = 'active'
     AND (?2 IS NULL OR p.category_id IN (
           SELECT cp.descendant FROM categories c JOIN category_paths cp ON cp.ancestor = c.id
-          WHERE c.handle = ?2))
+          WHERE c.handle IN (SELECT value FROM json_each(?2))))
     AND (?3 = 0 OR EXISTS (
           SELECT 1 FROM variants v JOIN inventory i ON i.sku = v.sku
-          WHERE v.product_id = p.id AND v.status = 'active' AND i.available > 0)))",
+          WHERE v.product_id = p.id AND v.status = 'active' AND i.available > 0))
+    AND (?10 IS NULL OR EXISTS (
+          SELECT 1 FROM variants v WHERE v.product_id = p.id AND v.status = 'active'
+          AND NOT EXISTS (
+            SELECT 1 FROM json_each(?10) f
+            WHERE json_extract(v.options, '$.' || f.key) IS NULL
+               OR json_extract(v.options, '$.' || f.key) NOT IN (SELECT value FROM json_each(f.value)))))),
+filtered AS (
+  SELECT * FROM hits
+  WHERE (?7 IS NULL OR price IS NOT NULL)
+    AND (?8 IS NULL OR price >= ?8) AND (?9 IS NULL OR price <= ?9)
+    AND (?11 IS NULL OR rating >= ?11 * 1000))",
         rank = index.rank,
         table = index.table,
         snippet = index.snippet,
@@ -132,6 +189,21 @@ fn page_sql(index: &Index, sort: SearchSort) -> String {
             "(created_at < ?4 OR (created_at = ?4 AND id > ?5))",
             "created_at DESC, id",
         ),
+        SearchSort::PriceAscending => (
+            "price",
+            "(price > ?4 OR (price = ?4 AND id > ?5))",
+            "price, id",
+        ),
+        SearchSort::PriceDescending => (
+            "price",
+            "(price < ?4 OR (price = ?4 AND id > ?5))",
+            "price DESC, id",
+        ),
+        SearchSort::Rating => (
+            "rating",
+            "(rating < ?4 OR (rating = ?4 AND id > ?5))",
+            "rating DESC, id",
+        ),
     };
     format!(
         "{hits}
@@ -146,22 +218,33 @@ SELECT json_group_array(json_object(
   'stock', json((SELECT json_group_array(json_array(COALESCE(i.available, 0), COALESCE(i.low_threshold, 0)))
       FROM variants v LEFT JOIN inventory i ON i.sku = v.sku
       WHERE v.product_id = h.id AND v.status = 'active')))) AS doc
-FROM (SELECT * FROM hits WHERE ?4 IS NULL OR {after} ORDER BY {order} LIMIT ?6) h",
+FROM (SELECT * FROM filtered WHERE ?4 IS NULL OR {after} ORDER BY {order} LIMIT ?6) h",
         hits = hits(index),
     )
 }
 
+/// The facets of the whole filtered match (`?12` the price bands, `[min, max]` pairs).
 fn facets_sql(index: &Index) -> String {
     format!(
         "{hits}
 SELECT json_object(
-  'total', (SELECT count(*) FROM hits),
+  'total', (SELECT count(*) FROM filtered),
   'categories', json((SELECT json_group_array(json_object('handle', c.handle, 'name', c.name, 'count', g.n))
-      FROM (SELECT category_id, count(*) AS n FROM hits GROUP BY category_id) g
+      FROM (SELECT category_id, count(*) AS n FROM filtered GROUP BY category_id) g
       JOIN categories c ON c.id = g.category_id)),
-  'in_stock', (SELECT count(*) FROM hits h WHERE EXISTS (
+  'in_stock', (SELECT count(*) FROM filtered h WHERE EXISTS (
       SELECT 1 FROM variants v JOIN inventory i ON i.sku = v.sku
-      WHERE v.product_id = h.id AND v.status = 'active' AND i.available > 0))) AS doc",
+      WHERE v.product_id = h.id AND v.status = 'active' AND i.available > 0)),
+  'options', json((SELECT json_group_array(json_object('name', name, 'value', value, 'count', n))
+      FROM (SELECT o.key AS name, o.value AS value, count(DISTINCT h.id) AS n
+            FROM filtered h JOIN variants v ON v.product_id = h.id AND v.status = 'active',
+                 json_each(v.options) o
+            GROUP BY o.key, o.value ORDER BY o.key, n DESC, o.value))),
+  'price_bands', json((SELECT json_group_array(json_array(
+        json_extract(b.value, '$[0]'), json_extract(b.value, '$[1]'),
+        (SELECT count(*) FROM filtered h WHERE h.price >= json_extract(b.value, '$[0]')
+           AND (json_extract(b.value, '$[1]') IS NULL OR h.price < json_extract(b.value, '$[1]')))))
+      FROM json_each(?12) b WHERE ?7 IS NOT NULL))) AS doc",
         hits = hits(index),
     )
 }
@@ -200,24 +283,49 @@ async fn run(
         Some(after) => (after.key, after.id),
         None => (JsValue::NULL, JsValue::NULL),
     };
-    let common = [
+    let options = if request.options.is_empty() {
+        JsValue::NULL
+    } else {
+        serde_json::to_string(request.options)
+            .map_err(json_err(context))?
+            .into()
+    };
+    let categories = if request.categories.is_empty() {
+        JsValue::NULL
+    } else {
+        let handles: Vec<&str> = request.categories.iter().map(Category::as_str).collect();
+        serde_json::to_string(&handles)
+            .map_err(json_err(context))?
+            .into()
+    };
+    let bands = match request.currency {
+        Some(currency) => serde_json::to_string(&price_bands(currency))
+            .map_err(json_err(context))?
+            .into(),
+        None => JsValue::NULL,
+    };
+    let optional = |n: Option<i64>| n.map_or(JsValue::NULL, num);
+    let binds = [
         expression.into(),
-        opt_str(request.category.map(Category::as_str)),
+        categories,
         num(i64::from(request.in_stock)),
+        key,
+        id,
+        num(i64::from(request.limit.get()) + 1),
+        opt_str(request.currency.map(Currency::code)),
+        optional(request.price_min),
+        optional(request.price_max),
+        options,
+        optional(request.rating_min.map(i64::from)),
+        bands,
     ];
     let page = db
         .prepare(page_sql(index, request.sort))
-        .bind(
-            &common
-                .iter()
-                .cloned()
-                .chain([key, id, num(i64::from(request.limit.get()) + 1)])
-                .collect::<Vec<_>>(),
-        )
+        .bind(binds.get(..11).unwrap_or_default())
         .map_err(err(context))?;
     let facets = db
         .prepare(facets_sql(index))
-        .bind(&common)
+        .bind(&binds)
         .map_err(err(context))?;
     let results = db.batch(vec![page, facets]).await.map_err(err(context))?;
     let doc = |i: usize| -> Result<String, StoreError> {
@@ -233,7 +341,29 @@ async fn run(
             .unwrap_or_default())
     };
     let hits: Vec<HitRow> = serde_json::from_str(&doc(0)?).map_err(json_err(context))?;
-    let facets: Facets = serde_json::from_str(&doc(1)?).map_err(json_err(context))?;
+    let row: FacetsRow = serde_json::from_str(&doc(1)?).map_err(json_err(context))?;
+    let money = |minor: i64| {
+        request
+            .currency
+            .and_then(|currency| Money::from_minor(minor, currency).ok())
+    };
+    let facets = Facets {
+        total: row.total,
+        categories: row.categories,
+        in_stock: row.in_stock,
+        options: row.options,
+        price_bands: row
+            .price_bands
+            .into_iter()
+            .filter_map(|(min, max, count)| {
+                Some(PriceBand {
+                    min: money(min)?,
+                    max: max.and_then(money),
+                    count,
+                })
+            })
+            .collect(),
+    };
     Ok((hits, facets))
 }
 
@@ -340,4 +470,86 @@ async fn did_you_mean(db: &Db, text: &SearchText) -> Result<Option<String>, Stor
         })
         .collect();
     Ok(changed.then(|| suggestion.join(" ")))
+}
+
+/// One completion for a search box: a product (its title) or a category (its name).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Suggestion {
+    /// `product` or `category`.
+    pub kind: String,
+    pub text: String,
+    /// The product's id, or the category's handle.
+    pub id: String,
+    pub handle: String,
+}
+
+/// At most this many completions.
+pub const SUGGESTIONS: usize = 8;
+
+/// Completions of what is being typed: categories whose name starts with it, then the best
+/// matching products' titles, at most [`SUGGESTIONS`] in all, in one round trip.
+pub async fn suggest(
+    db: &Db,
+    text: &SearchText,
+    typed: &str,
+) -> Result<Vec<Suggestion>, StoreError> {
+    let context = "suggest";
+    let Some(words) = text.words() else {
+        return Ok(Vec::new());
+    };
+    // A prefix compared as text (D1 limits LIKE patterns to 50 bytes, and nothing needs escaping).
+    let prefix = typed.trim().to_lowercase();
+    let limit = num(SUGGESTIONS as i64);
+    let categories = db
+        .prepare(
+            "SELECT json_group_array(json_object('kind', 'category', 'text', name, 'id', id, \
+             'handle', handle)) AS doc FROM (SELECT * FROM categories \
+             WHERE substr(lower(name), 1, length(?1)) = ?1 ORDER BY length(name), name LIMIT ?2)",
+        )
+        .bind(&[prefix.into(), limit.clone()])
+        .map_err(err(context))?;
+    let products = db
+        .prepare(
+            "SELECT json_group_array(json_object('kind', 'product', 'text', name, 'id', id, \
+             'handle', handle)) AS doc FROM (SELECT p.id, p.name, p.handle FROM product_search \
+             JOIN products p ON p.rowid = product_search.rowid \
+             WHERE product_search MATCH ?1 AND p.status = 'active' \
+             ORDER BY bm25(product_search, 10.0, 3.0, 2.0, 1.0), p.id LIMIT ?2)",
+        )
+        .bind(&[words.into(), limit])
+        .map_err(err(context))?;
+    let results = db
+        .batch(vec![categories, products])
+        .await
+        .map_err(err(context))?;
+    let mut out: Vec<Suggestion> = Vec::new();
+    for result in &results {
+        let rows: Vec<Doc> = result.results().map_err(err(context))?;
+        let doc = rows
+            .into_iter()
+            .next()
+            .and_then(|r| r.doc)
+            .unwrap_or_default();
+        let found: Vec<Suggestion> = serde_json::from_str(&doc).map_err(json_err(context))?;
+        out.extend(found);
+    }
+    // Categories first, but never more than half.
+    let categories = out
+        .iter()
+        .filter(|s| s.kind == "category")
+        .count()
+        .min(SUGGESTIONS / 2);
+    let mut kept: Vec<Suggestion> = Vec::with_capacity(SUGGESTIONS);
+    kept.extend(
+        out.iter()
+            .filter(|s| s.kind == "category")
+            .take(categories)
+            .cloned(),
+    );
+    kept.extend(
+        out.into_iter()
+            .filter(|s| s.kind == "product")
+            .take(SUGGESTIONS - categories),
+    );
+    Ok(kept)
 }
