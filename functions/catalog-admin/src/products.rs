@@ -209,7 +209,9 @@ pub async fn upload_image(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     };
     let db = call.db()?;
     let current = load(&db, &id).await?;
-    // The placement's faults and a stale If-Match before anything is stored.
+    // The placement's faults (a bad request is 422 whatever its If-Match), then a stale
+    // If-Match, before anything is stored.
+    attach(&current)?;
     let etag = current.product.etag();
     if !call.precondition().admits(&etag) {
         return Err(Refusal::Stale {
@@ -217,7 +219,6 @@ pub async fn upload_image(call: &Call<Endpoint>) -> Result<Reply, Problem> {
         }
         .into());
     }
-    attach(&current)?;
     call.images()?
         .put(&facts, bytes)
         .await
