@@ -141,7 +141,8 @@ const SUBSTRINGS: Index = Index {
 };
 
 /// The matching, filtered products, materialized so FTS5 computes highlights and ranks before
-/// anything else is done (`?1` the expression, `?2` category handles as a JSON array, `?3` in
+/// anything else is done, the FTS5 table the outer loop (`CROSS JOIN`: otherwise SQLite may
+/// walk `products` by status and run the match once per product, 70 times slower at 10,000) (`?1` the expression, `?2` category handles as a JSON array, `?3` in
 /// stock only, `?7` the currency, `?8`/`?9` price bounds, `?10` the option filter, `?11` the
 /// least rating). The rank is bm25 in millionths and the rating a thousandth of a star, integers:
 /// exact to compare in a cursor. `price` is the lowest active price in `?7`.
@@ -155,7 +156,7 @@ fn hits(index: &Index) -> String {
           WHERE v.product_id = p.id AND v.status = 'active' AND pr.currency = ?7) AS price,
          highlight({table}, 0, char(57344), char(57345)) AS title,
          {snippet} AS snippet
-  FROM {table} JOIN products p ON p.rowid = {table}.rowid
+  FROM {table} CROSS JOIN products p ON p.rowid = {table}.rowid
   WHERE {table} MATCH ?1 AND p.status = 'active'
     AND (?2 IS NULL OR p.category_id IN (
           SELECT cp.descendant FROM categories c JOIN category_paths cp ON cp.ancestor = c.id
@@ -512,7 +513,7 @@ pub async fn suggest(
         .prepare(
             "SELECT json_group_array(json_object('kind', 'product', 'text', name, 'id', id, \
              'handle', handle)) AS doc FROM (SELECT p.id, p.name, p.handle FROM product_search \
-             JOIN products p ON p.rowid = product_search.rowid \
+             CROSS JOIN products p ON p.rowid = product_search.rowid \
              WHERE product_search MATCH ?1 AND p.status = 'active' \
              ORDER BY bm25(product_search, 10.0, 3.0, 2.0, 1.0), p.id LIMIT ?2)",
         )
