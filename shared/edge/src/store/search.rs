@@ -140,8 +140,8 @@ const SUBSTRINGS: Index = Index {
     snippet: "snippet(product_trigrams, 0, char(57344), char(57345), '…', 12)",
 };
 
-/// The matching, filtered products, materialized so FTS5 computes highlights and ranks before
-/// anything else is done, the FTS5 table the outer loop (`CROSS JOIN`: otherwise SQLite may
+/// The matching, filtered products, materialized so FTS5 ranks each once before anything else
+/// is done, the FTS5 table the outer loop (`CROSS JOIN`: otherwise SQLite may
 /// walk `products` by status and run the match once per product, 70 times slower at 10,000) (`?1` the expression, `?2` category handles as a JSON array, `?3` in
 /// stock only, `?7` the currency, `?8`/`?9` price bounds, `?10` the option filter, `?11` the
 /// least rating). The rank is bm25 in millionths and the rating a thousandth of a star, integers:
@@ -149,13 +149,12 @@ const SUBSTRINGS: Index = Index {
 fn hits(index: &Index) -> String {
     format!(
         "WITH hits AS MATERIALIZED (
-  SELECT p.id, p.name, p.handle, p.category_id, p.created_at,
+  SELECT p.id, p.rowid AS prowid, p.name, p.handle, p.category_id, p.created_at,
          CAST(round({rank} * 1000000) AS INTEGER) AS rank,
          CASE WHEN p.rating_count > 0 THEN p.rating_sum * 1000 / p.rating_count ELSE -1 END AS rating,
-         (SELECT MIN(pr.amount_minor) FROM variants v JOIN prices pr ON pr.sku = v.sku
-          WHERE v.product_id = p.id AND v.status = 'active' AND pr.currency = ?7) AS price,
-         highlight({table}, 0, char(57344), char(57345)) AS title,
-         {snippet} AS snippet
+         CASE WHEN ?7 IS NULL THEN NULL ELSE (
+           SELECT MIN(pr.amount_minor) FROM variants v JOIN prices pr ON pr.sku = v.sku
+           WHERE v.product_id = p.id AND v.status = 'active' AND pr.currency = ?7) END AS price
   FROM {table} CROSS JOIN products p ON p.rowid = {table}.rowid
   WHERE {table} MATCH ?1 AND p.status = 'active'
     AND (?2 IS NULL OR p.category_id IN (
@@ -177,7 +176,6 @@ filtered AS (
     AND (?11 IS NULL OR rating >= ?11 * 1000))",
         rank = index.rank,
         table = index.table,
-        snippet = index.snippet,
     )
 }
 
@@ -206,12 +204,18 @@ fn page_sql(index: &Index, sort: SearchSort) -> String {
             "rating DESC, id",
         ),
     };
+    // Highlights and snippets are made for the page's rows only: a second, rowid-bound match.
     format!(
-        "{hits}
+        "{hits},
+page AS (SELECT * FROM filtered WHERE ?4 IS NULL OR {after} ORDER BY {order} LIMIT ?6),
+marked AS MATERIALIZED (
+  SELECT rowid AS r, highlight({table}, 0, char(57344), char(57345)) AS title, {snippet} AS snippet
+  FROM {table} WHERE {table} MATCH ?1 AND rowid IN (SELECT prowid FROM page))
 SELECT json_group_array(json_object(
   'id', h.id, 'name', h.name, 'handle', h.handle, 'key', h.{key},
   'category', (SELECT handle FROM categories WHERE id = h.category_id),
-  'title', h.title, 'snippet', h.snippet,
+  'title', (SELECT title FROM marked WHERE r = h.prowid),
+  'snippet', (SELECT snippet FROM marked WHERE r = h.prowid),
   'prices', json((SELECT json_group_array(json_array(currency, m)) FROM (
       SELECT pr.currency AS currency, MIN(pr.amount_minor) AS m
       FROM variants v JOIN prices pr ON pr.sku = v.sku
@@ -219,12 +223,13 @@ SELECT json_group_array(json_object(
   'stock', json((SELECT json_group_array(json_array(COALESCE(i.available, 0), COALESCE(i.low_threshold, 0)))
       FROM variants v LEFT JOIN inventory i ON i.sku = v.sku
       WHERE v.product_id = h.id AND v.status = 'active')))) AS doc
-FROM (SELECT * FROM filtered WHERE ?4 IS NULL OR {after} ORDER BY {order} LIMIT ?6) h",
+FROM (SELECT * FROM page ORDER BY {order}) h",
         hits = hits(index),
+        table = index.table,
+        snippet = index.snippet,
     )
 }
 
-/// The facets of the whole filtered match (`?12` the price bands, `[min, max]` pairs).
 fn facets_sql(index: &Index) -> String {
     format!(
         "{hits}
