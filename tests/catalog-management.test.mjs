@@ -4,7 +4,7 @@
 // (uploaded by their bytes into R2, served with ETag, 304 and 206). Every refusal is a
 // problem+json that changes nothing; every change writes its event; the storefront shows only
 // active products and variants.
-// operationIds: listManagedProducts, createProduct, getManagedProduct, updateProduct, addVariant, updateVariant, uploadProductImage, getImage, listCategories, createCategory, updateCategory
+// operationIds: listManagedProducts, createProduct, getManagedProduct, updateProduct, addVariant, updateVariant, uploadProductImage, getImage, listCategories, createCategory, updateCategory, listCollections, createCollection, setCollectionProducts
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -35,7 +35,7 @@ const events = async (type, field, value) =>
 /** What a refused request must leave as it was. */
 async function snapshot() {
   const counts = {};
-  for (const table of ["products", "variants", "prices", "inventory", "categories", "category_paths", "images", "product_images", "outbox"]) counts[table] = await app.count(table);
+  for (const table of ["products", "variants", "prices", "inventory", "categories", "category_paths", "images", "product_images", "collections", "collection_products", "outbox"]) counts[table] = await app.count(table);
   const versions = (await app.db.prepare("SELECT group_concat(id || ':' || version || ':' || status || ':' || handle) AS v FROM products").first()).v;
   return { counts, versions };
 }
@@ -492,4 +492,35 @@ test("a catalog change is on every storefront read path within CATALOG_CACHE_TTL
     // A client holding the old tag gets the new body, not a 304.
     assert.equal((await cached.get(path, { headers: { "If-None-Match": before[i].etag } })).status, 200);
   }
+});
+
+test("collections: a manual, ordered list of products that the storefront lists in its order", async () => {
+  const made = await app.post("/v1/admin/collections", { title: "Summer Sale" }, { headers: write });
+  assert.equal(made.status, 201, made.text);
+  assert.deepEqual([made.body.handle, made.body.product_ids], ["summer-sale", []]);
+  const id = made.body.id;
+  const draft = (await create({ title: unique("Unlisted Draft") })).body.id;
+  const order = ["prod_wave-poster", "prod_classic-tee", draft, "prod_enamel-mug"];
+  let res = await app.put(`/v1/admin/collections/${id}/products`, { product_ids: order }, { headers: write });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.body.product_ids, order);
+  // Shoppers see its active products in its order, a page at a time.
+  let page = await app.get("/v1/products?collection=summer-sale&limit=2");
+  assert.deepEqual(page.body.data.map((p) => p.id), ["prod_wave-poster", "prod_classic-tee"]);
+  page = await app.get(`/v1/products?collection=summer-sale&limit=2&cursor=${page.body.next_cursor}`);
+  assert.deepEqual(page.body.data.map((p) => p.id), ["prod_enamel-mug"], "the draft is not shown");
+  assert.equal(page.body.has_more, false);
+  assert.deepEqual((await app.get("/v1/products?collection=no-such-collection")).body.data, []);
+
+  await changesNothing(async () => {
+    let problem = assertProblem(await app.put(`/v1/admin/collections/${id}/products`, { product_ids: ["prod_classic-tee", "prod_nope"] }, { headers: write }), 422, "validation_failed");
+    assert.deepEqual([problem.errors[0].pointer, problem.errors[0].code], ["/product_ids", "unknown_product"]);
+    problem = assertProblem(await app.put(`/v1/admin/collections/${id}/products`, { product_ids: ["prod_classic-tee", "prod_classic-tee"] }, { headers: write }), 422, "validation_failed");
+    assert.equal(problem.errors[0].code, "duplicate_product");
+    assertProblem(await app.put("/v1/admin/collections/col_nope/products", { product_ids: [] }, { headers: write }), 404, "collection_not_found");
+    assertProblem(await app.post("/v1/admin/collections", { title: "Summer Sale" }, { headers: write }), 409, "handle_taken");
+    assertProblem(await app.post("/v1/admin/collections", { title: "Read only" }, { headers: read }), 403, "insufficient_scope");
+  });
+  const listed = await app.get("/v1/admin/collections", { headers: read });
+  assert.deepEqual(listed.body.data.find((c) => c.id === id).product_ids, order);
 });

@@ -140,7 +140,7 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
 }
 
 /// The query parameters of `GET /v1/products`.
-const LIST_PARAMS: &[&str] = &["limit", "cursor", "category"];
+const LIST_PARAMS: &[&str] = &["limit", "cursor", "category", "collection"];
 
 /// Serve catalog reads from the isolate's memory for `CATALOG_CACHE_TTL_SECONDS` (5 s); browsers
 /// and CDNs may keep them as long. That is the whole staleness bound of a catalog read: a change
@@ -197,10 +197,17 @@ async fn list_products(call: &Call<Endpoint>) -> Result<Reply, Problem> {
     let limit = call.limit()?;
     let after = call.cursor()?;
     let category = category_filter(call)?;
+    let collection = call.parsed_query(
+        "collection",
+        "invalid_collection",
+        "a collection's handle (a-z, 0-9 and -)",
+        Category::parse,
+    )?;
     let db = call.db()?;
     let page = D1Catalog { db: &db }
         .list_products(&ProductQuery {
             category,
+            collection,
             limit,
             after,
         })

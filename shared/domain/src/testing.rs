@@ -147,6 +147,8 @@ impl CatalogReader for InMemoryCatalog {
                     .is_none_or(|c| c.as_str() == p.category)
             })
             .filter(|p| query.after.as_ref().is_none_or(|a| p.id.as_str() > a.key()))
+            // The fake has no collections: a collection lists nothing.
+            .filter(|_| query.collection.is_none())
             .map(|p| ProductSummary {
                 id: p.id.clone(),
                 name: p.name.clone(),

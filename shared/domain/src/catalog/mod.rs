@@ -102,6 +102,8 @@ pub struct ProductSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductQuery {
     pub category: Option<Category>,
+    /// A collection's handle: its active products, in the collection's order.
+    pub collection: Option<Category>,
     pub limit: Limit,
     pub after: Option<Cursor>,
 }

@@ -42,6 +42,8 @@ pub struct D1Catalog<'a> {
 #[derive(Deserialize)]
 struct SummaryRow {
     id: ProductId,
+    /// Its position in the collection listed, when one is.
+    pos: Option<i64>,
     name: String,
     handle: String,
     category: Option<String>,
@@ -110,7 +112,7 @@ pub fn display_name(product: &str, options: &BTreeMap<String, String>) -> String
 
 const LIST_SQL: &str = "\
 SELECT json_group_array(json_object(
-  'id', p.id, 'name', p.name, 'handle', p.handle,
+  'id', p.id, 'name', p.name, 'handle', p.handle, 'pos', p.pos,
   'category', (SELECT handle FROM categories WHERE id = p.category_id),
   'prices', json((SELECT json_group_array(json_array(currency, m)) FROM (
       SELECT pr.currency AS currency, MIN(pr.amount_minor) AS m
@@ -120,13 +122,17 @@ SELECT json_group_array(json_object(
       FROM variants v LEFT JOIN inventory i ON i.sku = v.sku
       WHERE v.product_id = p.id AND v.status = 'active'))
 )) AS doc
-FROM (SELECT * FROM products
-      WHERE status = 'active'
-        AND (?1 IS NULL OR category_id IN (
+FROM (SELECT p.*, cp.position AS pos FROM products p
+      LEFT JOIN collection_products cp ON cp.product_id = p.id
+        AND cp.collection_id = (SELECT id FROM collections WHERE handle = ?4)
+      WHERE p.status = 'active'
+        AND (?1 IS NULL OR p.category_id IN (
               SELECT cp.descendant FROM categories c JOIN category_paths cp ON cp.ancestor = c.id
               WHERE c.handle = ?1))
-        AND (?2 IS NULL OR id > ?2)
-      ORDER BY id LIMIT ?3) p";
+        AND (?4 IS NULL OR cp.position IS NOT NULL)
+        AND (?2 IS NULL OR CASE WHEN ?4 IS NULL THEN p.id > ?2
+                                ELSE cp.position > CAST(?2 AS INTEGER) END)
+      ORDER BY CASE WHEN ?4 IS NULL THEN 0 ELSE cp.position END, p.id LIMIT ?3) p";
 
 const PRODUCT_SQL: &str = "\
 SELECT json_object(
@@ -167,25 +173,33 @@ impl CatalogReader for D1Catalog<'_> {
             opt_str(query.category.as_ref().map(|c| c.as_str())),
             opt_str(query.after.as_ref().map(|c| c.key())),
             num(i64::from(query.limit.get()) + 1),
+            opt_str(query.collection.as_ref().map(|c| c.as_str())),
         ];
         let doc = sql::doc(self.db, LIST_SQL, &binds, context)
             .await?
             .unwrap_or_else(|| "[]".into());
         let rows: Vec<SummaryRow> = serde_json::from_str(&doc).map_err(json_err(context))?;
-        let summaries = rows
-            .into_iter()
-            .map(|r| ProductSummary {
-                stock: product_stock(&r.stock),
-                id: r.id,
-                name: r.name,
-                handle: r.handle,
-                category: r.category,
-                price_from: prices(r.prices),
-            })
-            .collect();
-        Ok(Page::from_overfetch(summaries, query.limit, |p| {
-            p.id.to_string()
-        }))
+        // A collection is paged by position, the whole catalog by id.
+        let page = Page::from_overfetch(rows, query.limit, |r| match r.pos {
+            Some(pos) => pos.to_string(),
+            None => r.id.to_string(),
+        });
+        Ok(Page {
+            data: page
+                .data
+                .into_iter()
+                .map(|r| ProductSummary {
+                    stock: product_stock(&r.stock),
+                    id: r.id,
+                    name: r.name,
+                    handle: r.handle,
+                    category: r.category,
+                    price_from: prices(r.prices),
+                })
+                .collect(),
+            next_cursor: page.next_cursor,
+            has_more: page.has_more,
+        })
     }
 
     async fn product(&self, id: &ProductId) -> Result<Option<Product>, StoreError> {

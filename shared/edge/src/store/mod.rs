@@ -7,6 +7,7 @@ pub mod addresses;
 pub mod carts;
 pub mod catalog;
 pub mod claims;
+pub mod collections;
 pub mod dead_events;
 pub mod effects;
 pub mod idempotency;

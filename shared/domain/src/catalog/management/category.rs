@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{nullable, position, Handle};
+use super::{handle_for, nullable, position, Handle};
 use crate::events::{Event, Payload};
 use crate::kernel::contact::{has_unsafe_characters, FieldIssue};
 use crate::kernel::ids::{CategoryId, IdSource};
@@ -113,16 +113,7 @@ pub fn create(
     now: Timestamp,
 ) -> Result<CategoryChange, FieldIssue> {
     let name = CategoryName::parse(&input.name)?;
-    let handle = match input.handle.as_deref() {
-        Some(handle) => Handle::parse(handle)?,
-        None => Handle::derive(name.as_str()).ok_or_else(|| {
-            FieldIssue::new(
-                "/handle",
-                "handle_required",
-                "the name has no letter or digit a handle can be made of: give a handle",
-            )
-        })?,
-    };
+    let handle = handle_for(input.handle.as_deref(), name.as_str(), "name")?;
     let category = CategoryRecord {
         id: CategoryId::mint(ids),
         parent_id: input.parent_id.as_deref().map(parent).transpose()?,

@@ -579,6 +579,21 @@ impl SeoText {
     }
 }
 
+/// The handle given, or the one `name` makes (see [`Handle::derive`]); `what` names the field
+/// it was made from in the refusal (`title`, `name`).
+fn handle_for(given: Option<&str>, name: &str, what: &str) -> Result<Handle, FieldIssue> {
+    match given {
+        Some(handle) => Handle::parse(handle),
+        None => Handle::derive(name).ok_or_else(|| {
+            FieldIssue::new(
+                "/handle",
+                "handle_required",
+                format!("the {what} has no letter or digit a handle can be made of: give a handle"),
+            )
+        }),
+    }
+}
+
 /// The last position a variant (among its product's) or a category (among its siblings) may take.
 pub const MAX_POSITION: i64 = 10_000;
 
@@ -641,6 +656,11 @@ pub enum Refusal {
     OptionsInUse,
     /// An upload that is not an image a product may show.
     Image(image::ImageRefusal),
+    CollectionNotFound,
+    /// Another collection has this handle.
+    CollectionHandleTaken,
+    /// A product a collection was given does not exist.
+    UnknownProduct,
 }
 
 impl From<image::ImageRefusal> for Refusal {
@@ -656,6 +676,7 @@ impl From<FieldIssue> for Refusal {
 }
 
 pub mod category;
+pub mod collection;
 pub mod image;
 pub mod product;
 pub mod variant;

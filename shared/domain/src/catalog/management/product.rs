@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    nullable, Attributes, Description, Handle, OptionNames, ProductStatus, SeoText, Tags, Title,
+    handle_for, nullable, Attributes, Description, Handle, OptionNames, ProductStatus, SeoText,
+    Tags, Title,
 };
 use crate::events::{Event, Payload};
 use crate::kernel::contact::FieldIssue;
@@ -134,16 +135,7 @@ pub fn create(
     now: Timestamp,
 ) -> Result<ProductChange, FieldIssue> {
     let title = Title::parse(&input.title)?;
-    let handle = match input.handle.as_deref() {
-        Some(handle) => Handle::parse(handle)?,
-        None => Handle::derive(title.as_str()).ok_or_else(|| {
-            FieldIssue::new(
-                "/handle",
-                "handle_required",
-                "the title has no letter or digit a handle can be made of: give a handle",
-            )
-        })?,
-    };
+    let handle = handle_for(input.handle.as_deref(), title.as_str(), "title")?;
     let product = ProductRecord {
         id: ProductId::mint(ids),
         description: Description::parse(input.description.as_deref().unwrap_or_default())?,

@@ -77,6 +77,19 @@ impl From<Refusal> for Problem {
                 "The image's header does not give its width and height",
             ),
             Refusal::Image(ImageRefusal::TooLarge) => crate::http::body::too_large(MAX_IMAGE_BYTES),
+            Refusal::CollectionNotFound => {
+                Problem::not_found("collection_not_found", "No collection with this id")
+            }
+            Refusal::CollectionHandleTaken => taken(
+                "/handle",
+                "handle_taken",
+                "Another collection has this handle",
+            ),
+            Refusal::UnknownProduct => Problem::invalid_field(
+                "/product_ids",
+                "unknown_product",
+                "A product in the list does not exist",
+            ),
             Refusal::OptionsInUse => Problem::new(
                 409,
                 "options_in_use",
