@@ -12,7 +12,7 @@ import { parse as parseToml } from "smol-toml";
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 // Order matters: the first worker also receives requests no route matches (as "/*" does in
 // production), and answers them with a problem+json 404.
-export const WORKERS = ["catalog", "cart", "checkout", "order-events", "payment-webhook", "tracking", "tickets", "accounts", "customers", "admin", "operations", "orders", "catalog-admin"];
+export const WORKERS = ["catalog", "cart", "checkout", "order-events", "payment-webhook", "tracking", "tickets", "accounts", "customers", "admin", "operations", "orders", "catalog-admin", "collections"];
 
 export function workerConfig(name) {
   return parseToml(readFileSync(path.join(ROOT, "functions", name, "wrangler.toml"), "utf8"));

@@ -10,7 +10,7 @@ export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
 export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
 export WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
 export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
-WORKERS=(catalog cart checkout order-events payment-webhook tracking tickets accounts customers admin operations orders catalog-admin)
+WORKERS=(catalog cart checkout order-events payment-webhook tracking tickets accounts customers admin operations orders catalog-admin collections)
 
 # Install what is missing, then make sure this shell uses what was installed (Node 22 may have
 # just arrived under .tools/).

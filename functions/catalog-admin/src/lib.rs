@@ -5,7 +5,6 @@
 //! route table and dispatch.
 
 mod categories;
-mod collections;
 mod products;
 
 use shop_edge::{serve, Access, Call, Problem, Reply, Route};
@@ -23,9 +22,6 @@ pub enum Endpoint {
     ListCategories,
     CreateCategory,
     UpdateCategory,
-    ListCollections,
-    CreateCollection,
-    SetCollectionProducts,
 }
 
 const READ: Access = Access::Admin("catalog:read");
@@ -92,24 +88,6 @@ pub const ROUTES: &[Route<Endpoint>] = &[
         access: WRITE,
         endpoint: Endpoint::UpdateCategory,
     },
-    Route {
-        method: "GET",
-        path: "/v1/admin/collections",
-        access: READ,
-        endpoint: Endpoint::ListCollections,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/admin/collections",
-        access: WRITE,
-        endpoint: Endpoint::CreateCollection,
-    },
-    Route {
-        method: "PUT",
-        path: "/v1/admin/collections/{collection_id}/products",
-        access: WRITE,
-        endpoint: Endpoint::SetCollectionProducts,
-    },
 ];
 
 #[event(fetch)]
@@ -129,9 +107,6 @@ async fn handle(call: Call<Endpoint>) -> Result<Reply, Problem> {
         Endpoint::ListCategories => categories::list(&call).await,
         Endpoint::CreateCategory => categories::create(&call).await,
         Endpoint::UpdateCategory => categories::update(&call).await,
-        Endpoint::ListCollections => collections::list(&call).await,
-        Endpoint::CreateCollection => collections::create(&call).await,
-        Endpoint::SetCollectionProducts => collections::set_products(&call).await,
     }
 }
 
